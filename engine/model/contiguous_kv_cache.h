@@ -1,0 +1,30 @@
+// ContiguousKvCache: an uncompressed fp32 KV cache for one sequence with a fixed capacity. The
+// reference the XQuant paged cache is checked against, and the cache of `xquant generate`.
+#pragma once
+
+#include <vector>
+
+#include "engine/model/model_config.h"
+#include "engine/model/sequence_kv_cache.h"
+
+namespace xq {
+
+class ContiguousKvCache : public SequenceKvCache {
+ public:
+  ContiguousKvCache(const ModelConfig& config, int64_t capacity);
+
+  int64_t length() const override { return length_; }
+  int64_t capacity() const { return capacity_; }
+  void AppendAndAttend(int64_t layer, int64_t n, const float* q, const float* k, const float* v,
+                       float* out) override;
+  void Commit(int64_t n) override;
+  void Clear() { length_ = 0; }
+
+ private:
+  int64_t num_heads_, num_kv_heads_, head_dim_, capacity_;
+  int64_t length_ = 0;
+  std::vector<float> keys_;    // [layers, capacity, kv_heads * head_dim]
+  std::vector<float> values_;  // [layers, capacity, kv_heads * head_dim]
+};
+
+}  // namespace xq

@@ -1,0 +1,21 @@
+// Loading a model from a GGUF file or a Hugging Face directory into fp32 weights.
+#pragma once
+
+#include <filesystem>
+
+#include "engine/model/model_weights.h"
+
+namespace xq {
+
+// Dispatches on the path: a directory is a Hugging Face model, a file is GGUF.
+Model LoadModel(const std::filesystem::path& path);
+Model LoadGgufModel(const std::filesystem::path& path);
+// config.json, *.safetensors (single, or sharded via model.safetensors.index.json),
+// tokenizer.json, tokenizer_config.json, generation_config.json.
+Model LoadHfModel(const std::filesystem::path& dir);
+
+// Checks every tensor's presence and shape against the config; throws xq::Error naming the
+// source and the tensor.
+void ValidateWeights(const Model& model);
+
+}  // namespace xq

@@ -1,0 +1,56 @@
+// ModelWeights: the fp32 weights of a Llama-family decoder, in Hugging Face conventions:
+// matrices are row-major [out_features, in_features], and Q/K rows use the rotate-half RoPE
+// layout (GGUF's interleaved Q/K rows are un-permuted at load time).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/model/model_config.h"
+#include "engine/tokenizer/tokenizer_spec.h"
+
+namespace xq {
+
+struct Tensor {
+  std::vector<int64_t> shape;  // row-major; matrices are [rows = out, cols = in]
+  std::vector<float> data;
+
+  bool empty() const { return data.empty(); }
+  int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
+  int64_t cols() const { return shape.size() < 2 ? 1 : shape[1]; }
+};
+
+struct LayerWeights {
+  Tensor attn_norm;         // [hidden]
+  Tensor wq, wk, wv, wo;    // [heads*head_dim, hidden], [kv_heads*head_dim, hidden] x2, [hidden, heads*head_dim]
+  Tensor bq, bk, bv;        // [out] biases (qwen2), empty otherwise
+  Tensor ffn_norm;          // [hidden]
+  Tensor w_gate, w_up;      // [intermediate, hidden]
+  Tensor w_down;            // [hidden, intermediate]
+};
+
+struct ModelWeights {
+  Tensor token_embedding;  // [vocab, hidden]
+  std::vector<LayerWeights> layers;
+  Tensor output_norm;  // [hidden]
+  Tensor output;       // [vocab, hidden]; empty when tied to token_embedding
+  // [head_dim / 2] per-frequency divisors of RoPE (GGUF rope_freqs.weight, Llama 3.1 style);
+  // empty when the config's rope_scaling describes the frequencies.
+  Tensor rope_freq_factors;
+};
+
+// A loaded model: hyperparameters, weights and tokenizer description.
+struct Model {
+  std::string source;  // file or directory it came from
+  ModelConfig config;
+  ModelWeights weights;
+  TokenizerSpec tokenizer;
+  std::vector<int32_t> extra_eos_ids;  // generation_config.json eos_token_id list, if any
+
+  const Tensor& output_matrix() const {
+    return weights.output.empty() ? weights.token_embedding : weights.output;
+  }
+};
+
+}  // namespace xq

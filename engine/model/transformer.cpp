@@ -1,0 +1,191 @@
+#include "engine/model/transformer.h"
+
+#include <cblas.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "engine/common/error.h"
+
+namespace xq {
+namespace {
+
+// y[rows, out] = x[rows, in] * W[out, in]^T (+ y when accumulate).
+void MatMulTransposed(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
+                      bool accumulate = false) {
+  const int64_t out = w.rows();
+  const float beta = accumulate ? 1.0f : 0.0f;
+  if (rows == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w.data.data(), in, x, 1, beta, y, 1);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in,
+                w.data.data(), in, beta, y, out);
+  }
+}
+
+void AddBias(float* y, int64_t rows, const Tensor& bias) {
+  if (bias.empty()) return;
+  const int64_t n = bias.rows();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) y[r * n + i] += bias.data[i];
+  }
+}
+
+void RmsNorm(const float* x, int64_t rows, int64_t dim, const Tensor& weight, float eps,
+             float* out) {
+#pragma omp parallel for schedule(static) if (rows > 4)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    double sum_sq = 0.0;
+    for (int64_t i = 0; i < dim; ++i) sum_sq += double(xr[i]) * xr[i];
+    const float inv = 1.0f / std::sqrt(static_cast<float>(sum_sq / dim) + eps);
+    float* o = out + r * dim;
+    for (int64_t i = 0; i < dim; ++i) o[i] = xr[i] * inv * weight.data[i];
+  }
+}
+
+// Rotate-half RoPE on [rows, heads * head_dim], row r at positions[r].
+void ApplyRope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const int32_t* positions,
+               const std::vector<float>& inv_freq) {
+  const int64_t half = head_dim / 2;
+#pragma omp parallel for schedule(static) if (rows > 4)
+  for (int64_t r = 0; r < rows; ++r) {
+    float cos_t[512], sin_t[512];  // head_dim <= 1024 is checked in the constructor
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = double(positions[r]) * inv_freq[i];
+      cos_t[i] = static_cast<float>(std::cos(angle));
+      sin_t[i] = static_cast<float>(std::sin(angle));
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x + (r * heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * cos_t[i] - b * sin_t[i];
+        v[i + half] = a * sin_t[i] + b * cos_t[i];
+      }
+    }
+  }
+}
+
+std::vector<float> RopeInverseFrequencies(const Model& model) {
+  const ModelConfig& c = model.config;
+  const int64_t half = c.head_dim / 2;
+  std::vector<float> inv(half);
+  const RopeScaling& s = c.rope_scaling;
+  for (int64_t i = 0; i < half; ++i) {
+    double freq = std::pow(double(c.rope_theta), -2.0 * double(i) / double(c.head_dim));
+    if (s.type == "linear") {
+      freq /= s.factor;
+    } else if (s.type == "llama3") {
+      // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between.
+      const double low_wavelen = s.original_max_position / s.low_freq_factor;
+      const double high_wavelen = s.original_max_position / s.high_freq_factor;
+      const double wavelen = 2.0 * std::numbers::pi / freq;
+      if (wavelen > low_wavelen) {
+        freq /= s.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (s.original_max_position / wavelen - s.low_freq_factor) /
+                              (s.high_freq_factor - s.low_freq_factor);
+        freq = (1.0 - smooth) * freq / s.factor + smooth * freq;
+      }
+    }
+    if (!model.weights.rope_freq_factors.empty()) freq /= model.weights.rope_freq_factors.data[i];
+    inv[i] = static_cast<float>(freq);
+  }
+  return inv;
+}
+
+}  // namespace
+
+Transformer::Transformer(const Model& model) : model_(model) {
+  if (model.config.head_dim > 1024) throw Error(model.source + ": head_dim above 1024");
+  inv_freq_ = RopeInverseFrequencies(model);
+}
+
+void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits) {
+  const ModelConfig& c = model_.config;
+  const ModelWeights& w = model_.weights;
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  const int64_t h = c.hidden_size, q_dim = c.num_heads * c.head_dim;
+  const int64_t kv_dim = c.num_kv_heads * c.head_dim, ff = c.intermediate_size;
+
+  if (static_cast<int64_t>(batch.positions.size()) != n) {
+    throw Error("forward batch: positions has " + std::to_string(batch.positions.size()) +
+                " entries for " + std::to_string(n) + " tokens");
+  }
+  int64_t covered = 0;
+  for (const BatchSequence& s : batch.sequences) {
+    if (!s.cache || s.num_tokens < 0) throw Error("forward batch: invalid sequence slice");
+    covered += s.num_tokens;
+  }
+  if (covered != n) throw Error("forward batch: sequences do not cover the tokens exactly");
+  for (int32_t t : batch.tokens) {
+    if (t < 0 || t >= c.vocab_size) {
+      throw Error("forward batch: token id " + std::to_string(t) + " outside the vocabulary");
+    }
+  }
+  for (int64_t r : batch.logits_rows) {
+    if (r < 0 || r >= n) throw Error("forward batch: logits row out of range");
+  }
+
+  x_.resize(n * h);
+  xn_.resize(n * h);
+  q_.resize(n * q_dim);
+  k_.resize(n * kv_dim);
+  v_.resize(n * kv_dim);
+  attn_.resize(n * q_dim);
+  gate_.resize(n * ff);
+  up_.resize(n * ff);
+
+  for (int64_t t = 0; t < n; ++t) {
+    const float* row = w.token_embedding.data.data() + int64_t{batch.tokens[t]} * h;
+    std::copy(row, row + h, x_.data() + t * h);
+  }
+
+  for (int64_t layer = 0; layer < c.num_layers; ++layer) {
+    const LayerWeights& l = w.layers[layer];
+    RmsNorm(x_.data(), n, h, l.attn_norm, c.rms_norm_eps, xn_.data());
+    MatMulTransposed(xn_.data(), n, h, l.wq, q_.data());
+    MatMulTransposed(xn_.data(), n, h, l.wk, k_.data());
+    MatMulTransposed(xn_.data(), n, h, l.wv, v_.data());
+    AddBias(q_.data(), n, l.bq);
+    AddBias(k_.data(), n, l.bk);
+    AddBias(v_.data(), n, l.bv);
+    ApplyRope(q_.data(), n, c.num_heads, c.head_dim, batch.positions.data(), inv_freq_);
+    ApplyRope(k_.data(), n, c.num_kv_heads, c.head_dim, batch.positions.data(), inv_freq_);
+
+    int64_t offset = 0;
+    for (const BatchSequence& s : batch.sequences) {
+      if (s.num_tokens > 0) {
+        s.cache->AppendAndAttend(layer, s.num_tokens, q_.data() + offset * q_dim,
+                                 k_.data() + offset * kv_dim, v_.data() + offset * kv_dim,
+                                 attn_.data() + offset * q_dim);
+      }
+      offset += s.num_tokens;
+    }
+    MatMulTransposed(attn_.data(), n, q_dim, l.wo, x_.data(), /*accumulate=*/true);
+
+    RmsNorm(x_.data(), n, h, l.ffn_norm, c.rms_norm_eps, xn_.data());
+    MatMulTransposed(xn_.data(), n, h, l.w_gate, gate_.data());
+    MatMulTransposed(xn_.data(), n, h, l.w_up, up_.data());
+    const int64_t total_ff = n * ff;
+#pragma omp parallel for schedule(static) if (total_ff > 65536)
+    for (int64_t i = 0; i < total_ff; ++i) {
+      const float g = gate_[i];
+      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+    }
+    MatMulTransposed(gate_.data(), n, ff, l.w_down, x_.data(), /*accumulate=*/true);
+  }
+  for (const BatchSequence& s : batch.sequences) s.cache->Commit(s.num_tokens);
+
+  const int64_t rows = static_cast<int64_t>(batch.logits_rows.size());
+  std::vector<float> last(rows * h);
+  for (int64_t i = 0; i < rows; ++i) {
+    RmsNorm(x_.data() + batch.logits_rows[i] * h, 1, h, w.output_norm, c.rms_norm_eps,
+            last.data() + i * h);
+  }
+  logits.resize(rows * c.vocab_size);
+  if (rows > 0) MatMulTransposed(last.data(), rows, h, model_.output_matrix(), logits.data());
+}
+
+}  // namespace xq

@@ -1,0 +1,42 @@
+// Transformer: the CPU forward pass of a Llama-family decoder (llama, mistral, qwen2) over a
+// flattened, ragged batch of tokens from many sequences.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/model/model_weights.h"
+#include "engine/model/sequence_kv_cache.h"
+
+namespace xq {
+
+struct BatchSequence {
+  SequenceKvCache* cache = nullptr;  // receives this sequence's keys/values
+  int64_t num_tokens = 0;            // its tokens are the next num_tokens of ForwardBatch::tokens
+};
+
+struct ForwardBatch {
+  std::vector<int32_t> tokens;          // [total_tokens], sequences back to back
+  std::vector<int32_t> positions;       // [total_tokens] absolute positions (RoPE)
+  std::vector<BatchSequence> sequences;  // slices of tokens, in order
+  std::vector<int64_t> logits_rows;     // indices into tokens whose next-token logits are wanted
+};
+
+class Transformer {
+ public:
+  explicit Transformer(const Model& model);  // model must outlive this
+
+  // Runs the batch; logits: [logits_rows.size(), vocab_size] (resized). Each sequence's cache
+  // receives and commits its tokens. Throws xq::Error on an invalid batch.
+  void Forward(const ForwardBatch& batch, std::vector<float>& logits);
+
+  const ModelConfig& config() const { return model_.config; }
+
+ private:
+  const Model& model_;
+  std::vector<float> inv_freq_;  // [head_dim / 2] RoPE inverse frequencies (scaling applied)
+  // Scratch activations, sized for the largest batch seen.
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;
+};
+
+}  // namespace xq

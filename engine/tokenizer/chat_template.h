@@ -1,0 +1,43 @@
+// ChatTemplate: renders chat messages into a prompt with the model's own Jinja chat template
+// (tokenizer.chat_template), interpreting the Jinja subset that real templates use.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace xq {
+
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant", "tool"
+  std::string content;
+};
+
+struct ChatTemplateOptions {
+  bool add_generation_prompt = true;
+  std::string bos_token;
+  std::string eos_token;
+};
+
+class ChatTemplate {
+ public:
+  // Parses the template; throws xq::Error with the position on a syntax error or an
+  // unsupported construct.
+  explicit ChatTemplate(std::string source);
+  ~ChatTemplate();
+  ChatTemplate(ChatTemplate&&) noexcept;
+  ChatTemplate& operator=(ChatTemplate&&) noexcept;
+
+  std::string Apply(const std::vector<ChatMessage>& messages,
+                    const ChatTemplateOptions& options) const;
+
+  // Built-in templates for known families, used by --chat-template NAME and as the fallback
+  // when a model has none: "chatml", "llama2", "llama3", "mistral", "qwen2", "gemma", "phi3".
+  static std::string BuiltinSource(const std::string& name);  // throws on unknown name
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xq

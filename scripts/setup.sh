@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent machine setup: installs the Debian and PyPI packages that building, testing and
+# serving need. Every entry point (make, .ci/run) calls this; nothing is assumed installed by hand.
+set -euo pipefail
+
+DEBIAN_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git unzip
+  libopenblas-dev libpcre2-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcli11-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+)
+PYTHON_PACKAGES=(numpy jinja2)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+pip_missing=()
+for pkg in "${PYTHON_PACKAGES[@]}"; do
+  python3 -c "import $pkg" 2>/dev/null || pip_missing+=("$pkg")
+done
+if ((${#pip_missing[@]})); then
+  echo "setup: installing PyPI packages: ${pip_missing[*]}" >&2
+  python3 -m pip install -q "${pip_missing[@]}" >&2
+fi

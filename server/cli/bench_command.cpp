@@ -1,0 +1,94 @@
+// `xquant bench`: batch-1 prefill and decode throughput on one model, printed as one JSON line
+// with the same fields as bench/llamacpp_baseline.py so the two can be compared as a ratio.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "engine/model/contiguous_kv_cache.h"
+#include "engine/model/model_loader.h"
+#include "engine/model/transformer.h"
+#include "engine/sampling/sampler.h"
+#include "server/cli/commands.h"
+
+namespace xq::cli {
+namespace {
+
+struct BenchOptions {
+  std::string model;
+  int threads = 0;
+  int prefill_tokens = 512;
+  int decode_tokens = 128;
+  int repeats = 3;
+};
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+void RunBench(const BenchOptions& o) {
+  SetThreads(o.threads);
+  Model model = LoadModel(o.model);
+  Transformer transformer(model);
+  const ModelConfig& c = model.config;
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
+  std::vector<float> logits;
+
+  double best_prefill = 0, best_decode = 0;
+  for (int rep = 0; rep < o.repeats; ++rep) {
+    ContiguousKvCache cache(c, o.prefill_tokens + o.decode_tokens + 16);
+    ForwardBatch batch;
+    for (int i = 0; i < o.prefill_tokens; ++i) {
+      batch.tokens.push_back(token(rng));
+      batch.positions.push_back(i);
+    }
+    batch.sequences = {{&cache, o.prefill_tokens}};
+    batch.logits_rows = {o.prefill_tokens - 1};
+    auto t0 = std::chrono::steady_clock::now();
+    transformer.Forward(batch, logits);
+    best_prefill = std::max(best_prefill, o.prefill_tokens / Seconds(t0, std::chrono::steady_clock::now()));
+
+    // Decode after a short prompt, as llama.cpp's baseline does.
+    cache.Clear();
+    batch.tokens = {token(rng), token(rng), token(rng), token(rng)};
+    batch.positions = {0, 1, 2, 3};
+    batch.sequences = {{&cache, 4}};
+    batch.logits_rows = {3};
+    transformer.Forward(batch, logits);
+    auto t1 = std::chrono::steady_clock::now();
+    for (int i = 0; i < o.decode_tokens; ++i) {
+      batch.tokens = {ArgMax(logits)};
+      batch.positions = {static_cast<int32_t>(cache.length())};
+      batch.sequences = {{&cache, 1}};
+      batch.logits_rows = {0};
+      transformer.Forward(batch, logits);
+    }
+    best_decode = std::max(best_decode, o.decode_tokens / Seconds(t1, std::chrono::steady_clock::now()));
+  }
+  nlohmann::json out = {{"engine", "xquant"},          {"threads", o.threads},
+                        {"prefill_tokens", o.prefill_tokens}, {"prefill_tps", best_prefill},
+                        {"decode_tokens", o.decode_tokens},   {"decode_tps", best_decode}};
+  std::printf("%s\n", out.dump().c_str());
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app) {
+  auto opts = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Batch-1 prefill and decode throughput (JSON)");
+  cmd->add_option("--model,-m", opts->model, "GGUF file or Hugging Face model directory")
+      ->required();
+  cmd->add_option("--threads,-t", opts->threads, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--prefill-tokens", opts->prefill_tokens)->capture_default_str()->check(
+      CLI::Range(1, 1 << 16));
+  cmd->add_option("--decode-tokens", opts->decode_tokens)->capture_default_str()->check(
+      CLI::Range(1, 1 << 16));
+  cmd->add_option("--repeats", opts->repeats, "Best of N")->capture_default_str()->check(
+      CLI::Range(1, 100));
+  cmd->callback([opts] { RunBench(*opts); });
+}
+
+}  // namespace xq::cli

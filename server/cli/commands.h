@@ -1,0 +1,14 @@
+// Subcommands of the xquant executable; each registers its options and callback on the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace xq::cli {
+
+void AddGenerateCommand(CLI::App& app);
+void AddBenchCommand(CLI::App& app);
+
+// Applies --threads to OpenMP and OpenBLAS (0 = all cores).
+void SetThreads(int threads);
+
+}  // namespace xq::cli
