@@ -5,7 +5,7 @@ set -euo pipefail
 
 DEBIAN_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git unzip
-  libopenblas-dev libpcre2-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libopenblas-openmp-dev libpcre2-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcli11-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
