@@ -1,6 +1,7 @@
 #include "engine/tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <unordered_set>
 

@@ -1,6 +1,7 @@
 // Tokenizer::SpecFromHfDir on tokenizer.json / tokenizer_config.json files written to a temp dir.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>

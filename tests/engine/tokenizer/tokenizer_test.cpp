@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "engine/common/error.h"
 #include "engine/tokenizer/pre_tokenizer.h"
