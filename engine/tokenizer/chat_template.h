@@ -2,6 +2,7 @@
 // (tokenizer.chat_template), interpreting the Jinja subset that real templates use.
 #pragma once
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@ struct ChatTemplateOptions {
   bool add_generation_prompt = true;
   std::string bos_token;
   std::string eos_token;
+  // The instant strftime_now() formats (in local time, as transformers does); 0 is now.
+  std::time_t now = 0;
 };
 
 class ChatTemplate {
