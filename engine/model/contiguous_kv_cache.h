@@ -1,5 +1,7 @@
-// ContiguousKvCache: an uncompressed fp32 KV cache for one sequence with a fixed capacity. The
+// ContiguousKvCache: an uncompressed fp16 KV cache for one sequence with a fixed capacity. The
 // reference the XQuant paged cache is checked against, and the cache of `xquant generate`.
+// Attention rounds like llama.cpp's CPU path (f16 K/V, queries and probabilities rounded to f16,
+// f32 accumulation), so our logits agree with it to float summation order.
 #pragma once
 
 #include <vector>
@@ -23,8 +25,8 @@ class ContiguousKvCache : public SequenceKvCache {
  private:
   int64_t num_heads_, num_kv_heads_, head_dim_, capacity_;
   int64_t length_ = 0;
-  std::vector<float> keys_;    // [layers, capacity, kv_heads * head_dim]
-  std::vector<float> values_;  // [layers, capacity, kv_heads * head_dim]
+  std::vector<_Float16> keys_;    // [layers, capacity, kv_heads * head_dim]
+  std::vector<_Float16> values_;  // [layers, capacity, kv_heads * head_dim]
 };
 
 }  // namespace xq

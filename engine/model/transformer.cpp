@@ -44,17 +44,21 @@ void RmsNorm(const float* x, int64_t rows, int64_t dim, const Tensor& weight, fl
   }
 }
 
-// Rotate-half RoPE on [rows, heads * head_dim], row r at positions[r].
+// Rotate-half RoPE on [rows, heads * head_dim], row r at positions[r]. The angle of pair i is
+// position * theta_scale^i built by repeated float multiplication, exactly as llama.cpp does, so
+// long contexts see the same rounding.
 void ApplyRope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const int32_t* positions,
-               const std::vector<float>& inv_freq) {
+               const RopeTable& rope) {
   const int64_t half = head_dim / 2;
 #pragma omp parallel for schedule(static) if (rows > 4)
   for (int64_t r = 0; r < rows; ++r) {
     float cos_t[512], sin_t[512];  // head_dim <= 1024 is checked in the constructor
+    float theta = static_cast<float>(positions[r]);
     for (int64_t i = 0; i < half; ++i) {
-      const double angle = double(positions[r]) * inv_freq[i];
-      cos_t[i] = static_cast<float>(std::cos(angle));
-      sin_t[i] = static_cast<float>(std::sin(angle));
+      const float angle = rope.freq_scale * (theta / rope.freq_divisors[i]);
+      cos_t[i] = std::cos(angle);
+      sin_t[i] = std::sin(angle);
+      theta *= rope.theta_scale;
     }
     for (int64_t h = 0; h < heads; ++h) {
       float* v = x + (r * heads + h) * head_dim;
@@ -67,39 +71,42 @@ void ApplyRope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const in
   }
 }
 
-std::vector<float> RopeInverseFrequencies(const Model& model) {
+RopeTable MakeRopeTable(const Model& model) {
   const ModelConfig& c = model.config;
   const int64_t half = c.head_dim / 2;
-  std::vector<float> inv(half);
+  RopeTable rope;
+  rope.theta_scale = std::pow(c.rope_theta, -2.0f / static_cast<float>(c.head_dim));
+  rope.freq_divisors.assign(half, 1.0f);
   const RopeScaling& s = c.rope_scaling;
-  for (int64_t i = 0; i < half; ++i) {
-    double freq = std::pow(double(c.rope_theta), -2.0 * double(i) / double(c.head_dim));
-    if (s.type == "linear") {
-      freq /= s.factor;
-    } else if (s.type == "llama3") {
-      // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between.
-      const double low_wavelen = s.original_max_position / s.low_freq_factor;
-      const double high_wavelen = s.original_max_position / s.high_freq_factor;
+  if (s.type == "linear") rope.freq_scale = 1.0f / s.factor;
+  if (s.type == "llama3") {
+    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between
+    // (the same divisors llama.cpp's converter stores as rope_freqs.weight).
+    const double low_wavelen = s.original_max_position / s.low_freq_factor;
+    const double high_wavelen = s.original_max_position / s.high_freq_factor;
+    for (int64_t i = 0; i < half; ++i) {
+      const double freq = std::pow(double(c.rope_theta), -2.0 * double(i) / double(c.head_dim));
       const double wavelen = 2.0 * std::numbers::pi / freq;
       if (wavelen > low_wavelen) {
-        freq /= s.factor;
+        rope.freq_divisors[i] = s.factor;
       } else if (wavelen >= high_wavelen) {
         const double smooth = (s.original_max_position / wavelen - s.low_freq_factor) /
                               (s.high_freq_factor - s.low_freq_factor);
-        freq = (1.0 - smooth) * freq / s.factor + smooth * freq;
+        rope.freq_divisors[i] = static_cast<float>(1.0 / ((1.0 - smooth) / s.factor + smooth));
       }
     }
-    if (!model.weights.rope_freq_factors.empty()) freq /= model.weights.rope_freq_factors.data[i];
-    inv[i] = static_cast<float>(freq);
   }
-  return inv;
+  if (!model.weights.rope_freq_factors.empty()) {
+    for (int64_t i = 0; i < half; ++i) rope.freq_divisors[i] *= model.weights.rope_freq_factors.data[i];
+  }
+  return rope;
 }
 
 }  // namespace
 
 Transformer::Transformer(const Model& model) : model_(model) {
   if (model.config.head_dim > 1024) throw Error(model.source + ": head_dim above 1024");
-  inv_freq_ = RopeInverseFrequencies(model);
+  rope_ = MakeRopeTable(model);
 }
 
 void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits) {
@@ -151,8 +158,8 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
     AddBias(q_.data(), n, l.bq);
     AddBias(k_.data(), n, l.bk);
     AddBias(v_.data(), n, l.bv);
-    ApplyRope(q_.data(), n, c.num_heads, c.head_dim, batch.positions.data(), inv_freq_);
-    ApplyRope(k_.data(), n, c.num_kv_heads, c.head_dim, batch.positions.data(), inv_freq_);
+    ApplyRope(q_.data(), n, c.num_heads, c.head_dim, batch.positions.data(), rope_);
+    ApplyRope(k_.data(), n, c.num_kv_heads, c.head_dim, batch.positions.data(), rope_);
 
     int64_t offset = 0;
     for (const BatchSequence& s : batch.sequences) {

@@ -22,6 +22,13 @@ struct ForwardBatch {
   std::vector<int64_t> logits_rows;     // indices into tokens whose next-token logits are wanted
 };
 
+// RoPE angles: position * freq_scale * theta_scale^i / freq_divisors[i] for pair i.
+struct RopeTable {
+  float theta_scale = 1.0f;          // rope_theta^(-2 / head_dim)
+  float freq_scale = 1.0f;           // linear scaling: 1 / factor
+  std::vector<float> freq_divisors;  // [head_dim / 2] llama3 scaling or GGUF rope_freqs
+};
+
 class Transformer {
  public:
   explicit Transformer(const Model& model);  // model must outlive this
@@ -34,7 +41,7 @@ class Transformer {
 
  private:
   const Model& model_;
-  std::vector<float> inv_freq_;  // [head_dim / 2] RoPE inverse frequencies (scaling applied)
+  RopeTable rope_;
   // Scratch activations, sized for the largest batch seen.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;
 };
