@@ -99,7 +99,7 @@ void UnpermuteRopeRows(Tensor& w, int64_t heads, int64_t head_dim) {
 
 }  // namespace
 
-Model LoadGgufModel(const std::filesystem::path& path) {
+Model LoadGgufModel(const std::filesystem::path& path, const LoadOptions& options) {
   GgufFile f(path);
   Model m;
   m.source = path.string();

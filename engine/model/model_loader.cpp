@@ -4,11 +4,11 @@
 
 namespace xq {
 
-Model LoadModel(const std::filesystem::path& path) {
+Model LoadModel(const std::filesystem::path& path, const LoadOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return LoadHfModel(path);
   if (!std::filesystem::exists(path, ec)) throw Error(path.string() + ": no such file");
-  return LoadGgufModel(path);
+  return LoadGgufModel(path, options);
 }
 
 namespace {

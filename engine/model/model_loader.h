@@ -7,9 +7,15 @@
 
 namespace xq {
 
+struct LoadOptions {
+  // Keep GGUF Q4_0 / Q4_1 / Q8_0 matrices in their blocks for the quantized matmul kernels
+  // (llama.cpp's arithmetic, a fraction of the memory); false dequantizes everything to fp32.
+  bool keep_quantized = true;
+};
+
 // Dispatches on the path: a directory is a Hugging Face model, a file is GGUF.
-Model LoadModel(const std::filesystem::path& path);
-Model LoadGgufModel(const std::filesystem::path& path);
+Model LoadModel(const std::filesystem::path& path, const LoadOptions& options = {});
+Model LoadGgufModel(const std::filesystem::path& path, const LoadOptions& options = {});
 // config.json, *.safetensors (single, or sharded via model.safetensors.index.json),
 // tokenizer.json, tokenizer_config.json, generation_config.json.
 Model LoadHfModel(const std::filesystem::path& dir);
