@@ -1,0 +1,123 @@
+// Scalar truth for the quantized matmul: ggml's x86 AVX2 quantizers and vec_dot float order.
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstdint>
+
+#include "engine/common/half.h"
+#include "kernels/include/ggml_blocks.h"
+#include "kernels/include/qgemm.h"
+
+namespace xq {
+namespace {
+
+// Returns d (fp32, unrounded) and writes q = round-half-even(x * 127 / amax), as ggml's AVX2
+// quantize_row_q8_0/q8_1 do (the scalar _ref versions use roundf and 1 / d and differ).
+float QuantizeBlock(const float* x, int8_t* q, int32_t* sum) {
+  float amax = 0.0f;
+  for (int j = 0; j < kGgmlBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  int32_t s = 0;
+  for (int j = 0; j < kGgmlBlock; ++j) {
+    const int32_t v = static_cast<int32_t>(std::nearbyint(x[j] * id));
+    s += v;
+    q[j] = static_cast<int8_t>(std::clamp(v, -128, 127));
+  }
+  *sum = s;
+  return d;
+}
+
+// The 8 fp32 lanes of ggml's AVX2 accumulator: lane k holds elements 4k..4k+3 of every block.
+struct Lanes {
+  float v[8] = {};
+  // acc[k] = fma(dd, sum_k, acc[k]) for one block, where sum_k is the exact integer lane sum.
+  void Add(float dd, const int32_t* wq, const int8_t* aq) {
+    for (int k = 0; k < 8; ++k) {
+      int32_t s = 0;
+      for (int e = 4 * k; e < 4 * k + 4; ++e) s += wq[e] * aq[e];
+      v[k] = std::fma(dd, static_cast<float>(s), v[k]);
+    }
+  }
+  // hsum_float_8: ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)).
+  float Sum() const { return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])); }
+};
+
+void Unpack4(const uint8_t* qs, int32_t offset, int32_t* wq) {
+  for (int j = 0; j < kGgmlBlock / 2; ++j) {
+    wq[j] = (qs[j] & 15) - offset;
+    wq[j + kGgmlBlock / 2] = (qs[j] >> 4) - offset;
+  }
+}
+
+float Dot(QWeightType type, const void* w_row, const void* a_row, int64_t nb) {
+  Lanes lanes;
+  float summs = 0.0f;
+  int32_t wq[kGgmlBlock];
+  for (int64_t b = 0; b < nb; ++b) {
+    switch (type) {
+      case QWeightType::kQ4_0: {
+        const auto& w = static_cast<const BlockQ4_0*>(w_row)[b];
+        const auto& a = static_cast<const BlockQ8_0*>(a_row)[b];
+        Unpack4(w.qs, 8, wq);
+        lanes.Add(HalfToFloat(w.d) * HalfToFloat(a.d), wq, a.qs);
+        break;
+      }
+      case QWeightType::kQ4_1: {
+        const auto& w = static_cast<const BlockQ4_1*>(w_row)[b];
+        const auto& a = static_cast<const BlockQ8_1*>(a_row)[b];
+        Unpack4(w.qs, 0, wq);
+        lanes.Add(HalfToFloat(w.d) * HalfToFloat(a.d), wq, a.qs);
+        // ggml's build contracts `summs += m * s` into one fma.
+        summs = std::fma(HalfToFloat(w.m), HalfToFloat(a.s), summs);
+        break;
+      }
+      case QWeightType::kQ8_0: {
+        const auto& w = static_cast<const BlockQ8_0*>(w_row)[b];
+        const auto& a = static_cast<const BlockQ8_0*>(a_row)[b];
+        for (int j = 0; j < kGgmlBlock; ++j) wq[j] = w.qs[j];
+        lanes.Add(HalfToFloat(w.d) * HalfToFloat(a.d), wq, a.qs);
+        break;
+      }
+    }
+  }
+  return type == QWeightType::kQ4_1 ? lanes.Sum() + summs : lanes.Sum();
+}
+
+}  // namespace
+
+void QuantizeActivationsReference(QWeightType type, const float* x, int64_t rows, int64_t in,
+                                  void* xq) {
+  assert(in % kGgmlBlock == 0);
+  const int64_t n = rows * (in / kGgmlBlock);
+  int32_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xb = x + i * kGgmlBlock;
+    if (type == QWeightType::kQ4_1) {
+      auto& blk = static_cast<BlockQ8_1*>(xq)[i];
+      const float d = QuantizeBlock(xb, blk.qs, &sum);
+      blk.d = FloatToHalf(d);
+      blk.s = FloatToHalf(d * static_cast<float>(sum));  // the fp32 d, not the stored fp16 one
+    } else {
+      auto& blk = static_cast<BlockQ8_0*>(xq)[i];
+      blk.d = FloatToHalf(QuantizeBlock(xb, blk.qs, &sum));
+    }
+  }
+}
+
+void QGemmReference(const QGemmParams& p) {
+  assert(p.in % kGgmlBlock == 0);
+  const int64_t nb = p.in / kGgmlBlock;
+  const size_t w_row = nb * QWeightBlockBytes(p.type);
+  const size_t a_row = nb * QActivationBlockBytes(p.type);
+  for (int64_t r = 0; r < p.rows; ++r) {
+    for (int64_t o = 0; o < p.out; ++o) {
+      const float v = Dot(p.type, static_cast<const uint8_t*>(p.w) + o * w_row,
+                          static_cast<const uint8_t*>(p.xq) + r * a_row, nb);
+      float& dst = p.y[r * p.out + o];
+      dst = p.accumulate ? dst + v : v;
+    }
+  }
+}
+
+}  // namespace xq

@@ -1,0 +1,111 @@
+// Quantized matmul vs the real thing: llama.cpp's libggml-cpu (from llama-cpp-python), loaded at
+// run time, must produce the same activation bytes and the same dot products bit for bit.
+#include <dlfcn.h>
+#include <glob.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/common/half.h"
+#include "kernels/include/ggml_blocks.h"
+#include "kernels/include/qgemm.h"
+
+namespace xq {
+namespace {
+
+using QuantizeRowFn = void (*)(const float*, void*, int64_t);
+using VecDotFn = void (*)(int, float*, size_t, const void*, size_t, const void*, size_t, int);
+
+std::string FindGgmlCpu() {
+  if (const char* env = std::getenv("XQ_GGML_CPU_LIB")) return env;
+  glob_t g;
+  std::string found;
+  for (const char* pattern :
+       {"/root/.pyenv/versions/*/lib/python3*/site-packages/llama_cpp/lib/libggml-cpu.so",
+        "/usr/local/lib/python3*/*-packages/llama_cpp/lib/libggml-cpu.so",
+        "/usr/lib/python3/dist-packages/llama_cpp/lib/libggml-cpu.so"}) {
+    if (glob(pattern, 0, nullptr, &g) == 0 && g.gl_pathc > 0) found = g.gl_pathv[0];
+    globfree(&g);
+    if (!found.empty()) break;
+  }
+  return found;
+}
+
+class GgmlCpu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path = FindGgmlCpu();
+    if (path.empty()) GTEST_SKIP() << "libggml-cpu.so not found (pip install llama-cpp-python)";
+    lib_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib_) GTEST_SKIP() << "cannot load " << path << ": " << dlerror();
+    const auto init = reinterpret_cast<void (*)()>(dlsym(lib_, "ggml_cpu_init"));
+    q8_0_ = reinterpret_cast<QuantizeRowFn>(dlsym(lib_, "quantize_row_q8_0"));
+    q8_1_ = reinterpret_cast<QuantizeRowFn>(dlsym(lib_, "quantize_row_q8_1"));
+    dot_[0] = reinterpret_cast<VecDotFn>(dlsym(lib_, "ggml_vec_dot_q4_0_q8_0"));
+    dot_[1] = reinterpret_cast<VecDotFn>(dlsym(lib_, "ggml_vec_dot_q4_1_q8_1"));
+    dot_[2] = reinterpret_cast<VecDotFn>(dlsym(lib_, "ggml_vec_dot_q8_0_q8_0"));
+    if (!init || !q8_0_ || !q8_1_ || !dot_[0] || !dot_[1] || !dot_[2]) {
+      GTEST_SKIP() << path << " lacks the ggml CPU quant symbols";
+    }
+    init();  // fills ggml's fp16 table that the dot products read
+  }
+  void TearDown() override {
+    if (lib_) dlclose(lib_);
+  }
+
+  void* lib_ = nullptr;
+  QuantizeRowFn q8_0_ = nullptr, q8_1_ = nullptr;
+  VecDotFn dot_[3] = {};
+};
+
+TEST_F(GgmlCpu, SameActivationBytesAndDotProducts) {
+  const QWeightType types[] = {QWeightType::kQ4_0, QWeightType::kQ4_1, QWeightType::kQ8_0};
+  std::mt19937 rng(21);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  const int64_t out = 37, rows = 11;
+  for (int ti = 0; ti < 3; ++ti) {
+    const QWeightType t = types[ti];
+    for (int64_t in : {32, 576, 1536}) {
+      const int64_t nb = in / kGgmlBlock;
+      std::vector<float> x(rows * in);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = normal(rng) * (i % 61 == 0 ? 30.0f : 1.0f);
+      std::vector<uint8_t> mine(QuantizedActivationBytes(t, rows, in)), theirs(mine.size());
+      QuantizeActivations(t, x.data(), rows, in, mine.data());
+      const size_t row_bytes = mine.size() / rows;
+      for (int64_t r = 0; r < rows; ++r) {
+        (t == QWeightType::kQ4_1 ? q8_1_ : q8_0_)(x.data() + r * in, theirs.data() + r * row_bytes,
+                                                  in);
+      }
+      ASSERT_EQ(mine, theirs) << "activation bytes, type " << ti << " in=" << in;
+
+      std::vector<uint8_t> w(out * nb * QWeightBlockBytes(t));
+      for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+      for (int64_t i = 0; i < out * nb; ++i) {  // sane fp16 scales (and mins) in every block
+        const uint16_t d = FloatToHalf(scale(rng)), m = FloatToHalf(-8 * scale(rng));
+        uint8_t* blk = w.data() + i * QWeightBlockBytes(t);
+        std::memcpy(blk, &d, 2);
+        if (t == QWeightType::kQ4_1) std::memcpy(blk + 2, &m, 2);
+      }
+      std::vector<float> y(rows * out);
+      QGemm({t, w.data(), out, in, mine.data(), rows, y.data(), false});
+      const size_t w_row = nb * QWeightBlockBytes(t);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t o = 0; o < out; ++o) {
+          float want = 0;
+          dot_[ti](static_cast<int>(in), &want, 0, w.data() + o * w_row, 0,
+                   theirs.data() + r * row_bytes, 0, 1);
+          ASSERT_EQ(y[r * out + o], want) << "type " << ti << " in=" << in << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace xq
