@@ -50,8 +50,15 @@ ModelConfig ConfigFromGguf(const GgufFile& f, int64_t vocab_from_tokenizer) {
   return c;
 }
 
-// Dequantizes a GGUF tensor to fp32 with HF's row-major [rows = dims[1], cols = dims[0]] shape.
-Tensor LoadTensor(const GgufFile& f, const std::string& name, bool optional = false) {
+bool KeptQuantized(GgmlType type) {
+  return type == GgmlType::kQ4_0 || type == GgmlType::kQ4_1 || type == GgmlType::kQ8_0;
+}
+
+// A GGUF tensor with HF's row-major [rows = dims[1], cols = dims[0]] shape: matrices of the
+// types the quantized kernels handle keep their blocks when asked, everything else is
+// dequantized to fp32.
+Tensor LoadTensor(const GgufFile& f, const std::string& name, bool optional,
+                  bool keep_quantized) {
   const GgufTensorInfo* t = f.FindTensor(name);
   if (!t) {
     if (optional) return {};
@@ -70,9 +77,14 @@ Tensor LoadTensor(const GgufFile& f, const std::string& name, bool optional = fa
   const int64_t cols = t->dims[0];
   const int64_t rows = t->dims.size() == 2 ? t->dims[1] : 1;
   out.shape = t->dims.size() == 2 ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{cols};
+  const auto type = static_cast<GgmlType>(t->type);
+  if (keep_quantized && t->dims.size() == 2 && KeptQuantized(type)) {
+    out.block_type = type;
+    out.blocks.assign(t->data, t->data + t->nbytes);
+    return out;
+  }
   out.data.resize(static_cast<size_t>(rows * cols));
   const int64_t row_bytes = cols / info->block_elems * info->block_bytes;
-  const auto type = static_cast<GgmlType>(t->type);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     DequantizeRow(type, t->data + r * row_bytes, out.data.data() + r * cols, cols);
@@ -82,19 +94,27 @@ Tensor LoadTensor(const GgufFile& f, const std::string& name, bool optional = fa
 
 // GGUF stores llama's Q and K rows permuted so that RoPE rotates adjacent pairs; HF (and we)
 // rotate halves. Row h*D + 2j + i of the file is row h*D + i*D/2 + j in HF order.
-void UnpermuteRopeRows(Tensor& w, int64_t heads, int64_t head_dim) {
-  if (w.empty()) return;
-  const int64_t cols = w.cols(), half = head_dim / 2;
-  std::vector<float> out(w.data.size());
+template <typename T>
+void UnpermuteRows(std::vector<T>& rows_data, int64_t row_len, int64_t heads, int64_t head_dim) {
+  const int64_t half = head_dim / 2;
+  std::vector<T> out(rows_data.size());
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t j = 0; j < half; ++j) {
       for (int64_t i = 0; i < 2; ++i) {
-        const float* src = &w.data[((h * head_dim) + 2 * j + i) * cols];
-        std::copy(src, src + cols, &out[((h * head_dim) + i * half + j) * cols]);
+        const T* src = &rows_data[((h * head_dim) + 2 * j + i) * row_len];
+        std::copy(src, src + row_len, &out[((h * head_dim) + i * half + j) * row_len]);
       }
     }
   }
-  w.data.swap(out);
+  rows_data.swap(out);
+}
+
+void UnpermuteRopeRows(Tensor& w, int64_t heads, int64_t head_dim) {
+  if (w.quantized()) {
+    UnpermuteRows(w.blocks, static_cast<int64_t>(w.blocks.size()) / w.rows(), heads, head_dim);
+  } else if (!w.empty()) {
+    UnpermuteRows(w.data, w.cols(), heads, head_dim);
+  }
 }
 
 }  // namespace
@@ -113,26 +133,27 @@ Model LoadGgufModel(const std::filesystem::path& path, const LoadOptions& option
   const ModelConfig& c = m.config;
   const bool permuted = c.architecture != "qwen2";
   ModelWeights& w = m.weights;
-  w.token_embedding = LoadTensor(f, "token_embd.weight");
-  w.output_norm = LoadTensor(f, "output_norm.weight");
-  w.output = LoadTensor(f, "output.weight", /*optional=*/true);
-  w.rope_freq_factors = LoadTensor(f, "rope_freqs.weight", true);
+  const bool q = options.keep_quantized;
+  w.token_embedding = LoadTensor(f, "token_embd.weight", false, q);
+  w.output_norm = LoadTensor(f, "output_norm.weight", false, q);
+  w.output = LoadTensor(f, "output.weight", /*optional=*/true, q);
+  w.rope_freq_factors = LoadTensor(f, "rope_freqs.weight", true, q);
   w.layers.resize(c.num_layers);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     LayerWeights& l = w.layers[i];
-    l.attn_norm = LoadTensor(f, p + "attn_norm.weight");
-    l.wq = LoadTensor(f, p + "attn_q.weight");
-    l.wk = LoadTensor(f, p + "attn_k.weight");
-    l.wv = LoadTensor(f, p + "attn_v.weight");
-    l.wo = LoadTensor(f, p + "attn_output.weight");
-    l.bq = LoadTensor(f, p + "attn_q.bias", !c.attention_bias);
-    l.bk = LoadTensor(f, p + "attn_k.bias", !c.attention_bias);
-    l.bv = LoadTensor(f, p + "attn_v.bias", !c.attention_bias);
-    l.ffn_norm = LoadTensor(f, p + "ffn_norm.weight");
-    l.w_gate = LoadTensor(f, p + "ffn_gate.weight");
-    l.w_up = LoadTensor(f, p + "ffn_up.weight");
-    l.w_down = LoadTensor(f, p + "ffn_down.weight");
+    l.attn_norm = LoadTensor(f, p + "attn_norm.weight", false, q);
+    l.wq = LoadTensor(f, p + "attn_q.weight", false, q);
+    l.wk = LoadTensor(f, p + "attn_k.weight", false, q);
+    l.wv = LoadTensor(f, p + "attn_v.weight", false, q);
+    l.wo = LoadTensor(f, p + "attn_output.weight", false, q);
+    l.bq = LoadTensor(f, p + "attn_q.bias", !c.attention_bias, q);
+    l.bk = LoadTensor(f, p + "attn_k.bias", !c.attention_bias, q);
+    l.bv = LoadTensor(f, p + "attn_v.bias", !c.attention_bias, q);
+    l.ffn_norm = LoadTensor(f, p + "ffn_norm.weight", false, q);
+    l.w_gate = LoadTensor(f, p + "ffn_gate.weight", false, q);
+    l.w_up = LoadTensor(f, p + "ffn_up.weight", false, q);
+    l.w_down = LoadTensor(f, p + "ffn_down.weight", false, q);
     if (permuted) {
       UnpermuteRopeRows(l.wq, c.num_heads, c.head_dim);
       UnpermuteRopeRows(l.wk, c.num_kv_heads, c.head_dim);

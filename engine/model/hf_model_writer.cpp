@@ -65,6 +65,13 @@ NamedTensors HfTensorNames(const Model& m) {
 void WriteWeights(const Model& m, const fs::path& dir, SafetensorsDtype dtype,
                   int64_t max_shard_bytes) {
   const NamedTensors tensors = HfTensorNames(m);
+  for (const auto& named : tensors) {
+    if (named.second->quantized()) {
+      throw Error(m.source + ": " + named.first +
+                  " is held in GGML blocks; load with LoadOptions{.keep_quantized = false} to "
+                  "export");
+    }
+  }
   const std::map<std::string, std::string> metadata = {{"format", "pt"}};
   const size_t elem = SafetensorsDtypeSize(dtype);
   const fs::path index_path = dir / "model.safetensors.index.json";

@@ -28,7 +28,13 @@ void CheckShape(const Model& m, const Tensor& t, const std::string& name,
   }
   int64_t n = 1;
   for (int64_t d : want) n *= d;
-  if (static_cast<int64_t>(t.data.size()) != n) {
+  if (t.quantized()) {
+    const GgmlTypeInfo* info = FindGgmlType(static_cast<uint32_t>(t.block_type));
+    if (!info || static_cast<int64_t>(t.blocks.size()) != n / info->block_elems * info->block_bytes) {
+      throw Error(m.source + ": tensor " + name + " holds " + std::to_string(t.blocks.size()) +
+                  " bytes of blocks for shape of " + std::to_string(n));
+    }
+  } else if (static_cast<int64_t>(t.data.size()) != n) {
     throw Error(m.source + ": tensor " + name + " holds " + std::to_string(t.data.size()) +
                 " values for shape of " + std::to_string(n));
   }

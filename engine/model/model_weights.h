@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/model/ggml_types.h"
 #include "engine/model/model_config.h"
 #include "engine/tokenizer/tokenizer_spec.h"
 
@@ -14,9 +15,14 @@ namespace xq {
 
 struct Tensor {
   std::vector<int64_t> shape;  // row-major; matrices are [rows = out, cols = in]
-  std::vector<float> data;
+  std::vector<float> data;     // fp32 values; empty when the matrix is kept in GGML blocks
+  // A GGUF matrix kept quantized (Q4_0, Q4_1 or Q8_0) for the quantized matmul kernels:
+  // [rows, cols / 32] GGML blocks.
+  GgmlType block_type = GgmlType::kF32;
+  std::vector<uint8_t> blocks;
 
-  bool empty() const { return data.empty(); }
+  bool quantized() const { return !blocks.empty(); }
+  bool empty() const { return data.empty() && blocks.empty(); }
   int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
   int64_t cols() const { return shape.size() < 2 ? 1 : shape[1]; }
 };

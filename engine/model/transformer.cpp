@@ -2,18 +2,42 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <numbers>
 
 #include "engine/common/error.h"
+#include "engine/model/dequantize.h"
+#include "kernels/include/qgemm.h"
 
 namespace xq {
 namespace {
 
-// y[rows, out] = x[rows, in] * W[out, in]^T (+ y when accumulate).
-void MatMulTransposed(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
-                      bool accumulate = false) {
+QWeightType KernelType(GgmlType type) {
+  switch (type) {
+    case GgmlType::kQ4_0: return QWeightType::kQ4_0;
+    case GgmlType::kQ4_1: return QWeightType::kQ4_1;
+    case GgmlType::kQ8_0: return QWeightType::kQ8_0;
+    default: throw Error("no quantized matmul kernel for " + GgmlTypeName(uint32_t(type)));
+  }
+}
+
+}  // namespace
+
+// y[rows, out] = x[rows, in] * W[out, in]^T (+ y when accumulate). Quantized weights go through
+// the 8-bit activation kernels (llama.cpp's arithmetic), fp32 weights through OpenBLAS.
+void Transformer::MatMul(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
+                         bool accumulate) {
   const int64_t out = w.rows();
+  if (w.quantized()) {
+    const QWeightType type = KernelType(w.block_type);
+    activations_q8_.resize(QuantizedActivationBytes(type, rows, in));
+    QuantizeActivations(type, x, rows, in, activations_q8_.data());
+    QGemm({.type = type, .w = w.blocks.data(), .out = out, .in = in,
+           .xq = activations_q8_.data(), .rows = rows, .y = y, .accumulate = accumulate});
+    return;
+  }
   const float beta = accumulate ? 1.0f : 0.0f;
   if (rows == 1) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w.data.data(), in, x, 1, beta, y, 1);
@@ -22,6 +46,8 @@ void MatMulTransposed(const float* x, int64_t rows, int64_t in, const Tensor& w,
                 w.data.data(), in, beta, y, out);
   }
 }
+
+namespace {
 
 void AddBias(float* y, int64_t rows, const Tensor& bias) {
   if (bias.empty()) return;
@@ -144,17 +170,24 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
   gate_.resize(n * ff);
   up_.resize(n * ff);
 
+  const Tensor& embedding = w.token_embedding;
   for (int64_t t = 0; t < n; ++t) {
-    const float* row = w.token_embedding.data.data() + int64_t{batch.tokens[t]} * h;
-    std::copy(row, row + h, x_.data() + t * h);
+    const int64_t token = batch.tokens[t];
+    if (embedding.quantized()) {
+      const int64_t row_bytes = static_cast<int64_t>(embedding.blocks.size()) / embedding.rows();
+      DequantizeRow(embedding.block_type, embedding.blocks.data() + token * row_bytes,
+                    x_.data() + t * h, h);
+    } else {
+      std::copy_n(embedding.data.data() + token * h, h, x_.data() + t * h);
+    }
   }
 
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& l = w.layers[layer];
     RmsNorm(x_.data(), n, h, l.attn_norm, c.rms_norm_eps, xn_.data());
-    MatMulTransposed(xn_.data(), n, h, l.wq, q_.data());
-    MatMulTransposed(xn_.data(), n, h, l.wk, k_.data());
-    MatMulTransposed(xn_.data(), n, h, l.wv, v_.data());
+    MatMul(xn_.data(), n, h, l.wq, q_.data());
+    MatMul(xn_.data(), n, h, l.wk, k_.data());
+    MatMul(xn_.data(), n, h, l.wv, v_.data());
     AddBias(q_.data(), n, l.bq);
     AddBias(k_.data(), n, l.bk);
     AddBias(v_.data(), n, l.bv);
@@ -170,18 +203,18 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
       }
       offset += s.num_tokens;
     }
-    MatMulTransposed(attn_.data(), n, q_dim, l.wo, x_.data(), /*accumulate=*/true);
+    MatMul(attn_.data(), n, q_dim, l.wo, x_.data(), /*accumulate=*/true);
 
     RmsNorm(x_.data(), n, h, l.ffn_norm, c.rms_norm_eps, xn_.data());
-    MatMulTransposed(xn_.data(), n, h, l.w_gate, gate_.data());
-    MatMulTransposed(xn_.data(), n, h, l.w_up, up_.data());
+    MatMul(xn_.data(), n, h, l.w_gate, gate_.data());
+    MatMul(xn_.data(), n, h, l.w_up, up_.data());
     const int64_t total_ff = n * ff;
 #pragma omp parallel for schedule(static) if (total_ff > 65536)
     for (int64_t i = 0; i < total_ff; ++i) {
       const float g = gate_[i];
       gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
     }
-    MatMulTransposed(gate_.data(), n, ff, l.w_down, x_.data(), /*accumulate=*/true);
+    MatMul(gate_.data(), n, ff, l.w_down, x_.data(), /*accumulate=*/true);
   }
   for (const BatchSequence& s : batch.sequences) s.cache->Commit(s.num_tokens);
 
@@ -192,7 +225,7 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
             last.data() + i * h);
   }
   logits.resize(rows * c.vocab_size);
-  if (rows > 0) MatMulTransposed(last.data(), rows, h, model_.output_matrix(), logits.data());
+  if (rows > 0) MatMul(last.data(), rows, h, model_.output_matrix(), logits.data());
 }
 
 }  // namespace xq

@@ -40,8 +40,12 @@ class Transformer {
   const ModelConfig& config() const { return model_.config; }
 
  private:
+  void MatMul(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
+              bool accumulate = false);
+
   const Model& model_;
   RopeTable rope_;
+  std::vector<uint8_t> activations_q8_;  // [rows, in / 32] 8-bit activation blocks
   // Scratch activations, sized for the largest batch seen.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_;
 };
