@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "engine/common/error.h"
+#include "engine/model/dequantize.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/model_loader.h"
 #include "tests/support/gguf_model_writer.h"
@@ -62,7 +63,7 @@ TEST(GgufModelLoader, QuantizedMatricesDequantizeCloseToTheOriginal) {
   for (GgmlType type : {GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_1}) {
     test::TempDir dir;
     test::WriteGgufModel(original, dir / "m.gguf", type);
-    Model loaded = LoadModel(dir / "m.gguf");
+    Model loaded = LoadModel(dir / "m.gguf", {.keep_quantized = false});
     const auto& a = loaded.weights.layers[1].w_up.data;
     const auto& b = original.weights.layers[1].w_up.data;
     ASSERT_EQ(a.size(), b.size());
@@ -74,6 +75,30 @@ TEST(GgufModelLoader, QuantizedMatricesDequantizeCloseToTheOriginal) {
     const double tolerance = type == GgmlType::kQ4_1 ? 0.15 : type == GgmlType::kQ8_0 ? 0.01 : 0.005;
     EXPECT_LT(std::sqrt(err / norm), tolerance) << GgmlTypeName(static_cast<uint32_t>(type));
     EXPECT_GT(err, 0.0) << "quantization should be lossy";
+  }
+}
+
+TEST(GgufModelLoader, KeepsQ4AndQ8MatricesInBlocksWithRopeRowsUnpermuted) {
+  const Model original = test::MakeTinyModel();
+  test::TempDir dir;
+  test::WriteGgufModel(original, dir / "m.gguf", GgmlType::kQ8_0);
+  const Model blocks = LoadModel(dir / "m.gguf");
+  const Model floats = LoadModel(dir / "m.gguf", {.keep_quantized = false});
+  const Tensor& wq = blocks.weights.layers[0].wq;
+  ASSERT_TRUE(wq.quantized());
+  EXPECT_EQ(wq.block_type, GgmlType::kQ8_0);
+  EXPECT_TRUE(wq.data.empty());
+  EXPECT_TRUE(blocks.weights.token_embedding.quantized());
+  EXPECT_FALSE(blocks.weights.layers[0].attn_norm.quantized()) << "norms stay fp32";
+  // Each row of blocks dequantizes to the fp32 row of the same index: the un-permutation moved
+  // whole rows of blocks, not bytes within them.
+  const int64_t cols = wq.cols(), row_bytes = static_cast<int64_t>(wq.blocks.size()) / wq.rows();
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < wq.rows(); ++r) {
+    DequantizeRow(wq.block_type, wq.blocks.data() + r * row_bytes, row.data(), cols);
+    ASSERT_TRUE(std::equal(row.begin(), row.end(),
+                           floats.weights.layers[0].wq.data.begin() + r * cols))
+        << "row " << r;
   }
 }
 
