@@ -23,10 +23,16 @@ class ContiguousKvCache : public SequenceKvCache {
   void Clear() { length_ = 0; }
 
  private:
+  void AttendOneToken(const _Float16* layer_k, const _Float16* layer_v, const float* q, float* out,
+                      float scale);
+  void AttendTiled(const _Float16* layer_k, const _Float16* layer_v, int64_t n, const float* q,
+                   float* out, float scale);
+
   int64_t num_heads_, num_kv_heads_, head_dim_, capacity_;
   int64_t length_ = 0;
   std::vector<_Float16> keys_;    // [layers, capacity, kv_heads * head_dim]
   std::vector<_Float16> values_;  // [layers, capacity, kv_heads * head_dim]
+  std::vector<float> k32_, v32_;  // [visible, kv_heads * head_dim] one layer widened to f32
 };
 
 }  // namespace xq
