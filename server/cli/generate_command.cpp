@@ -1,6 +1,7 @@
 // `xquant generate`: streams a completion of one prompt to stdout (the demo until the server
 // exists, and a quick way to check a model).
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -134,7 +135,7 @@ void RunGenerate(const GenerateOptions& o) {
   }
   const std::string rest = detok.Flush();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
-  std::fputc('\n', stdout);
+  if (::isatty(::fileno(stdout))) std::fputc('\n', stdout);  // keep piped output exact
   auto t_end = std::chrono::steady_clock::now();
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   spdlog::info("prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s "

@@ -1,0 +1,102 @@
+// Drives the real `xquant` binary: generate streams only the completion to stdout, greedy output
+// is the model's, seeds make sampling reproducible, and bad input fails with a clear message.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;  // stdout only; stderr goes to err_file
+  std::string err;
+};
+
+CliRun Xquant(const std::string& args) {
+  const std::string err_file = std::filesystem::temp_directory_path() /
+                               ("xq-cli-" + std::to_string(::getpid()) + ".err");
+  const std::string cmd = std::string(XQ_BINARY) + " " + args + " 2>" + err_file;
+  CliRun r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (FILE* f = std::fopen(err_file.c_str(), "r")) {
+    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) r.err.append(buf.data(), n);
+    std::fclose(f);
+  }
+  std::filesystem::remove(err_file);
+  return r;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(XQ_DEFAULT_MODEL)) {
+      GTEST_SKIP() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+    }
+  }
+  const std::string model_ = std::string("--model ") + XQ_DEFAULT_MODEL;
+};
+
+TEST_F(CliTest, GreedyChatPrintsOnlyTheAnswer) {
+  const CliRun r = Xquant("generate " + model_ +
+                       " --chat --prompt 'What is the capital of Germany?' --max-tokens 32 "
+                       "--temperature 0 --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "The capital of Germany is Berlin.");  // llama.cpp's greedy answer too
+  EXPECT_THAT(r.err, HasSubstr("generated"));  // the timing line is a log, on stderr
+}
+
+TEST_F(CliTest, SeedMakesSamplingReproducible) {
+  const std::string args = "generate " + model_ +
+                           " --prompt 'Once upon a time' --max-tokens 24 --temperature 1.0 "
+                           "--top-k 0 --top-p 1 --min-p 0 --threads 2 --seed ";
+  const CliRun a = Xquant(args + "7"), b = Xquant(args + "7"), c = Xquant(args + "8");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_FALSE(a.out.empty());
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out) << "different seeds drew the same 24 tokens at temperature 1";
+}
+
+TEST_F(CliTest, BadInputFailsWithAClearMessage) {
+  CliRun r = Xquant("generate --model /nonexistent.gguf --prompt hi");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent.gguf"));
+  EXPECT_TRUE(r.out.empty());
+
+  r = Xquant("generate " + model_ + " --prompt hi --temperature -1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--temperature"));
+
+  r = Xquant("generate " + model_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--prompt"));
+
+  const std::string not_gguf = std::string(XQ_SOURCE_DIR) + "/README.md";
+  r = Xquant("generate --model " + not_gguf + " --prompt hi");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("bad magic"));
+}
+
+TEST_F(CliTest, BenchPrintsOneJsonLine) {
+  const CliRun r = Xquant("bench " + model_ +
+                       " --prefill-tokens 32 --decode-tokens 4 --repeats 1 --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"prefill_tps\""));
+  EXPECT_THAT(r.out, HasSubstr("\"decode_tps\""));
+  EXPECT_THAT(r.out, Not(HasSubstr("[info]")));
+}
+
+}  // namespace
