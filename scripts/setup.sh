@@ -28,5 +28,5 @@ for pkg in "${PYTHON_PACKAGES[@]}"; do
 done
 if ((${#pip_missing[@]})); then
   echo "setup: installing PyPI packages: ${pip_missing[*]}" >&2
-  python3 -m pip install -q "${pip_missing[@]}" >&2
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q "${pip_missing[@]}" >&2
 fi
