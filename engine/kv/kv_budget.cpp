@@ -1,0 +1,141 @@
+#include "engine/kv/kv_budget.h"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <string>
+
+#include "engine/common/error.h"
+
+namespace xq {
+namespace {
+
+constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
+constexpr uint64_t kMaxFracScale = 1'000'000'000'000'000'000ULL;
+
+std::string Quoted(std::string_view s) {
+  std::string out(1, '\'');
+  out.append(s);
+  out += '\'';
+  return out;
+}
+
+// 0 for an unknown unit.
+int64_t UnitMultiplier(std::string unit) {
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (unit.empty() || unit == "b") return 1;
+  static constexpr std::string_view kPrefixes = "kmgt";
+  const size_t power = kPrefixes.find(unit[0]);
+  if (power == std::string_view::npos) return 0;
+  const std::string rest = unit.substr(1);
+  int64_t base;
+  if (rest.empty() || rest == "ib" || rest == "i") {
+    base = 1024;
+  } else if (rest == "b") {
+    base = 1000;
+  } else {
+    return 0;
+  }
+  int64_t m = 1;
+  for (size_t i = 0; i <= power; ++i) m *= base;
+  return m;
+}
+
+// a * b, throwing when it does not fit.
+int64_t CheckedMul(int64_t a, int64_t b, const char* what) {
+  int64_t out;
+  if (__builtin_mul_overflow(a, b, &out)) {
+    throw Error(std::string("--kv-cache-memory: ") + what + " overflows 64 bits");
+  }
+  return out;
+}
+
+}  // namespace
+
+int64_t Fp16KvBytesPerToken(int64_t num_layers, int64_t num_kv_heads, int64_t head_dim) {
+  return num_layers * 2 * num_kv_heads * head_dim * 2;
+}
+
+KvBudget SplitKvBudget(const KvBudgetRequest& r) {
+  const std::pair<const char*, int64_t> fields[] = {
+      {"total_bytes", r.total_bytes},
+      {"block_bytes", r.block_bytes},
+      {"block_tokens", r.block_tokens},
+      {"window_bytes_per_token", r.window_bytes_per_token},
+      {"max_chunk_tokens", r.max_chunk_tokens},
+      {"max_num_seqs", r.max_num_seqs}};
+  for (const auto& [name, value] : fields) {
+    if (value <= 0) {
+      throw Error("--kv-cache-memory: " + std::string(name) + " is " + std::to_string(value) +
+                  ", must be positive");
+    }
+  }
+  if (r.recent_window < 0) {
+    throw Error("--kv-cache-memory: recent_window is " + std::to_string(r.recent_window) +
+                ", must not be negative");
+  }
+  KvBudget b;
+  b.window_tokens_per_seq = r.recent_window + r.block_tokens - 1 + r.max_chunk_tokens;
+  b.window_bytes_per_seq =
+      CheckedMul(b.window_tokens_per_seq, r.window_bytes_per_token, "window bytes per sequence");
+  const int64_t per_seq_minimum = b.window_bytes_per_seq + r.block_bytes;
+  const int64_t seqs_that_fit = r.total_bytes / per_seq_minimum;
+  if (seqs_that_fit == 0) {
+    throw Error("--kv-cache-memory: " + std::to_string(r.total_bytes) +
+                " bytes cannot hold even one sequence: its fp16 window of " +
+                std::to_string(b.window_tokens_per_seq) + " tokens needs " +
+                std::to_string(b.window_bytes_per_seq) + " bytes and one block " +
+                std::to_string(r.block_bytes) + " more (" + std::to_string(per_seq_minimum) +
+                " in all)");
+  }
+  b.num_seqs = std::min(r.max_num_seqs, seqs_that_fit);
+  b.window_bytes = b.num_seqs * b.window_bytes_per_seq;
+  b.num_blocks = static_cast<int32_t>(std::min<int64_t>(
+      (r.total_bytes - b.window_bytes) / r.block_bytes, std::numeric_limits<int32_t>::max()));
+  b.block_pool_bytes = int64_t{b.num_blocks} * r.block_bytes;
+  return b;
+}
+
+int64_t ParseByteSize(std::string_view text, std::string_view flag) {
+  const std::string where = std::string(flag) + ": " + Quoted(text);
+  auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  if (text.empty()) throw Error(std::string(flag) + ": the size is empty");
+  if (text.front() == '-') throw Error(where + " is negative");
+  if (!is_digit(text.front())) throw Error(where + " does not start with a number");
+
+  size_t i = 0;
+  unsigned __int128 whole = 0;
+  for (; i < text.size() && is_digit(text[i]); ++i) {
+    whole = whole * 10 + static_cast<unsigned>(text[i] - '0');
+    if (whole > kMaxInt64) throw Error(where + " is too large");
+  }
+  // Digits past the 18th after the point are worth under a millionth of a byte even in TiB.
+  unsigned __int128 frac = 0, frac_scale = 1;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    if (i == text.size() || !is_digit(text[i])) throw Error(where + " has no digits after '.'");
+    for (; i < text.size() && is_digit(text[i]); ++i) {
+      if (frac_scale < kMaxFracScale) {
+        frac = frac * 10 + static_cast<unsigned>(text[i] - '0');
+        frac_scale *= 10;
+      }
+    }
+  }
+  while (i < text.size() && is_space(text[i])) ++i;
+  const std::string_view unit = text.substr(i);
+  const int64_t multiplier = UnitMultiplier(std::string(unit));
+  if (multiplier == 0) {
+    throw Error(where + " has an unknown unit " + Quoted(unit) +
+                " (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)");
+  }
+  if (multiplier == 1 && frac != 0) throw Error(where + " is not a whole number of bytes");
+  const unsigned __int128 bytes = whole * multiplier + frac * multiplier / frac_scale;
+  if (bytes > kMaxInt64) throw Error(where + " is too large");
+  return static_cast<int64_t>(bytes);
+}
+
+}  // namespace xq
