@@ -23,7 +23,7 @@ ContiguousKvCache::ContiguousKvCache(const ModelConfig& config, int64_t capacity
 void ContiguousKvCache::AppendAndAttend(int64_t layer, int64_t n, const float* q, const float* k,
                                         const float* v, float* out) {
   if (length_ + n > capacity_) {
-    throw Error("KV cache full: " + std::to_string(length_ + n) + " tokens exceed capacity " +
+    throw KvCacheFull("KV cache full: " + std::to_string(length_ + n) + " tokens exceed capacity " +
                 std::to_string(capacity_));
   }
   const int64_t kv_dim = num_kv_heads_ * head_dim_;

@@ -5,7 +5,16 @@
 
 #include <cstdint>
 
+#include "engine/common/error.h"
+
 namespace xq {
+
+// The KV memory cannot take the step's tokens: a normal condition (the scheduler preempts or
+// rejects), never a crash. Nothing was committed.
+class KvCacheFull : public Error {
+ public:
+  using Error::Error;
+};
 
 class SequenceKvCache {
  public:
@@ -15,7 +24,9 @@ class SequenceKvCache {
   virtual int64_t length() const = 0;
 
   // Stores n new tokens of `layer` after the committed ones and computes causal attention for
-  // their queries against everything stored plus themselves.
+  // their queries against everything stored plus themselves. Calling it again for the same layer
+  // before Commit replaces the uncommitted tokens (a failed step is simply retried). Throws
+  // KvCacheFull when the memory cannot hold them.
   //   q:   [n, num_heads * head_dim]      (RoPE applied)
   //   k,v: [n, num_kv_heads * head_dim]   (k with RoPE applied)
   //   out: [n, num_heads * head_dim]
