@@ -1,0 +1,132 @@
+#include "engine/kv/paged_kv_cache.h"
+
+#include <cmath>
+
+#include "engine/kv/kv_budget.h"
+#include "kernels/include/xquant_kernels.h"
+
+namespace xq {
+
+PagedKvCache::PagedKvCache(const ModelConfig& config, KvBlockLayout layout, int64_t recent_window,
+                           int32_t num_blocks, std::string name)
+    : layout_(std::move(layout)),
+      recent_window_(recent_window),
+      num_heads_(config.num_heads),
+      pool_(layout_.block_bytes, num_blocks),
+      name_(std::move(name)) {}
+
+std::unique_ptr<PagedKvCache> PagedKvCache::FromProfile(const ModelConfig& config,
+                                                        const KvProfile& profile,
+                                                        int64_t budget_bytes,
+                                                        int64_t max_num_seqs,
+                                                        int64_t max_chunk_tokens) {
+  KvBlockLayout layout =
+      ResolveKvLayout(profile, config.num_layers, config.num_kv_heads, config.head_dim);
+  KvBudgetRequest request;
+  request.total_bytes = budget_bytes;
+  request.block_bytes = layout.block_bytes;
+  request.block_tokens = layout.block_tokens;
+  request.recent_window = profile.recent_window;
+  request.window_bytes_per_token =
+      Fp16KvBytesPerToken(config.num_layers, config.num_kv_heads, config.head_dim);
+  request.max_chunk_tokens = max_chunk_tokens;
+  request.max_num_seqs = max_num_seqs;
+  const KvBudget budget = SplitKvBudget(request);
+  return std::make_unique<PagedKvCache>(config, std::move(layout), profile.recent_window,
+                                        static_cast<int32_t>(budget.num_blocks), profile.name);
+}
+
+std::unique_ptr<SequenceKvCache> PagedKvCache::NewSequence(int64_t /*max_tokens*/) {
+  return std::make_unique<PagedSequenceCache>(*this);
+}
+
+PagedSequenceCache::PagedSequenceCache(PagedKvCache& owner)
+    : owner_(owner),
+      window_k_(owner.layout().num_layers),
+      window_v_(owner.layout().num_layers) {}
+
+PagedSequenceCache::~PagedSequenceCache() {
+  for (int32_t b : blocks_) owner_.pool().Release(b);
+}
+
+void PagedSequenceCache::EnsureBlocks(int64_t count) {
+  const int64_t missing = count - static_cast<int64_t>(blocks_.size());
+  if (missing <= 0) return;
+  BlockPool& pool = owner_.pool();
+  if (!pool.CanAllocate(static_cast<int32_t>(missing))) {
+    const BlockPoolStats s = pool.Stats();
+    throw KvCacheFull("KV cache full: the step needs " + std::to_string(missing) +
+                      " more blocks, " + std::to_string(s.free_blocks) + " of " +
+                      std::to_string(s.total_blocks) + " are free");
+  }
+  for (int64_t i = 0; i < missing; ++i) blocks_.push_back(*pool.Allocate());
+}
+
+void PagedSequenceCache::AppendAndAttend(int64_t layer, int64_t n, const float* q,
+                                         const float* k, const float* v, float* out) {
+  const KvBlockLayout& layout = owner_.layout();
+  const int64_t G = layout.block_tokens, R = owner_.recent_window();
+  const int64_t row = layout.num_kv_heads * layout.head_dim;
+  const int64_t end = length_ + n;
+  const int64_t frontier = QuantizedFrontier(end, R, G);
+  // Blocks for every position that leaves the window in this step, taken before anything else
+  // changes so running out leaves the sequence as it was.
+  if (layer == 0) EnsureBlocks(frontier / G);
+
+  // The window keeps its committed rows and takes the new ones (replacing any left over from a
+  // step that failed before Commit).
+  std::vector<_Float16>& wk = window_k_[layer];
+  std::vector<_Float16>& wv = window_v_[layer];
+  const int64_t committed_rows = length_ - window_start_;
+  wk.resize((committed_rows + n) * row);
+  wv.resize((committed_rows + n) * row);
+  for (int64_t i = 0; i < n * row; ++i) {
+    wk[committed_rows * row + i] = static_cast<_Float16>(k[i]);
+    wv[committed_rows * row + i] = static_cast<_Float16>(v[i]);
+  }
+
+  // Blocks leaving the window get this layer's codes and params (the layer below, whose codes a
+  // sharing layer borrows, was written when it ran).
+  const int64_t first_block = window_start_ / G, last_block = frontier / G;
+#pragma omp parallel for schedule(static) if (last_block - first_block > 1)
+  for (int64_t b = first_block; b < last_block; ++b) {
+    const int64_t r0 = b * G - window_start_;
+    XqQuantizeBlockLayer(layout, layer, wk.data() + r0 * row, wv.data() + r0 * row,
+                         owner_.pool().Data(blocks_[b]));
+  }
+
+  XqAttentionParams p;
+  p.layout = &layout;
+  p.layer = layer;
+  p.arena = owner_.pool().arena();
+  p.block_table = blocks_.data();
+  p.num_blocks = last_block;
+  p.window_k = wk.data();
+  p.window_v = wv.data();
+  p.window_start = window_start_;
+  p.window_len = end - window_start_;
+  p.q = q;
+  p.n = n;
+  p.num_heads = owner_.num_heads();
+  p.recent_window = R;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim));
+  p.out = out;
+  XqAttention(p);
+}
+
+void PagedSequenceCache::Commit(int64_t n) {
+  const KvBlockLayout& layout = owner_.layout();
+  const int64_t row = layout.num_kv_heads * layout.head_dim;
+  length_ += n;
+  const int64_t frontier = QuantizedFrontier(length_, owner_.recent_window(), layout.block_tokens);
+  const int64_t drop = (frontier - window_start_) * row;
+  if (drop > 0) {
+    for (size_t l = 0; l < window_k_.size(); ++l) {
+      window_k_[l].erase(window_k_[l].begin(), window_k_[l].begin() + drop);
+      window_v_[l].erase(window_v_[l].begin(), window_v_[l].begin() + drop);
+    }
+  }
+  window_start_ = frontier;
+}
+
+}  // namespace xq
