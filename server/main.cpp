@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
   xq::cli::AddGenerateCommand(app);
   xq::cli::AddBenchCommand(app);
+  xq::cli::AddEvalCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -10,13 +10,13 @@
 #include <sstream>
 
 #include "engine/common/error.h"
-#include "engine/model/contiguous_kv_cache.h"
 #include "engine/model/model_loader.h"
 #include "engine/model/transformer.h"
 #include "engine/sampling/sampler.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
+#include "server/cli/kv_options.h"
 
 namespace xq::cli {
 namespace {
@@ -34,7 +34,10 @@ struct GenerateOptions {
   float min_p = 0.05f;
   int64_t seed = -1;
   int threads = 0;
+  KvOptions kv;
 };
+
+constexpr int64_t kPrefillChunk = 512;
 
 ChatTemplate ResolveChatTemplate(const GenerateOptions& o, const TokenizerSpec& spec) {
   if (!o.chat_template.empty()) {
@@ -99,18 +102,24 @@ void RunGenerate(const GenerateOptions& o) {
   SamplingParams sp{o.temperature, o.top_k, o.top_p, o.min_p,
                     o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}()};
   Sampler sampler(sp);
-  ContiguousKvCache cache(model.config, static_cast<int64_t>(prompt.size()) + budget);
+  auto kv = MakeKvCache(model, o.kv.profile, o.kv.memory, /*max_num_seqs=*/1, kPrefillChunk,
+                        static_cast<int64_t>(prompt.size()) + budget);
+  auto cache_ptr = kv->NewSequence(static_cast<int64_t>(prompt.size()) + budget);
+  SequenceKvCache& cache = *cache_ptr;
   IncrementalDetokenizer detok(tokenizer);
 
   ForwardBatch batch;
-  batch.tokens = prompt;
-  for (size_t i = 0; i < prompt.size(); ++i) batch.positions.push_back(static_cast<int32_t>(i));
-  batch.sequences = {{&cache, static_cast<int64_t>(prompt.size())}};
-  batch.logits_rows = {static_cast<int64_t>(prompt.size()) - 1};
   std::vector<float> logits;
-
   auto t_prefill = std::chrono::steady_clock::now();
-  transformer.Forward(batch, logits);
+  for (size_t start = 0; start < prompt.size(); start += kPrefillChunk) {
+    const size_t end = std::min(prompt.size(), start + kPrefillChunk);
+    batch.tokens.assign(prompt.begin() + start, prompt.begin() + end);
+    batch.positions.clear();
+    for (size_t i = start; i < end; ++i) batch.positions.push_back(static_cast<int32_t>(i));
+    batch.sequences = {{&cache, static_cast<int64_t>(end - start)}};
+    batch.logits_rows = {static_cast<int64_t>(end - start) - 1};
+    transformer.Forward(batch, logits);
+  }
   auto t_decode = std::chrono::steady_clock::now();
   int64_t generated = 0;
   for (; generated < budget; ++generated) {
@@ -171,6 +180,11 @@ void AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--min-p", opts->min_p)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--seed", opts->seed, "Sampling seed (-1 = random)")->capture_default_str();
   cmd->add_option("--threads,-t", opts->threads, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--kv-profile", opts->kv.profile,
+                  "KV precision profile: a name in configs/kv (fp16, int8, kivi-2, xquant-1.38, "
+                  "xquant-1.15, ...) or a JSON file")
+      ->capture_default_str();
+  AddKvMemoryOption(cmd, opts->kv);
   cmd->callback([opts] { RunGenerate(*opts); });
 }
 

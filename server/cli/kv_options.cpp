@@ -1,0 +1,30 @@
+#include "server/cli/kv_options.h"
+
+#include <spdlog/spdlog.h>
+
+#include "engine/kv/kv_accounting.h"
+#include "engine/kv/kv_budget.h"
+#include "engine/kv/kv_profile.h"
+
+namespace xq::cli {
+
+void AddKvMemoryOption(CLI::App* cmd, KvOptions& options) {
+  cmd->add_option("--kv-cache-memory", options.memory,
+                  "KV cache memory: compressed blocks plus the fp16 recent windows (e.g. 2GiB)")
+      ->capture_default_str();
+}
+
+std::unique_ptr<PagedKvCache> MakeKvCache(const Model& model, const std::string& profile_name,
+                                          const std::string& memory, int64_t max_num_seqs,
+                                          int64_t max_chunk_tokens, int64_t context_length) {
+  const KvProfile profile = LoadKvProfile(profile_name);
+  auto cache = PagedKvCache::FromProfile(model.config, profile, ParseByteSize(memory),
+                                         max_num_seqs, max_chunk_tokens);
+  spdlog::info("{}", DescribeKvAccounting(profile.name, cache->layout(), profile.recent_window,
+                                          context_length));
+  spdlog::info("KV cache: {} blocks of {} tokens ({} bytes each) in {}", cache->pool().num_blocks(),
+               cache->layout().block_tokens, cache->layout().block_bytes, memory);
+  return cache;
+}
+
+}  // namespace xq::cli

@@ -1,0 +1,27 @@
+// The KV-cache flags shared by subcommands (--kv-profile, --kv-cache-memory) and building the
+// paged cache from them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "engine/kv/paged_kv_cache.h"
+#include "engine/model/model_weights.h"
+
+namespace xq::cli {
+
+struct KvOptions {
+  std::string profile = "fp16";
+  std::string memory = "1GiB";
+};
+
+void AddKvMemoryOption(CLI::App* cmd, KvOptions& options);
+
+// Builds the cache and logs its accounting (both bit counts, bytes per token) at
+// `context_length`.
+std::unique_ptr<PagedKvCache> MakeKvCache(const Model& model, const std::string& profile,
+                                          const std::string& memory, int64_t max_num_seqs,
+                                          int64_t max_chunk_tokens, int64_t context_length);
+
+}  // namespace xq::cli
