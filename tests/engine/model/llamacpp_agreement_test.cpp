@@ -15,6 +15,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "engine/kv/kv_profile.h"
+#include "engine/kv/paged_kv_cache.h"
 #include "engine/model/contiguous_kv_cache.h"
 #include "engine/model/model_loader.h"
 #include "engine/model/transformer.h"
@@ -33,7 +35,9 @@ nlohmann::json ReadFixture(const std::string& name) {
   return nlohmann::json::parse(in);
 }
 
-class LlamaCppAgreement : public ::testing::Test {
+// Runs over the contiguous reference cache and over the paged cache with the fp16 profile, which
+// replaces it in serving: both must hold the agreement.
+class LlamaCppAgreement : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
     if (std::filesystem::exists(XQ_DEFAULT_MODEL)) {
@@ -46,7 +50,15 @@ class LlamaCppAgreement : public ::testing::Test {
   }
   void SetUp() override {
     if (!model_) GTEST_SKIP() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+    if (GetParam() == "contiguous") {
+      factory_ = std::make_unique<ContiguousKvCacheFactory>(model_->config);
+    } else {
+      const KvProfile profile =
+          LoadKvProfile(GetParam(), std::string(XQ_SOURCE_DIR) + "/configs/kv");
+      factory_ = PagedKvCache::FromProfile(model_->config, profile, int64_t{1} << 30, 1, 512);
+    }
   }
+  std::unique_ptr<KvCacheFactory> factory_;
   static Model* model_;
 };
 Model* LlamaCppAgreement::model_ = nullptr;
@@ -61,7 +73,7 @@ std::vector<double> LogSoftmax(const float* logits, int64_t n) {
   return out;
 }
 
-TEST_F(LlamaCppAgreement, TeacherForcedTop1AndKl) {
+TEST_P(LlamaCppAgreement, TeacherForcedTop1AndKl) {
   const nlohmann::json f = ReadFixture("teacher_forced.json");
   const auto tokens = f["tokens"].get<std::vector<int32_t>>();
   const auto top_ids = f["top_ids"].get<std::vector<std::vector<int32_t>>>();
@@ -71,7 +83,8 @@ TEST_F(LlamaCppAgreement, TeacherForcedTop1AndKl) {
 
   // Prefill in chunks of 512, as the engine will, which also exercises attention over the cache.
   Transformer transformer(*model_);
-  ContiguousKvCache cache(model_->config, n);
+  auto cache_owner = factory_->NewSequence(n);
+  SequenceKvCache& cache = *cache_owner;
   std::vector<float> logits;
   int64_t agree = 0, agree_excluding_ties = 0, non_ties = 0;
   double kl_sum = 0, max_kl = 0, first_position_error = 0;
@@ -129,7 +142,7 @@ TEST_F(LlamaCppAgreement, TeacherForcedTop1AndKl) {
   EXPECT_LT(first_position_error, 2e-4);
 }
 
-TEST_F(LlamaCppAgreement, GreedyContinuationsMatchUpToTheFirstNearTie) {
+TEST_P(LlamaCppAgreement, GreedyContinuationsMatchUpToTheFirstNearTie) {
   const nlohmann::json f = ReadFixture("greedy.json");
   Transformer transformer(*model_);
   int identical = 0, cases = 0;
@@ -137,7 +150,9 @@ TEST_F(LlamaCppAgreement, GreedyContinuationsMatchUpToTheFirstNearTie) {
     const auto prompt = c["prompt_ids"].get<std::vector<int32_t>>();
     const auto expected = c["output_ids"].get<std::vector<int32_t>>();
     const auto gaps = c["gaps"].get<std::vector<double>>();
-    ContiguousKvCache cache(model_->config, static_cast<int64_t>(prompt.size() + expected.size()));
+    auto cache_owner =
+        factory_->NewSequence(static_cast<int64_t>(prompt.size() + expected.size()));
+    SequenceKvCache& cache = *cache_owner;
     ForwardBatch batch;
     batch.tokens = prompt;
     for (size_t i = 0; i < prompt.size(); ++i) batch.positions.push_back(static_cast<int32_t>(i));
@@ -175,6 +190,8 @@ TEST_F(LlamaCppAgreement, GreedyContinuationsMatchUpToTheFirstNearTie) {
   // what must hold is that every divergence sits on a near-tie, checked above.
   EXPECT_GE(identical * 8, cases * 3);
 }
+
+INSTANTIATE_TEST_SUITE_P(Caches, LlamaCppAgreement, ::testing::Values("contiguous", "fp16"));
 
 }  // namespace
 }  // namespace xq
