@@ -1,0 +1,112 @@
+// Scalar truth for quantizing one layer's slice of an XQuant block (min-max quantizer, data-free
+// calibration, cross-layer code sharing, fp16 copy for 16-bit slots).
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/include/xquant_kernels.h"
+#include "kernels/reference/xquant_codes.h"
+
+namespace xq {
+namespace {
+
+using xqref::PutCode;
+using xqref::StoreHalf;
+
+struct Quantizer {
+  int bits;
+  float s, z;  // uncalibrated
+
+  Quantizer(const std::vector<float>& x, int b) : bits(b) {
+    float lo = x[0], hi = x[0];
+    for (float v : x) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    z = lo;
+    s = (hi - lo) / static_cast<float>(Levels());
+  }
+  int Levels() const { return (1 << bits) - 1; }
+  int Code(float x) const {
+    if (s == 0.0f) return 0;
+    const float c = std::nearbyint((x - z) / s);
+    return static_cast<int>(std::clamp(c, 0.0f, static_cast<float>(Levels())));
+  }
+  void StoreCalibrated(uint8_t* dst, float eta) const {
+    StoreHalf(dst, static_cast<_Float16>((1.0f - 2.0f * eta) * s));
+    StoreHalf(dst + 2, static_cast<_Float16>(z + eta * s * static_cast<float>(Levels())));
+  }
+};
+
+// Keys: one group per (head, channel) over the block's G tokens.
+void QuantizeKeys(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLayerOffsets& o,
+                  const _Float16* k, uint8_t* block) {
+  const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
+  const int64_t code_bytes = L.KeyCodeBytes(spec.bits);
+  std::vector<float> x(G);
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t d = 0; d < D; ++d) {
+      for (int64_t j = 0; j < G; ++j) x[j] = static_cast<float>(k[j * H * D + h * D + d]);
+      const Quantizer q(x, spec.bits);
+      q.StoreCalibrated(block + o.k_params + (h * D + d) * 4, spec.eta);
+      if (spec.shares_codes) continue;
+      uint8_t* codes = block + o.k_codes + (h * D + d) * code_bytes;
+      std::memset(codes, 0, code_bytes);
+      for (int64_t j = 0; j < G; ++j) PutCode(codes, j, spec.bits, q.Code(x[j]));
+    }
+  }
+}
+
+// Values: one group per (head, token) over each run of G consecutive channels.
+void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLayerOffsets& o,
+                    const _Float16* v, uint8_t* block) {
+  const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
+  const int64_t code_bytes = L.ValueCodeBytes(spec.bits), groups = L.ValueGroups();
+  std::vector<float> x(G);
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t j = 0; j < G; ++j) {
+      uint8_t* codes = block + o.v_codes + (h * G + j) * code_bytes;
+      if (!spec.shares_codes) std::memset(codes, 0, code_bytes);
+      for (int64_t c = 0; c < groups; ++c) {
+        for (int64_t i = 0; i < G; ++i) x[i] = static_cast<float>(v[j * H * D + h * D + c * G + i]);
+        const Quantizer q(x, spec.bits);
+        q.StoreCalibrated(block + o.v_params + ((h * G + j) * groups + c) * 4, spec.eta);
+        if (spec.shares_codes) continue;
+        for (int64_t i = 0; i < G; ++i) PutCode(codes, c * G + i, spec.bits, q.Code(x[i]));
+      }
+    }
+  }
+}
+
+// 16-bit slot: [G][H*D] rows become [H][G][D].
+void CopyFp16(const KvBlockLayout& L, int64_t offset, const _Float16* x, uint8_t* block) {
+  const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t j = 0; j < G; ++j) {
+      std::memcpy(block + offset + (h * G + j) * D * 2, x + j * H * D + h * D, D * 2);
+    }
+  }
+}
+
+}  // namespace
+
+void XqQuantizeBlockLayerReference(const KvBlockLayout& layout, int64_t layer, const _Float16* k,
+                                   const _Float16* v, uint8_t* block) {
+  assert(layer >= 0 && layer < layout.num_layers);
+  const KvLayerSpec& spec = layout.layers[layer];
+  const KvLayerOffsets& o = layout.offsets[layer];
+  if (spec.k.bits == kFp16Bits) {
+    CopyFp16(layout, o.k_codes, k, block);
+  } else {
+    QuantizeKeys(layout, spec.k, o, k, block);
+  }
+  if (spec.v.bits == kFp16Bits) {
+    CopyFp16(layout, o.v_codes, v, block);
+  } else {
+    QuantizeValues(layout, spec.v, o, v, block);
+  }
+}
+
+}  // namespace xq
