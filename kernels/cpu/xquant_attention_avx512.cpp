@@ -1,0 +1,473 @@
+// AVX-512 XQuant attention work items. Keys: the query is scaled by each channel's s once per
+// block, so a block's scores are sum_d (q_d s_d) code_{t,d} + sum_d q_d z_d with the packed codes
+// decoded 16 tokens at a time (1-bit codes act as add masks). Values: p_t s_{t,c} weights the codes
+// and sum_t p_t z_{t,c} is added once per channel group. All query heads of a KV head share each
+// decoded code vector; nothing dequantized is ever stored.
+#include "kernels/cpu/xquant_attention_avx512.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+
+// GCC 12 reports its own _mm512_undefined_*() placeholders inside the intrinsics as uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#define XQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c,bmi2")))
+#define XQ_INLINE XQ_AVX512 inline __attribute__((always_inline))
+
+namespace xq::xq_avx512 {
+namespace {
+
+constexpr int kMaxGroup = 4;  // query heads sharing one pass over the codes (registers)
+constexpr int kMaxDim = 128;  // head_dim supported here
+
+XQ_INLINE __m512 LoadHalf16(const void* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+}
+
+XQ_INLINE float RoundHalf(float x) { return static_cast<float>(static_cast<_Float16>(x)); }
+
+// 16 consecutive B-bit codes (B = 2, 4, 8) starting at byte p, as floats.
+template <int B>
+XQ_INLINE __m512 Decode16(const uint8_t* p) {
+  if constexpr (B == 2) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    const __m512i shifts =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i x = _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(w)), shifts);
+    return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(3)));
+  } else if constexpr (B == 4) {
+    __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+    b = _mm_unpacklo_epi8(b, b);  // byte i/2 in lane i
+    const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
+    const __m512i x = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(b), shifts);
+    return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(15)));
+  } else {
+    static_assert(B == 8);
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+}
+
+XQ_INLINE __mmask16 Mask16(const uint8_t* p) {
+  uint16_t m;
+  std::memcpy(&m, p, 2);
+  return m;
+}
+
+// Reduction tree over 16 per-token partial vectors: level k (1..4) folds pairs so that after
+// level 4 lane j holds token j's sum. Segment s = 16 >> k; lanes < 8 come from a, the rest from b.
+constexpr std::array<int, 16> FoldIndex(int level) {
+  std::array<int, 16> idx{};
+  const int s = 16 >> level;
+  for (int j = 0; j < 16; ++j) {
+    const int jj = j % 8;
+    idx[j] = (j < 8 ? 0 : 16) + 2 * s * (jj / s) + jj % s;
+  }
+  return idx;
+}
+constexpr std::array<std::array<int, 16>, 5> kFold = {FoldIndex(1), FoldIndex(1), FoldIndex(2),
+                                                      FoldIndex(3), FoldIndex(4)};
+
+template <int LEVEL>
+XQ_INLINE __m512 Fold(__m512 a, __m512 b) {
+  const __m512i even = _mm512_loadu_si512(kFold[LEVEL].data());
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(16 >> LEVEL));
+  return _mm512_add_ps(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+}
+
+// out[h] lanes = dot products of 2^LEVEL consecutive fp16 rows with q16[h], folded (LEVEL 0: one
+// row, unreduced).
+template <int NG, int DV, int LEVEL>
+XQ_INLINE void Dots(const _Float16* k, int64_t stride, const float* q16, __m512* out) {
+  if constexpr (LEVEL == 0) {
+    __m512 x[DV];
+    for (int u = 0; u < DV; ++u) x[u] = LoadHalf16(k + 16 * u);
+    for (int h = 0; h < NG; ++h) {
+      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q16 + h * kMaxDim), x[0]);
+      for (int u = 1; u < DV; ++u) {
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(q16 + h * kMaxDim + 16 * u), x[u], acc);
+      }
+      out[h] = acc;
+    }
+  } else {
+    __m512 a[NG], b[NG];
+    Dots<NG, DV, LEVEL - 1>(k, stride, q16, a);
+    Dots<NG, DV, LEVEL - 1>(k + (stride << (LEVEL - 1)), stride, q16, b);
+    for (int h = 0; h < NG; ++h) out[h] = Fold<LEVEL>(a[h], b[h]);
+  }
+}
+
+// Scores of `count` fp16 key rows (row i at k + i * stride) for NG heads (q16 rounded to fp16).
+template <int NG, int DV>
+XQ_AVX512 void Fp16Scores(const _Float16* k, int64_t stride, int64_t count, const float* q16,
+                          float scale, float* out, int64_t out_stride) {
+  const __m512 vs = _mm512_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    __m512 d[NG];
+    Dots<NG, DV, 4>(k + i * stride, stride, q16, d);
+    for (int h = 0; h < NG; ++h)
+      _mm512_storeu_ps(out + h * out_stride + i, _mm512_mul_ps(d[h], vs));
+  }
+  for (; i < count; ++i) {
+    __m512 d[NG];
+    Dots<NG, DV, 0>(k + i * stride, stride, q16, d);
+    for (int h = 0; h < NG; ++h) out[h * out_stride + i] = _mm512_reduce_add_ps(d[h]) * scale;
+  }
+}
+
+// qs[h][d] = q[h][d] * s_d and cz[h] = sum_d q[h][d] * z_d from D fp16 {s, z} pairs.
+XQ_AVX512 void FoldKeyParams(const uint8_t* params, const float* const* q, int ng, int64_t D,
+                             float* qs, float* cz) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  __m512 zacc[kMaxGroup];
+  for (int h = 0; h < ng; ++h) zacc[h] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < D; d += 16) {
+    const __m512 lo = LoadHalf16(params + d * 4), hi = LoadHalf16(params + d * 4 + 32);
+    const __m512 s = _mm512_permutex2var_ps(lo, even, hi);
+    const __m512 z = _mm512_permutex2var_ps(lo, odd, hi);
+    for (int h = 0; h < ng; ++h) {
+      const __m512 qv = _mm512_loadu_ps(q[h] + d);
+      _mm512_storeu_ps(qs + h * kMaxDim + d, _mm512_mul_ps(qv, s));
+      zacc[h] = _mm512_fmadd_ps(qv, z, zacc[h]);
+    }
+  }
+  for (int h = 0; h < ng; ++h) cz[h] = _mm512_reduce_add_ps(zacc[h]);
+}
+
+// Scores of one quantized key block (G = 16 * NT tokens) of one KV head: codes [D][G*B/8].
+template <int B, int NG, int NT>
+XQ_AVX512 void QuantKeyBlock(const uint8_t* codes, int64_t D, const float* qs, const float* cz,
+                             float scale, float* out, int64_t out_stride) {
+  constexpr int kRow = NT * 2 * B;  // bytes per channel
+  __m512 acc[NG][NT];
+  for (int h = 0; h < NG; ++h) {
+    for (int v = 0; v < NT; ++v) acc[h][v] = _mm512_setzero_ps();
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    const uint8_t* cd = codes + d * kRow;
+    for (int v = 0; v < NT; ++v) {
+      if constexpr (B == 1) {
+        const __mmask16 m = Mask16(cd + 2 * v);
+        for (int h = 0; h < NG; ++h) {
+          acc[h][v] =
+              _mm512_mask_add_ps(acc[h][v], m, acc[h][v], _mm512_set1_ps(qs[h * kMaxDim + d]));
+        }
+      } else {
+        const __m512 x = Decode16<B>(cd + v * 2 * B);
+        for (int h = 0; h < NG; ++h) {
+          acc[h][v] = _mm512_fmadd_ps(_mm512_set1_ps(qs[h * kMaxDim + d]), x, acc[h][v]);
+        }
+      }
+    }
+  }
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (int h = 0; h < NG; ++h) {
+    const __m512 c = _mm512_set1_ps(cz[h]);
+    for (int v = 0; v < NT; ++v) {
+      _mm512_storeu_ps(out + h * out_stride + 16 * v,
+                       _mm512_mul_ps(_mm512_add_ps(acc[h][v], c), vs));
+    }
+  }
+}
+
+using QuantKeyFn = void (*)(const uint8_t*, int64_t, const float*, const float*, float, float*,
+                            int64_t);
+
+template <int NG, int NT>
+QuantKeyFn PickQuantKey(int bits) {
+  switch (bits) {
+    case 1:
+      return QuantKeyBlock<1, NG, NT>;
+    case 2:
+      return QuantKeyBlock<2, NG, NT>;
+    case 4:
+      return QuantKeyBlock<4, NG, NT>;
+    default:
+      return QuantKeyBlock<8, NG, NT>;
+  }
+}
+
+template <int NG>
+QuantKeyFn PickQuantKey(int bits, int64_t G) {
+  switch (G) {
+    case 16:
+      return PickQuantKey<NG, 1>(bits);
+    case 32:
+      return PickQuantKey<NG, 2>(bits);
+    default:
+      return PickQuantKey<NG, 4>(bits);
+  }
+}
+
+template <int NG, int DV>
+XQ_AVX512 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, float* scores) {
+  const XqAttentionParams& p = *c.p;
+  const KvBlockLayout& L = *p.layout;
+  const int64_t H = c.H, D = c.D, G = c.G, st = c.score_stride;
+  alignas(64) float q16[NG * kMaxDim];
+  alignas(64) float qs[NG * kMaxDim];
+  float cz[NG];
+  const float* q[NG];
+  for (int h = 0; h < NG; ++h) {
+    q[h] = p.q + (it.t * p.num_heads + it.g * c.heads_per_kv + h0 + h) * D;
+    for (int64_t d = 0; d < D; ++d) q16[h * kMaxDim + d] = RoundHalf(q[h][d]);
+  }
+  const int64_t block_end = std::min(it.b, it.frontier);
+  const QuantKeyFn quant = c.k.bits == kFp16Bits ? nullptr : PickQuantKey<NG>(c.k.bits, G);
+  for (int64_t j0 = it.a; j0 < block_end; j0 += G) {
+    const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
+    if (quant == nullptr) {
+      const auto* k = reinterpret_cast<const _Float16*>(block + c.k.codes) + it.g * G * D;
+      Fp16Scores<NG, DV>(k, D, G, q16, p.scale, scores + j0, st);
+    } else {
+      FoldKeyParams(block + c.k.params + it.g * D * 4, q, NG, D, qs, cz);
+      quant(block + c.k.codes + it.g * D * L.KeyCodeBytes(c.k.bits), D, qs, cz, p.scale,
+            scores + j0, st);
+    }
+  }
+  const int64_t w0 = std::max(it.a, it.frontier);
+  if (w0 < it.b) {
+    const _Float16* k = p.window_k + (w0 - p.window_start) * H * D + it.g * D;
+    Fp16Scores<NG, DV>(k, H * D, it.b - w0, q16, p.scale, scores + w0, st);
+  }
+}
+
+// acc[h] += w16[h] * row for `count` fp16 rows.
+template <int NG, int DV>
+XQ_INLINE void Fp16Values(const _Float16* v, int64_t stride, int64_t count, const float* w,
+                          int64_t w_stride, __m512 (&acc)[NG][DV]) {
+  for (int64_t i = 0; i < count; ++i) {
+    __m512 x[DV];
+    for (int u = 0; u < DV; ++u) x[u] = LoadHalf16(v + i * stride + 16 * u);
+    for (int h = 0; h < NG; ++h) {
+      const __m512 wh = _mm512_set1_ps(RoundHalf(w[h * w_stride + i]));
+      for (int u = 0; u < DV; ++u) acc[h][u] = _mm512_fmadd_ps(wh, x[u], acc[h][u]);
+    }
+  }
+}
+
+// One quantized value block of one KV head: codes [G][D*B/8], params [G][D/G]{s, z}. zsum[h][c]
+// gathers sum_t w_t z_{t,c} per lane; the caller adds it to channel group c at the end.
+template <int B, int NG, int DV>
+XQ_INLINE void QuantValueBlock(const uint8_t* codes, const uint8_t* params, int64_t G,
+                               const float* w, int64_t w_stride, __m512 (&acc)[NG][DV],
+                               float* zsum) {
+  constexpr int D = 16 * DV;
+  const int64_t groups = D / G;
+  alignas(64) float pf[2 * kMaxDim];  // G * (D / G) {s, z} pairs
+  for (int64_t i = 0; i < G * groups * 2; i += 16) {
+    _mm512_store_ps(pf + i, LoadHalf16(params + i * 2));
+  }
+  alignas(64) float ws[NG][kMaxDim / 16][16];  // w_t * s_{t,c} for 16 tokens
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(groups * 2)));
+  for (int64_t j0 = 0; j0 < G; j0 += 16) {
+    for (int64_t c = 0; c < groups; ++c) {
+      const float* base = pf + (j0 * groups + c) * 2;
+      const __m512 s = _mm512_i32gather_ps(stride, base, 4);
+      const __m512 z = _mm512_i32gather_ps(stride, base + 1, 4);
+      for (int h = 0; h < NG; ++h) {
+        const __m512 wv = _mm512_loadu_ps(w + h * w_stride + j0);
+        _mm512_store_ps(ws[h][c], _mm512_mul_ps(wv, s));
+        float* zs = zsum + (h * (kMaxDim / 16) + c) * 16;
+        _mm512_storeu_ps(zs, _mm512_fmadd_ps(wv, z, _mm512_loadu_ps(zs)));
+      }
+    }
+    for (int64_t jj = 0; jj < 16; ++jj) {
+      const uint8_t* row = codes + (j0 + jj) * (D * B / 8);
+      for (int u = 0; u < DV; ++u) {
+        const int64_t c = 16 * u / G;
+        if constexpr (B == 1) {
+          const __mmask16 m = Mask16(row + 2 * u);
+          for (int h = 0; h < NG; ++h) {
+            acc[h][u] = _mm512_mask_add_ps(acc[h][u], m, acc[h][u], _mm512_set1_ps(ws[h][c][jj]));
+          }
+        } else {
+          const __m512 x = Decode16<B>(row + u * 2 * B);
+          for (int h = 0; h < NG; ++h) {
+            acc[h][u] = _mm512_fmadd_ps(_mm512_set1_ps(ws[h][c][jj]), x, acc[h][u]);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int NG, int DV, int B>
+XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w, float* partial) {
+  const XqAttentionParams& p = *c.p;
+  const KvBlockLayout& L = *p.layout;
+  constexpr int D = 16 * DV;
+  const int64_t H = c.H, G = c.G, st = c.score_stride;
+  __m512 acc[NG][DV];
+  for (int h = 0; h < NG; ++h) {
+    for (int u = 0; u < DV; ++u) acc[h][u] = _mm512_setzero_ps();
+  }
+  alignas(64) float zsum[NG * (kMaxDim / 16) * 16] = {};
+  const int64_t block_end = std::min(it.b, it.frontier);
+  for (int64_t j0 = it.a; j0 < block_end; j0 += G) {
+    const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
+    if constexpr (B == kFp16Bits) {
+      const auto* v = reinterpret_cast<const _Float16*>(block + c.v.codes) + it.g * G * D;
+      Fp16Values<NG, DV>(v, D, G, w + j0, st, acc);
+    } else {
+      const uint8_t* codes = block + c.v.codes + it.g * G * (D * B / 8);
+      const uint8_t* params = block + c.v.params + it.g * G * (D / G) * 4;
+      QuantValueBlock<B, NG, DV>(codes, params, G, w + j0, st, acc, zsum);
+    }
+  }
+  const int64_t w0 = std::max(it.a, it.frontier);
+  if (w0 < it.b) {
+    const _Float16* v = p.window_v + (w0 - p.window_start) * H * D + it.g * D;
+    Fp16Values<NG, DV>(v, H * D, it.b - w0, w + w0, st, acc);
+  }
+  for (int h = 0; h < NG; ++h) {
+    for (int u = 0; u < DV; ++u) {
+      __m512 r = acc[h][u];
+      if constexpr (B != kFp16Bits) {
+        const float* zs = zsum + (h * (kMaxDim / 16) + 16 * u / G) * 16;
+        r = _mm512_add_ps(r, _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_loadu_ps(zs))));
+      }
+      _mm512_storeu_ps(partial + h * D + 16 * u, r);
+    }
+  }
+}
+
+template <int NG, int DV>
+void ValuesGroup(const AttnCtx& c, const Item& it, const float* w, float* partial) {
+  switch (c.v.bits) {
+    case 1:
+      return ValuesGroupBits<NG, DV, 1>(c, it, w, partial);
+    case 2:
+      return ValuesGroupBits<NG, DV, 2>(c, it, w, partial);
+    case 4:
+      return ValuesGroupBits<NG, DV, 4>(c, it, w, partial);
+    case 8:
+      return ValuesGroupBits<NG, DV, 8>(c, it, w, partial);
+    default:
+      return ValuesGroupBits<NG, DV, kFp16Bits>(c, it, w, partial);
+  }
+}
+
+template <int DV>
+void ScoresDim(const AttnCtx& c, const Item& it, int64_t h0, int ng, float* scores) {
+  switch (ng) {
+    case 1:
+      return ScoresGroup<1, DV>(c, it, h0, scores);
+    case 2:
+      return ScoresGroup<2, DV>(c, it, h0, scores);
+    case 3:
+      return ScoresGroup<3, DV>(c, it, h0, scores);
+    default:
+      return ScoresGroup<4, DV>(c, it, h0, scores);
+  }
+}
+
+template <int DV>
+void ValuesDim(const AttnCtx& c, const Item& it, int ng, const float* w, float* partial) {
+  switch (ng) {
+    case 1:
+      return ValuesGroup<1, DV>(c, it, w, partial);
+    case 2:
+      return ValuesGroup<2, DV>(c, it, w, partial);
+    case 3:
+      return ValuesGroup<3, DV>(c, it, w, partial);
+    default:
+      return ValuesGroup<4, DV>(c, it, w, partial);
+  }
+}
+
+// exp(x) for x <= 0 (Cephes polynomial, about 1 ulp); underflows to 0 below -87.
+XQ_INLINE __m512 Exp(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(y, n);
+}
+
+}  // namespace
+
+bool Supports(const KvBlockLayout& layout) {
+  const int64_t D = layout.head_dim, G = layout.block_tokens;
+  return (D == 32 || D == 64 || D == 128) && (G == 16 || G == 32 || G == 64);
+}
+
+XQ_AVX512 void Scores(const AttnCtx& c, const Item& it, float* scores) {
+  for (int64_t h0 = 0; h0 < c.heads_per_kv; h0 += kMaxGroup) {
+    const int ng = static_cast<int>(std::min<int64_t>(kMaxGroup, c.heads_per_kv - h0));
+    float* rows = scores + h0 * c.score_stride;
+    switch (c.D) {
+      case 32:
+        ScoresDim<2>(c, it, h0, ng, rows);
+        break;
+      case 64:
+        ScoresDim<4>(c, it, h0, ng, rows);
+        break;
+      default:
+        ScoresDim<8>(c, it, h0, ng, rows);
+        break;
+    }
+  }
+}
+
+XQ_AVX512 void Softmax(float* row, int64_t n) {
+  __m512 mv = _mm512_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(row + i));
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - i)) - 1);
+  mv = _mm512_mask_max_ps(mv, tail, mv, _mm512_maskz_loadu_ps(tail, row + i));
+  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+  __m512 sv = _mm512_setzero_ps();
+  for (i = 0; i + 16 <= n; i += 16) {
+    const __m512 e = Exp(_mm512_sub_ps(_mm512_loadu_ps(row + i), m));
+    _mm512_storeu_ps(row + i, e);
+    sv = _mm512_add_ps(sv, e);
+  }
+  const __m512 e =
+      _mm512_maskz_mov_ps(tail, Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, row + i), m)));
+  _mm512_mask_storeu_ps(row + i, tail, e);
+  sv = _mm512_add_ps(sv, e);
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sv));
+  for (i = 0; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(row + i, _mm512_mul_ps(_mm512_loadu_ps(row + i), inv));
+  }
+  _mm512_mask_storeu_ps(row + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, row + i), inv));
+}
+
+XQ_AVX512 void Values(const AttnCtx& c, const Item& it, const float* weights, float* partial) {
+  for (int64_t h0 = 0; h0 < c.heads_per_kv; h0 += kMaxGroup) {
+    const int ng = static_cast<int>(std::min<int64_t>(kMaxGroup, c.heads_per_kv - h0));
+    const float* w = weights + h0 * c.score_stride;
+    float* out = partial + h0 * c.D;
+    switch (c.D) {
+      case 32:
+        ValuesDim<2>(c, it, ng, w, out);
+        break;
+      case 64:
+        ValuesDim<4>(c, it, ng, w, out);
+        break;
+      default:
+        ValuesDim<8>(c, it, ng, w, out);
+        break;
+    }
+  }
+}
+
+}  // namespace xq::xq_avx512

@@ -1,0 +1,160 @@
+// Quantize-on-append for XQuant blocks: min-max, codes and params for 16 key channels (or 16
+// value channels of one token) per vector. Byte-identical to XqQuantizeBlockLayerReference: the
+// same IEEE operations in the same order, and the calibration in plain scalar code.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/include/xquant_kernels.h"
+
+// GCC 12 reports its own _mm512_undefined_*() placeholders inside the intrinsics as uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#define XQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
+
+namespace xq {
+namespace {
+
+bool HasAvx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+}
+
+void StoreHalf(uint8_t* p, _Float16 h) { std::memcpy(p, &h, sizeof h); }
+
+// Same expressions as the reference, kept out of the vector code so that contraction into fused
+// multiply-adds (which would change the fp16 result) happens exactly as there.
+__attribute__((noinline)) void StoreCalibrated(uint8_t* dst, float s, float z, int levels,
+                                               float eta) {
+  StoreHalf(dst, static_cast<_Float16>((1.0f - 2.0f * eta) * s));
+  StoreHalf(dst + 2, static_cast<_Float16>(z + eta * s * static_cast<float>(levels)));
+}
+
+XQ_AVX512 inline __m512 LoadHalf16(const _Float16* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// clamp(nearbyint((x - z) / s), 0, levels), 0 where s == 0.
+XQ_AVX512 inline __m512i Codes(__m512 x, __m512 z, __m512 s, __m512 levels) {
+  const __m512 r = _mm512_roundscale_ps(_mm512_div_ps(_mm512_sub_ps(x, z), s),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 c = _mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), levels);
+  const __mmask16 live = _mm512_cmp_ps_mask(s, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+  return _mm512_maskz_cvttps_epi32(live, c);
+}
+
+// Code i of `n` at bit i * bits of `dst` (zeroed here first).
+void Pack(const int32_t* codes, int64_t n, int bits, uint8_t* dst) {
+  std::memset(dst, 0, n * bits / 8);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t bit = i * bits;
+    dst[bit >> 3] = static_cast<uint8_t>(dst[bit >> 3] | (codes[i] << (bit & 7)));
+  }
+}
+
+XQ_AVX512 void QuantizeKeys(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLayerOffsets& o,
+                            const _Float16* k, uint8_t* block) {
+  const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
+  const int64_t code_bytes = L.KeyCodeBytes(spec.bits);
+  const int levels = (1 << spec.bits) - 1;
+  const __m512 lv = _mm512_set1_ps(static_cast<float>(levels));
+  alignas(64) int32_t codes[64][16];  // [token][channel lane], G <= 64
+  alignas(64) float s[16], z[16];
+  int32_t column[64];
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t d0 = 0; d0 < D; d0 += 16) {
+      const _Float16* x = k + h * D + d0;
+      __m512 lo = LoadHalf16(x), hi = lo;
+      for (int64_t j = 1; j < G; ++j) {
+        const __m512 v = LoadHalf16(x + j * H * D);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+      }
+      const __m512 sv = _mm512_div_ps(_mm512_sub_ps(hi, lo), lv);
+      _mm512_store_ps(s, sv);
+      _mm512_store_ps(z, lo);
+      for (int i = 0; i < 16; ++i) {
+        StoreCalibrated(block + o.k_params + (h * D + d0 + i) * 4, s[i], z[i], levels, spec.eta);
+      }
+      if (spec.shares_codes) continue;
+      for (int64_t j = 0; j < G; ++j) {
+        _mm512_store_si512(codes[j], Codes(LoadHalf16(x + j * H * D), lo, sv, lv));
+      }
+      for (int i = 0; i < 16; ++i) {
+        for (int64_t j = 0; j < G; ++j) column[j] = codes[j][i];
+        Pack(column, G, spec.bits, block + o.k_codes + (h * D + d0 + i) * code_bytes);
+      }
+    }
+  }
+}
+
+XQ_AVX512 void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec,
+                              const KvLayerOffsets& o, const _Float16* v, uint8_t* block) {
+  const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
+  const int64_t code_bytes = L.ValueCodeBytes(spec.bits), groups = L.ValueGroups();
+  const int levels = (1 << spec.bits) - 1;
+  const __m512 lv = _mm512_set1_ps(static_cast<float>(levels));
+  alignas(64) int32_t codes[128];  // D <= 128 (checked by the caller)
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t j = 0; j < G; ++j) {
+      const _Float16* row = v + j * H * D + h * D;
+      for (int64_t c = 0; c < groups; ++c) {
+        const _Float16* x = row + c * G;
+        __m512 lo = LoadHalf16(x), hi = lo;
+        for (int64_t i = 16; i < G; i += 16) {
+          lo = _mm512_min_ps(lo, LoadHalf16(x + i));
+          hi = _mm512_max_ps(hi, LoadHalf16(x + i));
+        }
+        const float zf = _mm512_reduce_min_ps(lo), hf = _mm512_reduce_max_ps(hi);
+        const float sf = (hf - zf) / static_cast<float>(levels);
+        StoreCalibrated(block + o.v_params + ((h * G + j) * groups + c) * 4, sf, zf, levels,
+                        spec.eta);
+        if (spec.shares_codes) continue;
+        for (int64_t i = 0; i < G; i += 16) {
+          _mm512_store_si512(codes + c * G + i,
+                             Codes(LoadHalf16(x + i), _mm512_set1_ps(zf), _mm512_set1_ps(sf), lv));
+        }
+      }
+      if (!spec.shares_codes)
+        Pack(codes, D, spec.bits, block + o.v_codes + (h * G + j) * code_bytes);
+    }
+  }
+}
+
+void CopyFp16(const KvBlockLayout& L, int64_t offset, const _Float16* x, uint8_t* block) {
+  const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t j = 0; j < G; ++j) {
+      std::memcpy(block + offset + (h * G + j) * D * 2, x + j * H * D + h * D, D * 2);
+    }
+  }
+}
+
+}  // namespace
+
+void XqQuantizeBlockLayer(const KvBlockLayout& layout, int64_t layer, const _Float16* k,
+                          const _Float16* v, uint8_t* block) {
+  const int64_t D = layout.head_dim, G = layout.block_tokens;
+  if (!HasAvx512() || D % 16 != 0 || D > 128 || G % 16 != 0 || G > 64) {
+    return XqQuantizeBlockLayerReference(layout, layer, k, v, block);
+  }
+  const KvLayerSpec& spec = layout.layers[layer];
+  const KvLayerOffsets& o = layout.offsets[layer];
+  if (spec.k.bits == kFp16Bits) {
+    CopyFp16(layout, o.k_codes, k, block);
+  } else {
+    QuantizeKeys(layout, spec.k, o, k, block);
+  }
+  if (spec.v.bits == kFp16Bits) {
+    CopyFp16(layout, o.v_codes, v, block);
+  } else {
+    QuantizeValues(layout, spec.v, o, v, block);
+  }
+}
+
+}  // namespace xq
