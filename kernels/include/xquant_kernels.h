@@ -12,8 +12,9 @@ namespace xq {
 // Writes layer `layer`'s sections of `block` from the block's G tokens:
 //   k, v: [G, H * D] fp16 rows (token-major, as the recent window stores them)
 // Lower/unshared slots get codes and calibrated params; a sharing slot gets only its own params
-// (its codes come from layer-1, which must already be written to the same block); 16-bit slots
-// copy. Quantizer per group X: z = min X, s = (max X - z) / (2^B - 1), code =
+// (attention decodes it with layer-1's codes, so both must be written before it runs); 16-bit
+// slots copy. Groups whose range exceeds the fp16 maximum (65504) are out of the format's range
+// (as they would be for an fp16 cache). Quantizer per group X: z = min X, s = (max X - z) / (2^B - 1), code =
 // clamp(nearbyint((x - z) / s), 0, 2^B - 1), code 0 where s == 0; stored s' = (1 - 2 eta) s,
 // z' = z + eta s (2^B - 1), both rounded to fp16.
 void XqQuantizeBlockLayer(const KvBlockLayout& layout, int64_t layer, const _Float16* k,
@@ -29,7 +30,8 @@ struct XqAttentionParams {
   const int32_t* block_table = nullptr;  // [num_blocks]
   int64_t num_blocks = 0;
   // fp16 copies of positions [window_start, window_start + window_len): the recent window plus
-  // the tokens being appended. window_start <= num_blocks * G (they may overlap).
+  // the tokens being appended. Requires window_start <= QuantizedFrontier(L - n + 1, R, G) (the
+  // first query's frontier) and QuantizedFrontier(L, R, G) <= num_blocks * G.
   const _Float16* window_k = nullptr;  // [window_len, H * D]
   const _Float16* window_v = nullptr;  // [window_len, H * D]
   int64_t window_start = 0;
