@@ -7,11 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "engine/model/contiguous_kv_cache.h"
 #include "engine/model/model_loader.h"
 #include "engine/model/transformer.h"
 #include "engine/sampling/sampler.h"
 #include "server/cli/commands.h"
+#include "server/cli/kv_options.h"
 
 namespace xq::cli {
 namespace {
@@ -22,6 +22,8 @@ struct BenchOptions {
   int prefill_tokens = 512;
   int decode_tokens = 128;
   int repeats = 3;
+  std::string kv_profile = "fp16";
+  std::string kv_memory = "1GiB";
 };
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
@@ -36,39 +38,45 @@ void RunBench(const BenchOptions& o) {
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
   std::vector<float> logits;
+  auto kv = MakeKvCache(model, o.kv_profile, o.kv_memory, 1, o.prefill_tokens,
+                        o.prefill_tokens + o.decode_tokens);
 
   double best_prefill = 0, best_decode = 0;
   for (int rep = 0; rep < o.repeats; ++rep) {
-    ContiguousKvCache cache(c, o.prefill_tokens + o.decode_tokens + 16);
-    ForwardBatch batch;
-    for (int i = 0; i < o.prefill_tokens; ++i) {
-      batch.tokens.push_back(token(rng));
-      batch.positions.push_back(i);
+    {
+      auto cache = kv->NewSequence(o.prefill_tokens);
+      ForwardBatch batch;
+      for (int i = 0; i < o.prefill_tokens; ++i) {
+        batch.tokens.push_back(token(rng));
+        batch.positions.push_back(i);
+      }
+      batch.sequences = {{cache.get(), o.prefill_tokens}};
+      batch.logits_rows = {o.prefill_tokens - 1};
+      auto t0 = std::chrono::steady_clock::now();
+      transformer.Forward(batch, logits);
+      best_prefill = std::max(best_prefill,
+                              o.prefill_tokens / Seconds(t0, std::chrono::steady_clock::now()));
     }
-    batch.sequences = {{&cache, o.prefill_tokens}};
-    batch.logits_rows = {o.prefill_tokens - 1};
-    auto t0 = std::chrono::steady_clock::now();
-    transformer.Forward(batch, logits);
-    best_prefill = std::max(best_prefill, o.prefill_tokens / Seconds(t0, std::chrono::steady_clock::now()));
-
     // Decode after a short prompt, as llama.cpp's baseline does.
-    cache.Clear();
+    auto cache = kv->NewSequence(o.decode_tokens + 4);
+    ForwardBatch batch;
     batch.tokens = {token(rng), token(rng), token(rng), token(rng)};
     batch.positions = {0, 1, 2, 3};
-    batch.sequences = {{&cache, 4}};
+    batch.sequences = {{cache.get(), 4}};
     batch.logits_rows = {3};
     transformer.Forward(batch, logits);
     auto t1 = std::chrono::steady_clock::now();
     for (int i = 0; i < o.decode_tokens; ++i) {
       batch.tokens = {ArgMax(logits)};
-      batch.positions = {static_cast<int32_t>(cache.length())};
-      batch.sequences = {{&cache, 1}};
+      batch.positions = {static_cast<int32_t>(cache->length())};
+      batch.sequences = {{cache.get(), 1}};
       batch.logits_rows = {0};
       transformer.Forward(batch, logits);
     }
-    best_decode = std::max(best_decode, o.decode_tokens / Seconds(t1, std::chrono::steady_clock::now()));
+    best_decode = std::max(best_decode,
+                           o.decode_tokens / Seconds(t1, std::chrono::steady_clock::now()));
   }
-  nlohmann::json out = {{"engine", "xquant"},          {"threads", o.threads},
+  nlohmann::json out = {{"engine", "xquant"},          {"threads", o.threads}, {"kv_profile", o.kv_profile},
                         {"prefill_tokens", o.prefill_tokens}, {"prefill_tps", best_prefill},
                         {"decode_tokens", o.decode_tokens},   {"decode_tps", best_decode}};
   std::printf("%s\n", out.dump().c_str());
@@ -88,6 +96,8 @@ void AddBenchCommand(CLI::App& app) {
       CLI::Range(1, 1 << 16));
   cmd->add_option("--repeats", opts->repeats, "Best of N")->capture_default_str()->check(
       CLI::Range(1, 100));
+  cmd->add_option("--kv-profile", opts->kv_profile, "KV precision profile")->capture_default_str();
+  cmd->add_option("--kv-cache-memory", opts->kv_memory)->capture_default_str();
   cmd->callback([opts] { RunBench(*opts); });
 }
 
