@@ -99,8 +99,12 @@ void RunGenerate(const GenerateOptions& o) {
   }
   const int64_t budget = std::min<int64_t>(o.max_tokens, context - prompt.size());
 
-  SamplingParams sp{o.temperature, o.top_k, o.top_p, o.min_p,
-                    o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}()};
+  SamplingParams sp;
+  sp.temperature = o.temperature;
+  sp.top_k = o.top_k;
+  sp.top_p = o.top_p;
+  sp.min_p = o.min_p;
+  if (o.seed >= 0) sp.seed = static_cast<uint64_t>(o.seed);
   Sampler sampler(sp);
   auto kv = MakeKvCache(model, o.kv.profile, o.kv.memory, /*max_num_seqs=*/1, kPrefillChunk,
                         static_cast<int64_t>(prompt.size()) + budget);

@@ -1,0 +1,71 @@
+// SequenceSampler: everything one sequence needs to pick its tokens step by step (processed
+// logits, its own generator, token history, stop matching, counts) and to know when it ends.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/sampling/sampler.h"
+#include "engine/sampling/sampling_params.h"
+#include "engine/sampling/stop_matcher.h"
+#include "engine/sampling/token_history.h"
+#include "engine/sampling/token_logprobs.h"
+
+namespace xq {
+
+enum class FinishReason { kNone, kStop, kLength };
+
+struct SampleResult {
+  int32_t token = -1;
+  // Only with params.logprobs: the chosen token's logprob and top_logprobs alternatives.
+  float logprob = 0.0f;
+  std::vector<TokenLogprob> top_logprobs;
+  FinishReason finish = FinishReason::kNone;
+  // The token is EOS or one of stop_token_ids: it ends the sequence and its text is not emitted.
+  bool is_stop_token = false;
+};
+
+class SequenceSampler {
+ public:
+  // params must have passed Validate. prompt feeds the repetition penalty; eos_ids are the
+  // model's end-of-generation tokens. Copy `index` of an n > 1 request draws with seed + index.
+  SequenceSampler(SamplingParams params, std::span<const int32_t> prompt,
+                  std::span<const int32_t> eos_ids, int32_t index = 0);
+
+  // One decode step: process the logits row (mask EOS / stop tokens before min_tokens, logit
+  // bias, penalties), draw, record the token. Order follows vLLM: masks, bias, penalties,
+  // temperature, top-k, min-p, top-p.
+  SampleResult Next(std::span<const float> logits);
+
+  // Feeds the detokenized text of the last token (skip it for a stop token). Stop strings are
+  // only honoured once min_tokens tokens exist. A match finishes the sequence with kStop.
+  StopMatcher::Output PushText(std::string_view piece);
+  // Text held back for a possible stop string: after the last token's PushText, call once when
+  // the sequence ended any other way (EOS, stop token, length).
+  std::string FlushText() { return stop_matcher_.Flush(); }
+
+  uint64_t seed() const { return sampler_.seed(); }
+  int32_t generated() const { return generated_; }
+  FinishReason finish_reason() const { return finish_; }
+  bool finished() const { return finish_ != FinishReason::kNone; }
+  const SamplingParams& params() const { return params_; }
+
+ private:
+  bool IsStopToken(int32_t token) const;
+
+  SamplingParams params_;
+  std::vector<int32_t> stop_tokens_;  // stop_token_ids, plus eos_ids unless ignore_eos
+  Sampler sampler_;
+  TokenHistory history_;
+  StopMatcher stop_matcher_;
+  int32_t generated_ = 0;
+  FinishReason finish_ = FinishReason::kNone;
+};
+
+// The seed copy `index` of a request uses: params.seed + index, or a random one when absent.
+uint64_t EffectiveSeed(const SamplingParams& params, int32_t index);
+
+}  // namespace xq

@@ -1,0 +1,215 @@
+#include "engine/sampling/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <vector>
+
+namespace xq {
+namespace {
+
+constexpr int kDraws = 40000;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+SamplingParams Params(float temperature, int32_t top_k = 0, float top_p = 1.0f,
+                      float min_p = 0.0f) {
+  SamplingParams p;
+  p.temperature = temperature;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.min_p = min_p;
+  return p;
+}
+
+std::vector<int> Counts(const SamplingParams& params, const std::vector<float>& logits,
+                        uint64_t seed = 1234) {
+  Sampler sampler(params, seed);
+  std::vector<int> counts(logits.size());
+  for (int i = 0; i < kDraws; ++i) ++counts[sampler.Sample(logits)];
+  return counts;
+}
+
+// softmax(logits / t) restricted to `kept`, computed independently of the sampler.
+std::vector<double> Expected(const std::vector<float>& logits, float t,
+                             const std::vector<int>& kept) {
+  std::vector<double> p(logits.size(), 0.0);
+  double z = 0.0;
+  for (int i : kept) z += std::exp(logits[i] / t);
+  for (int i : kept) p[i] = std::exp(logits[i] / t) / z;
+  return p;
+}
+
+// Chi-square goodness of fit at the 0.1% level; tokens with zero expected mass must never
+// appear at all.
+void ExpectDistribution(const std::vector<int>& counts, const std::vector<double>& expected) {
+  static const double kCritical[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12};
+  double chi2 = 0.0;
+  int bins = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (expected[i] == 0.0) {
+      EXPECT_EQ(counts[i], 0) << "token " << i << " should have been cut";
+      continue;
+    }
+    const double e = expected[i] * kDraws;
+    chi2 += (counts[i] - e) * (counts[i] - e) / e;
+    ++bins;
+  }
+  ASSERT_GE(bins, 2);
+  ASSERT_LE(bins - 1, 8);
+  EXPECT_LT(chi2, kCritical[bins - 1]) << "chi-square with " << bins - 1 << " degrees of freedom";
+}
+
+// Logits whose softmax is exactly these probabilities.
+std::vector<float> LogitsOf(const std::vector<double>& probs) {
+  std::vector<float> l;
+  for (double p : probs) l.push_back(static_cast<float>(std::log(p)));
+  return l;
+}
+
+TEST(SamplerTest, GreedyPicksTheFirstMaximum) {
+  const std::vector<float> logits = {0.5f, 3.0f, -1.0f, 3.0f};
+  EXPECT_EQ(ArgMax(logits), 1);
+  Sampler greedy(Params(0.0f), 7);
+  Sampler top1(Params(1.0f, 1), 7);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(greedy.Sample(logits), 1);
+    EXPECT_EQ(top1.Sample(logits), 1);
+  }
+}
+
+TEST(SamplerTest, PlainSamplingFollowsTheSoftmax) {
+  const std::vector<float> logits = {1.0f, 2.0f, 0.5f, -1.0f, 3.0f};
+  ExpectDistribution(Counts(Params(1.0f), logits), Expected(logits, 1.0f, {0, 1, 2, 3, 4}));
+}
+
+TEST(SamplerTest, TemperatureSharpensAndFlattens) {
+  const std::vector<float> logits = {1.0f, 2.0f, 0.5f, -1.0f, 3.0f};
+  ExpectDistribution(Counts(Params(0.5f), logits), Expected(logits, 0.5f, {0, 1, 2, 3, 4}));
+  ExpectDistribution(Counts(Params(2.0f), logits), Expected(logits, 2.0f, {0, 1, 2, 3, 4}));
+}
+
+TEST(SamplerTest, TopKKeepsTheKLargestRenormalized) {
+  const std::vector<float> logits = {1.0f, 2.0f, 0.5f, -1.0f, 3.0f, 1.5f};
+  ExpectDistribution(Counts(Params(1.0f, 3), logits), Expected(logits, 1.0f, {1, 4, 5}));
+  ExpectDistribution(Counts(Params(0.7f, 2), logits), Expected(logits, 0.7f, {1, 4}));
+}
+
+TEST(SamplerTest, TopPKeepsTheSmallestPrefixReachingTheMass) {
+  const std::vector<float> logits = LogitsOf({0.1, 0.5, 0.15, 0.25});
+  // 0.5 < 0.7 <= 0.5 + 0.25: tokens 1 and 3.
+  ExpectDistribution(Counts(Params(1.0f, 0, 0.7f), logits), Expected(logits, 1.0f, {1, 3}));
+  // 0.75 < 0.8 <= 0.9.
+  ExpectDistribution(Counts(Params(1.0f, 0, 0.8f), logits), Expected(logits, 1.0f, {1, 3, 2}));
+  // Only the top token when it alone reaches the mass.
+  const std::vector<int> only = Counts(Params(1.0f, 0, 0.4f), logits);
+  EXPECT_EQ(only[1], kDraws);
+}
+
+TEST(SamplerTest, MinPDropsTokensBelowAFractionOfTheTop) {
+  const std::vector<float> logits = LogitsOf({0.1, 0.5, 0.15, 0.25});
+  // Threshold 0.25 * 0.5 = 0.125 drops only the 0.1 token.
+  ExpectDistribution(Counts(Params(1.0f, 0, 1.0f, 0.25f), logits),
+                     Expected(logits, 1.0f, {1, 2, 3}));
+  // Threshold 0.4 * 0.5 = 0.2 keeps 0.5 and 0.25.
+  ExpectDistribution(Counts(Params(1.0f, 0, 1.0f, 0.4f), logits), Expected(logits, 1.0f, {1, 3}));
+}
+
+TEST(SamplerTest, TopPIsMeasuredAfterTopKAndMinP) {
+  // probs 0.4 0.3 0.1 0.1 0.05 0.05.
+  const std::vector<float> logits = LogitsOf({0.05, 0.4, 0.1, 0.3, 0.05, 0.1});
+  // top_k 3 keeps {0.4, 0.3, one 0.1 (the smaller id, 2)}, renormalized 0.5, 0.375, 0.125;
+  // top_p 0.8 then keeps 0.5 + 0.375.
+  ExpectDistribution(Counts(Params(1.0f, 3, 0.8f), logits), Expected(logits, 1.0f, {1, 3}));
+  // min_p 0.2 (threshold 0.08) keeps 0.4 0.3 0.1 0.1 (sum 0.9): 0.444 0.333 0.111 0.111;
+  // top_p 0.85 needs three of them, the tie broken towards the smaller id.
+  ExpectDistribution(Counts(Params(1.0f, 0, 0.85f, 0.2f), logits),
+                     Expected(logits, 1.0f, {1, 3, 2}));
+}
+
+TEST(SamplerTest, TopPOnALargeFlatVocabularyCutsWhereASortWould) {
+  // Slowly decaying logits put the cut thousands of tokens deep, past the first partial sorts.
+  std::vector<float> logits(20000);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = -0.0002f * static_cast<float>(i);
+  const float top_p = 0.6f;
+  double z = 0.0;
+  for (float l : logits) z += std::exp(l);
+  double cumulative = 0.0;
+  int cut = 0;
+  while (cumulative < top_p * z) cumulative += std::exp(logits[cut++]);
+  ASSERT_GT(cut, 3000);
+
+  const std::vector<int> counts = Counts(Params(1.0f, 0, top_p), logits);
+  int last = 0;
+  for (int i = 0; i < static_cast<int>(counts.size()); ++i) {
+    if (counts[i] > 0) last = i;
+  }
+  EXPECT_LT(last, cut);
+  EXPECT_GT(last, cut - 100);
+}
+
+TEST(SamplerTest, MaskedTokensAreNeverDrawn) {
+  const std::vector<float> logits = {kNegInf, 0.0f, kNegInf, 0.0f, kNegInf};
+  ExpectDistribution(Counts(Params(1.5f), logits), Expected(logits, 1.5f, {1, 3}));
+}
+
+TEST(SamplerTest, SameSeedSameDrawsDifferentSeedDifferentDraws) {
+  std::vector<float> logits(1000);
+  std::mt19937 gen(5);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (float& l : logits) l = normal(gen);
+  auto draws = [&](uint64_t seed) {
+    Sampler s(Params(1.0f, 50, 0.95f, 0.01f), seed);
+    std::vector<int32_t> out;
+    for (int i = 0; i < 64; ++i) out.push_back(s.Sample(logits));
+    return out;
+  };
+  EXPECT_EQ(draws(42), draws(42));
+  EXPECT_NE(draws(42), draws(43));
+  SamplingParams seeded = Params(1.0f);
+  seeded.seed = 99;
+  EXPECT_EQ(Sampler(seeded).seed(), 99u);
+}
+
+// Not a timed assertion: prints the cost of one call on a 49152-token vocabulary.
+TEST(SamplerTest, PrintsTimePerCallOn49152Vocab) {
+  std::vector<float> peaked(49152), flat(49152);
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t i = 0; i < peaked.size(); ++i) {
+    flat[i] = normal(gen);
+    peaked[i] = 4.0f * flat[i];
+  }
+  struct Case {
+    const char* name;
+    SamplingParams params;
+  };
+  const Case cases[] = {{"greedy", Params(0.0f)},
+                        {"temperature only", Params(0.8f)},
+                        {"top_k 40", Params(0.8f, 40)},
+                        {"top_p 0.95", Params(0.8f, 0, 0.95f)},
+                        {"min_p 0.05", Params(0.8f, 0, 1.0f, 0.05f)},
+                        {"k40 p0.95 min0.05", Params(0.8f, 40, 0.95f, 0.05f)}};
+  for (const auto* logits : {&peaked, &flat}) {
+    for (const Case& c : cases) {
+      Sampler s(c.params, 1);
+      int32_t sink = 0;
+      constexpr int kCalls = 200;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < kCalls; ++i) sink += s.Sample(*logits);
+      const double us =
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+          kCalls;
+      std::printf("[ sampler ] %-6s %-18s %8.1f us/call (sink %d)\n",
+                  logits == &peaked ? "peaked" : "flat", c.name, us, sink % 10);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace xq
