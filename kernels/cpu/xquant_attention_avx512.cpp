@@ -22,8 +22,9 @@
 namespace xq::xq_avx512 {
 namespace {
 
-constexpr int kMaxGroup = 4;  // query heads sharing one pass over the codes (registers)
-constexpr int kMaxDim = 128;  // head_dim supported here
+constexpr int kMaxGroup = 4;   // query heads sharing one pass over the codes (registers)
+constexpr int kMaxDim = 128;   // head_dim supported here
+constexpr int64_t kAhead = 4;  // blocks prefetched ahead of use
 
 XQ_INLINE __m512 LoadHalf16(const void* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
@@ -31,7 +32,9 @@ XQ_INLINE __m512 LoadHalf16(const void* p) {
 
 XQ_INLINE float RoundHalf(float x) { return static_cast<float>(static_cast<_Float16>(x)); }
 
-// 16 consecutive B-bit codes (B = 2, 4, 8) starting at byte p, as floats.
+// 16 consecutive B-bit codes (B = 2, 4, 8) starting at byte p, as floats. For B < 8 the code
+// plus garbage bits lands in each lane's low nibble and vpermps (which reads only those 4 bits)
+// maps it to its value: one op fewer than mask + convert.
 template <int B>
 XQ_INLINE __m512 Decode16(const uint8_t* p) {
   if constexpr (B == 2) {
@@ -39,19 +42,27 @@ XQ_INLINE __m512 Decode16(const uint8_t* p) {
     std::memcpy(&w, p, 4);
     const __m512i shifts =
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i x = _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(w)), shifts);
-    return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(3)));
+    const __m512 values = _mm512_setr_ps(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+    return _mm512_permutexvar_ps(_mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(w)), shifts),
+                                 values);
   } else if constexpr (B == 4) {
     __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
     b = _mm_unpacklo_epi8(b, b);  // byte i/2 in lane i
     const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
-    const __m512i x = _mm512_srlv_epi32(_mm512_cvtepu8_epi32(b), shifts);
-    return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(15)));
+    const __m512 values = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return _mm512_permutexvar_ps(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(b), shifts), values);
   } else {
     static_assert(B == 8);
     return _mm512_cvtepi32_ps(
         _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
   }
+}
+
+// Pulls [p, p + bytes) toward L1 ahead of use: blocks are scattered in the arena and each work
+// item touches only a few lines of each, which the hardware prefetchers do not follow.
+XQ_INLINE void Prefetch(const uint8_t* p, int64_t bytes) {
+  for (int64_t i = 0; i < bytes; i += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
 }
 
 XQ_INLINE __mmask16 Mask16(const uint8_t* p) {
@@ -142,28 +153,34 @@ XQ_AVX512 void FoldKeyParams(const uint8_t* params, const float* const* q, int n
   for (int h = 0; h < ng; ++h) cz[h] = _mm512_reduce_add_ps(zacc[h]);
 }
 
-// Scores of one quantized key block (G = 16 * NT tokens) of one KV head: codes [D][G*B/8].
+// Scores of one quantized key block (G = 16 * NT tokens) of one KV head: codes [D][G*B/8]. Two
+// channels per step with their own accumulators keep enough FMA chains in flight.
 template <int B, int NG, int NT>
 XQ_AVX512 void QuantKeyBlock(const uint8_t* codes, int64_t D, const float* qs, const float* cz,
                              float scale, float* out, int64_t out_stride) {
   constexpr int kRow = NT * 2 * B;  // bytes per channel
-  __m512 acc[NG][NT];
-  for (int h = 0; h < NG; ++h) {
-    for (int v = 0; v < NT; ++v) acc[h][v] = _mm512_setzero_ps();
+  __m512 acc[2][NG][NT];
+  for (int e = 0; e < 2; ++e) {
+    for (int h = 0; h < NG; ++h) {
+      for (int v = 0; v < NT; ++v) acc[e][h][v] = _mm512_setzero_ps();
+    }
   }
-  for (int64_t d = 0; d < D; ++d) {
-    const uint8_t* cd = codes + d * kRow;
-    for (int v = 0; v < NT; ++v) {
-      if constexpr (B == 1) {
-        const __mmask16 m = Mask16(cd + 2 * v);
-        for (int h = 0; h < NG; ++h) {
-          acc[h][v] =
-              _mm512_mask_add_ps(acc[h][v], m, acc[h][v], _mm512_set1_ps(qs[h * kMaxDim + d]));
-        }
-      } else {
-        const __m512 x = Decode16<B>(cd + v * 2 * B);
-        for (int h = 0; h < NG; ++h) {
-          acc[h][v] = _mm512_fmadd_ps(_mm512_set1_ps(qs[h * kMaxDim + d]), x, acc[h][v]);
+  for (int64_t d = 0; d < D; d += 2) {
+    for (int e = 0; e < 2; ++e) {
+      const uint8_t* cd = codes + (d + e) * kRow;
+      for (int v = 0; v < NT; ++v) {
+        if constexpr (B == 1) {
+          const __mmask16 m = Mask16(cd + 2 * v);
+          for (int h = 0; h < NG; ++h) {
+            acc[e][h][v] = _mm512_mask_add_ps(acc[e][h][v], m, acc[e][h][v],
+                                              _mm512_set1_ps(qs[h * kMaxDim + d + e]));
+          }
+        } else {
+          const __m512 x = Decode16<B>(cd + v * 2 * B);
+          for (int h = 0; h < NG; ++h) {
+            acc[e][h][v] =
+                _mm512_fmadd_ps(_mm512_set1_ps(qs[h * kMaxDim + d + e]), x, acc[e][h][v]);
+          }
         }
       }
     }
@@ -172,8 +189,8 @@ XQ_AVX512 void QuantKeyBlock(const uint8_t* codes, int64_t D, const float* qs, c
   for (int h = 0; h < NG; ++h) {
     const __m512 c = _mm512_set1_ps(cz[h]);
     for (int v = 0; v < NT; ++v) {
-      _mm512_storeu_ps(out + h * out_stride + 16 * v,
-                       _mm512_mul_ps(_mm512_add_ps(acc[h][v], c), vs));
+      const __m512 sum = _mm512_add_ps(acc[0][h][v], acc[1][h][v]);
+      _mm512_storeu_ps(out + h * out_stride + 16 * v, _mm512_mul_ps(_mm512_add_ps(sum, c), vs));
     }
   }
 }
@@ -224,6 +241,17 @@ XQ_AVX512 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, float* 
   const QuantKeyFn quant = c.k.bits == kFp16Bits ? nullptr : PickQuantKey<NG>(c.k.bits, G);
   for (int64_t j0 = it.a; j0 < block_end; j0 += G) {
     const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
+    if (j0 + kAhead * G < block_end) {
+      const uint8_t* next =
+          p.arena + static_cast<int64_t>(p.block_table[j0 / G + kAhead]) * L.block_bytes;
+      if (quant == nullptr) {
+        Prefetch(next + c.k.codes + it.g * G * D * 2, G * D * 2);
+      } else {
+        Prefetch(next + c.k.params + it.g * D * 4, D * 4);
+        Prefetch(next + c.k.codes + it.g * D * L.KeyCodeBytes(c.k.bits),
+                 D * L.KeyCodeBytes(c.k.bits));
+      }
+    }
     if (quant == nullptr) {
       const auto* k = reinterpret_cast<const _Float16*>(block + c.k.codes) + it.g * G * D;
       Fp16Scores<NG, DV>(k, D, G, q16, p.scale, scores + j0, st);
@@ -315,6 +343,16 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
   const int64_t block_end = std::min(it.b, it.frontier);
   for (int64_t j0 = it.a; j0 < block_end; j0 += G) {
     const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
+    if (j0 + kAhead * G < block_end) {
+      const uint8_t* next =
+          p.arena + static_cast<int64_t>(p.block_table[j0 / G + kAhead]) * L.block_bytes;
+      if constexpr (B == kFp16Bits) {
+        Prefetch(next + c.v.codes + it.g * G * D * 2, G * D * 2);
+      } else {
+        Prefetch(next + c.v.codes + it.g * G * (D * B / 8), G * (D * B / 8));
+        Prefetch(next + c.v.params + it.g * G * (D / G) * 4, G * (D / G) * 4);
+      }
+    }
     if constexpr (B == kFp16Bits) {
       const auto* v = reinterpret_cast<const _Float16*>(block + c.v.codes) + it.g * G * D;
       Fp16Values<NG, DV>(v, D, G, w + j0, st, acc);
