@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/xquant_attention_isa.h"
 #include "kernels/include/xquant_kernels.h"
 
 namespace xq {
@@ -201,6 +202,18 @@ void PrintTable(bool cold) {
 }  // namespace xq
 
 int main(int argc, char** argv) {
+  // XQ_BENCH_ISA=avx2 (or avx512, scalar) times that path instead of the best the CPU has.
+  if (const char* isa = std::getenv("XQ_BENCH_ISA")) {
+    const std::string name = isa;
+    const xq::XqAttentionIsa want = name == "avx2"     ? xq::XqAttentionIsa::kAvx2
+                                    : name == "avx512" ? xq::XqAttentionIsa::kAvx512
+                                    : name == "scalar" ? xq::XqAttentionIsa::kScalar
+                                                       : xq::XqAttentionIsa::kAuto;
+    if (want == xq::XqAttentionIsa::kAuto || !xq::ForceXqAttentionIsa(want)) {
+      std::fprintf(stderr, "XQ_BENCH_ISA=%s: unknown or not supported by this CPU\n", isa);
+      return 1;
+    }
+  }
   xq::Register();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -5,22 +5,48 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <vector>
 
+#include "kernels/cpu/xquant_attention_avx2.h"
 #include "kernels/cpu/xquant_attention_avx512.h"
+#include "kernels/cpu/xquant_attention_isa.h"
 #include "kernels/include/xquant_kernels.h"
 
 namespace xq {
 namespace {
 
-bool HasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+using xq_attn::AttnCtx;
+using xq_attn::Item;
+using xq_attn::Kernels;
+using xq_attn::SlotView;
+
+bool HasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
   return has;
 }
+
+bool HasAvx512() {
+  static const bool has = HasAvx2() && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  return has;
+}
+
+XqAttentionIsa BestIsa() {
+  return HasAvx512() ? XqAttentionIsa::kAvx512
+         : HasAvx2() ? XqAttentionIsa::kAvx2
+                     : XqAttentionIsa::kScalar;
+}
+
+std::atomic<XqAttentionIsa> forced_isa{XqAttentionIsa::kAuto};
+
+constexpr Kernels kAvx512Kernels = {xq_avx512::Supports, xq_avx512::Scores, xq_avx512::Softmax,
+                                    xq_avx512::Values};
+constexpr Kernels kAvx2Kernels = {xq_avx2::Supports, xq_avx2::Scores, xq_avx2::Softmax,
+                                  xq_avx2::Values};
 
 // Scores of a batch of queries held at once (floats); bounds memory in long prefill chunks.
 constexpr int64_t kScoreBudget = int64_t{8} << 20;
@@ -30,7 +56,7 @@ constexpr int64_t kMinChunk = 256;
 // Below this many (query head, position) pairs one thread is faster than a parallel region.
 constexpr int64_t kMinParallelWork = 8192;
 
-xq_avx512::SlotView View(const KvBlockLayout& L, int64_t layer, bool key) {
+SlotView View(const KvBlockLayout& L, int64_t layer, bool key) {
   const KvSlotSpec& spec = key ? L.layers[layer].k : L.layers[layer].v;
   const KvLayerOffsets& own = L.offsets[layer];
   const KvLayerOffsets& coder = spec.shares_codes ? L.offsets[layer - 1] : own;
@@ -39,16 +65,32 @@ xq_avx512::SlotView View(const KvBlockLayout& L, int64_t layer, bool key) {
 
 }  // namespace
 
+bool ForceXqAttentionIsa(XqAttentionIsa isa) {
+  const bool ok = isa == XqAttentionIsa::kAuto || isa == XqAttentionIsa::kScalar ||
+                  (isa == XqAttentionIsa::kAvx2 && HasAvx2()) ||
+                  (isa == XqAttentionIsa::kAvx512 && HasAvx512());
+  if (ok) forced_isa.store(isa, std::memory_order_relaxed);
+  return ok;
+}
+
+XqAttentionIsa ActiveXqAttentionIsa() {
+  const XqAttentionIsa isa = forced_isa.load(std::memory_order_relaxed);
+  return isa == XqAttentionIsa::kAuto ? BestIsa() : isa;
+}
+
 void XqAttention(const XqAttentionParams& p) {
   if (p.n <= 0) return;
   const KvBlockLayout& L = *p.layout;
-  if (!HasAvx512() || !xq_avx512::Supports(L)) return XqAttentionReference(p);
+  const XqAttentionIsa isa = ActiveXqAttentionIsa();
+  if (isa == XqAttentionIsa::kScalar) return XqAttentionReference(p);
+  const Kernels& k = isa == XqAttentionIsa::kAvx512 ? kAvx512Kernels : kAvx2Kernels;
+  if (!k.supports(L)) return XqAttentionReference(p);
   const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
   const int64_t length = p.window_start + p.window_len;
   assert(p.layer >= 0 && p.layer < L.num_layers);
   assert(p.num_heads % H == 0 && p.n <= length && p.window_start <= p.num_blocks * G);
 
-  xq_avx512::AttnCtx c;
+  AttnCtx c;
   c.p = &p;
   c.k = View(L, p.layer, true);
   c.v = View(L, p.layer, false);
@@ -62,7 +104,7 @@ void XqAttention(const XqAttentionParams& p) {
   const int threads = omp_get_max_threads();
   const int64_t batch = std::clamp<int64_t>(kScoreBudget / (p.num_heads * c.score_stride), 1, p.n);
   thread_local std::vector<float> scores, partials;
-  thread_local std::vector<xq_avx512::Item> items;
+  thread_local std::vector<Item> items;
   thread_local std::vector<int64_t> first_item;  // per (query, KV head) of the batch, + end
   scores.resize(batch * p.num_heads * c.score_stride);
 
@@ -91,7 +133,7 @@ void XqAttention(const XqAttentionParams& p) {
     // The thread_local buffers belong to the calling thread: workers see them through these.
     float* const score_buf = scores.data();
     float* const partial_buf = partials.data();
-    const xq_avx512::Item* const item_buf = items.data();
+    const Item* const item_buf = items.data();
     const int64_t* const first = first_item.data();
     const int64_t num_items = static_cast<int64_t>(items.size());
     const int64_t rows = nb * p.num_heads;
@@ -103,18 +145,18 @@ void XqAttention(const XqAttentionParams& p) {
     {
 #pragma omp for schedule(dynamic)
       for (int64_t i = 0; i < num_items; ++i) {
-        const xq_avx512::Item& it = item_buf[i];
-        xq_avx512::Scores(c, it, row_scores(it.t, it.g * gq));
+        const Item& it = item_buf[i];
+        k.scores(c, it, row_scores(it.t, it.g * gq));
       }
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t t = t0 + r / p.num_heads;
-        xq_avx512::Softmax(row_scores(t, r % p.num_heads), length - p.n + t + 1);
+        k.softmax(row_scores(t, r % p.num_heads), length - p.n + t + 1);
       }
 #pragma omp for schedule(dynamic)
       for (int64_t i = 0; i < num_items; ++i) {
-        const xq_avx512::Item& it = item_buf[i];
-        xq_avx512::Values(c, it, row_scores(it.t, it.g * gq), partial_buf + i * gq * D);
+        const Item& it = item_buf[i];
+        k.values(c, it, row_scores(it.t, it.g * gq), partial_buf + i * gq * D);
       }
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < nb * H; ++r) {

@@ -1,0 +1,45 @@
+// Work items of XQuant attention shared by the driver (xquant_attention.cpp) and its per-ISA
+// kernels (xquant_attention_avx512.cpp, xquant_attention_avx2.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/include/xquant_kernels.h"
+
+namespace xq::xq_attn {
+
+// One of K or V of the attended layer as stored; a sharing slot points at layer-1's codes.
+struct SlotView {
+  int bits = kFp16Bits;
+  int64_t codes = -1;   // byte offset in a block (raw fp16 [H][G][D] for a 16-bit slot)
+  int64_t params = -1;  // byte offset of the {s, z} pairs; -1 for a 16-bit slot
+};
+
+struct AttnCtx {
+  const XqAttentionParams* p = nullptr;
+  SlotView k, v;
+  int64_t H = 0, D = 0, G = 0;
+  int64_t heads_per_kv = 0;
+  int64_t score_stride = 0;  // floats between score rows
+};
+
+// One work item: query t (0-based within p.n), KV head g, positions [a, b). `a` is a multiple of
+// G; positions below `frontier` (a multiple of G) come from blocks, the rest from the window.
+struct Item {
+  int64_t t, g, a, b, frontier;
+};
+
+// One instruction set's kernels; the driver runs Scores, Softmax, Values in that order.
+struct Kernels {
+  // True when the kernels handle the shape.
+  bool (*supports)(const KvBlockLayout& layout);
+  // scores[hh * score_stride + j] = scale * q.k_j for the group's query heads hh, j in [a, b).
+  void (*scores)(const AttnCtx& c, const Item& it, float* scores);
+  // row[0, n) <- softmax(row[0, n)) in fp32.
+  void (*softmax)(float* row, int64_t n);
+  // partial[hh * D + d] = sum over j in [a, b) of weights[hh * score_stride + j] * v_j[d], with
+  // weights rounded to fp16 where v_j is fp16.
+  void (*values)(const AttnCtx& c, const Item& it, const float* weights, float* partial);
+};
+
+}  // namespace xq::xq_attn
