@@ -1,6 +1,9 @@
 #include "engine/kv/paged_kv_cache.h"
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <utility>
 
 #include "engine/kv/kv_budget.h"
 #include "kernels/include/xquant_kernels.h"
@@ -17,8 +20,7 @@ PagedKvCache::PagedKvCache(const ModelConfig& config, KvBlockLayout layout, int6
 
 std::unique_ptr<PagedKvCache> PagedKvCache::FromProfile(const ModelConfig& config,
                                                         const KvProfile& profile,
-                                                        int64_t budget_bytes,
-                                                        int64_t max_num_seqs,
+                                                        int64_t budget_bytes, int64_t max_num_seqs,
                                                         int64_t max_chunk_tokens) {
   KvBlockLayout layout =
       ResolveKvLayout(profile, config.num_layers, config.num_kv_heads, config.head_dim);
@@ -41,17 +43,72 @@ std::unique_ptr<SequenceKvCache> PagedKvCache::NewSequence(int64_t /*max_tokens*
 }
 
 PagedSequenceCache::PagedSequenceCache(PagedKvCache& owner)
-    : owner_(owner),
-      window_k_(owner.layout().num_layers),
-      window_v_(owner.layout().num_layers) {}
+    : owner_(owner), window_k_(owner.layout().num_layers), window_v_(owner.layout().num_layers) {}
 
 PagedSequenceCache::~PagedSequenceCache() {
   for (int32_t b : blocks_) owner_.pool().Release(b);
 }
 
+int64_t PagedSequenceCache::FrontierBlocks(int64_t length) const {
+  const int64_t G = owner_.layout().block_tokens;
+  return QuantizedFrontier(length, owner_.recent_window(), G) / G;
+}
+
+int64_t PagedSequenceCache::BlocksNeeded(int64_t n) const {
+  return std::max<int64_t>(0, FrontierBlocks(length_ + n) - static_cast<int64_t>(blocks_.size()));
+}
+
+std::unique_ptr<PagedSequenceCache> PagedSequenceCache::Fork() const {
+  auto copy = std::make_unique<PagedSequenceCache>(owner_);
+  for (int32_t b : blocks_) owner_.pool().AddRef(b);
+  copy->blocks_ = blocks_;
+  copy->length_ = length_;
+  copy->window_start_ = window_start_;
+  copy->prefix = prefix;
+  const int64_t row = owner_.layout().num_kv_heads * owner_.layout().head_dim;
+  const int64_t rows = (length_ - window_start_) * row;  // drop uncommitted rows
+  for (size_t l = 0; l < window_k_.size(); ++l) {
+    copy->window_k_[l].assign(window_k_[l].begin(),
+                              window_k_[l].begin() + std::min<int64_t>(rows, window_k_[l].size()));
+    copy->window_v_[l].assign(window_v_[l].begin(),
+                              window_v_[l].begin() + std::min<int64_t>(rows, window_v_[l].size()));
+  }
+  return copy;
+}
+
+void PagedSequenceCache::AdoptPrefix(std::vector<int32_t> blocks, int64_t length) {
+  const KvBlockLayout& layout = owner_.layout();
+  const int64_t frontier = QuantizedFrontier(length, owner_.recent_window(), layout.block_tokens);
+  if (length_ != 0 || !blocks_.empty() ||
+      static_cast<int64_t>(blocks.size()) * layout.block_tokens != frontier) {
+    throw std::logic_error(
+        "PagedSequenceCache::AdoptPrefix: needs an empty sequence and exactly "
+        "the blocks before the frontier");
+  }
+  blocks_ = std::move(blocks);
+  length_ = length;
+  window_start_ = frontier;
+  const int64_t row = layout.num_kv_heads * layout.head_dim;
+  for (size_t l = 0; l < window_k_.size(); ++l) {
+    window_k_[l].assign((length - frontier) * row, _Float16{});
+    window_v_[l].assign((length - frontier) * row, _Float16{});
+  }
+}
+
+const _Float16* PagedSequenceCache::WindowRow(int64_t layer, bool values, int64_t pos) const {
+  const int64_t row = owner_.layout().num_kv_heads * owner_.layout().head_dim;
+  const auto& w = values ? window_v_[layer] : window_k_[layer];
+  return w.data() + (pos - window_start_) * row;
+}
+
+_Float16* PagedSequenceCache::MutableWindowRow(int64_t layer, bool values, int64_t pos) {
+  return const_cast<_Float16*>(std::as_const(*this).WindowRow(layer, values, pos));
+}
+
 void PagedSequenceCache::EnsureBlocks(int64_t count) {
   const int64_t missing = count - static_cast<int64_t>(blocks_.size());
   if (missing <= 0) return;
+  std::lock_guard lock(owner_.allocation_mutex());
   BlockPool& pool = owner_.pool();
   if (!pool.CanAllocate(static_cast<int32_t>(missing))) {
     const BlockPoolStats s = pool.Stats();
@@ -62,8 +119,8 @@ void PagedSequenceCache::EnsureBlocks(int64_t count) {
   for (int64_t i = 0; i < missing; ++i) blocks_.push_back(*pool.Allocate());
 }
 
-void PagedSequenceCache::AppendAndAttend(int64_t layer, int64_t n, const float* q,
-                                         const float* k, const float* v, float* out) {
+void PagedSequenceCache::AppendAndAttend(int64_t layer, int64_t n, const float* q, const float* k,
+                                         const float* v, float* out) {
   const KvBlockLayout& layout = owner_.layout();
   const int64_t G = layout.block_tokens, R = owner_.recent_window();
   const int64_t row = layout.num_kv_heads * layout.head_dim;
@@ -71,7 +128,7 @@ void PagedSequenceCache::AppendAndAttend(int64_t layer, int64_t n, const float* 
   const int64_t frontier = QuantizedFrontier(end, R, G);
   // Blocks for every position that leaves the window in this step, taken before anything else
   // changes so running out leaves the sequence as it was.
-  if (layer == 0) EnsureBlocks(frontier / G);
+  if (layer == 0) EnsureBlocks(frontier / G);  // a no-op after Reserve
 
   // The window keeps its committed rows and takes the new ones (replacing any left over from a
   // step that failed before Commit).
@@ -121,6 +178,9 @@ void PagedSequenceCache::Commit(int64_t n) {
   const int64_t frontier = QuantizedFrontier(length_, owner_.recent_window(), layout.block_tokens);
   const int64_t drop = (frontier - window_start_) * row;
   if (drop > 0) {
+    if (KvCommitObserver* observer = owner_.commit_observer()) {
+      observer->OnLeaveWindow(*this, window_start_, frontier);
+    }
     for (size_t l = 0; l < window_k_.size(); ++l) {
       window_k_[l].erase(window_k_[l].begin(), window_k_[l].begin() + drop);
       window_v_[l].erase(window_v_[l].begin(), window_v_[l].begin() + drop);

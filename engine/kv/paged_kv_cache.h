@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,18 @@
 #include "kernels/include/xquant_format.h"
 
 namespace xq {
+
+class PagedSequenceCache;
+
+// Told by every sequence's Commit when whole blocks leave its fp16 window (their compressed
+// blocks are complete), while the rows are still readable: the prefix cache indexes the blocks
+// and keeps fp16 copies of the windows it may need to resume from.
+class KvCommitObserver {
+ public:
+  virtual ~KvCommitObserver() = default;
+  // Positions [first, last) (block-aligned) just became compressed.
+  virtual void OnLeaveWindow(const PagedSequenceCache& seq, int64_t first, int64_t last) = 0;
+};
 
 class PagedKvCache : public KvCacheFactory {
  public:
@@ -35,6 +48,10 @@ class PagedKvCache : public KvCacheFactory {
   const KvBlockLayout& layout() const { return layout_; }
   int64_t recent_window() const { return recent_window_; }
   int64_t num_heads() const { return num_heads_; }
+  void SetCommitObserver(KvCommitObserver* observer) { observer_ = observer; }
+  KvCommitObserver* commit_observer() const { return observer_; }
+  // Serialises allocation by sequences whose attention runs in parallel without a Reserve.
+  std::mutex& allocation_mutex() { return allocation_mutex_; }
 
  private:
   KvBlockLayout layout_;
@@ -42,6 +59,15 @@ class PagedKvCache : public KvCacheFactory {
   int64_t num_heads_;
   BlockPool pool_;
   std::string name_;
+  KvCommitObserver* observer_ = nullptr;
+  std::mutex allocation_mutex_;
+};
+
+// What the prefix cache keeps with each sequence: the chain hashes of its full blocks (known
+// ahead from the tokens), and how many leading blocks (the prompt's) deserve an fp16 copy.
+struct PrefixTracking {
+  std::vector<uint64_t> block_hashes;
+  int64_t window_copy_blocks = 0;
 };
 
 class PagedSequenceCache : public SequenceKvCache {
@@ -56,11 +82,31 @@ class PagedSequenceCache : public SequenceKvCache {
                        float* out) override;
   void Commit(int64_t n) override;
 
+  // Blocks that appending n more tokens takes from the pool (those leaving the recent window).
+  int64_t BlocksNeeded(int64_t n) const;
+  // Takes them now, so the step itself cannot run out. Throws KvCacheFull when the pool cannot.
+  void Reserve(int64_t n) { EnsureBlocks(FrontierBlocks(length_ + n)); }
+  // A copy that shares every compressed block (they are immutable) and copies the fp16 window:
+  // for the n > 1 copies of one prompt.
+  std::unique_ptr<PagedSequenceCache> Fork() const;
+
+  // Turns an empty sequence into a prefix of `length` tokens: `blocks` (already referenced for
+  // it) hold the positions before QuantizedFrontier(length); the caller then writes the window
+  // rows [QuantizedFrontier(length), length) through MutableWindowRow.
+  void AdoptPrefix(std::vector<int32_t> blocks, int64_t length);
+  // Layer `layer`'s fp16 keys (or values) at position pos, window_start() <= pos < length():
+  // [num_kv_heads * head_dim].
+  const _Float16* WindowRow(int64_t layer, bool values, int64_t pos) const;
+  _Float16* MutableWindowRow(int64_t layer, bool values, int64_t pos);
+
+  PrefixTracking prefix;
+
   const std::vector<int32_t>& block_table() const { return blocks_; }
   int64_t window_start() const { return window_start_; }  // first fp16 position
 
  private:
   void EnsureBlocks(int64_t count);
+  int64_t FrontierBlocks(int64_t length) const;
 
   PagedKvCache& owner_;
   std::vector<int32_t> blocks_;  // compressed blocks, position b*G.. in blocks_[b]

@@ -26,7 +26,8 @@ class SequenceKvCache {
   // Stores n new tokens of `layer` after the committed ones and computes causal attention for
   // their queries against everything stored plus themselves. Calling it again for the same layer
   // before Commit replaces the uncommitted tokens (a failed step is simply retried). Throws
-  // KvCacheFull when the memory cannot hold them.
+  // KvCacheFull when the memory cannot hold them. Calls for different sequences may run
+  // concurrently.
   //   q:   [n, num_heads * head_dim]      (RoPE applied)
   //   k,v: [n, num_kv_heads * head_dim]   (k with RoPE applied)
   //   out: [n, num_heads * head_dim]

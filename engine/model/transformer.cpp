@@ -3,8 +3,8 @@
 #include <cblas.h>
 
 #include <algorithm>
-
 #include <cmath>
+#include <exception>
 #include <numbers>
 
 #include "engine/common/error.h"
@@ -16,10 +16,14 @@ namespace {
 
 QWeightType KernelType(GgmlType type) {
   switch (type) {
-    case GgmlType::kQ4_0: return QWeightType::kQ4_0;
-    case GgmlType::kQ4_1: return QWeightType::kQ4_1;
-    case GgmlType::kQ8_0: return QWeightType::kQ8_0;
-    default: throw Error("no quantized matmul kernel for " + GgmlTypeName(uint32_t(type)));
+    case GgmlType::kQ4_0:
+      return QWeightType::kQ4_0;
+    case GgmlType::kQ4_1:
+      return QWeightType::kQ4_1;
+    case GgmlType::kQ8_0:
+      return QWeightType::kQ8_0;
+    default:
+      throw Error("no quantized matmul kernel for " + GgmlTypeName(uint32_t(type)));
   }
 }
 
@@ -34,16 +38,22 @@ void Transformer::MatMul(const float* x, int64_t rows, int64_t in, const Tensor&
     const QWeightType type = KernelType(w.block_type);
     activations_q8_.resize(QuantizedActivationBytes(type, rows, in));
     QuantizeActivations(type, x, rows, in, activations_q8_.data());
-    QGemm({.type = type, .w = w.blocks.data(), .out = out, .in = in,
-           .xq = activations_q8_.data(), .rows = rows, .y = y, .accumulate = accumulate});
+    QGemm({.type = type,
+           .w = w.blocks.data(),
+           .out = out,
+           .in = in,
+           .xq = activations_q8_.data(),
+           .rows = rows,
+           .y = y,
+           .accumulate = accumulate});
     return;
   }
   const float beta = accumulate ? 1.0f : 0.0f;
   if (rows == 1) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w.data.data(), in, x, 1, beta, y, 1);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in,
-                w.data.data(), in, beta, y, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w.data.data(),
+                in, beta, y, out);
   }
 }
 
@@ -123,7 +133,8 @@ RopeTable MakeRopeTable(const Model& model) {
     }
   }
   if (!model.weights.rope_freq_factors.empty()) {
-    for (int64_t i = 0; i < half; ++i) rope.freq_divisors[i] *= model.weights.rope_freq_factors.data[i];
+    for (int64_t i = 0; i < half; ++i)
+      rope.freq_divisors[i] *= model.weights.rope_freq_factors.data[i];
   }
   return rope;
 }
@@ -133,6 +144,28 @@ RopeTable MakeRopeTable(const Model& model) {
 Transformer::Transformer(const Model& model) : model_(model) {
   if (model.config.head_dim > 1024) throw Error(model.source + ": head_dim above 1024");
   rope_ = MakeRopeTable(model);
+}
+
+void Transformer::Attend(const ForwardBatch& batch, int64_t layer, bool across_sequences) {
+  const ModelConfig& c = model_.config;
+  const int64_t q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
+  const int64_t count = static_cast<int64_t>(batch.sequences.size());
+  std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1) if (across_sequences)
+  for (int64_t i = 0; i < count; ++i) {
+    const BatchSequence& s = batch.sequences[i];
+    const int64_t offset = sequence_offsets_[i];
+    if (s.num_tokens == 0) continue;
+    try {
+      s.cache->AppendAndAttend(layer, s.num_tokens, q_.data() + offset * q_dim,
+                               k_.data() + offset * kv_dim, v_.data() + offset * kv_dim,
+                               attn_.data() + offset * q_dim);
+    } catch (...) {
+#pragma omp critical(xq_attend_failure)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits) {
@@ -182,6 +215,16 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
     }
   }
 
+  // Many short chunks (decode): one thread per sequence beats splitting each tiny attention.
+  int64_t longest = 0;
+  for (const BatchSequence& s : batch.sequences) longest = std::max(longest, s.num_tokens);
+  const bool across_sequences = batch.sequences.size() > 1 && longest <= kMaxTokensPerThread;
+  sequence_offsets_.clear();
+  for (int64_t offset = 0; const BatchSequence& s : batch.sequences) {
+    sequence_offsets_.push_back(offset);
+    offset += s.num_tokens;
+  }
+
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& l = w.layers[layer];
     RmsNorm(x_.data(), n, h, l.attn_norm, c.rms_norm_eps, xn_.data());
@@ -194,15 +237,7 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
     ApplyRope(q_.data(), n, c.num_heads, c.head_dim, batch.positions.data(), rope_);
     ApplyRope(k_.data(), n, c.num_kv_heads, c.head_dim, batch.positions.data(), rope_);
 
-    int64_t offset = 0;
-    for (const BatchSequence& s : batch.sequences) {
-      if (s.num_tokens > 0) {
-        s.cache->AppendAndAttend(layer, s.num_tokens, q_.data() + offset * q_dim,
-                                 k_.data() + offset * kv_dim, v_.data() + offset * kv_dim,
-                                 attn_.data() + offset * q_dim);
-      }
-      offset += s.num_tokens;
-    }
+    Attend(batch, layer, across_sequences);
     MatMul(attn_.data(), n, q_dim, l.wo, x_.data(), /*accumulate=*/true);
 
     RmsNorm(x_.data(), n, h, l.ffn_norm, c.rms_norm_eps, xn_.data());

@@ -16,10 +16,10 @@ struct BatchSequence {
 };
 
 struct ForwardBatch {
-  std::vector<int32_t> tokens;          // [total_tokens], sequences back to back
-  std::vector<int32_t> positions;       // [total_tokens] absolute positions (RoPE)
+  std::vector<int32_t> tokens;           // [total_tokens], sequences back to back
+  std::vector<int32_t> positions;        // [total_tokens] absolute positions (RoPE)
   std::vector<BatchSequence> sequences;  // slices of tokens, in order
-  std::vector<int64_t> logits_rows;     // indices into tokens whose next-token logits are wanted
+  std::vector<int64_t> logits_rows;      // indices into tokens whose next-token logits are wanted
 };
 
 // RoPE angles: position * freq_scale * theta_scale^i / freq_divisors[i] for pair i.
@@ -40,10 +40,16 @@ class Transformer {
   const ModelConfig& config() const { return model_.config; }
 
  private:
+  // Runs each sequence's attention for `layer`: over sequences in parallel, or one at a time
+  // with each kernel parallel inside.
+  void Attend(const ForwardBatch& batch, int64_t layer, bool across_sequences);
   void MatMul(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
               bool accumulate = false);
 
+  static constexpr int64_t kMaxTokensPerThread = 16;
+
   const Model& model_;
+  std::vector<int64_t> sequence_offsets_;  // [sequences] first token of each in the batch
   RopeTable rope_;
   std::vector<uint8_t> activations_q8_;  // [rows, in / 32] 8-bit activation blocks
   // Scratch activations, sized for the largest batch seen.

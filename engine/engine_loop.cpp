@@ -1,0 +1,379 @@
+#include "engine/engine_loop.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "engine/kv/kv_accounting.h"
+#include "engine/kv/kv_profile.h"
+
+namespace xq {
+namespace {
+
+std::vector<int32_t> EndOfGenerationIds(const Tokenizer& tokenizer, const Model& model) {
+  std::vector<int32_t> ids = model.extra_eos_ids;
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    if (tokenizer.IsEndOfGeneration(id) && std::find(ids.begin(), ids.end(), id) == ids.end()) {
+      ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
+}  // namespace
+
+EngineLoop::EngineLoop(const Model& model, const EngineConfig& config)
+    : model_(model),
+      config_(config),
+      tokenizer_(model.tokenizer),
+      eos_ids_(EndOfGenerationIds(tokenizer_, model)),
+      max_model_len_(config.max_model_len > 0
+                         ? std::min(config.max_model_len, model.config.max_context)
+                         : model.config.max_context),
+      transformer_(model) {
+  if (config_.max_num_seqs < 1) throw Error("max_num_seqs: must be at least 1");
+  if (config_.max_num_batched_tokens < 1) throw Error("max_num_batched_tokens: must be at least 1");
+  if (config_.max_waiting_requests < 1) throw Error("max_waiting_requests: must be at least 1");
+  const KvProfile profile = LoadKvProfile(config_.kv_profile);
+  int64_t kv_bytes = config_.kv_cache_bytes;
+  int32_t window_blocks = 0;
+  if (config_.prefix_caching && profile.recent_window > 0) {
+    // Resuming inside the recent window needs fp16 copies of it: a slice of the budget.
+    const KvBlockLayout layout = ResolveKvLayout(profile, model.config.num_layers,
+                                                 model.config.num_kv_heads, model.config.head_dim);
+    const int64_t window_bytes =
+        static_cast<int64_t>(static_cast<double>(kv_bytes) * config_.prefix_window_cache_fraction);
+    window_blocks = static_cast<int32_t>(window_bytes / PrefixCache::WindowBlockBytes(layout));
+    kv_bytes -= window_blocks * PrefixCache::WindowBlockBytes(layout);
+  }
+  kv_ = PagedKvCache::FromProfile(model.config, profile, kv_bytes, config_.max_num_seqs,
+                                  config_.max_num_batched_tokens);
+  if (config_.prefix_caching) prefix_ = std::make_unique<PrefixCache>(*kv_, window_blocks);
+  scheduler_ = std::make_unique<Scheduler>(
+      SchedulerConfig{config_.max_num_seqs, config_.max_num_batched_tokens}, *kv_, prefix_.get());
+  const KvAccounting accounting = ComputeKvAccounting(kv_->layout(), kv_->recent_window());
+  real_bits_ = accounting.real_bits_per_element;
+  equivalent_bits_ = accounting.equivalent_bits;
+  spdlog::info("{}", DescribeKvAccounting(profile.name, kv_->layout(), profile.recent_window,
+                                          max_model_len_));
+  spdlog::info(
+      "engine: {} KV blocks of {} tokens ({} bytes each), {} window-cache blocks, "
+      "max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}",
+      kv_->pool().num_blocks(), kv_->layout().block_tokens, kv_->layout().block_bytes,
+      window_blocks, config_.max_num_seqs, config_.max_num_batched_tokens, max_model_len_);
+}
+
+EngineLoop::~EngineLoop() {
+  requests_.clear();
+  by_seq_.clear();
+  scheduler_.reset();  // sequences release their blocks before the pool goes
+  prefix_.reset();
+}
+
+void EngineLoop::Validate(const GenerateRequest& r) const {
+  const int64_t prompt = static_cast<int64_t>(r.prompt.size());
+  if (prompt == 0) throw InvalidRequest("prompt: must contain at least one token");
+  for (int32_t t : r.prompt) {
+    if (t < 0 || t >= model_.config.vocab_size) {
+      throw InvalidRequest("prompt: token id " + std::to_string(t) +
+                           " is outside the vocabulary (" +
+                           std::to_string(model_.config.vocab_size) + " tokens)");
+    }
+  }
+  try {
+    r.params.Validate(model_.config.vocab_size);
+  } catch (const Error& e) {
+    throw InvalidRequest(e.what());
+  }
+  if (prompt >= max_model_len_) {
+    throw InvalidRequest("prompt: " + std::to_string(prompt) +
+                         " tokens leave no room in the context length of " +
+                         std::to_string(max_model_len_) + " tokens");
+  }
+  const int64_t total = prompt + r.params.max_tokens;
+  if (total > max_model_len_) {
+    throw InvalidRequest("max_tokens: the prompt (" + std::to_string(prompt) + " tokens) plus " +
+                         "max_tokens (" + std::to_string(r.params.max_tokens) +
+                         ") exceed the context length of " + std::to_string(max_model_len_) +
+                         " tokens");
+  }
+  if (r.params.n > config_.max_num_seqs) {
+    throw InvalidRequest("n: " + std::to_string(r.params.n) + " copies exceed max_num_seqs (" +
+                         std::to_string(config_.max_num_seqs) + ")");
+  }
+  // The copies share the prompt's compressed blocks and each needs its own for the rest.
+  const int64_t G = kv_->layout().block_tokens, R = kv_->recent_window();
+  const int64_t full = QuantizedFrontier(total, R, G) / G;
+  const int64_t shared = std::min(full, prompt / G);
+  const int64_t needed = full + (r.params.n - 1) * (full - shared);
+  if (needed > kv_->pool().num_blocks()) {
+    throw InvalidRequest("max_tokens: the prompt plus max_tokens need " + std::to_string(needed) +
+                         " KV blocks but the whole cache has " +
+                         std::to_string(kv_->pool().num_blocks()) +
+                         " (lower max_tokens or n, or raise --kv-cache-memory)");
+  }
+}
+
+void EngineLoop::Add(GenerateRequest request, std::shared_ptr<RequestStream> stream) {
+  auto req = std::make_unique<Request>();
+  req->stream = std::move(stream);
+  req->usage.prompt_tokens = static_cast<int32_t>(request.prompt.size());
+  auto seq = std::make_unique<Sequence>();
+  seq->id = next_seq_id_++;
+  seq->priority = request.priority;
+  seq->arrival = static_cast<int64_t>(next_arrival_);
+  seq->copies = request.params.n;
+  seq->tokens = request.prompt;
+  seq->prompt_tokens = static_cast<int64_t>(request.prompt.size());
+  req->copies.push_back(
+      Copy{seq->id, std::make_unique<SequenceSampler>(request.params, request.prompt, eos_ids_, 0),
+           IncrementalDetokenizer(tokenizer_)});
+  req->request = std::move(request);
+  by_seq_[seq->id] = {req.get(), 0};
+  scheduler_->Add(std::move(seq));
+  requests_[next_arrival_++] = std::move(req);
+}
+
+SequenceDelta& EngineLoop::DeltaFor(Request& req, int32_t index) {
+  req.touched = true;
+  for (SequenceDelta& d : req.update.deltas) {
+    if (d.index == index) return d;
+  }
+  req.update.deltas.push_back({});
+  req.update.deltas.back().index = index;
+  return req.update.deltas.back();
+}
+
+void EngineLoop::Finish(Request& req, size_t copy_index, FinishKind kind, std::string stop_reason) {
+  Copy& copy = req.copies[copy_index];
+  if (copy.finished) return;
+  copy.finished = true;
+  SequenceDelta& delta = DeltaFor(req, static_cast<int32_t>(copy_index));
+  if (kind == FinishKind::kLength) {
+    // The text held back for a possible stop string or an unfinished character is final now.
+    StopMatcher::Output out = copy.sampler->PushText(copy.detokenizer.Flush());
+    delta.text += out.text;
+    if (out.stopped) {
+      kind = FinishKind::kStop;
+      stop_reason = req.request.params.stop[out.stop_index];
+    } else {
+      delta.text += copy.sampler->FlushText();
+    }
+  }
+  delta.finish = kind;
+  delta.stop_reason = std::move(stop_reason);
+  by_seq_.erase(copy.seq_id);
+  scheduler_->Remove(copy.seq_id);
+}
+
+void EngineLoop::Sample(Request& req, size_t copy_index, std::span<const float> logits) {
+  Copy& copy = req.copies[copy_index];
+  Sequence* seq = scheduler_->Find(copy.seq_id);
+  const SampleResult r = copy.sampler->Next(logits);
+  ++generation_tokens_;
+  ++req.usage.completion_tokens;
+  SequenceDelta& delta = DeltaFor(req, static_cast<int32_t>(copy_index));
+  TokenOutput out{r.token, r.logprob, {}};
+  if (req.request.params.logprobs) out.top_logprobs = r.top_logprobs;
+  delta.tokens.push_back(std::move(out));
+  if (r.is_stop_token) {
+    const auto& ids = req.request.params.stop_token_ids;
+    const bool listed = std::find(ids.begin(), ids.end(), r.token) != ids.end();
+    // Text held back for a stop string that never completed is real output.
+    StopMatcher::Output rest = copy.sampler->PushText(copy.detokenizer.Flush());
+    delta.text += rest.text + copy.sampler->FlushText();
+    Finish(req, copy_index, FinishKind::kStop, listed ? std::to_string(r.token) : std::string());
+    return;
+  }
+  const StopMatcher::Output text = copy.sampler->PushText(copy.detokenizer.Push(r.token));
+  delta.text += text.text;
+  if (text.stopped) {
+    Finish(req, copy_index, FinishKind::kStop, req.request.params.stop[text.stop_index]);
+    return;
+  }
+  seq->tokens.push_back(r.token);
+  if (r.finish == FinishReason::kLength ||
+      static_cast<int64_t>(seq->tokens.size()) >= max_model_len_) {
+    Finish(req, copy_index, FinishKind::kLength);
+  }
+}
+
+void EngineLoop::CheckCancellations() {
+  const auto now = Clock::now();
+  for (auto& [arrival, req] : requests_) {
+    const bool expired = req->request.deadline && now >= *req->request.deadline;
+    if (!req->stream->cancelled() && !expired) continue;
+    for (size_t i = 0; i < req->copies.size(); ++i) Finish(*req, i, FinishKind::kAbort);
+    // Copies not forked yet will never run.
+    for (int32_t i = static_cast<int32_t>(req->copies.size()); i < req->request.params.n; ++i) {
+      DeltaFor(*req, i).finish = FinishKind::kAbort;
+    }
+  }
+}
+
+void EngineLoop::FailRequests(const std::vector<int64_t>& seq_ids, const std::string& error) {
+  for (int64_t id : seq_ids) {
+    auto it = by_seq_.find(id);
+    if (it == by_seq_.end()) continue;
+    Request& req = *it->second.first;
+    req.update.error = error;
+    for (size_t i = 0; i < req.copies.size(); ++i) Finish(req, i, FinishKind::kError);
+    for (int32_t i = static_cast<int32_t>(req.copies.size()); i < req.request.params.n; ++i) {
+      DeltaFor(req, i).finish = FinishKind::kError;
+    }
+  }
+}
+
+// Nothing runs and the head of the queue still cannot start: no memory will ever be freed for
+// it (Validate guards against this; it is the last line of defence against a silent stall).
+void EngineLoop::FailHeadIfStuck() {
+  if (!scheduler_->running().empty() || scheduler_->waiting().empty()) return;
+  FailRequests({scheduler_->waiting().front()->id},
+               "the KV cache cannot hold this request's prompt; raise --kv-cache-memory");
+}
+
+bool EngineLoop::Step() {
+  CheckCancellations();
+  const StepPlan plan = scheduler_->Schedule();
+  if (plan.empty()) {
+    FailHeadIfStuck();
+    const bool had_work = !requests_.empty();
+    Publish();
+    return had_work;
+  }
+
+  batch_.tokens.clear();
+  batch_.positions.clear();
+  batch_.sequences.clear();
+  batch_.logits_rows.clear();
+  std::vector<int64_t> sampled;  // sequence per logits row
+  for (const ScheduledChunk& c : plan.chunks) {
+    Sequence* seq = scheduler_->Find(c.seq_id);
+    for (int64_t i = 0; i < c.num_tokens; ++i) {
+      batch_.tokens.push_back(seq->tokens[c.start + i]);
+      batch_.positions.push_back(static_cast<int32_t>(c.start + i));
+    }
+    batch_.sequences.push_back({seq->cache.get(), c.num_tokens});
+    if (c.sample) {
+      batch_.logits_rows.push_back(static_cast<int64_t>(batch_.tokens.size()) - 1);
+      sampled.push_back(c.seq_id);
+    }
+    prompt_tokens_ += std::clamp<int64_t>(seq->prompt_tokens - c.start, 0, c.num_tokens);
+  }
+  try {
+    transformer_.Forward(batch_, logits_);
+  } catch (const std::exception& e) {
+    spdlog::error("engine step failed: {}", e.what());
+    std::vector<int64_t> ids;
+    for (const ScheduledChunk& c : plan.chunks) ids.push_back(c.seq_id);
+    FailRequests(ids, std::string("internal error: ") + e.what());
+    Publish();
+    return true;
+  }
+  scheduler_->Complete(plan);
+  ++steps_;
+
+  const int64_t vocab = model_.config.vocab_size;
+  for (size_t row = 0; row < sampled.size(); ++row) {
+    auto it = by_seq_.find(sampled[row]);
+    if (it == by_seq_.end()) continue;
+    auto [req, copy_index] = it->second;
+    const std::span<const float> logits(logits_.data() + row * vocab, vocab);
+    if (req->copies.size() < static_cast<size_t>(req->request.params.n)) {
+      // The prompt is in: the other copies start here, sharing its blocks, each sampling the
+      // same first logits with its own generator.
+      req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled[row])->num_cached);
+      for (int32_t i = 1; i < req->request.params.n; ++i) {
+        const int64_t child = next_seq_id_++;
+        scheduler_->Fork(sampled[row], child);
+        req->copies.push_back(Copy{child,
+                                   std::make_unique<SequenceSampler>(
+                                       req->request.params, req->request.prompt, eos_ids_, i),
+                                   IncrementalDetokenizer(tokenizer_)});
+        by_seq_[child] = {req, req->copies.size() - 1};
+      }
+      for (size_t i = 0; i < req->copies.size(); ++i) Sample(*req, i, logits);
+    } else {
+      if (req->usage.completion_tokens == 0) {
+        req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled[row])->num_cached);
+      }
+      Sample(*req, copy_index, logits);
+    }
+  }
+  Publish();
+  return true;
+}
+
+void EngineLoop::Publish() {
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    Request& req = *it->second;
+    const bool done =
+        std::all_of(req.copies.begin(), req.copies.end(), [](const Copy& c) { return c.finished; });
+    if (req.touched || done) {
+      req.update.finished = done;
+      req.update.usage = req.usage;
+      req.stream->Push(std::move(req.update));
+      req.update = RequestUpdate{};
+      req.touched = false;
+    }
+    if (done) {
+      ++finished_;
+      it = requests_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void EngineLoop::AbortAll() {
+  for (auto& [arrival, req] : requests_) {
+    for (size_t i = 0; i < req->copies.size(); ++i) Finish(*req, i, FinishKind::kAbort);
+    for (int32_t i = static_cast<int32_t>(req->copies.size()); i < req->request.params.n; ++i) {
+      DeltaFor(*req, i).finish = FinishKind::kAbort;
+    }
+  }
+  Publish();
+}
+
+int32_t EngineLoop::waiting_requests() const {
+  int32_t n = 0;  // requests none of whose copies runs yet
+  for (const auto& [arrival, req] : requests_) {
+    const Sequence* first = scheduler_->Find(req->copies[0].seq_id);
+    n += req->copies.size() == 1 && first && first->status == SequenceStatus::kWaiting;
+  }
+  return n;
+}
+
+EngineStats EngineLoop::Stats() const {
+  EngineStats s;
+  const SchedulerStats sched = scheduler_->Stats();
+  std::vector<const Request*> running;
+  for (const Sequence* seq : scheduler_->running()) {
+    if (auto it = by_seq_.find(seq->id); it != by_seq_.end()) running.push_back(it->second.first);
+  }
+  std::sort(running.begin(), running.end());
+  s.running_requests =
+      static_cast<int32_t>(std::unique(running.begin(), running.end()) - running.begin());
+  s.waiting_requests = waiting_requests();
+  s.running_sequences = sched.running;
+  const BlockPoolStats pool = kv_->pool().Stats();
+  s.kv_blocks_total = pool.total_blocks;
+  s.kv_blocks_used = pool.used_blocks;
+  s.kv_blocks_cached = pool.cached_free_blocks;
+  s.kv_real_bits_per_element = real_bits_;
+  s.kv_equivalent_bits = equivalent_bits_;
+  if (prefix_) {
+    const PrefixCacheStats p = prefix_->Stats();
+    s.prefix_cache_queries = p.queries;
+    s.prefix_cache_hits = p.hits;
+  }
+  s.preemptions = sched.preemptions;
+  s.prompt_tokens = prompt_tokens_;
+  s.generation_tokens = generation_tokens_;
+  s.steps = steps_;
+  s.max_concurrent_sequences = sched.max_running;
+  s.requests_finished = finished_;
+  return s;
+}
+
+}  // namespace xq

@@ -1,0 +1,87 @@
+// EngineLoop: the engine's step loop, owned by the engine thread: requests in flight, the
+// scheduler, the model runner and the samplers. One Step() = schedule, one forward pass over a
+// ragged batch, sample, stream the deltas. Not thread-safe; Engine wraps it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/kv/paged_kv_cache.h"
+#include "engine/kv/prefix_cache.h"
+#include "engine/model/model_weights.h"
+#include "engine/model/transformer.h"
+#include "engine/sampling/sequence_sampler.h"
+#include "engine/scheduler/scheduler.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace xq {
+
+class EngineLoop {
+ public:
+  // Throws xq::Error when the KV profile or budget does not fit the model.
+  EngineLoop(const Model& model, const EngineConfig& config);
+  ~EngineLoop();
+
+  // Throws InvalidRequest naming the field. Reads only immutable state: any thread may call it.
+  void Validate(const GenerateRequest& request) const;
+  // Engine thread: the request joins the queue.
+  void Add(GenerateRequest request, std::shared_ptr<RequestStream> stream);
+  // Engine thread: one step. False when there was nothing to do.
+  bool Step();
+  // Ends every request with a final kAbort update.
+  void AbortAll();
+
+  bool idle() const { return requests_.empty(); }
+  int32_t waiting_requests() const;
+  EngineStats Stats() const;
+  int64_t max_model_len() const { return max_model_len_; }
+
+ private:
+  struct Copy {
+    int64_t seq_id = 0;
+    std::unique_ptr<SequenceSampler> sampler;
+    IncrementalDetokenizer detokenizer;
+    bool finished = false;
+  };
+  struct Request {
+    GenerateRequest request;
+    std::shared_ptr<RequestStream> stream;
+    std::vector<Copy> copies;  // copy 0 from the start; the others when the prompt is sampled
+    Usage usage;
+    RequestUpdate update;  // this step's deltas
+    bool touched = false;  // update must be pushed at the end of the step
+  };
+
+  void Sample(Request& req, size_t copy_index, std::span<const float> logits);
+  void Finish(Request& req, size_t copy_index, FinishKind kind, std::string stop_reason = {});
+  SequenceDelta& DeltaFor(Request& req, int32_t index);
+  void CheckCancellations();
+  void FailHeadIfStuck();
+  void FailRequests(const std::vector<int64_t>& seq_ids, const std::string& error);
+  void Publish();
+
+  const Model& model_;
+  EngineConfig config_;
+  Tokenizer tokenizer_;
+  std::vector<int32_t> eos_ids_;
+  int64_t max_model_len_;
+  std::unique_ptr<PagedKvCache> kv_;
+  std::unique_ptr<PrefixCache> prefix_;
+  std::unique_ptr<Scheduler> scheduler_;
+  Transformer transformer_;
+  double real_bits_ = 0, equivalent_bits_ = 0;
+
+  std::map<uint64_t, std::unique_ptr<Request>> requests_;  // by arrival
+  std::map<int64_t, std::pair<Request*, size_t>> by_seq_;  // sequence -> (request, copy)
+  int64_t next_seq_id_ = 1;
+  uint64_t next_arrival_ = 0;
+
+  ForwardBatch batch_;
+  std::vector<float> logits_;
+  int64_t prompt_tokens_ = 0, generation_tokens_ = 0, steps_ = 0, finished_ = 0;
+};
+
+}  // namespace xq

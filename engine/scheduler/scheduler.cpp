@@ -1,0 +1,187 @@
+#include "engine/scheduler/scheduler.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "engine/kv/prefix_cache.h"
+
+namespace xq {
+
+Scheduler::Scheduler(SchedulerConfig config, PagedKvCache& kv, PrefixCache* prefix)
+    : config_(config), kv_(kv), prefix_(prefix) {
+  if (config_.max_num_seqs < 1 || config_.max_num_batched_tokens < 1) {
+    throw std::invalid_argument("scheduler: max_num_seqs and max_num_batched_tokens must be >= 1");
+  }
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::Add(std::unique_ptr<Sequence> seq) {
+  if (seq->tokens.empty()) throw std::invalid_argument("scheduler: a sequence needs tokens");
+  Sequence* raw = seq.get();
+  raw->status = SequenceStatus::kWaiting;
+  raw->num_computed = 0;
+  raw->cache.reset();
+  if (!sequences_.emplace(raw->id, std::move(seq)).second) {
+    throw std::invalid_argument("scheduler: duplicate sequence id " + std::to_string(raw->id));
+  }
+  Enqueue(raw);
+}
+
+void Scheduler::Enqueue(Sequence* seq) {
+  auto before = [](const Sequence* a, const Sequence* b) {
+    return a->priority != b->priority ? a->priority < b->priority : a->arrival < b->arrival;
+  };
+  waiting_.insert(std::upper_bound(waiting_.begin(), waiting_.end(), seq, before), seq);
+}
+
+void Scheduler::Preempt(Sequence* seq) {
+  running_.erase(std::find(running_.begin(), running_.end(), seq));
+  if (prefix_) prefix_->Release(*seq->cache);
+  seq->cache.reset();  // blocks go back; full ones stay revivable through the prefix cache
+  seq->num_computed = 0;
+  seq->num_cached = 0;
+  seq->status = SequenceStatus::kWaiting;
+  Enqueue(seq);
+  ++preemptions_;
+}
+
+std::unique_ptr<PagedSequenceCache> Scheduler::NewCache(Sequence& seq) {
+  seq.num_cached = 0;
+  if (prefix_) {
+    auto hit = prefix_->Acquire(seq.tokens);
+    if (hit) {
+      seq.num_cached = hit->length();
+      return hit;
+    }
+  }
+  return std::make_unique<PagedSequenceCache>(kv_);
+}
+
+void Scheduler::Reserve(const Sequence& seq, PagedSequenceCache& cache, int64_t n) {
+  cache.Reserve(n);
+  if (prefix_) prefix_->Track(cache, seq.tokens, seq.prompt_tokens);
+}
+
+StepPlan Scheduler::Schedule() {
+  StepPlan plan;
+  int64_t budget = config_.max_num_batched_tokens;
+  BlockPool& pool = kv_.pool();
+
+  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+    Sequence* seq = running_[i];
+    const int64_t n = std::min(seq->pending(), budget);
+    if (n <= 0) continue;
+    bool self_preempted = false;
+    while (!pool.CanAllocate(static_cast<int32_t>(seq->cache->BlocksNeeded(n)))) {
+      Sequence* victim = running_.back();
+      plan.preempted.push_back(victim->id);
+      Preempt(victim);
+      if (victim == seq) {
+        self_preempted = true;
+        break;
+      }
+    }
+    if (self_preempted) break;
+    Reserve(*seq, *seq->cache, n);
+    plan.chunks.push_back({seq->id, seq->num_computed, n,
+                           seq->num_computed + n == static_cast<int64_t>(seq->tokens.size())});
+    plan.num_tokens += n;
+    budget -= n;
+  }
+
+  // Admit only when nothing had to be preempted: memory is short, and a sequence admitted now
+  // would be the next victim.
+  int32_t slots = 0;
+  for (const Sequence* s : running_) slots += s->copies;
+  while (plan.preempted.empty() && budget > 0 && !waiting_.empty()) {
+    Sequence* seq = waiting_.front();
+    if (slots + seq->copies > config_.max_num_seqs) break;
+    auto cache = NewCache(*seq);
+    const int64_t computed = cache->length();
+    const int64_t n =
+        std::min<int64_t>(static_cast<int64_t>(seq->tokens.size()) - computed, budget);
+    if (!pool.CanAllocate(static_cast<int32_t>(cache->BlocksNeeded(n)))) {
+      seq->num_cached = 0;
+      break;  // first come first served: the head waits for memory rather than being overtaken
+    }
+    Reserve(*seq, *cache, n);
+    waiting_.pop_front();
+    seq->cache = std::move(cache);
+    seq->num_computed = computed;
+    seq->status = SequenceStatus::kRunning;
+    running_.push_back(seq);
+    slots += seq->copies;
+    plan.admitted.push_back(seq->id);
+    plan.chunks.push_back(
+        {seq->id, computed, n, computed + n == static_cast<int64_t>(seq->tokens.size())});
+    plan.num_tokens += n;
+    budget -= n;
+  }
+  max_running_ = std::max(max_running_, static_cast<int32_t>(running_.size()));
+  return plan;
+}
+
+void Scheduler::Complete(const StepPlan& plan) {
+  for (const ScheduledChunk& c : plan.chunks) {
+    Sequence* seq = Find(c.seq_id);
+    if (!seq || seq->status != SequenceStatus::kRunning) continue;  // removed meanwhile
+    seq->num_computed += c.num_tokens;
+  }
+}
+
+Sequence& Scheduler::Fork(int64_t parent_id, int64_t child_id) {
+  Sequence* parent = Find(parent_id);
+  if (!parent || parent->status != SequenceStatus::kRunning) {
+    throw std::logic_error("scheduler: fork of a sequence that is not running");
+  }
+  auto child = std::make_unique<Sequence>();
+  child->id = child_id;
+  child->priority = parent->priority;
+  child->arrival = parent->arrival;
+  child->copies = 1;
+  child->tokens = parent->tokens;
+  child->num_computed = parent->num_computed;
+  child->num_cached = parent->num_cached;
+  child->status = SequenceStatus::kRunning;
+  child->cache = parent->cache->Fork();
+  Sequence* raw = child.get();
+  if (!sequences_.emplace(child_id, std::move(child)).second) {
+    throw std::logic_error("scheduler: duplicate sequence id " + std::to_string(child_id));
+  }
+  running_.insert(std::find(running_.begin(), running_.end(), parent) + 1, raw);
+  parent->copies = std::max(1, parent->copies - 1);
+  max_running_ = std::max(max_running_, static_cast<int32_t>(running_.size()));
+  return *raw;
+}
+
+void Scheduler::Remove(int64_t seq_id) {
+  auto it = sequences_.find(seq_id);
+  if (it == sequences_.end()) return;
+  Sequence* seq = it->second.get();
+  if (auto r = std::find(running_.begin(), running_.end(), seq); r != running_.end()) {
+    running_.erase(r);
+  }
+  if (auto w = std::find(waiting_.begin(), waiting_.end(), seq); w != waiting_.end()) {
+    waiting_.erase(w);
+  }
+  if (prefix_ && seq->cache) prefix_->Release(*seq->cache);
+  sequences_.erase(it);
+}
+
+Sequence* Scheduler::Find(int64_t seq_id) {
+  auto it = sequences_.find(seq_id);
+  return it == sequences_.end() ? nullptr : it->second.get();
+}
+
+SchedulerStats Scheduler::Stats() const {
+  SchedulerStats s;
+  s.running = static_cast<int32_t>(running_.size());
+  s.waiting = static_cast<int32_t>(waiting_.size());
+  s.preemptions = preemptions_;
+  s.max_running = max_running_;
+  return s;
+}
+
+}  // namespace xq

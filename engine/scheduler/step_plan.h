@@ -1,0 +1,28 @@
+// StepPlan: what one engine step computes, as plain data. The scheduler writes it; the model
+// runner turns it into one ragged batch without deciding anything.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace xq {
+
+struct ScheduledChunk {
+  int64_t seq_id = 0;
+  int64_t start = 0;       // position of the first token (the sequence's num_computed)
+  int64_t num_tokens = 0;  // 1 for decode, up to the budget for a prefill chunk
+  bool sample = false;     // the chunk ends at the last known token: its logits pick the next
+
+  bool operator==(const ScheduledChunk&) const = default;
+};
+
+struct StepPlan {
+  std::vector<ScheduledChunk> chunks;  // running sequences first (admission order), then admitted
+  std::vector<int64_t> preempted;      // sequences sent back to the queue in this step
+  std::vector<int64_t> admitted;       // waiting sequences that started running in this step
+  int64_t num_tokens = 0;
+
+  bool empty() const { return chunks.empty(); }
+};
+
+}  // namespace xq

@@ -1,0 +1,250 @@
+// Scheduler tests with a fake model runner: the plans are checked exactly, and the runner feeds
+// the real paged cache random keys and values so block accounting is the real one.
+#include "engine/scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/kv/prefix_cache.h"
+#include "tests/support/tiny_model.h"
+
+namespace xq {
+namespace {
+
+constexpr int64_t kBlock = 8;  // the tiny model's head_dim is 16
+
+std::unique_ptr<PagedKvCache> MakeKv(const ModelConfig& c, int64_t recent_window,
+                                     int32_t num_blocks) {
+  std::vector<KvLayerSpec> specs(c.num_layers);
+  for (KvLayerSpec& s : specs) {
+    s.k = {2, false, 0.045f};
+    s.v = {2, false, 0.045f};
+  }
+  return std::make_unique<PagedKvCache>(
+      c, MakeKvBlockLayout(c.num_kv_heads, c.head_dim, kBlock, specs), recent_window, num_blocks,
+      "test-2bit");
+}
+
+class FakeRunner {
+ public:
+  explicit FakeRunner(const ModelConfig& c) : c_(c) {}
+
+  // Runs the plan through the caches, then samples token 7 for every chunk that asks.
+  void Run(Scheduler& s, const StepPlan& plan) {
+    for (const ScheduledChunk& chunk : plan.chunks) {
+      Sequence* seq = s.Find(chunk.seq_id);
+      ASSERT_NE(seq, nullptr);
+      ASSERT_EQ(chunk.start, seq->num_computed);
+      ASSERT_EQ(seq->cache->length(), seq->num_computed);
+      const int64_t n = chunk.num_tokens;
+      std::vector<float> q(n * c_.num_heads * c_.head_dim), k(n * c_.num_kv_heads * c_.head_dim),
+          v(k.size()), out(q.size());
+      for (float& x : q) x = dist_(rng_);
+      for (float& x : k) x = dist_(rng_);
+      for (float& x : v) x = dist_(rng_);
+      for (int64_t layer = 0; layer < c_.num_layers; ++layer) {
+        seq->cache->AppendAndAttend(layer, n, q.data(), k.data(), v.data(), out.data());
+      }
+      seq->cache->Commit(n);
+    }
+    s.Complete(plan);
+    for (const ScheduledChunk& chunk : plan.chunks) {
+      if (chunk.sample) s.Find(chunk.seq_id)->tokens.push_back(7);
+    }
+  }
+
+ private:
+  ModelConfig c_;
+  std::mt19937 rng_{3};
+  std::uniform_real_distribution<float> dist_{-1.0f, 1.0f};
+};
+
+std::unique_ptr<Sequence> MakeSeq(int64_t id, int64_t prompt, int32_t priority = 0,
+                                  int32_t first_token = 0) {
+  auto s = std::make_unique<Sequence>();
+  s->id = id;
+  s->arrival = id;
+  s->priority = priority;
+  for (int64_t i = 0; i < prompt; ++i) s->tokens.push_back(first_token + static_cast<int32_t>(i));
+  s->prompt_tokens = prompt;
+  return s;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { model_ = test::MakeTinyModel(); }
+  Model model_;
+};
+
+TEST_F(SchedulerTest, ChunksPromptsAndAdmitsWithinTheTokenBudget) {
+  auto kv = MakeKv(model_.config, 0, 64);
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 16}, *kv);
+  FakeRunner runner(model_.config);
+  s.Add(MakeSeq(1, 20));
+  s.Add(MakeSeq(2, 5));
+
+  StepPlan p1 = s.Schedule();
+  EXPECT_EQ(p1.chunks, (std::vector<ScheduledChunk>{{1, 0, 16, false}}));
+  EXPECT_EQ(p1.admitted, std::vector<int64_t>{1});
+  EXPECT_EQ(p1.num_tokens, 16);
+  runner.Run(s, p1);
+
+  StepPlan p2 = s.Schedule();
+  EXPECT_EQ(p2.chunks, (std::vector<ScheduledChunk>{{1, 16, 4, true}, {2, 0, 5, true}}));
+  runner.Run(s, p2);
+
+  // Both decode: one token each, running order first.
+  StepPlan p3 = s.Schedule();
+  EXPECT_EQ(p3.chunks, (std::vector<ScheduledChunk>{{1, 20, 1, true}, {2, 5, 1, true}}));
+  runner.Run(s, p3);
+  EXPECT_EQ(s.Find(1)->tokens.size(), 22u);
+}
+
+TEST_F(SchedulerTest, RespectsMaxNumSeqsAndPriority) {
+  auto kv = MakeKv(model_.config, 0, 64);
+  Scheduler s({.max_num_seqs = 2, .max_num_batched_tokens = 64}, *kv);
+  FakeRunner runner(model_.config);
+  s.Add(MakeSeq(1, 4));
+  s.Add(MakeSeq(2, 4, /*priority=*/5));
+  s.Add(MakeSeq(3, 4, /*priority=*/-1));  // most urgent
+
+  StepPlan p1 = s.Schedule();
+  EXPECT_EQ(p1.chunks, (std::vector<ScheduledChunk>{{3, 0, 4, true}, {1, 0, 4, true}}));
+  EXPECT_EQ(s.Stats().waiting, 1);
+  runner.Run(s, p1);
+  s.Remove(3);  // finished: its slot goes to the next in line
+  StepPlan p2 = s.Schedule();
+  EXPECT_EQ(p2.chunks, (std::vector<ScheduledChunk>{{1, 4, 1, true}, {2, 0, 4, true}}));
+}
+
+TEST_F(SchedulerTest, CopiesOfOneRequestReserveTheirSlots) {
+  auto kv = MakeKv(model_.config, 0, 64);
+  Scheduler s({.max_num_seqs = 3, .max_num_batched_tokens = 64}, *kv);
+  auto a = MakeSeq(1, 4);
+  a->copies = 2;
+  s.Add(std::move(a));
+  s.Add(MakeSeq(2, 4));
+  s.Add(MakeSeq(3, 4));  // no slot left: 2 + 1 already taken
+  StepPlan p = s.Schedule();
+  EXPECT_EQ(p.admitted, (std::vector<int64_t>{1, 2}));
+}
+
+TEST_F(SchedulerTest, PreemptsTheNewestWhenBlocksRunOutAndResumesIt) {
+  // 4 blocks of 8 tokens, no recent window: two sequences fill them at 16 tokens each.
+  auto kv = MakeKv(model_.config, 0, 4);
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
+  FakeRunner runner(model_.config);
+  s.Add(MakeSeq(1, 12));
+  s.Add(MakeSeq(2, 12));
+  for (int step = 0; step < 5; ++step) runner.Run(s, s.Schedule());  // both reach 16 tokens
+  ASSERT_EQ(s.Find(1)->num_computed, 16);
+  ASSERT_EQ(s.Find(2)->num_computed, 16);
+  EXPECT_EQ(kv->pool().Stats().used_blocks, 4);
+
+  // Up to 23 tokens nothing new is needed; the 24th fills a third block for each.
+  for (int step = 0; step < 7; ++step) {
+    StepPlan p = s.Schedule();
+    EXPECT_TRUE(p.preempted.empty());
+    runner.Run(s, p);
+  }
+  StepPlan p = s.Schedule();
+  EXPECT_EQ(p.preempted, std::vector<int64_t>{2});
+  EXPECT_EQ(p.chunks, (std::vector<ScheduledChunk>{{1, 23, 1, true}}));
+  EXPECT_TRUE(p.admitted.empty());  // no admission in a step that preempted
+  EXPECT_EQ(s.Stats().preemptions, 1);
+  EXPECT_EQ(s.Find(2)->status, SequenceStatus::kWaiting);
+  EXPECT_EQ(s.Find(2)->num_computed, 0);
+  EXPECT_EQ(s.Find(2)->tokens.size(), 24u);  // its generated tokens are kept for recompute
+  runner.Run(s, p);
+
+  // Once the first finishes, the second recomputes everything it had, in one chunk.
+  s.Remove(1);
+  StepPlan resume = s.Schedule();
+  EXPECT_EQ(resume.chunks, (std::vector<ScheduledChunk>{{2, 0, 24, true}}));
+  runner.Run(s, resume);
+  s.Remove(2);
+  EXPECT_EQ(kv->pool().Stats().used_blocks, 0);
+  EXPECT_EQ(kv->pool().CheckInvariants(), "");
+}
+
+TEST_F(SchedulerTest, ASequenceThatCannotGrowPreemptsItself) {
+  auto kv = MakeKv(model_.config, 0, 2);
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
+  FakeRunner runner(model_.config);
+  s.Add(MakeSeq(1, 15));
+  // Positions up to 23 fit in two blocks; computing the 24th token fills a third.
+  while (s.Find(1)->num_computed < 23) runner.Run(s, s.Schedule());
+  StepPlan p = s.Schedule();
+  EXPECT_EQ(p.preempted, std::vector<int64_t>{1});
+  EXPECT_TRUE(p.empty());
+}
+
+TEST_F(SchedulerTest, ForkSharesBlocks) {
+  auto kv = MakeKv(model_.config, 0, 16);
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
+  FakeRunner runner(model_.config);
+  auto a = MakeSeq(1, 20);
+  a->copies = 2;
+  s.Add(std::move(a));
+  runner.Run(s, s.Schedule());
+  Sequence& child = s.Fork(1, 2);
+  EXPECT_EQ(child.num_computed, 20);
+  EXPECT_EQ(child.cache->block_table(), s.Find(1)->cache->block_table());
+  for (int32_t b : child.cache->block_table()) EXPECT_EQ(kv->pool().RefCount(b), 2);
+  StepPlan p = s.Schedule();
+  EXPECT_EQ(p.chunks, (std::vector<ScheduledChunk>{{1, 20, 1, true}, {2, 20, 1, true}}));
+  runner.Run(s, p);
+  s.Remove(1);
+  s.Remove(2);
+  EXPECT_EQ(kv->pool().Stats().used_blocks, 0);
+}
+
+class PrefixSchedulerTest : public SchedulerTest, public ::testing::WithParamInterface<int64_t> {};
+
+TEST_P(PrefixSchedulerTest, ReusesTheBlocksOfAFinishedPrompt) {
+  const int64_t recent_window = GetParam();
+  auto kv = MakeKv(model_.config, recent_window, 32);
+  PrefixCache prefix(*kv, /*window_blocks=*/8);
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv, &prefix);
+  FakeRunner runner(model_.config);
+  s.Add(MakeSeq(1, 40));
+  runner.Run(s, s.Schedule());
+  s.Remove(1);
+
+  // Same 40 tokens and 5 more: all 5 full blocks are reused.
+  auto b = MakeSeq(2, 45);
+  s.Add(std::move(b));
+  StepPlan p = s.Schedule();
+  EXPECT_EQ(p.chunks, (std::vector<ScheduledChunk>{{2, 40, 5, true}}));
+  EXPECT_EQ(s.Find(2)->num_cached, 40);
+  runner.Run(s, p);
+
+  // A prompt that differs inside block 2 reuses blocks 0 and 1 only, and only if a fresh run
+  // would hold them compressed or their fp16 window copies exist.
+  auto c = MakeSeq(3, 30);
+  c->tokens[20] = 999;
+  s.Add(std::move(c));
+  StepPlan pc = s.Schedule();
+  ASSERT_EQ(pc.chunks.size(), 2u);
+  EXPECT_EQ(pc.chunks[1].seq_id, 3);
+  EXPECT_EQ(pc.chunks[1].start, 16);
+  runner.Run(s, pc);
+
+  // A prompt that is fully cached still computes its last token.
+  s.Add(MakeSeq(4, 16));
+  StepPlan pd = s.Schedule();
+  EXPECT_EQ(pd.chunks.back(), (ScheduledChunk{4, 8, 8, true}));
+
+  EXPECT_EQ(prefix.Stats().queries, 40 + 45 + 30 + 16);
+  EXPECT_EQ(prefix.Stats().hits, 40 + 16 + 8);
+  for (int64_t id : {2, 3, 4}) s.Remove(id);
+  EXPECT_EQ(kv->pool().Stats().used_blocks, 0);
+  EXPECT_EQ(kv->pool().CheckInvariants(), "");
+  EXPECT_EQ(prefix.CheckInvariants(), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(RecentWindow, PrefixSchedulerTest, ::testing::Values(0, 16));
+
+}  // namespace
+}  // namespace xq
