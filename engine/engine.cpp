@@ -93,10 +93,18 @@ bool Engine::WaitIdle(std::chrono::milliseconds timeout) {
   return idle_.wait_for(lock, timeout, [&] { return idle_now_; });
 }
 
+std::string Engine::CheckInvariants() const {
+  // While idle_now_ holds under the lock, the engine thread does not touch the loop.
+  std::lock_guard lock(mutex_);
+  if (!idle_now_) return "engine busy";
+  return loop_->CheckInvariants();
+}
+
 void Engine::AbortAll() {
   {
     std::lock_guard lock(mutex_);
     abort_all_ = true;
+    idle_now_ = false;
   }
   wake_.notify_all();
 }

@@ -92,6 +92,9 @@ class Engine {
   bool WaitIdle(std::chrono::milliseconds timeout);
   // Aborts everything in flight (each stream gets a final kAbort update).
   void AbortAll();
+  // For tests and debugging: the allocator's and prefix cache's invariants, checked when idle
+  // ("engine busy" otherwise). Empty when consistent.
+  std::string CheckInvariants() const;
 
  private:
   void Run();

@@ -344,6 +344,12 @@ int32_t EngineLoop::waiting_requests() const {
   return n;
 }
 
+std::string EngineLoop::CheckInvariants() const {
+  if (std::string pool = kv_->pool().CheckInvariants(); !pool.empty()) return "KV pool: " + pool;
+  if (prefix_) return prefix_->CheckInvariants();
+  return {};
+}
+
 EngineStats EngineLoop::Stats() const {
   EngineStats s;
   const SchedulerStats sched = scheduler_->Stats();

@@ -37,6 +37,7 @@ class EngineLoop {
   bool idle() const { return requests_.empty(); }
   int32_t waiting_requests() const;
   EngineStats Stats() const;
+  std::string CheckInvariants() const;
   int64_t max_model_len() const { return max_model_len_; }
 
  private:
