@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   xq::cli::AddGenerateCommand(app);
   xq::cli::AddBenchCommand(app);
   xq::cli::AddEvalCommand(app);
+  xq::cli::AddServeCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@ namespace xq::cli {
 void AddGenerateCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
+void AddServeCommand(CLI::App& app);
 
 // Applies --threads to OpenMP and OpenBLAS (0 = all cores).
 void SetThreads(int threads);

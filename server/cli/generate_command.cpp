@@ -5,8 +5,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "engine/common/error.h"
 #include "engine/model/model_loader.h"
@@ -16,6 +14,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
 #include "server/cli/kv_options.h"
+#include "server/core/prompt_builder.h"
 
 namespace xq::cli {
 namespace {
@@ -37,29 +36,6 @@ struct GenerateOptions {
 };
 
 constexpr int64_t kPrefillChunk = 512;
-
-ChatTemplate ResolveChatTemplate(const GenerateOptions& o, const TokenizerSpec& spec) {
-  if (!o.chat_template.empty()) {
-    std::ifstream file(o.chat_template);
-    if (file) {
-      std::stringstream text;
-      text << file.rdbuf();
-      return ChatTemplate(text.str());
-    }
-    return ChatTemplate(ChatTemplate::BuiltinSource(o.chat_template));
-  }
-  if (spec.chat_template.empty()) {
-    spdlog::warn("the model has no chat template; using chatml (choose with --chat-template)");
-    return ChatTemplate(ChatTemplate::BuiltinSource("chatml"));
-  }
-  try {
-    return ChatTemplate(spec.chat_template);
-  } catch (const Error& e) {
-    spdlog::warn("the model's chat template is not understood ({}); using chatml instead "
-                 "(choose with --chat-template)", e.what());
-    return ChatTemplate(ChatTemplate::BuiltinSource("chatml"));
-  }
-}
 
 std::string TokenText(const Tokenizer& tok, const std::optional<int32_t>& id) {
   return id ? tok.TokenBytes(*id) : std::string();
@@ -83,7 +59,8 @@ void RunGenerate(const GenerateOptions& o) {
     ChatTemplateOptions opts;
     opts.bos_token = TokenText(tokenizer, model.tokenizer.bos_id);
     opts.eos_token = TokenText(tokenizer, model.tokenizer.eos_id);
-    const std::string text = ResolveChatTemplate(o, model.tokenizer).Apply(messages, opts);
+    const std::string text =
+        ResolveChatTemplate(o.chat_template, model.tokenizer).Apply(messages, opts);
     // Templates usually write BOS themselves; don't add a second one.
     const bool has_bos = !opts.bos_token.empty() && text.starts_with(opts.bos_token);
     prompt = tokenizer.Encode(text, /*add_special=*/!has_bos, /*parse_special=*/true);
@@ -150,11 +127,11 @@ void RunGenerate(const GenerateOptions& o) {
   if (::isatty(::fileno(stdout))) std::fputc('\n', stdout);  // keep piped output exact
   auto t_end = std::chrono::steady_clock::now();
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-  spdlog::info("prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s "
-               "({:.1f} tok/s)",
-               prompt.size(), secs(t_prefill, t_decode),
-               prompt.size() / secs(t_prefill, t_decode), generated, secs(t_decode, t_end),
-               generated / std::max(secs(t_decode, t_end), 1e-9));
+  spdlog::info(
+      "prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s "
+      "({:.1f} tok/s)",
+      prompt.size(), secs(t_prefill, t_decode), prompt.size() / secs(t_prefill, t_decode),
+      generated, secs(t_decode, t_end), generated / std::max(secs(t_decode, t_end), 1e-9));
 }
 
 }  // namespace
@@ -177,8 +154,9 @@ void AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--temperature", opts->temperature, "0 = greedy")
       ->capture_default_str()
       ->check(CLI::Range(0.0f, 100.0f));
-  cmd->add_option("--top-k", opts->top_k, "0 disables")->capture_default_str()->check(
-      CLI::NonNegativeNumber);
+  cmd->add_option("--top-k", opts->top_k, "0 disables")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--top-p", opts->top_p)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--min-p", opts->min_p)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--seed", opts->seed, "Sampling seed (-1 = random)")->capture_default_str();

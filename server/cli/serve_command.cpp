@@ -1,0 +1,177 @@
+// `xquant serve`: the OpenAI-compatible HTTP server. Settings come from configs/server.json-style
+// files (--config) with flags of the same names overriding them; SIGTERM/SIGINT drain and exit 0.
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <map>
+
+#include "engine/engine.h"
+#include "engine/kv/kv_budget.h"
+#include "engine/model/model_loader.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "server/cli/commands.h"
+#include "server/core/prompt_builder.h"
+#include "server/core/server_config.h"
+#include "server/http/http_server.h"
+
+namespace xq::cli {
+namespace {
+
+struct ServeOptions {
+  std::string config_file;
+  ServerConfig flags;                           // values given on the command line
+  std::map<std::string, CLI::Option*> options;  // config key -> its flag
+};
+
+std::string FlagName(const std::string& key) {
+  std::string flag = "--" + key;
+  for (char& c : flag) {
+    if (c == '_') c = '-';
+  }
+  return flag;
+}
+
+ServerConfig ResolveConfig(const ServeOptions& o) {
+  ServerConfig config;
+  if (!o.config_file.empty()) config = LoadServerConfig(o.config_file);
+  nlohmann::json overrides = nlohmann::json::object();
+  const nlohmann::json given = ServerConfigToJson(o.flags);
+  for (const auto& [key, option] : o.options) {
+    if (option->count() > 0) overrides[key] = given[key];
+  }
+  config = ServerConfigFromJson(overrides, "command line", config);
+  if (config.model.empty()) throw Error("--model: required (or \"model\" in the config file)");
+  if (config.served_model_name.empty()) {
+    std::filesystem::path path(config.model);
+    if (!path.has_filename()) path = path.parent_path();
+    config.served_model_name =
+        path.extension() == ".gguf" ? path.stem().string() : path.filename().string();
+  }
+  return config;
+}
+
+EngineConfig MakeEngineConfig(const ServerConfig& c) {
+  EngineConfig e;
+  e.kv_profile = c.kv_profile;
+  e.kv_cache_bytes = ParseByteSize(c.kv_cache_memory, "--kv-cache-memory");
+  e.max_num_seqs = static_cast<int32_t>(c.max_num_seqs);
+  e.max_num_batched_tokens = static_cast<int32_t>(c.max_num_batched_tokens);
+  e.max_waiting_requests = static_cast<int32_t>(c.max_waiting_requests);
+  e.max_model_len = c.max_model_len;
+  e.prefix_caching = c.prefix_caching;
+  return e;
+}
+
+// Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere else).
+class ShutdownSignal {
+ public:
+  ShutdownSignal() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::thread([this] {
+      int sig = 0;
+      sigwait(&set_, &sig);
+      std::lock_guard lock(mutex_);
+      signal_ = sig;
+      cv_.notify_all();
+    }).detach();  // blocked in sigwait for the life of the process
+  }
+  int Wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return signal_ != 0; });
+    return signal_;
+  }
+
+ private:
+  sigset_t set_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int signal_ = 0;
+};
+
+void RunServe(const ServeOptions& o) {
+  const ServerConfig config = ResolveConfig(o);
+  // A client that vanishes mid-write must not kill the server.
+  std::signal(SIGPIPE, SIG_IGN);
+  static ShutdownSignal* shutdown = new ShutdownSignal();  // before any other thread starts
+  SetThreads(static_cast<int>(config.threads));
+
+  HttpServer http(config);
+  const int port = http.Start();
+  spdlog::info("listening on http://{}:{} (loading {})", config.host, port, config.model);
+  if (config.host != "127.0.0.1" && config.host != "localhost" && config.host != "::1" &&
+      config.api_key.empty()) {
+    spdlog::warn("serving on {} without an API key (set --api-key)", config.host);
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  Model model = LoadModel(config.model);
+  Tokenizer tokenizer(model.tokenizer);
+  PromptBuilder prompts(tokenizer, ResolveChatTemplate(config.chat_template, model.tokenizer));
+  Engine engine(model, MakeEngineConfig(config));
+  ServingModel serving;
+  serving.engine = &engine;
+  serving.tokenizer = &tokenizer;
+  serving.prompts = &prompts;
+  serving.name = config.served_model_name;
+  serving.max_model_len = engine.max_model_len();
+  serving.vocab_size = std::min<int64_t>(model.config.vocab_size, tokenizer.vocab_size());
+  serving.created = static_cast<int64_t>(std::time(nullptr));
+  http.SetReady(serving);
+  const EngineStats stats = engine.Stats();
+  spdlog::info(
+      "ready: model '{}' (context {}), KV cache {} blocks, {} ({:.2f} bits/element), "
+      "loaded in {:.2f} s",
+      serving.name, serving.max_model_len, stats.kv_blocks_total, config.kv_profile,
+      stats.kv_real_bits_per_element,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+
+  const int sig = shutdown->Wait();
+  spdlog::info("{}: shutting down; in-flight requests get {:.0f} s to finish",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", config.shutdown_timeout_s);
+  http.SetDraining();
+  engine.StopAccepting();
+  const auto timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config.shutdown_timeout_s * 1000));
+  if (!engine.WaitIdle(timeout)) {
+    spdlog::warn("aborting {} requests still running",
+                 engine.Stats().running_requests + engine.Stats().waiting_requests);
+    engine.AbortAll();
+    engine.WaitIdle(std::chrono::seconds(5));
+  }
+  // Let the handlers write the final events of what just finished.
+  http.context().WaitGenerationsDone(std::chrono::seconds(2));
+  http.Stop();
+  spdlog::info("stopped");
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto opts = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve the OpenAI-compatible HTTP API (chat/completions, completions, models, "
+      "health, metrics, tokenize)");
+  cmd->add_option("--config,-c", opts->config_file,
+                  "JSON file of server settings (keys as the flags below, with underscores; see "
+                  "configs/server.json); flags override it");
+  const ServerConfig defaults;
+  const nlohmann::json default_values = ServerConfigToJson(defaults);
+  ForEachConfigField(opts->flags, [&](const char* key, auto& member, const char* help) {
+    CLI::Option* option = cmd->add_option(FlagName(key), member, help);
+    const nlohmann::json& d = default_values[key];
+    if (!(d.is_string() && d.get<std::string>().empty())) {
+      option->default_str(d.is_string() ? d.get<std::string>() : d.dump());
+    }
+    opts->options[key] = option;
+  });
+  cmd->callback([opts] { RunServe(*opts); });
+}
+
+}  // namespace xq::cli

@@ -1,0 +1,176 @@
+#include "server/core/openai_response.h"
+
+#include "server/core/api_error.h"
+
+namespace xq {
+
+void ChoiceResult::Append(const SequenceDelta& delta) {
+  text += delta.text;
+  tokens.insert(tokens.end(), delta.tokens.begin(), delta.tokens.end());
+  if (delta.finish != FinishKind::kNone) {
+    finish = delta.finish;
+    stop_reason = delta.stop_reason;
+  }
+}
+
+nlohmann::json FinishReasonJson(FinishKind kind) {
+  switch (kind) {
+    case FinishKind::kNone:
+      return nullptr;
+    case FinishKind::kStop:
+      return "stop";
+    case FinishKind::kLength:
+      return "length";
+    case FinishKind::kAbort:
+      return "abort";
+    case FinishKind::kError:
+      return "error";
+  }
+  return nullptr;
+}
+
+nlohmann::json UsageJson(const Usage& usage) {
+  return {{"prompt_tokens", usage.prompt_tokens},
+          {"completion_tokens", usage.completion_tokens},
+          {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", usage.cached_tokens}}}};
+}
+
+std::string SseData(const nlohmann::json& j) { return "data: " + DumpJson(j) + "\n\n"; }
+
+ResponseFormatter::ResponseFormatter(ApiKind kind, std::string id, std::string model,
+                                     int64_t created, const Tokenizer& tokenizer,
+                                     const SamplingParams& params)
+    : kind_(kind),
+      id_(std::move(id)),
+      model_(std::move(model)),
+      created_(created),
+      tokenizer_(&tokenizer),
+      logprobs_(params.logprobs),
+      stream_offsets_(static_cast<size_t>(std::max(params.n, 1)), 0) {}
+
+nlohmann::json ResponseFormatter::TokenEntry(int32_t token, float logprob) const {
+  const std::string bytes = tokenizer_->TokenBytes(token);
+  nlohmann::json byte_list = nlohmann::json::array();
+  for (unsigned char c : bytes) byte_list.push_back(static_cast<int>(c));
+  return {{"token", bytes}, {"logprob", logprob}, {"bytes", byte_list}};
+}
+
+nlohmann::json ResponseFormatter::ChatLogprobs(const std::vector<TokenOutput>& tokens) const {
+  nlohmann::json content = nlohmann::json::array();
+  for (const TokenOutput& t : tokens) {
+    nlohmann::json entry = TokenEntry(t.token, t.logprob);
+    nlohmann::json top = nlohmann::json::array();
+    for (const TokenLogprob& alt : t.top_logprobs)
+      top.push_back(TokenEntry(alt.token, alt.logprob));
+    entry["top_logprobs"] = std::move(top);
+    content.push_back(std::move(entry));
+  }
+  return {{"content", std::move(content)}};
+}
+
+nlohmann::json ResponseFormatter::CompletionLogprobs(const std::vector<TokenOutput>& tokens,
+                                                     size_t& offset) const {
+  nlohmann::json strings = nlohmann::json::array(), logprobs = nlohmann::json::array(),
+                 tops = nlohmann::json::array(), offsets = nlohmann::json::array();
+  for (const TokenOutput& t : tokens) {
+    const std::string bytes = tokenizer_->TokenBytes(t.token);
+    strings.push_back(bytes);
+    logprobs.push_back(t.logprob);
+    nlohmann::json top = nlohmann::json::object();
+    for (const TokenLogprob& alt : t.top_logprobs) {
+      top[tokenizer_->TokenBytes(alt.token)] = alt.logprob;
+    }
+    tops.push_back(std::move(top));
+    offsets.push_back(offset);
+    offset += bytes.size();
+  }
+  return {{"tokens", std::move(strings)},
+          {"token_logprobs", std::move(logprobs)},
+          {"top_logprobs", std::move(tops)},
+          {"text_offset", std::move(offsets)}};
+}
+
+nlohmann::json ResponseFormatter::Final(const std::vector<ChoiceResult>& choices,
+                                        const Usage& usage) const {
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChoiceResult& c = choices[i];
+    nlohmann::json choice = {{"index", i}, {"finish_reason", FinishReasonJson(c.finish)}};
+    nlohmann::json logprobs = nullptr;
+    if (kind_ == ApiKind::kChat) {
+      if (logprobs_) logprobs = ChatLogprobs(c.tokens);
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    } else {
+      size_t offset = 0;
+      if (logprobs_) logprobs = CompletionLogprobs(c.tokens, offset);
+      choice["text"] = c.text;
+    }
+    choice["logprobs"] = std::move(logprobs);
+    // vLLM's extension: which stop string or token ended the choice.
+    choice["stop_reason"] =
+        c.stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.stop_reason);
+    list.push_back(std::move(choice));
+  }
+  return {{"id", id_},
+          {"object", kind_ == ApiKind::kChat ? "chat.completion" : "text_completion"},
+          {"created", created_},
+          {"model", model_},
+          {"choices", std::move(list)},
+          {"usage", UsageJson(usage)}};
+}
+
+nlohmann::json ResponseFormatter::ChunkBase() const {
+  nlohmann::json chunk = {
+      {"id", id_},
+      {"object", kind_ == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
+      {"created", created_},
+      {"model", model_}};
+  if (include_usage_) chunk["usage"] = nullptr;
+  return chunk;
+}
+
+nlohmann::json ResponseFormatter::RoleChunk(int32_t index) const {
+  nlohmann::json chunk = ChunkBase();
+  chunk["choices"] = nlohmann::json::array({{{"index", index},
+                                             {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                             {"logprobs", nullptr},
+                                             {"finish_reason", nullptr}}});
+  return chunk;
+}
+
+nlohmann::json ResponseFormatter::DeltaChunk(const SequenceDelta& delta) {
+  nlohmann::json choice = {{"index", delta.index},
+                           {"finish_reason", FinishReasonJson(delta.finish)}};
+  nlohmann::json logprobs = nullptr;
+  if (kind_ == ApiKind::kChat) {
+    if (logprobs_ && !delta.tokens.empty()) logprobs = ChatLogprobs(delta.tokens);
+    nlohmann::json d = nlohmann::json::object();
+    if (!delta.text.empty() || delta.finish == FinishKind::kNone) d["content"] = delta.text;
+    choice["delta"] = std::move(d);
+  } else {
+    if (logprobs_ && !delta.tokens.empty()) {
+      const size_t i =
+          std::min(static_cast<size_t>(std::max(delta.index, 0)), stream_offsets_.size() - 1);
+      logprobs = CompletionLogprobs(delta.tokens, stream_offsets_[i]);
+    }
+    choice["text"] = delta.text;
+  }
+  choice["logprobs"] = std::move(logprobs);
+  if (delta.finish != FinishKind::kNone) {
+    choice["stop_reason"] =
+        delta.stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(delta.stop_reason);
+  }
+  nlohmann::json chunk = ChunkBase();
+  chunk["choices"] = nlohmann::json::array({std::move(choice)});
+  return chunk;
+}
+
+nlohmann::json ResponseFormatter::UsageChunk(const Usage& usage) const {
+  nlohmann::json chunk = ChunkBase();
+  chunk["choices"] = nlohmann::json::array();
+  chunk["usage"] = UsageJson(usage);
+  return chunk;
+}
+
+}  // namespace xq

@@ -1,0 +1,66 @@
+#include "server/core/prompt_builder.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "engine/common/error.h"
+#include "server/core/api_error.h"
+
+namespace xq {
+
+ChatTemplate ResolveChatTemplate(const std::string& override_name_or_file,
+                                 const TokenizerSpec& spec) {
+  if (!override_name_or_file.empty()) {
+    std::ifstream file(override_name_or_file);
+    if (file) {
+      std::stringstream text;
+      text << file.rdbuf();
+      return ChatTemplate(text.str());
+    }
+    return ChatTemplate(ChatTemplate::BuiltinSource(override_name_or_file));
+  }
+  if (spec.chat_template.empty()) {
+    spdlog::warn("the model has no chat template; using chatml (choose with --chat-template)");
+    return ChatTemplate(ChatTemplate::BuiltinSource("chatml"));
+  }
+  try {
+    return ChatTemplate(spec.chat_template);
+  } catch (const Error& e) {
+    spdlog::warn(
+        "the model's chat template is not understood ({}); using chatml instead "
+        "(choose with --chat-template)",
+        e.what());
+    return ChatTemplate(ChatTemplate::BuiltinSource("chatml"));
+  }
+}
+
+PromptBuilder::PromptBuilder(const Tokenizer& tokenizer, ChatTemplate chat_template)
+    : tokenizer_(&tokenizer), template_(std::move(chat_template)) {
+  const TokenizerSpec& spec = tokenizer.spec();
+  if (spec.bos_id) options_.bos_token = tokenizer.TokenBytes(*spec.bos_id);
+  if (spec.eos_id) options_.eos_token = tokenizer.TokenBytes(*spec.eos_id);
+}
+
+std::string PromptBuilder::ChatText(const std::vector<ChatMessage>& messages) const {
+  try {
+    return template_.Apply(messages, options_);
+  } catch (const Error& e) {
+    throw InvalidRequestError("messages",
+                              std::string("the chat template rejected them: ") + e.what());
+  }
+}
+
+std::vector<int32_t> PromptBuilder::Chat(const std::vector<ChatMessage>& messages) const {
+  const std::string text = ChatText(messages);
+  // Templates usually write BOS themselves; don't add a second one.
+  const bool has_bos = !options_.bos_token.empty() && text.starts_with(options_.bos_token);
+  return tokenizer_->Encode(text, /*add_special=*/!has_bos, /*parse_special=*/true);
+}
+
+std::vector<int32_t> PromptBuilder::Text(std::string_view text, bool add_special) const {
+  return tokenizer_->Encode(text, add_special, /*parse_special=*/false);
+}
+
+}  // namespace xq

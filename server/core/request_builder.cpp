@@ -1,0 +1,52 @@
+#include "server/core/request_builder.h"
+
+#include <algorithm>
+
+#include "server/core/api_error.h"
+
+namespace xq {
+
+GenerateRequest BuildGenerateRequest(const OpenAiRequest& request, const PromptBuilder& prompts,
+                                     int64_t max_model_len, std::string id) {
+  GenerateRequest out;
+  out.id = std::move(id);
+  out.params = request.params;
+  const char* prompt_field = request.kind == ApiKind::kChat ? "messages" : "prompt";
+  if (request.kind == ApiKind::kChat) {
+    out.prompt = prompts.Chat(request.messages);
+  } else if (request.prompt_ids) {
+    out.prompt = *request.prompt_ids;
+  } else {
+    out.prompt = prompts.Text(request.prompt_text);
+  }
+  if (out.prompt.empty()) throw InvalidRequestError(prompt_field, "the prompt has no tokens");
+
+  const int64_t prompt_len = static_cast<int64_t>(out.prompt.size());
+  if (prompt_len >= max_model_len) {
+    throw InvalidRequestError(prompt_field,
+                              "this model's maximum context length is " +
+                                  std::to_string(max_model_len) + " tokens, but the prompt has " +
+                                  std::to_string(prompt_len) + " tokens",
+                              "context_length_exceeded");
+  }
+  const int64_t room = max_model_len - prompt_len;
+  if (request.max_tokens_given && out.params.max_tokens > room) {
+    throw InvalidRequestError(
+        request.max_tokens_field,
+        "this model's maximum context length is " + std::to_string(max_model_len) +
+            " tokens, but " + std::to_string(prompt_len) + " prompt tokens plus " +
+            std::to_string(out.params.max_tokens) + " completion tokens were requested",
+        "context_length_exceeded");
+  }
+  out.params.max_tokens = static_cast<int32_t>(std::min<int64_t>(out.params.max_tokens, room));
+  out.params.min_tokens = std::min(out.params.min_tokens, out.params.max_tokens);
+  return out;
+}
+
+std::string PromptTextForEcho(const OpenAiRequest& request, const PromptBuilder& prompts) {
+  if (request.kind == ApiKind::kChat) return "";
+  if (request.prompt_ids) return prompts.tokenizer().Decode(*request.prompt_ids, true);
+  return request.prompt_text;
+}
+
+}  // namespace xq

@@ -1,0 +1,81 @@
+// ServerConfig: every setting of `xquant serve`, read from a JSON file (configs/server.json has
+// the defaults) with command-line flags of the same names overriding it.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace xq {
+
+struct ServerConfig {
+  std::string model;              // GGUF file or Hugging Face directory
+  std::string served_model_name;  // the id in /v1/models; empty: the model file's stem
+  std::string chat_template;      // Jinja file or built-in name; empty: the model's own
+  std::string host = "127.0.0.1";
+  int64_t port = 8000;
+  std::string api_key;  // empty: no authentication
+
+  std::string kv_profile = "fp16";
+  std::string kv_cache_memory = "1GiB";
+  int64_t max_num_seqs = 64;
+  int64_t max_num_batched_tokens = 512;
+  int64_t max_waiting_requests = 1024;
+  int64_t max_model_len = 0;  // 0: the model's context length
+  bool prefix_caching = true;
+  int64_t threads = 0;  // compute threads; 0: all cores
+
+  int64_t http_threads = 128;  // connections served at once (each stream holds one)
+  std::string max_body_size = "16MiB";
+  double read_timeout_s = 30;  // a client that sends nothing for this long is dropped
+  double write_timeout_s = 30;
+  double keep_alive_timeout_s = 5;
+  double shutdown_timeout_s = 30;  // in-flight requests get this long to finish on SIGTERM
+  int64_t retry_after_s = 1;       // Retry-After on 429 / 503
+  bool access_log = true;          // one info line per request
+};
+
+// Calls f(key, member, description) for each field, in the order above.
+template <class Config, class F>
+void ForEachConfigField(Config& c, F&& f);
+
+// Reads a JSON object over `base`: unknown keys and wrong types are errors naming `source` and
+// the key. The result is validated.
+ServerConfig ServerConfigFromJson(const nlohmann::json& j, const std::string& source,
+                                  ServerConfig base = {});
+ServerConfig LoadServerConfig(const std::string& path, ServerConfig base = {});
+nlohmann::json ServerConfigToJson(const ServerConfig& c);
+// Throws xq::Error naming `source` and the field.
+void ValidateServerConfig(const ServerConfig& c, const std::string& source);
+
+template <class Config, class F>
+void ForEachConfigField(Config& c, F&& f) {
+  f("model", c.model, "Model: a GGUF file or a Hugging Face directory (required)");
+  f("served_model_name", c.served_model_name,
+    "Model id clients use (in /v1/models); default: the model file's name");
+  f("chat_template", c.chat_template,
+    "Chat template override: a Jinja file or chatml, llama2, llama3, mistral, qwen2, gemma, phi3");
+  f("host", c.host, "Address to bind (loopback by default; 0.0.0.0 for all interfaces)");
+  f("port", c.port, "HTTP port");
+  f("api_key", c.api_key, "Require 'Authorization: Bearer KEY' on the API routes");
+  f("kv_profile", c.kv_profile,
+    "KV precision profile: a name in configs/kv (fp16, int8, kivi-2, xquant-1.38, ...) or a file");
+  f("kv_cache_memory", c.kv_cache_memory, "KV cache memory (e.g. 2GiB)");
+  f("max_num_seqs", c.max_num_seqs, "Sequences in the running batch");
+  f("max_num_batched_tokens", c.max_num_batched_tokens, "Tokens per engine step");
+  f("max_waiting_requests", c.max_waiting_requests, "Queued requests beyond which 429 is returned");
+  f("max_model_len", c.max_model_len, "Context length limit (0: the model's)");
+  f("prefix_caching", c.prefix_caching, "Reuse KV blocks of shared prompt prefixes");
+  f("threads", c.threads, "Compute threads (0: all cores)");
+  f("http_threads", c.http_threads, "HTTP worker threads (concurrent connections)");
+  f("max_body_size", c.max_body_size, "Largest request body (larger ones get 413)");
+  f("read_timeout_s", c.read_timeout_s, "Seconds a client may stay silent while sending");
+  f("write_timeout_s", c.write_timeout_s, "Seconds a write to a client may block");
+  f("keep_alive_timeout_s", c.keep_alive_timeout_s, "Seconds an idle keep-alive connection lives");
+  f("shutdown_timeout_s", c.shutdown_timeout_s,
+    "On SIGTERM/SIGINT, seconds in-flight requests get to finish before they are aborted");
+  f("retry_after_s", c.retry_after_s, "Retry-After seconds sent with 429 and 503");
+  f("access_log", c.access_log, "Log one line per request");
+}
+
+}  // namespace xq
