@@ -1,0 +1,97 @@
+// From a parsed request to the engine's GenerateRequest: the chat template and tokenization, and
+// max_tokens fitted to the context or refused with context_length_exceeded.
+#include "server/core/request_builder.h"
+
+#include <gtest/gtest.h>
+
+#include "server/core/api_error.h"
+#include "tests/support/tiny_model.h"
+
+namespace xq {
+namespace {
+
+using json = nlohmann::json;
+
+class RequestBuilderTest : public ::testing::Test {
+ protected:
+  RequestBuilderTest()
+      : tokenizer_(test::TinyByteLevelSpec()),
+        prompts_(tokenizer_, ResolveChatTemplate("", tokenizer_.spec())) {}
+
+  int64_t vocab() const { return tokenizer_.vocab_size(); }
+
+  ApiError BuildError(const OpenAiRequest& r, int64_t max_model_len) {
+    try {
+      BuildGenerateRequest(r, prompts_, max_model_len, "id");
+    } catch (const ApiError& e) {
+      return e;
+    }
+    ADD_FAILURE() << "no error";
+    return ApiError(0, "", "");
+  }
+
+  Tokenizer tokenizer_;
+  PromptBuilder prompts_;
+};
+
+TEST_F(RequestBuilderTest, ChatAppliesTheTemplateAndFillsTheContext) {
+  const OpenAiRequest r =
+      ParseChatRequest({{"messages", {{{"role", "user"}, {"content", "is the"}}}}}, vocab());
+  const GenerateRequest g = BuildGenerateRequest(r, prompts_, 100, "req-1");
+  EXPECT_EQ(g.id, "req-1");
+  const std::string rendered = prompts_.ChatText(r.messages);
+  EXPECT_EQ(rendered, "<|im_start|>user\nis the<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(g.prompt, tokenizer_.Encode(rendered, false, true));
+  // Control tokens are single ids, not spelled out.
+  EXPECT_EQ(g.prompt.front(), *tokenizer_.spec().bos_id);
+  // No max_tokens: the rest of the context.
+  EXPECT_EQ(g.params.max_tokens, 100 - static_cast<int32_t>(g.prompt.size()));
+}
+
+TEST_F(RequestBuilderTest, CompletionDefaultsTo16AndKeepsSpecialTextAsText) {
+  const OpenAiRequest r = ParseCompletionRequest({{"prompt", "<|im_end|>"}}, vocab());
+  const GenerateRequest g = BuildGenerateRequest(r, prompts_, 100, "id");
+  EXPECT_EQ(g.params.max_tokens, 16);
+  EXPECT_GT(g.prompt.size(), 1u);  // the text, byte by byte, not the control token
+  EXPECT_EQ(tokenizer_.Decode(g.prompt), "<|im_end|>");
+  // Near the end of the context the default shrinks instead of failing.
+  const GenerateRequest tight = BuildGenerateRequest(
+      ParseCompletionRequest({{"prompt", {1, 2, 3, 4}}}, vocab()), prompts_, 10, "id");
+  EXPECT_EQ(tight.params.max_tokens, 6);
+}
+
+TEST_F(RequestBuilderTest, TooLongPromptsAndBudgetsAreRefused) {
+  const OpenAiRequest long_prompt =
+      ParseCompletionRequest({{"prompt", std::vector<int>(50, 5)}}, vocab());
+  ApiError e = BuildError(long_prompt, 50);
+  EXPECT_EQ(e.status(), 400);
+  EXPECT_EQ(e.param(), "prompt");
+  EXPECT_EQ(e.code(), "context_length_exceeded");
+
+  const OpenAiRequest huge =
+      ParseCompletionRequest({{"prompt", std::vector<int>(10, 5)}, {"max_tokens", 41}}, vocab());
+  e = BuildError(huge, 50);
+  EXPECT_EQ(e.param(), "max_tokens");
+  EXPECT_EQ(e.code(), "context_length_exceeded");
+  // Exactly filling the context is fine.
+  const OpenAiRequest exact =
+      ParseCompletionRequest({{"prompt", std::vector<int>(10, 5)}, {"max_tokens", 40}}, vocab());
+  EXPECT_EQ(BuildGenerateRequest(exact, prompts_, 50, "id").params.max_tokens, 40);
+
+  const OpenAiRequest chat = ParseChatRequest(
+      {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_completion_tokens", 1000}},
+      vocab());
+  EXPECT_EQ(BuildError(chat, 50).param(), "max_completion_tokens");
+
+  EXPECT_EQ(BuildError(ParseCompletionRequest({{"prompt", ""}}, vocab()), 50).param(), "prompt");
+}
+
+TEST_F(RequestBuilderTest, EchoTextOfIdsIsDecoded) {
+  const auto ids = tokenizer_.Encode("is the", false, false);
+  json prompt = ids;
+  const OpenAiRequest r = ParseCompletionRequest({{"prompt", prompt}, {"echo", true}}, vocab());
+  EXPECT_EQ(PromptTextForEcho(r, prompts_), "is the");
+}
+
+}  // namespace
+}  // namespace xq
