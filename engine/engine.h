@@ -49,6 +49,7 @@ struct EngineStats {
   int64_t generation_tokens = 0;
   int64_t steps = 0;
   int32_t max_concurrent_sequences = 0;  // most sequences holding KV at once so far
+  int32_t max_concurrent_full_sequences = 0;  // of those, most holding their whole prompt
   int64_t requests_finished = 0;
 };
 

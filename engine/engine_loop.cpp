@@ -48,6 +48,13 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config)
   }
   kv_ = PagedKvCache::FromProfile(model.config, profile, kv_bytes, config_.max_num_seqs,
                                   config_.max_num_batched_tokens);
+  if (kv_->max_num_seqs() < config_.max_num_seqs) {
+    spdlog::warn(
+        "--kv-cache-memory holds the fp16 windows of only {} sequences: max_num_seqs "
+        "lowered from {}",
+        kv_->max_num_seqs(), config_.max_num_seqs);
+    config_.max_num_seqs = static_cast<int32_t>(kv_->max_num_seqs());
+  }
   if (config_.prefix_caching) prefix_ = std::make_unique<PrefixCache>(*kv_, window_blocks);
   scheduler_ = std::make_unique<Scheduler>(
       SchedulerConfig{config_.max_num_seqs, config_.max_num_batched_tokens}, *kv_, prefix_.get());
@@ -378,6 +385,7 @@ EngineStats EngineLoop::Stats() const {
   s.generation_tokens = generation_tokens_;
   s.steps = steps_;
   s.max_concurrent_sequences = sched.max_running;
+  s.max_concurrent_full_sequences = sched.max_running_full;
   s.requests_finished = finished_;
   return s;
 }

@@ -76,21 +76,25 @@ KvBudget SplitKvBudget(const KvBudgetRequest& r) {
                 ", must not be negative");
   }
   KvBudget b;
-  b.window_tokens_per_seq = r.recent_window + r.block_tokens - 1 + r.max_chunk_tokens;
+  b.window_tokens_per_seq = r.recent_window + r.block_tokens - 1;
   b.window_bytes_per_seq =
       CheckedMul(b.window_tokens_per_seq, r.window_bytes_per_token, "window bytes per sequence");
-  const int64_t per_seq_minimum = b.window_bytes_per_seq + r.block_bytes;
-  const int64_t seqs_that_fit = r.total_bytes / per_seq_minimum;
+  b.step_bytes = CheckedMul(r.max_chunk_tokens, r.window_bytes_per_token, "a step's new tokens");
+  const int64_t per_seq = b.window_bytes_per_seq + r.block_bytes;
+  const int64_t seqs_that_fit =
+      r.total_bytes > b.step_bytes ? (r.total_bytes - b.step_bytes) / per_seq : 0;
   if (seqs_that_fit == 0) {
     throw Error("--kv-cache-memory: " + std::to_string(r.total_bytes) +
                 " bytes cannot hold even one sequence: its fp16 window of " +
                 std::to_string(b.window_tokens_per_seq) + " tokens needs " +
-                std::to_string(b.window_bytes_per_seq) + " bytes and one block " +
-                std::to_string(r.block_bytes) + " more (" + std::to_string(per_seq_minimum) +
+                std::to_string(b.window_bytes_per_seq) + " bytes, one block " +
+                std::to_string(r.block_bytes) + " more, and the " +
+                std::to_string(r.max_chunk_tokens) + " tokens a step appends " +
+                std::to_string(b.step_bytes) + " (" + std::to_string(per_seq + b.step_bytes) +
                 " in all)");
   }
   b.num_seqs = std::min(r.max_num_seqs, seqs_that_fit);
-  b.window_bytes = b.num_seqs * b.window_bytes_per_seq;
+  b.window_bytes = b.num_seqs * b.window_bytes_per_seq + b.step_bytes;
   b.num_blocks = static_cast<int32_t>(std::min<int64_t>(
       (r.total_bytes - b.window_bytes) / r.block_bytes, std::numeric_limits<int32_t>::max()));
   b.block_pool_bytes = int64_t{b.num_blocks} * r.block_bytes;

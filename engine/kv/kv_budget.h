@@ -13,18 +13,20 @@ struct KvBudgetRequest {
   int64_t block_tokens = 32;           // G
   int64_t recent_window = 128;         // R
   int64_t window_bytes_per_token = 0;  // Fp16KvBytesPerToken(...)
-  int64_t max_chunk_tokens = 0;        // most tokens one sequence appends in a step
+  int64_t max_chunk_tokens = 0;        // most tokens all sequences together append in a step
   int64_t max_num_seqs = 0;
 };
 
 struct KvBudget {
-  // A sequence's window holds at most R + G - 1 tokens past its quantized frontier, plus the
-  // chunk being appended before it is quantized.
+  // Between steps a sequence's window holds at most R + G - 1 tokens past its quantized
+  // frontier; during a step the new tokens of all sequences (at most max_chunk_tokens) join
+  // their windows before they are quantized.
   int64_t window_tokens_per_seq = 0;
   int64_t window_bytes_per_seq = 0;
+  int64_t step_bytes = 0;  // max_chunk_tokens fp16 rows
   // max_num_seqs, or fewer when the budget cannot give each sequence a window and one block.
   int64_t num_seqs = 0;
-  int64_t window_bytes = 0;  // num_seqs * window_bytes_per_seq
+  int64_t window_bytes = 0;  // num_seqs * window_bytes_per_seq + step_bytes
   int32_t num_blocks = 0;
   int64_t block_pool_bytes = 0;  // num_blocks * block_bytes
 };

@@ -34,8 +34,11 @@ std::unique_ptr<PagedKvCache> PagedKvCache::FromProfile(const ModelConfig& confi
   request.max_chunk_tokens = max_chunk_tokens;
   request.max_num_seqs = max_num_seqs;
   const KvBudget budget = SplitKvBudget(request);
-  return std::make_unique<PagedKvCache>(config, std::move(layout), profile.recent_window,
-                                        static_cast<int32_t>(budget.num_blocks), profile.name);
+  auto cache =
+      std::make_unique<PagedKvCache>(config, std::move(layout), profile.recent_window,
+                                     static_cast<int32_t>(budget.num_blocks), profile.name);
+  cache->max_num_seqs_ = budget.num_seqs;
+  return cache;
 }
 
 std::unique_ptr<SequenceKvCache> PagedKvCache::NewSequence(int64_t /*max_tokens*/) {

@@ -48,6 +48,8 @@ class PagedKvCache : public KvCacheFactory {
   const KvBlockLayout& layout() const { return layout_; }
   int64_t recent_window() const { return recent_window_; }
   int64_t num_heads() const { return num_heads_; }
+  // Sequences whose fp16 windows the budget holds (FromProfile); 0 when built directly.
+  int64_t max_num_seqs() const { return max_num_seqs_; }
   void SetCommitObserver(KvCommitObserver* observer) { observer_ = observer; }
   KvCommitObserver* commit_observer() const { return observer_; }
   // Serialises allocation by sequences whose attention runs in parallel without a Reserve.
@@ -61,6 +63,7 @@ class PagedKvCache : public KvCacheFactory {
   std::string name_;
   KvCommitObserver* observer_ = nullptr;
   std::mutex allocation_mutex_;
+  int64_t max_num_seqs_ = 0;
 };
 
 // What the prefix cache keeps with each sequence: the chain hashes of its full blocks (known

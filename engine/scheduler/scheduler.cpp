@@ -129,6 +129,10 @@ void Scheduler::Complete(const StepPlan& plan) {
     if (!seq || seq->status != SequenceStatus::kRunning) continue;  // removed meanwhile
     seq->num_computed += c.num_tokens;
   }
+  const auto full = std::count_if(running_.begin(), running_.end(), [](const Sequence* s) {
+    return s->num_computed >= s->prompt_tokens;
+  });
+  max_running_full_ = std::max(max_running_full_, static_cast<int32_t>(full));
 }
 
 Sequence& Scheduler::Fork(int64_t parent_id, int64_t child_id) {
@@ -181,6 +185,7 @@ SchedulerStats Scheduler::Stats() const {
   s.waiting = static_cast<int32_t>(waiting_.size());
   s.preemptions = preemptions_;
   s.max_running = max_running_;
+  s.max_running_full = max_running_full_;
   return s;
 }
 

@@ -29,6 +29,7 @@ struct SchedulerStats {
   int32_t waiting = 0;
   int64_t preemptions = 0;
   int32_t max_running = 0;  // most sequences holding KV at once
+  int32_t max_running_full = 0;  // most holding their whole prompt at once (sustained, not queued)
 };
 
 class Scheduler {
@@ -68,6 +69,7 @@ class Scheduler {
   std::deque<Sequence*> waiting_;   // next to admit at the front
   int64_t preemptions_ = 0;
   int32_t max_running_ = 0;
+  int32_t max_running_full_ = 0;
 };
 
 }  // namespace xq

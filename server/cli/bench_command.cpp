@@ -12,6 +12,7 @@
 #include "engine/sampling/sampler.h"
 #include "server/cli/commands.h"
 #include "server/cli/kv_options.h"
+#include "server/cli/offline_bench.h"
 
 namespace xq::cli {
 namespace {
@@ -54,8 +55,8 @@ void RunBench(const BenchOptions& o) {
       batch.logits_rows = {o.prefill_tokens - 1};
       auto t0 = std::chrono::steady_clock::now();
       transformer.Forward(batch, logits);
-      best_prefill = std::max(best_prefill,
-                              o.prefill_tokens / Seconds(t0, std::chrono::steady_clock::now()));
+      best_prefill =
+          std::max(best_prefill, o.prefill_tokens / Seconds(t0, std::chrono::steady_clock::now()));
     }
     // Decode after a short prompt, as llama.cpp's baseline does.
     auto cache = kv->NewSequence(o.decode_tokens + 4);
@@ -73,12 +74,13 @@ void RunBench(const BenchOptions& o) {
       batch.logits_rows = {0};
       transformer.Forward(batch, logits);
     }
-    best_decode = std::max(best_decode,
-                           o.decode_tokens / Seconds(t1, std::chrono::steady_clock::now()));
+    best_decode =
+        std::max(best_decode, o.decode_tokens / Seconds(t1, std::chrono::steady_clock::now()));
   }
-  nlohmann::json out = {{"engine", "xquant"},          {"threads", o.threads}, {"kv_profile", o.kv_profile},
-                        {"prefill_tokens", o.prefill_tokens}, {"prefill_tps", best_prefill},
-                        {"decode_tokens", o.decode_tokens},   {"decode_tps", best_decode}};
+  nlohmann::json out = {{"engine", "xquant"},          {"threads", o.threads},
+                        {"kv_profile", o.kv_profile},  {"prefill_tokens", o.prefill_tokens},
+                        {"prefill_tps", best_prefill}, {"decode_tokens", o.decode_tokens},
+                        {"decode_tps", best_decode}};
   std::printf("%s\n", out.dump().c_str());
 }
 
@@ -86,19 +88,56 @@ void RunBench(const BenchOptions& o) {
 
 void AddBenchCommand(CLI::App& app) {
   auto opts = std::make_shared<BenchOptions>();
-  CLI::App* cmd = app.add_subcommand("bench", "Batch-1 prefill and decode throughput (JSON)");
+  auto offline = std::make_shared<OfflineBenchOptions>();
+  auto is_offline = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "bench",
+      "Batch-1 prefill and decode throughput, or with --offline the engine's throughput "
+      "with N requests in flight (JSON)");
+  cmd->add_flag("--offline", *is_offline,
+                "Engine benchmark: keep --concurrency requests of --prompt-tokens / "
+                "--output-tokens in flight until --requests have finished");
+  cmd->add_option("--concurrency", offline->concurrency, "(--offline) requests in flight")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--prompt-tokens", offline->prompt_tokens, "(--offline) prompt length")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--output-tokens", offline->output_tokens, "(--offline) tokens per request")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--requests", offline->requests,
+                  "(--offline) total requests (0 = 2 x concurrency)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-num-batched-tokens", offline->max_num_batched_tokens,
+                  "(--offline) tokens per engine step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_flag("--prefix-caching", offline->prefix_caching, "(--offline) enable prefix caching");
+  cmd->add_flag("--json", offline->json, "(--offline) one JSON line instead of indented JSON");
   cmd->add_option("--model,-m", opts->model, "GGUF file or Hugging Face model directory")
       ->required();
   cmd->add_option("--threads,-t", opts->threads, "Threads (0 = all cores)")->capture_default_str();
-  cmd->add_option("--prefill-tokens", opts->prefill_tokens)->capture_default_str()->check(
-      CLI::Range(1, 1 << 16));
-  cmd->add_option("--decode-tokens", opts->decode_tokens)->capture_default_str()->check(
-      CLI::Range(1, 1 << 16));
-  cmd->add_option("--repeats", opts->repeats, "Best of N")->capture_default_str()->check(
-      CLI::Range(1, 100));
+  cmd->add_option("--prefill-tokens", opts->prefill_tokens)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--decode-tokens", opts->decode_tokens)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--repeats", opts->repeats, "Best of N")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   cmd->add_option("--kv-profile", opts->kv_profile, "KV precision profile")->capture_default_str();
   cmd->add_option("--kv-cache-memory", opts->kv_memory)->capture_default_str();
-  cmd->callback([opts] { RunBench(*opts); });
+  cmd->callback([opts, offline, is_offline] {
+    if (!*is_offline) return RunBench(*opts);
+    offline->model = opts->model;
+    offline->threads = opts->threads;
+    offline->kv_profile = opts->kv_profile;
+    offline->kv_memory = opts->kv_memory;
+    RunOfflineBench(*offline);
+  });
 }
 
 }  // namespace xq::cli

@@ -137,14 +137,15 @@ TEST_P(EngineStressTest, HundredsOfRequestsUnderMemoryPressure) {
 INSTANTIATE_TEST_SUITE_P(
     Profiles, EngineStressTest,
     ::testing::Values(
-        // The fp16 windows of 16 sequences take about 290 KiB; the rest is about 50 blocks.
+        // 16 windows of 7 tokens and a step of 64 take 44 KiB; the rest is 42 blocks.
         StressCase{R"({"name": "tiny-fp16", "block_tokens": 8, "recent_window": 0,
                        "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})",
-                   400 << 10},
+                   128 << 10},
         StressCase{R"({"name": "tiny-xquant", "block_tokens": 8, "recent_window": 16,
                        "calibration": true, "eta": {"1": 0.16667, "2": 0.045},
                        "keys": {"bits": 2}, "values": {"bits": 1, "share_from_layer": 0}})",
-                   64 << 10}));
+                   // 16 windows of 23 tokens, a step of 64, 7 window-cache blocks; 27 blocks.
+                   140 << 10}));
 
 }  // namespace
 }  // namespace xq

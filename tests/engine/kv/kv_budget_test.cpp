@@ -23,7 +23,7 @@ std::string ErrorOf(auto&& fn) {
   return "(no error)";
 }
 
-// G = 32, R = 128, a 64-token chunk: a window of 128 + 31 + 64 = 223 tokens, 2230 bytes.
+// G = 32, R = 128: a window of 128 + 31 = 159 tokens, 1590 bytes; a step appends 64 (640 bytes).
 KvBudgetRequest SmallRequest(int64_t total_bytes, int64_t max_num_seqs) {
   KvBudgetRequest r;
   r.total_bytes = total_bytes;
@@ -43,20 +43,21 @@ TEST(KvBudgetTest, Fp16BytesPerTokenOfTheDefaultModel) {
 
 TEST(KvBudgetTest, ReservesWindowsForEverySequenceAndGivesTheRestToBlocks) {
   const KvBudget b = SplitKvBudget(SmallRequest(100000, 4));
-  EXPECT_EQ(b.window_tokens_per_seq, 223);
-  EXPECT_EQ(b.window_bytes_per_seq, 2230);
+  EXPECT_EQ(b.window_tokens_per_seq, 159);
+  EXPECT_EQ(b.window_bytes_per_seq, 1590);
+  EXPECT_EQ(b.step_bytes, 640);
   EXPECT_EQ(b.num_seqs, 4);
-  EXPECT_EQ(b.window_bytes, 8920);
-  EXPECT_EQ(b.num_blocks, 91);  // floor(91080 / 1000)
-  EXPECT_EQ(b.block_pool_bytes, 91000);
+  EXPECT_EQ(b.window_bytes, 7000);  // 4 * 1590 + 640
+  EXPECT_EQ(b.num_blocks, 93);      // floor(93000 / 1000)
+  EXPECT_EQ(b.block_pool_bytes, 93000);
 }
 
 TEST(KvBudgetTest, FewerSequencesWhenTheirWindowsDoNotFit) {
-  // Three sequences need 3 * (2230 + 1000) = 9690 bytes; 500 more does not make a fourth.
+  // Three sequences need 640 + 3 * (1590 + 1000) = 8410 bytes; 1780 more do not make a fourth.
   const KvBudget b = SplitKvBudget(SmallRequest(10190, 8));
   EXPECT_EQ(b.num_seqs, 3);
-  EXPECT_EQ(b.window_bytes, 6690);
-  EXPECT_EQ(b.num_blocks, 3);
+  EXPECT_EQ(b.window_bytes, 5410);
+  EXPECT_EQ(b.num_blocks, 4);
 }
 
 TEST(KvBudgetTest, ExactlyOneSequenceFitsOrTheErrorSaysWhy) {
@@ -64,7 +65,7 @@ TEST(KvBudgetTest, ExactlyOneSequenceFitsOrTheErrorSaysWhy) {
   EXPECT_EQ(b.num_seqs, 1);
   EXPECT_EQ(b.num_blocks, 1);
   EXPECT_THAT(ErrorOf([] { SplitKvBudget(SmallRequest(3229, 16)); }),
-              AllOf(HasSubstr("--kv-cache-memory"), HasSubstr("3229"), HasSubstr("223 tokens"),
+              AllOf(HasSubstr("--kv-cache-memory"), HasSubstr("3229"), HasSubstr("159 tokens"),
                     HasSubstr("3230")));
 }
 

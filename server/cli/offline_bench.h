@@ -1,0 +1,26 @@
+// `xquant bench --offline`: throughput of the continuous-batching engine with N requests kept
+// in flight (closed loop), printed as one JSON object.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace xq::cli {
+
+struct OfflineBenchOptions {
+  std::string model;
+  std::string kv_profile = "fp16";
+  std::string kv_memory = "1GiB";
+  int threads = 0;
+  int concurrency = 8;
+  int prompt_tokens = 256;
+  int output_tokens = 128;
+  int requests = 0;  // 0: 2 * concurrency
+  int max_num_batched_tokens = 512;
+  bool prefix_caching = false;  // prompts are random, so hits would only be noise
+  bool json = false;
+};
+
+void RunOfflineBench(const OfflineBenchOptions& options);
+
+}  // namespace xq::cli
