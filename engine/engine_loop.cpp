@@ -267,6 +267,7 @@ bool EngineLoop::Step() {
     }
     prompt_tokens_ += std::clamp<int64_t>(seq->prompt_tokens - c.start, 0, c.num_tokens);
   }
+  const auto t_forward = Clock::now();
   try {
     transformer_.Forward(batch_, logits_);
   } catch (const std::exception& e) {
@@ -279,6 +280,7 @@ bool EngineLoop::Step() {
   }
   scheduler_->Complete(plan);
   ++steps_;
+  const auto t_sample = Clock::now();
 
   const int64_t vocab = model_.config.vocab_size;
   for (size_t row = 0; row < sampled.size(); ++row) {
@@ -308,6 +310,16 @@ bool EngineLoop::Step() {
     }
   }
   Publish();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    const auto ms = [](auto a, auto b) {
+      return std::chrono::duration<double, std::milli>(b - a).count();
+    };
+    spdlog::debug(
+        "step {}: {} sequences, {} tokens ({} admitted, {} preempted); forward {:.2f} ms, "
+        "sampling {:.2f} ms",
+        steps_, plan.chunks.size(), plan.num_tokens, plan.admitted.size(), plan.preempted.size(),
+        ms(t_forward, t_sample), ms(t_sample, Clock::now()));
+  }
   return true;
 }
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -19,12 +20,6 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-struct InFlight {
-  std::shared_ptr<RequestStream> stream;
-  SteadyClock::time_point submitted;
-  bool first_token_seen = false;
-};
 
 }  // namespace
 
@@ -54,46 +49,48 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
     return r;
   };
 
-  std::vector<InFlight> in_flight;
-  int submitted = 0, finished = 0;
+  // One client thread per slot, each blocked on its stream: polling would steal the cores the
+  // engine's OpenMP team spins on.
+  std::mutex mutex;
+  int submitted = 0;
   int64_t output_tokens = 0;
   double ttft_sum = 0, latency_sum = 0;
-  const auto start = SteadyClock::now();
-  while (finished < total) {
-    while (static_cast<int>(in_flight.size()) < o.concurrency && submitted < total) {
-      in_flight.push_back({engine.Submit(make_request(submitted)), SteadyClock::now()});
-      ++submitted;
-    }
-    bool progressed = false;
-    for (size_t i = 0; i < in_flight.size();) {
-      InFlight& f = in_flight[i];
-      bool done = false;
-      while (std::optional<RequestUpdate> u = f.stream->Next(std::chrono::milliseconds(0))) {
-        progressed = true;
+  std::string failure;
+  auto client = [&] {
+    for (;;) {
+      GenerateRequest request;
+      {
+        std::lock_guard lock(mutex);
+        if (submitted == total || !failure.empty()) return;
+        request = make_request(submitted++);
+      }
+      const auto t0 = SteadyClock::now();
+      std::shared_ptr<RequestStream> stream = engine.Submit(std::move(request));
+      int64_t tokens = 0;
+      double ttft = 0;
+      for (;;) {
+        std::optional<RequestUpdate> u = stream->Next(std::chrono::seconds(1));
+        if (!u) continue;
         for (const SequenceDelta& d : u->deltas) {
-          output_tokens += static_cast<int64_t>(d.tokens.size());
-          if (!d.tokens.empty() && !f.first_token_seen) {
-            f.first_token_seen = true;
-            ttft_sum += Seconds(SteadyClock::now() - f.submitted);
-          }
+          if (!d.tokens.empty() && tokens == 0) ttft = Seconds(SteadyClock::now() - t0);
+          tokens += static_cast<int64_t>(d.tokens.size());
         }
         if (u->finished) {
-          if (!u->error.empty()) throw Error("bench: request failed: " + u->error);
-          latency_sum += Seconds(SteadyClock::now() - f.submitted);
-          done = true;
+          std::lock_guard lock(mutex);
+          if (!u->error.empty()) failure = u->error;
+          output_tokens += tokens;
+          ttft_sum += ttft;
+          latency_sum += Seconds(SteadyClock::now() - t0);
           break;
         }
       }
-      if (done) {
-        ++finished;
-        in_flight[i] = std::move(in_flight.back());
-        in_flight.pop_back();
-      } else {
-        ++i;
-      }
     }
-    if (!progressed) std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
+  };
+  const auto start = SteadyClock::now();
+  std::vector<std::thread> clients;
+  for (int i = 0; i < o.concurrency; ++i) clients.emplace_back(client);
+  for (std::thread& t : clients) t.join();
+  if (!failure.empty()) throw Error("bench: a request failed: " + failure);
   const double elapsed = Seconds(SteadyClock::now() - start);
   const EngineStats s = engine.Stats();
   nlohmann::json out = {
