@@ -23,10 +23,10 @@ build: configure
 test: build model
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
-# Until the HTTP server exists (issue 5) this streams a chat reply from the default model.
+# The OpenAI-compatible server on the default model (http://127.0.0.1:8000/v1); extra flags in
+# SERVE_ARGS, e.g. make serve SERVE_ARGS="--kv-profile xquant-1.38 --port 8080".
 serve: build model
-	@$(BUILD_DIR)/bin/xquant generate --model $(MODEL) --chat --max-tokens 128 --temperature 0 \
-	  --prompt "$${PROMPT:-Write a haiku about paged memory.}"
+	@$(BUILD_DIR)/bin/xquant serve --model $(MODEL) $(SERVE_ARGS)
 
 bench: build model
 	@$(BUILD_DIR)/bin/xquant bench --model $(MODEL)

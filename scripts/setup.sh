@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcli11-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
-PYTHON_PACKAGES=(numpy jinja2 gguf)
+PYTHON_PACKAGES=(numpy jinja2 gguf pytest openai requests)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

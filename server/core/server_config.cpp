@@ -74,7 +74,7 @@ void ValidateServerConfig(const ServerConfig& c, const std::string& source) {
   if (c.port < 0 || c.port > 65535) fail("port", "must be in [0, 65535] (0: any free port)");
   if (c.max_num_seqs < 1) fail("max_num_seqs", "must be >= 1");
   if (c.max_num_batched_tokens < 1) fail("max_num_batched_tokens", "must be >= 1");
-  if (c.max_waiting_requests < 0) fail("max_waiting_requests", "must be >= 0");
+  if (c.max_waiting_requests < 1) fail("max_waiting_requests", "must be >= 1");
   if (c.max_model_len < 0) fail("max_model_len", "must be >= 0");
   if (c.threads < 0) fail("threads", "must be >= 0");
   if (c.http_threads < 1 || c.http_threads > 4096) fail("http_threads", "must be in [1, 4096]");

@@ -42,6 +42,16 @@ struct Generation {
   bool finished = false;
   bool recorded = false;
   bool stream_opened = false;
+  Clock::time_point last_probe;
+
+  // Polled between updates, but at most every kPollInterval: a busy engine delivers an update
+  // every few milliseconds, so "no update came" alone would never trigger the check.
+  bool ClientGone() {
+    const auto now = Clock::now();
+    if (now - last_probe < kPollInterval) return false;
+    last_probe = now;
+    return probe->PeerClosed();
+  }
 
   void Take(const RequestUpdate& update) {
     if (!first_token) {
@@ -112,13 +122,11 @@ bool StreamStep(Generation& g, httplib::DataSink& sink) {
     }
   }
   std::optional<RequestUpdate> update = g.stream->Next(kPollInterval);
-  if (!update) {
-    if (g.probe->PeerClosed()) {
-      g.Cancel();
-      return false;
-    }
-    return true;
+  if (g.ClientGone()) {
+    g.Cancel();
+    return false;
   }
+  if (!update) return true;
   g.Take(*update);
   for (const SequenceDelta& d : update->deltas) {
     if (d.text.empty() && d.tokens.empty() && d.finish == FinishKind::kNone) continue;
@@ -143,9 +151,8 @@ bool StreamStep(Generation& g, httplib::DataSink& sink) {
 void RespondWhole(Generation& g, httplib::Response& res) {
   while (!g.finished) {
     std::optional<RequestUpdate> update = g.stream->Next(kPollInterval);
-    if (update) {
-      g.Take(*update);
-    } else if (g.probe->PeerClosed()) {
+    if (update) g.Take(*update);
+    if (!g.finished && g.ClientGone()) {
       g.Cancel();
       res.status = 499;  // nobody reads it; the access log shows the client left
       return;
@@ -190,6 +197,10 @@ void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& re
                                                      *model.tokenizer, g->request.params);
   g->formatter->set_include_usage(g->request.include_usage);
   g->probe = std::make_unique<ConnectionProbe>(req.remote_addr, req.remote_port, req.local_port);
+  if (!g->probe->found()) {
+    spdlog::debug("{}: connection socket of {}:{} not found; disconnects are noticed on write only",
+                  g->request_id, req.remote_addr, req.remote_port);
+  }
   try {
     g->stream = model.engine->Submit(std::move(generate));
   } catch (const std::exception& e) {
