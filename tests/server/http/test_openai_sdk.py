@@ -182,5 +182,7 @@ def test_auth_and_queue_full_errors():
         assert e.value.body["code"] == "queue_full"
         running.close()
         waiting.join(60)
+        bad.close()
+        good.close()  # idle keep-alive connections would hold shutdown up to keep_alive_timeout_s
     finally:
         assert s.stop() == 0
