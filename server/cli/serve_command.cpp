@@ -1,5 +1,6 @@
-// `xquant serve`: the OpenAI-compatible HTTP server. Settings come from configs/server.json-style
-// files (--config) with flags of the same names overriding them; SIGTERM/SIGINT drain and exit 0.
+// `xquant serve`: the OpenAI-compatible HTTP server and the gRPC service. Settings come from
+// configs/server.json-style files (--config) with flags of the same names overriding them;
+// SIGTERM/SIGINT drain and exit 0.
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -15,6 +16,7 @@
 #include "server/cli/commands.h"
 #include "server/core/prompt_builder.h"
 #include "server/core/server_config.h"
+#include "server/grpc/grpc_server.h"
 #include "server/http/http_server.h"
 
 namespace xq::cli {
@@ -104,6 +106,11 @@ void RunServe(const ServeOptions& o) {
   HttpServer http(config);
   const int port = http.Start();
   spdlog::info("listening on http://{}:{} (loading {})", config.host, port, config.model);
+  std::unique_ptr<GrpcServer> grpc;
+  if (config.grpc_port != 0) {
+    grpc = std::make_unique<GrpcServer>(config, &http.context().metrics);
+    spdlog::info("listening on grpc://{}:{}", config.host, grpc->Start());
+  }
   if (config.host != "127.0.0.1" && config.host != "localhost" && config.host != "::1" &&
       config.api_key.empty()) {
     spdlog::warn("serving on {} without an API key (set --api-key)", config.host);
@@ -123,6 +130,10 @@ void RunServe(const ServeOptions& o) {
   serving.vocab_size = std::min<int64_t>(model.config.vocab_size, tokenizer.vocab_size());
   serving.created = static_cast<int64_t>(std::time(nullptr));
   http.SetReady(serving);
+  if (grpc) {
+    grpc->SetReady({&engine, &tokenizer, &prompts, serving.name, serving.max_model_len,
+                    serving.vocab_size, serving.created});
+  }
   const EngineStats stats = engine.Stats();
   spdlog::info(
       "ready: model '{}' (context {}), KV cache {} blocks, {} ({:.2f} bits/element), "
@@ -135,6 +146,7 @@ void RunServe(const ServeOptions& o) {
   spdlog::info("{}: shutting down; in-flight requests get {:.0f} s to finish",
                sig == SIGINT ? "SIGINT" : "SIGTERM", config.shutdown_timeout_s);
   http.SetDraining();
+  if (grpc) grpc->SetDraining();
   engine.StopAccepting();
   const auto timeout =
       std::chrono::milliseconds(static_cast<int64_t>(config.shutdown_timeout_s * 1000));
@@ -146,6 +158,10 @@ void RunServe(const ServeOptions& o) {
   }
   // Let the handlers write the final events of what just finished.
   http.context().WaitGenerationsDone(std::chrono::seconds(2));
+  if (grpc) {
+    grpc->WaitGenerationsDone(std::chrono::seconds(2));
+    grpc->Stop();
+  }
   http.Stop();
   spdlog::info("stopped");
 }
@@ -157,7 +173,7 @@ void AddServeCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "serve",
       "Serve the OpenAI-compatible HTTP API (chat/completions, completions, models, "
-      "health, metrics, tokenize)");
+      "health, metrics, tokenize) and the gRPC service xquant.v1.Inference");
   cmd->add_option("--config,-c", opts->config_file,
                   "JSON file of server settings (keys as the flags below, with underscores; see "
                   "configs/server.json); flags override it");

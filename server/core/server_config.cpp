@@ -72,6 +72,7 @@ void ValidateServerConfig(const ServerConfig& c, const std::string& source) {
   };
   if (c.host.empty()) fail("host", "must not be empty");
   if (c.port < 0 || c.port > 65535) fail("port", "must be in [0, 65535] (0: any free port)");
+  if (c.grpc_port < 0 || c.grpc_port > 65535) fail("grpc_port", "must be in [0, 65535] (0: off)");
   if (c.max_num_seqs < 1) fail("max_num_seqs", "must be >= 1");
   if (c.max_num_batched_tokens < 1) fail("max_num_batched_tokens", "must be >= 1");
   if (c.max_waiting_requests < 1) fail("max_waiting_requests", "must be >= 1");

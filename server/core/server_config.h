@@ -14,7 +14,8 @@ struct ServerConfig {
   std::string chat_template;      // Jinja file or built-in name; empty: the model's own
   std::string host = "127.0.0.1";
   int64_t port = 8000;
-  std::string api_key;  // empty: no authentication
+  int64_t grpc_port = 50051;  // 0: no gRPC service
+  std::string api_key;        // empty: no authentication
 
   std::string kv_profile = "fp16";
   std::string kv_cache_memory = "1GiB";
@@ -57,6 +58,7 @@ void ForEachConfigField(Config& c, F&& f) {
     "Chat template override: a Jinja file or chatml, llama2, llama3, mistral, qwen2, gemma, phi3");
   f("host", c.host, "Address to bind (loopback by default; 0.0.0.0 for all interfaces)");
   f("port", c.port, "HTTP port");
+  f("grpc_port", c.grpc_port, "gRPC port (xquant.v1.Inference, health, reflection); 0 disables");
   f("api_key", c.api_key, "Require 'Authorization: Bearer KEY' on the API routes");
   f("kv_profile", c.kv_profile,
     "KV precision profile: a name in configs/kv (fp16, int8, kivi-2, xquant-1.38, ...) or a file");

@@ -23,8 +23,8 @@ class Server:
     """One `xquant serve` process; its stderr is collected in `log`."""
 
     def __init__(self, *args):
-        cmd = [BINARY, "serve", "--model", MODEL, "--port", "0", "--threads", "2",
-               "--kv-cache-memory", "128MiB", *args]
+        cmd = [BINARY, "serve", "--model", MODEL, "--port", "0", "--grpc-port", "0",
+               "--threads", "2", "--kv-cache-memory", "128MiB", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, errors="replace")
         self.log = []

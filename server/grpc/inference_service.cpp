@@ -1,0 +1,314 @@
+#include "server/grpc/inference_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "server/core/request_builder.h"
+#include "server/grpc/proto_convert.h"
+
+namespace xq {
+namespace pb = xquant::v1;
+namespace {
+
+constexpr std::chrono::milliseconds kPollInterval{50};
+
+std::string NewCallId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Constant time in the key's length, so the comparison leaks nothing about the prefix.
+bool SameKey(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i % std::max<size_t>(b.size(), 1)];
+  return diff == 0;
+}
+
+// What Engine::Submit throws, as an ApiError (the HTTP frontend maps it the same way).
+ApiError SubmitFailure(const std::exception& e, int64_t retry_after_s) {
+  if (const auto* busy = dynamic_cast<const EngineBusy*>(&e)) {
+    ApiError error =
+        busy->shutting_down()
+            ? ApiError(503, "service_unavailable_error", busy->what(), "", "shutting_down")
+            : ApiError(429, "rate_limit_error", busy->what(), "", "queue_full");
+    error.retry_after = static_cast<int>(retry_after_s);
+    return error;
+  }
+  // Engine messages start with the field they refuse ("max_tokens: ...") when there is one.
+  const std::string message = e.what();
+  std::string field = message.substr(0, message.find(':'));
+  if (field.size() == message.size() || field.find(' ') != std::string::npos) field.clear();
+  return ApiError(400, "invalid_request_error", message, field);
+}
+
+grpc::Status ToStatus(const ApiError& e) {
+  std::string message = e.what();
+  if (e.retry_after) message += " (retry after " + std::to_string(*e.retry_after) + " s)";
+  return grpc::Status(GrpcCode(e.status()), message);
+}
+
+}  // namespace
+
+// The access-log facts of one call.
+struct InferenceService::CallLog {
+  std::string id = NewCallId();
+  Clock::time_point start = Clock::now();
+  int32_t prompt_tokens = -1;
+  int32_t completion_tokens = 0;
+  std::optional<double> ttft_s;
+};
+
+grpc::StatusCode GrpcCode(int http_status) {
+  switch (http_status) {
+    case 400:
+    case 413:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case 401:
+      return grpc::StatusCode::UNAUTHENTICATED;
+    case 403:
+      return grpc::StatusCode::PERMISSION_DENIED;
+    case 404:
+      return grpc::StatusCode::NOT_FOUND;
+    case 408:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case 429:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case 499:
+      return grpc::StatusCode::CANCELLED;
+    case 501:
+      return grpc::StatusCode::UNIMPLEMENTED;
+    case 503:
+      return grpc::StatusCode::UNAVAILABLE;
+    default:
+      return grpc::StatusCode::INTERNAL;
+  }
+}
+
+void InferenceService::SetReady(GrpcModel model) {
+  model_ = std::move(model);
+  state_.store(State::kReady);
+}
+
+bool InferenceService::WaitGenerationsDone(std::chrono::milliseconds timeout) const {
+  const auto until = Clock::now() + timeout;
+  while (active_generations_.load() > 0) {
+    if (Clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+const GrpcModel& InferenceService::RequireModel() const {
+  const State s = state_.load();
+  if (s == State::kReady) return model_;
+  ApiError error(
+      503, "service_unavailable_error",
+      s == State::kLoading ? "the model is still loading" : "the server is shutting down", "",
+      s == State::kLoading ? "model_loading" : "shutting_down");
+  error.retry_after = static_cast<int>(config_.retry_after_s);
+  throw error;
+}
+
+void InferenceService::CheckApiKey(const grpc::ServerContext& context) const {
+  if (config_.api_key.empty()) return;
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  const std::string_view auth = it == metadata.end()
+                                    ? std::string_view()
+                                    : std::string_view(it->second.data(), it->second.size());
+  const std::string_view prefix = "Bearer ";
+  if (!auth.starts_with(prefix) || !SameKey(auth.substr(prefix.size()), config_.api_key)) {
+    throw ApiError(401, "authentication_error",
+                   auth.empty() ? "missing API key: send metadata 'authorization: Bearer KEY'"
+                                : "incorrect API key",
+                   "", "invalid_api_key");
+  }
+}
+
+template <class F>
+grpc::Status InferenceService::Guarded(grpc::ServerContext* context, const char* method,
+                                       F&& handler) {
+  CallLog log;
+  context->AddInitialMetadata("x-request-id", log.id);
+  grpc::Status status;
+  try {
+    CheckApiKey(*context);
+    status = handler(log);
+  } catch (const ApiError& e) {
+    status = ToStatus(e);
+  } catch (const std::exception& e) {
+    spdlog::error("{} grpc {} failed: {}", log.id, method, e.what());
+    status = grpc::Status(grpc::StatusCode::INTERNAL, std::string("internal error: ") + e.what());
+  }
+  if (config_.access_log) {
+    std::string tokens;
+    if (log.prompt_tokens >= 0) {
+      tokens = fmt::format(" prompt_tokens={} output_tokens={}", log.prompt_tokens,
+                           log.completion_tokens);
+      if (log.ttft_s) tokens += fmt::format(" ttft={:.3f}s", *log.ttft_s);
+    }
+    spdlog::info("{} {} grpc {} {}{} duration={:.3f}s", log.id, context->peer(), method,
+                 static_cast<int>(status.error_code()), tokens, Seconds(Clock::now() - log.start));
+  }
+  return status;
+}
+
+grpc::Status InferenceService::Generate(grpc::ServerContext* context,
+                                        const pb::GenerateRequest* request,
+                                        grpc::ServerWriter<pb::GenerateResponse>* writer) {
+  return Guarded(context, "Generate", [&](CallLog& log) {
+    active_generations_.fetch_add(1);
+    struct Ended {
+      std::atomic<int>& n;
+      ~Ended() { n.fetch_sub(1); }
+    } ended{active_generations_};
+    try {
+      return StreamGeneration(context, *request, writer, log);
+    } catch (const ApiError& e) {
+      throw ToProtoFieldError(e, *request);
+    }
+  });
+}
+
+grpc::Status InferenceService::StreamGeneration(grpc::ServerContext* context,
+                                                const pb::GenerateRequest& request,
+                                                grpc::ServerWriter<pb::GenerateResponse>* writer,
+                                                CallLog& log) {
+  const GrpcModel& model = RequireModel();
+  if (!request.model().empty() && request.model() != model.name &&
+      request.model() != config_.model) {
+    throw ApiError(
+        404, "invalid_request_error",
+        "model: '" + request.model() + "' does not exist; this server serves '" + model.name + "'",
+        "model", "model_not_found");
+  }
+  const OpenAiRequest parsed = ToOpenAiRequest(request, model.vocab_size);
+  const std::string id = "gen-" + log.id;
+  GenerateRequest generate = BuildGenerateRequest(parsed, *model.prompts, model.max_model_len, id);
+  // The engine aborts past the deadline even while this thread is not looking.
+  const auto remaining = context->deadline() - std::chrono::system_clock::now();
+  if (remaining < std::chrono::hours(24 * 365)) {
+    generate.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(remaining);
+  }
+  log.prompt_tokens = static_cast<int32_t>(generate.prompt.size());
+  std::shared_ptr<RequestStream> stream;
+  try {
+    stream = model.engine->Submit(std::move(generate));
+  } catch (const std::exception& e) {
+    throw SubmitFailure(e, config_.retry_after_s);
+  }
+
+  RequestTiming timing;
+  timing.prompt_tokens = log.prompt_tokens;
+  std::vector<FinishKind> finishes(static_cast<size_t>(parsed.params.n), FinishKind::kNone);
+  auto record = [&](const std::string& reason) {
+    timing.e2e_s = Seconds(Clock::now() - log.start);
+    timing.ttft_s = log.ttft_s;
+    timing.completion_tokens = log.completion_tokens;
+    timing.finish_reason = reason;
+    metrics_->ObserveRequest(timing);
+  };
+  auto cancelled = [&](const char* why) {
+    stream->Cancel();
+    record("abort");
+    return grpc::Status(grpc::StatusCode::CANCELLED, why);
+  };
+
+  pb::GenerateResponse response;
+  while (true) {
+    // True for a client that went away and for a passed deadline alike.
+    if (context->IsCancelled()) return cancelled("the call was cancelled or its deadline passed");
+    std::optional<RequestUpdate> update = stream->Next(kPollInterval);
+    if (!update) continue;
+    response.Clear();
+    response.set_id(id);
+    for (const SequenceDelta& d : update->deltas) {
+      if (d.text.empty() && d.tokens.empty() && d.finish == FinishKind::kNone) continue;
+      if (!log.ttft_s && !d.tokens.empty()) log.ttft_s = Seconds(Clock::now() - log.start);
+      if (d.index >= 0 && static_cast<size_t>(d.index) < finishes.size() &&
+          d.finish != FinishKind::kNone) {
+        finishes[static_cast<size_t>(d.index)] = d.finish;
+      }
+      ToProto(d, *model.tokenizer, parsed.params.logprobs, response.add_choices());
+    }
+    ToProto(update->usage, response.mutable_usage());
+    response.set_finished(update->finished);
+    log.completion_tokens = update->usage.completion_tokens;
+    if (!writer->Write(response)) return cancelled("the client stopped reading");
+    if (!update->error.empty()) {
+      record("error");
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          "the engine failed on this request: " + update->error);
+    }
+    if (update->finished) break;
+  }
+  std::string reason = "stop";
+  for (FinishKind f : finishes) {
+    if (f == FinishKind::kLength && reason == "stop") reason = "length";
+    if (f == FinishKind::kAbort) reason = "abort";
+  }
+  record(reason);
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceService::Tokenize(grpc::ServerContext* context,
+                                        const pb::TokenizeRequest* request,
+                                        pb::TokenizeResponse* response) {
+  return Guarded(context, "Tokenize", [&](CallLog&) {
+    const GrpcModel& model = RequireModel();
+    std::vector<int32_t> tokens;
+    if (request->has_chat()) {
+      if (request->chat().messages().empty()) {
+        throw InvalidRequestError("chat.messages", "must be a non-empty list of messages");
+      }
+      std::vector<ChatMessage> messages;
+      for (const pb::ChatMessage& m : request->chat().messages()) {
+        messages.push_back({m.role(), m.content()});
+      }
+      try {
+        tokens = model.prompts->Chat(messages);
+      } catch (const ApiError& e) {
+        throw ApiError(e.status(), e.type(), std::string("chat.") + e.what(), "chat.messages");
+      }
+    } else if (request->has_text()) {
+      const bool add_special = !request->has_add_special_tokens() || request->add_special_tokens();
+      tokens = model.prompts->Text(request->text(), add_special);
+    } else {
+      throw InvalidRequestError("input", "one of text or chat is required");
+    }
+    for (int32_t t : tokens) {
+      response->add_token_ids(t);
+      if (request->return_token_strings()) {
+        response->add_token_strings(model.tokenizer->TokenBytes(t));
+      }
+    }
+    response->set_max_model_len(model.max_model_len);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status InferenceService::GetModelInfo(grpc::ServerContext* context,
+                                            const pb::GetModelInfoRequest*,
+                                            pb::ModelInfo* response) {
+  return Guarded(context, "GetModelInfo", [&](CallLog&) {
+    const GrpcModel& model = RequireModel();
+    const EngineStats stats = model.engine->Stats();
+    response->set_id(model.name);
+    response->set_max_model_len(model.max_model_len);
+    response->set_vocab_size(model.vocab_size);
+    response->set_created(model.created);
+    response->set_kv_profile(config_.kv_profile);
+    response->set_kv_real_bits_per_element(stats.kv_real_bits_per_element);
+    response->set_kv_blocks_total(stats.kv_blocks_total);
+    return grpc::Status::OK;
+  });
+}
+
+}  // namespace xq

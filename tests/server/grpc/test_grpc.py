@@ -1,0 +1,275 @@
+"""A grpcio client generated from proto/xquant/v1/inference.proto against the real binary:
+streaming generation (text, chat, token ids), n > 1, logprobs, usage, cancellation, deadlines,
+status codes, the health service, reflection, the API key and graceful shutdown."""
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from conftest import Server
+
+PROMPT = "The capital of France is"
+CHAT = [("system", "You are terse."), ("user", "Name three colors.")]
+
+
+def chat(pb, messages=CHAT):
+    return pb.ChatMessages(messages=[pb.ChatMessage(role=r, content=c) for r, c in messages])
+
+
+def collect(responses):
+    """Per choice index: text, token ids, finish reason; plus every response, in order."""
+    choices, all_responses = {}, []
+    for r in responses:
+        all_responses.append(r)
+        for c in r.choices:
+            entry = choices.setdefault(c.index, {"text": "", "ids": [], "finish": 0,
+                                                 "logprobs": []})
+            entry["text"] += c.text
+            entry["ids"] += list(c.token_ids)
+            entry["logprobs"] += list(c.logprobs)
+            if c.finish_reason:
+                entry["finish"] = c.finish_reason
+    return choices, all_responses
+
+
+def http_post(server, path, body):
+    r = server.requests.post(server.url + path, json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def rpc_error(fn):
+    with pytest.raises(grpc.RpcError) as info:
+        fn()
+    return info.value
+
+
+def test_health_check_serving(server):
+    health = health_pb2_grpc.HealthStub(server.channel)
+    for service in ("", "xquant.v1.Inference"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+
+
+def test_reflection_lists_the_services(server):
+    stub = reflection_pb2_grpc.ServerReflectionStub(server.channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    replies = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in replies[0].list_services_response.service}
+    assert {"xquant.v1.Inference", "grpc.health.v1.Health"} <= names
+
+
+def test_model_info_agrees_with_http(server, pb):
+    info = server.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
+    models = server.requests.get(server.url + "/v1/models", timeout=5).json()
+    assert info.id == models["data"][0]["id"]
+    assert info.max_model_len == 512
+    assert info.vocab_size > 1000
+    assert info.kv_profile == "fp16"
+    assert info.kv_blocks_total > 0
+
+
+def test_tokenize_agrees_with_http(server, pb):
+    reply = server.stub.Tokenize(pb.TokenizeRequest(text="Hello world"), timeout=5)
+    assert list(reply.token_ids) == http_post(server, "/tokenize", {"prompt": "Hello world"})["tokens"]
+    plain = server.stub.Tokenize(pb.TokenizeRequest(text="Hello world", add_special_tokens=False,
+                                                    return_token_strings=True), timeout=5)
+    assert b"".join(plain.token_strings).decode() == "Hello world"
+    chat_reply = server.stub.Tokenize(pb.TokenizeRequest(chat=chat(pb)), timeout=5)
+    messages = [{"role": r, "content": c} for r, c in CHAT]
+    assert list(chat_reply.token_ids) == http_post(server, "/tokenize",
+                                                   {"messages": messages})["tokens"]
+
+
+def test_generate_text_streams_what_http_returns(server, pb):
+    request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        temperature=0, max_tokens=6, ignore_eos=True))
+    choices, responses = collect(server.stub.Generate(request, timeout=60))
+    assert list(choices) == [0]
+    c = choices[0]
+    assert len(c["ids"]) == 6
+    assert c["finish"] == pb.FINISH_REASON_LENGTH
+    assert len(responses) >= 2  # streamed, not one final blob
+    assert all(not r.finished for r in responses[:-1]) and responses[-1].finished
+    assert responses[-1].usage.completion_tokens == 6
+    assert responses[-1].usage.prompt_tokens == len(
+        server.stub.Tokenize(pb.TokenizeRequest(text=PROMPT)).token_ids)
+    assert len({r.id for r in responses}) == 1
+    http = http_post(server, "/v1/completions", {"prompt": PROMPT, "temperature": 0,
+                                                 "max_tokens": 6, "ignore_eos": True})
+    assert c["text"] == http["choices"][0]["text"]
+
+
+def test_generate_chat_streams_what_http_returns(server, pb):
+    request = pb.GenerateRequest(chat=chat(pb), sampling=pb.SamplingParams(
+        temperature=0, max_tokens=6))
+    choices, responses = collect(server.stub.Generate(request, timeout=60))
+    messages = [{"role": r, "content": c} for r, c in CHAT]
+    http = http_post(server, "/v1/chat/completions", {"messages": messages, "temperature": 0,
+                                                      "max_tokens": 6})
+    assert choices[0]["text"] == http["choices"][0]["message"]["content"]
+    assert responses[-1].usage.prompt_tokens == http["usage"]["prompt_tokens"]
+    assert responses[-1].usage.completion_tokens == http["usage"]["completion_tokens"]
+
+
+def test_generate_token_ids_equals_text_and_reuses_the_prefix_cache(server, pb):
+    text = "Once upon a time, " + "in a land far away, " * 12
+    ids = list(server.stub.Tokenize(pb.TokenizeRequest(text=text)).token_ids)
+    assert len(ids) > 64  # longer than a KV block, so the second request hits the cache
+    params = pb.SamplingParams(temperature=0, max_tokens=4, ignore_eos=True)
+    by_text, _ = collect(server.stub.Generate(pb.GenerateRequest(text=text, sampling=params),
+                                              timeout=60))
+    by_ids, responses = collect(server.stub.Generate(
+        pb.GenerateRequest(token_ids=pb.TokenIds(ids=ids), sampling=params), timeout=60))
+    assert by_ids[0]["ids"] == by_text[0]["ids"]
+    assert by_ids[0]["text"] == by_text[0]["text"]
+    usage = responses[-1].usage
+    assert usage.prompt_tokens == len(ids)
+    assert 32 <= usage.cached_tokens < len(ids)
+
+
+def test_n_choices_with_a_seed_are_reproducible(server, pb):
+    request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        n=3, seed=7, temperature=1.0, max_tokens=5, ignore_eos=True))
+    first, responses = collect(server.stub.Generate(request, timeout=60))
+    assert sorted(first) == [0, 1, 2]
+    for c in first.values():
+        assert len(c["ids"]) == 5 and c["finish"] == pb.FINISH_REASON_LENGTH
+    assert responses[-1].usage.completion_tokens == 15
+    again, _ = collect(server.stub.Generate(request, timeout=60))
+    assert [again[i]["ids"] for i in range(3)] == [first[i]["ids"] for i in range(3)]
+
+
+def test_logprobs_describe_each_token(server, pb):
+    request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        temperature=0, max_tokens=4, ignore_eos=True, logprobs=True, top_logprobs=2))
+    choices, _ = collect(server.stub.Generate(request, timeout=60))
+    c = choices[0]
+    assert [lp.token_id for lp in c["logprobs"]] == c["ids"]
+    for lp in c["logprobs"]:
+        assert lp.logprob <= 0
+        assert len(lp.top_logprobs) == 2
+        assert lp.top_logprobs[0].token_id == lp.token_id  # greedy takes the likeliest
+        assert lp.top_logprobs[0].logprob >= lp.top_logprobs[1].logprob
+    assert b"".join(lp.token for lp in c["logprobs"]).decode() == c["text"]
+
+
+def test_stop_string_ends_the_choice(server, pb):
+    free, _ = collect(server.stub.Generate(pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        temperature=0, max_tokens=6, ignore_eos=True)), timeout=60))
+    stop = free[0]["text"].split()[1]  # the second word
+    stopped, _ = collect(server.stub.Generate(pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        temperature=0, max_tokens=6, ignore_eos=True, stop=[stop])), timeout=60))
+    assert stopped[0]["finish"] == pb.FINISH_REASON_STOP
+    assert stop not in stopped[0]["text"]
+    assert free[0]["text"].startswith(stopped[0]["text"])
+
+
+def test_cancel_mid_stream_frees_the_request(server, pb):
+    request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        max_tokens=400, ignore_eos=True))
+    call = server.stub.Generate(request, timeout=120)
+    for _ in range(2):
+        assert next(call).choices
+    assert server.metrics()["xquant_requests_running"] == 1
+    call.cancel()
+    assert call.code() == grpc.StatusCode.CANCELLED
+    m = server.wait_idle()
+    assert m["xquant_requests_running"] == 0
+    assert m["xquant_kv_blocks_used"] == 0
+    # Still serving.
+    assert server.stub.Tokenize(pb.TokenizeRequest(text="ok"), timeout=5).token_ids
+
+
+def test_deadline_exceeded_aborts_the_request(server, pb):
+    request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        max_tokens=400, ignore_eos=True))
+    start = time.time()
+    error = rpc_error(lambda: list(server.stub.Generate(request, timeout=1.0)))
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.time() - start < 10
+    m = server.wait_idle()
+    assert m["xquant_requests_running"] == 0
+    assert m["xquant_kv_blocks_used"] == 0
+
+
+@pytest.mark.parametrize("build, field", [
+    (lambda pb: pb.GenerateRequest(text="x", sampling=pb.SamplingParams(top_p=1.5)),
+     "sampling.top_p"),
+    (lambda pb: pb.GenerateRequest(text="x", sampling=pb.SamplingParams(temperature=-1)),
+     "sampling.temperature"),
+    (lambda pb: pb.GenerateRequest(text="x", sampling=pb.SamplingParams(n=0)), "sampling.n"),
+    (lambda pb: pb.GenerateRequest(text="x", sampling=pb.SamplingParams(max_tokens=600)),
+     "sampling.max_tokens"),
+    (lambda pb: pb.GenerateRequest(sampling=pb.SamplingParams()), "prompt"),
+    (lambda pb: pb.GenerateRequest(token_ids=pb.TokenIds(ids=[1, 10**8])), "token_ids.ids[1]"),
+    (lambda pb: pb.GenerateRequest(text="hello " * 600), "text"),
+    (lambda pb: pb.GenerateRequest(chat=pb.ChatMessages()), "chat.messages"),
+])
+def test_invalid_argument_names_the_field(server, pb, build, field):
+    error = rpc_error(lambda: list(server.stub.Generate(build(pb), timeout=30)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(field + ":"), error.details()
+
+
+def test_unknown_model_is_not_found(server, pb):
+    request = pb.GenerateRequest(model="no-such-model", text="x")
+    error = rpc_error(lambda: list(server.stub.Generate(request, timeout=30)))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_api_key_and_full_queue():
+    s = Server("--api-key", "sekret", "--max-waiting-requests", "1", "--max-num-seqs", "1")
+    try:
+        from xquant.v1 import inference_pb2 as pb
+        key = [("authorization", "Bearer sekret")]
+        for metadata in ([], [("authorization", "Bearer wrong")], [("authorization", "sekret")]):
+            error = rpc_error(lambda: s.stub.GetModelInfo(pb.GetModelInfoRequest(),
+                                                          metadata=metadata, timeout=5))
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED, metadata
+        assert s.stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=key, timeout=5).id
+        # Probes carry no key: health stays open.
+        health = health_pb2_grpc.HealthStub(s.channel)
+        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
+            health_pb2.HealthCheckResponse.SERVING
+
+        # One running, one waiting: the rest are turned away.
+        request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+            max_tokens=400, ignore_eos=True))
+        calls = [s.stub.Generate(request, metadata=key, timeout=60) for _ in range(4)]
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(c.done() for c in calls):
+            time.sleep(0.02)
+        for c in calls:
+            c.cancel()
+        codes = [c.code() for c in calls]
+        assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes, codes
+        rejected = calls[codes.index(grpc.StatusCode.RESOURCE_EXHAUSTED)]
+        assert "retry after" in rejected.details()
+        m = s.wait_idle()
+        assert m["xquant_requests_running"] == 0 and m["xquant_kv_blocks_used"] == 0
+    finally:
+        s.stop()
+
+
+def test_sigterm_lets_the_open_stream_finish_then_exits_0():
+    s = Server("--shutdown-timeout-s", "20")
+    from xquant.v1 import inference_pb2 as pb
+    request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        temperature=0, max_tokens=12, ignore_eos=True))
+    call = s.stub.Generate(request, timeout=60)
+    first = next(call)
+    s.proc.send_signal(signal.SIGTERM)
+    choices, responses = collect([first, *call])
+    assert responses[-1].finished
+    assert len(choices[0]["ids"]) == 12
+    assert choices[0]["finish"] == pb.FINISH_REASON_LENGTH
+    # New calls are refused while draining or once the port is closed.
+    error = rpc_error(lambda: list(s.stub.Generate(request, timeout=10)))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert s.proc.wait(30) == 0
+    s.stop()
