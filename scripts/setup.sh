@@ -9,7 +9,9 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcli11-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
-PYTHON_PACKAGES=(numpy jinja2 gguf pytest openai requests)
+# "distribution:module" where the import name differs.
+PYTHON_PACKAGES=(numpy jinja2 gguf pytest openai requests grpcio:grpc grpcio-tools:grpc_tools
+                 grpcio-health-checking:grpc_health grpcio-reflection:grpc_reflection)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -24,7 +26,7 @@ fi
 
 pip_missing=()
 for pkg in "${PYTHON_PACKAGES[@]}"; do
-  python3 -c "import $pkg" 2>/dev/null || pip_missing+=("$pkg")
+  python3 -c "import ${pkg#*:}" 2>/dev/null || pip_missing+=("${pkg%%:*}")
 done
 if ((${#pip_missing[@]})); then
   echo "setup: installing PyPI packages: ${pip_missing[*]}" >&2
