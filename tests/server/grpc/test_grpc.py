@@ -14,6 +14,7 @@ from conftest import Server
 
 PROMPT = "The capital of France is"
 CHAT = [("system", "You are terse."), ("user", "Name three colors.")]
+ABORTED = 'xquant_requests_finished_total{finish_reason="abort"}'
 
 
 def chat(pb, messages=CHAT):
@@ -171,7 +172,8 @@ def test_stop_string_ends_the_choice(server, pb):
 
 def test_cancel_mid_stream_frees_the_request(server, pb):
     request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
-        max_tokens=400, ignore_eos=True))
+        max_tokens=500, ignore_eos=True))
+    before = server.wait_idle()
     call = server.stub.Generate(request, timeout=120)
     for _ in range(2):
         assert next(call).choices
@@ -181,20 +183,26 @@ def test_cancel_mid_stream_frees_the_request(server, pb):
     m = server.wait_idle()
     assert m["xquant_requests_running"] == 0
     assert m["xquant_kv_blocks_used"] == 0
+    # Stopped early, not run to max_tokens.
+    assert m["xquant_generation_tokens_total"] - before["xquant_generation_tokens_total"] < 500
+    assert m[ABORTED] == before.get(ABORTED, 0) + 1
     # Still serving.
     assert server.stub.Tokenize(pb.TokenizeRequest(text="ok"), timeout=5).token_ids
 
 
 def test_deadline_exceeded_aborts_the_request(server, pb):
     request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
-        max_tokens=400, ignore_eos=True))
+        max_tokens=500, ignore_eos=True))
+    before = server.wait_idle()
     start = time.time()
-    error = rpc_error(lambda: list(server.stub.Generate(request, timeout=1.0)))
+    error = rpc_error(lambda: list(server.stub.Generate(request, timeout=0.25)))
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.time() - start < 10
     m = server.wait_idle()
     assert m["xquant_requests_running"] == 0
     assert m["xquant_kv_blocks_used"] == 0
+    assert m["xquant_generation_tokens_total"] - before["xquant_generation_tokens_total"] < 500
+    assert m[ABORTED] == before.get(ABORTED, 0) + 1
 
 
 @pytest.mark.parametrize("build, field", [
@@ -256,20 +264,31 @@ def test_api_key_and_full_queue():
         s.stop()
 
 
-def test_sigterm_lets_the_open_stream_finish_then_exits_0():
+def test_sigterm_drains_the_open_stream_then_exits_0():
     s = Server("--shutdown-timeout-s", "20")
     from xquant.v1 import inference_pb2 as pb
     request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
-        temperature=0, max_tokens=12, ignore_eos=True))
+        temperature=0, max_tokens=400, ignore_eos=True))
     call = s.stub.Generate(request, timeout=60)
-    first = next(call)
+    before = [next(call)]
     s.proc.send_signal(signal.SIGTERM)
-    choices, responses = collect([first, *call])
-    assert responses[-1].finished
-    assert len(choices[0]["ids"]) == 12
-    assert choices[0]["finish"] == pb.FINISH_REASON_LENGTH
-    # New calls are refused while draining or once the port is closed.
+    # Draining: the health service says so while the open stream goes on.
+    health = health_pb2_grpc.HealthStub(s.channel)
+    deadline = time.time() + 5
+    status = None
+    while time.time() < deadline:
+        status = health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+        if status == health_pb2.HealthCheckResponse.NOT_SERVING:
+            break
+        before.append(next(call))
+    assert status == health_pb2.HealthCheckResponse.NOT_SERVING
     error = rpc_error(lambda: list(s.stub.Generate(request, timeout=10)))
     assert error.code() == grpc.StatusCode.UNAVAILABLE
+    after = list(call)
+    assert after, "the stream ended before the signal took effect"
+    choices, responses = collect(before + after)
+    assert responses[-1].finished
+    assert len(choices[0]["ids"]) == 400
+    assert choices[0]["finish"] == pb.FINISH_REASON_LENGTH
     assert s.proc.wait(30) == 0
     s.stop()
