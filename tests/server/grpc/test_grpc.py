@@ -76,7 +76,8 @@ def test_model_info_agrees_with_http(server, pb):
 
 def test_tokenize_agrees_with_http(server, pb):
     reply = server.stub.Tokenize(pb.TokenizeRequest(text="Hello world"), timeout=5)
-    assert list(reply.token_ids) == http_post(server, "/tokenize", {"prompt": "Hello world"})["tokens"]
+    http = http_post(server, "/tokenize", {"prompt": "Hello world"})
+    assert list(reply.token_ids) == http["tokens"]
     plain = server.stub.Tokenize(pb.TokenizeRequest(text="Hello world", add_special_tokens=False,
                                                     return_token_strings=True), timeout=5)
     assert b"".join(plain.token_strings).decode() == "Hello world"
@@ -160,14 +161,18 @@ def test_logprobs_describe_each_token(server, pb):
 
 
 def test_stop_string_ends_the_choice(server, pb):
-    free, _ = collect(server.stub.Generate(pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
-        temperature=0, max_tokens=6, ignore_eos=True)), timeout=60))
-    stop = free[0]["text"].split()[1]  # the second word
-    stopped, _ = collect(server.stub.Generate(pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
-        temperature=0, max_tokens=6, ignore_eos=True, stop=[stop])), timeout=60))
-    assert stopped[0]["finish"] == pb.FINISH_REASON_STOP
-    assert stop not in stopped[0]["text"]
-    assert free[0]["text"].startswith(stopped[0]["text"])
+    def generate(**stop):
+        params = pb.SamplingParams(temperature=0, max_tokens=6, ignore_eos=True, **stop)
+        choices, _ = collect(server.stub.Generate(pb.GenerateRequest(text=PROMPT, sampling=params),
+                                                  timeout=60))
+        return choices[0]
+
+    free = generate()
+    stop = free["text"].split()[1]  # the second word
+    stopped = generate(stop=[stop])
+    assert stopped["finish"] == pb.FINISH_REASON_STOP
+    assert stop not in stopped["text"]
+    assert free["text"].startswith(stopped["text"])
 
 
 def test_cancel_mid_stream_frees_the_request(server, pb):
@@ -203,6 +208,35 @@ def test_deadline_exceeded_aborts_the_request(server, pb):
     assert m["xquant_kv_blocks_used"] == 0
     assert m["xquant_generation_tokens_total"] - before["xquant_generation_tokens_total"] < 500
     assert m[ABORTED] == before.get(ABORTED, 0) + 1
+
+
+def test_many_concurrent_streams_some_cancelled(server, pb):
+    request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        max_tokens=8, ignore_eos=True))
+    long_request = pb.GenerateRequest(text=PROMPT, sampling=pb.SamplingParams(
+        max_tokens=300, ignore_eos=True))
+    results = [None] * 48
+
+    def run(i):
+        call = server.stub.Generate(long_request if i % 3 == 0 else request, timeout=60)
+        if i % 3 == 0:
+            next(call)
+            call.cancel()
+            results[i] = call.code()
+            return
+        choices, _ = collect(call)
+        results[i] = len(choices[0]["ids"])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(results))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for i, r in enumerate(results):
+        assert r == (grpc.StatusCode.CANCELLED if i % 3 == 0 else 8), (i, r)
+    m = server.wait_idle()
+    assert m["xquant_requests_running"] == 0 and m["xquant_requests_waiting"] == 0
+    assert m["xquant_kv_blocks_used"] == 0
 
 
 @pytest.mark.parametrize("build, field", [
