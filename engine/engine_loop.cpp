@@ -46,15 +46,7 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config)
     window_blocks = static_cast<int32_t>(window_bytes / PrefixCache::WindowBlockBytes(layout));
     kv_bytes -= window_blocks * PrefixCache::WindowBlockBytes(layout);
   }
-  kv_ = PagedKvCache::FromProfile(model.config, profile, kv_bytes, config_.max_num_seqs,
-                                  config_.max_num_batched_tokens);
-  if (kv_->max_num_seqs() < config_.max_num_seqs) {
-    spdlog::warn(
-        "--kv-cache-memory holds the fp16 windows of only {} sequences: max_num_seqs "
-        "lowered from {}",
-        kv_->max_num_seqs(), config_.max_num_seqs);
-    config_.max_num_seqs = static_cast<int32_t>(kv_->max_num_seqs());
-  }
+  kv_ = PagedKvCache::FromProfile(model.config, profile, kv_bytes, config_.max_num_batched_tokens);
   if (config_.prefix_caching) prefix_ = std::make_unique<PrefixCache>(*kv_, window_blocks);
   scheduler_ = std::make_unique<Scheduler>(
       SchedulerConfig{config_.max_num_seqs, config_.max_num_batched_tokens}, *kv_, prefix_.get());
@@ -108,11 +100,14 @@ void EngineLoop::Validate(const GenerateRequest& r) const {
     throw InvalidRequest("n: " + std::to_string(r.params.n) + " copies exceed max_num_seqs (" +
                          std::to_string(config_.max_num_seqs) + ")");
   }
-  // The copies share the prompt's compressed blocks and each needs its own for the rest.
+  // The copies share the prompt's compressed blocks and each needs its own for the rest, plus
+  // its window's charge (the first at its peak, while a prompt chunk is appended).
   const int64_t G = kv_->layout().block_tokens, R = kv_->recent_window();
   const int64_t full = QuantizedFrontier(total, R, G) / G;
   const int64_t shared = std::min(full, prompt / G);
-  const int64_t needed = full + (r.params.n - 1) * (full - shared);
+  const int64_t needed = full + (r.params.n - 1) * (full - shared) +
+                         kv_->WindowCharge(R + G - 1 + config_.max_num_batched_tokens) +
+                         (r.params.n - 1) * kv_->WindowCharge(R + G);
   if (needed > kv_->pool().num_blocks()) {
     throw InvalidRequest("max_tokens: the prompt plus max_tokens need " + std::to_string(needed) +
                          " KV blocks but the whole cache has " +

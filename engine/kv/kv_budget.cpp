@@ -57,14 +57,19 @@ int64_t Fp16KvBytesPerToken(int64_t num_layers, int64_t num_kv_heads, int64_t he
   return num_layers * 2 * num_kv_heads * head_dim * 2;
 }
 
-KvBudget SplitKvBudget(const KvBudgetRequest& r) {
+int64_t WindowChargeBlocks(int64_t rows, int64_t window_bytes_per_token, int64_t block_bytes) {
+  if (rows <= 0) return 0;
+  const int64_t bytes = CheckedMul(rows, window_bytes_per_token, "window bytes");
+  return (bytes + block_bytes - 1) / block_bytes;
+}
+
+KvBudget PlanKvBudget(const KvBudgetRequest& r) {
   const std::pair<const char*, int64_t> fields[] = {
       {"total_bytes", r.total_bytes},
       {"block_bytes", r.block_bytes},
       {"block_tokens", r.block_tokens},
       {"window_bytes_per_token", r.window_bytes_per_token},
-      {"max_chunk_tokens", r.max_chunk_tokens},
-      {"max_num_seqs", r.max_num_seqs}};
+      {"max_chunk_tokens", r.max_chunk_tokens}};
   for (const auto& [name, value] : fields) {
     if (value <= 0) {
       throw Error("--kv-cache-memory: " + std::string(name) + " is " + std::to_string(value) +
@@ -76,27 +81,21 @@ KvBudget SplitKvBudget(const KvBudgetRequest& r) {
                 ", must not be negative");
   }
   KvBudget b;
-  b.window_tokens_per_seq = r.recent_window + r.block_tokens - 1;
-  b.window_bytes_per_seq =
-      CheckedMul(b.window_tokens_per_seq, r.window_bytes_per_token, "window bytes per sequence");
-  b.step_bytes = CheckedMul(r.max_chunk_tokens, r.window_bytes_per_token, "a step's new tokens");
-  const int64_t per_seq = b.window_bytes_per_seq + r.block_bytes;
-  const int64_t seqs_that_fit =
-      r.total_bytes > b.step_bytes ? (r.total_bytes - b.step_bytes) / per_seq : 0;
-  if (seqs_that_fit == 0) {
+  const int64_t between = r.recent_window + r.block_tokens - 1;
+  b.window_blocks = WindowChargeBlocks(between, r.window_bytes_per_token, r.block_bytes);
+  b.window_blocks_peak =
+      WindowChargeBlocks(between + r.max_chunk_tokens, r.window_bytes_per_token, r.block_bytes);
+  b.num_blocks = static_cast<int32_t>(
+      std::min<int64_t>(r.total_bytes / r.block_bytes, std::numeric_limits<int32_t>::max()));
+  const int64_t minimum = b.window_blocks_peak + 1;
+  if (b.num_blocks < minimum) {
     throw Error("--kv-cache-memory: " + std::to_string(r.total_bytes) +
-                " bytes cannot hold even one sequence: its fp16 window of " +
-                std::to_string(b.window_tokens_per_seq) + " tokens needs " +
-                std::to_string(b.window_bytes_per_seq) + " bytes, one block " +
-                std::to_string(r.block_bytes) + " more, and the " +
-                std::to_string(r.max_chunk_tokens) + " tokens a step appends " +
-                std::to_string(b.step_bytes) + " (" + std::to_string(per_seq + b.step_bytes) +
-                " in all)");
+                " bytes cannot hold even one sequence: appending " +
+                std::to_string(r.max_chunk_tokens) + " tokens to a window of " +
+                std::to_string(between) + " takes " + std::to_string(b.window_blocks_peak) +
+                " blocks of " + std::to_string(r.block_bytes) + " bytes, plus one block (" +
+                std::to_string(minimum * r.block_bytes) + " bytes in all)");
   }
-  b.num_seqs = std::min(r.max_num_seqs, seqs_that_fit);
-  b.window_bytes = b.num_seqs * b.window_bytes_per_seq + b.step_bytes;
-  b.num_blocks = static_cast<int32_t>(std::min<int64_t>(
-      (r.total_bytes - b.window_bytes) / r.block_bytes, std::numeric_limits<int32_t>::max()));
   b.block_pool_bytes = int64_t{b.num_blocks} * r.block_bytes;
   return b;
 }

@@ -1,5 +1,7 @@
 #include "engine/kv/paged_kv_cache.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -16,11 +18,17 @@ PagedKvCache::PagedKvCache(const ModelConfig& config, KvBlockLayout layout, int6
       recent_window_(recent_window),
       num_heads_(config.num_heads),
       pool_(layout_.block_bytes, num_blocks),
-      name_(std::move(name)) {}
+      name_(std::move(name)),
+      window_bytes_per_token_(
+          Fp16KvBytesPerToken(config.num_layers, config.num_kv_heads, config.head_dim)) {}
+
+int64_t PagedKvCache::WindowCharge(int64_t rows) const {
+  return WindowChargeBlocks(rows, window_bytes_per_token_, layout_.block_bytes);
+}
 
 std::unique_ptr<PagedKvCache> PagedKvCache::FromProfile(const ModelConfig& config,
                                                         const KvProfile& profile,
-                                                        int64_t budget_bytes, int64_t max_num_seqs,
+                                                        int64_t budget_bytes,
                                                         int64_t max_chunk_tokens) {
   KvBlockLayout layout =
       ResolveKvLayout(profile, config.num_layers, config.num_kv_heads, config.head_dim);
@@ -32,13 +40,9 @@ std::unique_ptr<PagedKvCache> PagedKvCache::FromProfile(const ModelConfig& confi
   request.window_bytes_per_token =
       Fp16KvBytesPerToken(config.num_layers, config.num_kv_heads, config.head_dim);
   request.max_chunk_tokens = max_chunk_tokens;
-  request.max_num_seqs = max_num_seqs;
-  const KvBudget budget = SplitKvBudget(request);
-  auto cache =
-      std::make_unique<PagedKvCache>(config, std::move(layout), profile.recent_window,
-                                     static_cast<int32_t>(budget.num_blocks), profile.name);
-  cache->max_num_seqs_ = budget.num_seqs;
-  return cache;
+  const KvBudget budget = PlanKvBudget(request);
+  return std::make_unique<PagedKvCache>(config, std::move(layout), profile.recent_window,
+                                        budget.num_blocks, profile.name);
 }
 
 std::unique_ptr<SequenceKvCache> PagedKvCache::NewSequence(int64_t /*max_tokens*/) {
@@ -49,7 +53,9 @@ PagedSequenceCache::PagedSequenceCache(PagedKvCache& owner)
     : owner_(owner), window_k_(owner.layout().num_layers), window_v_(owner.layout().num_layers) {}
 
 PagedSequenceCache::~PagedSequenceCache() {
+  std::lock_guard lock(owner_.allocation_mutex());
   for (int32_t b : blocks_) owner_.pool().Release(b);
+  for (int32_t b : window_charge_) owner_.pool().Release(b);
 }
 
 int64_t PagedSequenceCache::FrontierBlocks(int64_t length) const {
@@ -58,12 +64,24 @@ int64_t PagedSequenceCache::FrontierBlocks(int64_t length) const {
 }
 
 int64_t PagedSequenceCache::BlocksNeeded(int64_t n) const {
-  return std::max<int64_t>(0, FrontierBlocks(length_ + n) - static_cast<int64_t>(blocks_.size()));
+  const int64_t compressed = FrontierBlocks(length_ + n) - static_cast<int64_t>(blocks_.size());
+  const int64_t window = owner_.WindowCharge(length_ + n - window_start_) -
+                         static_cast<int64_t>(window_charge_.size());
+  return std::max<int64_t>(0, compressed) + std::max<int64_t>(0, window);
 }
 
 std::unique_ptr<PagedSequenceCache> PagedSequenceCache::Fork() const {
   auto copy = std::make_unique<PagedSequenceCache>(owner_);
-  for (int32_t b : blocks_) owner_.pool().AddRef(b);
+  {
+    std::lock_guard lock(owner_.allocation_mutex());
+    const int64_t charge = static_cast<int64_t>(window_charge_.size());
+    if (!owner_.pool().CanAllocate(static_cast<int32_t>(charge))) {
+      throw KvCacheFull("KV cache full: a copy's window needs " + std::to_string(charge) +
+                        " blocks");
+    }
+    copy->ChargeWindow(charge);
+    for (int32_t b : blocks_) owner_.pool().AddRef(b);
+  }
   copy->blocks_ = blocks_;
   copy->length_ = length_;
   copy->window_start_ = window_start_;
@@ -88,6 +106,15 @@ void PagedSequenceCache::AdoptPrefix(std::vector<int32_t> blocks, int64_t length
         "PagedSequenceCache::AdoptPrefix: needs an empty sequence and exactly "
         "the blocks before the frontier");
   }
+  {
+    std::lock_guard lock(owner_.allocation_mutex());
+    const int64_t charge = owner_.WindowCharge(length - frontier);
+    if (!owner_.pool().CanAllocate(static_cast<int32_t>(charge))) {
+      throw KvCacheFull("KV cache full: a cached prefix's window needs " + std::to_string(charge) +
+                        " blocks");
+    }
+    ChargeWindow(charge);
+  }
   blocks_ = std::move(blocks);
   length_ = length;
   window_start_ = frontier;
@@ -108,18 +135,46 @@ _Float16* PagedSequenceCache::MutableWindowRow(int64_t layer, bool values, int64
   return const_cast<_Float16*>(std::as_const(*this).WindowRow(layer, values, pos));
 }
 
-void PagedSequenceCache::EnsureBlocks(int64_t count) {
-  const int64_t missing = count - static_cast<int64_t>(blocks_.size());
-  if (missing <= 0) return;
+void PagedSequenceCache::EnsureCapacity(int64_t n) {
+  if (BlocksNeeded(n) == 0) return;
   std::lock_guard lock(owner_.allocation_mutex());
   BlockPool& pool = owner_.pool();
-  if (!pool.CanAllocate(static_cast<int32_t>(missing))) {
+  const int64_t compressed =
+      std::max<int64_t>(0, FrontierBlocks(length_ + n) - static_cast<int64_t>(blocks_.size()));
+  const int64_t window = std::max<int64_t>(0, owner_.WindowCharge(length_ + n - window_start_) -
+                                                  static_cast<int64_t>(window_charge_.size()));
+  if (!pool.CanAllocate(static_cast<int32_t>(compressed + window))) {
     const BlockPoolStats s = pool.Stats();
-    throw KvCacheFull("KV cache full: the step needs " + std::to_string(missing) +
+    throw KvCacheFull("KV cache full: the step needs " + std::to_string(compressed + window) +
                       " more blocks, " + std::to_string(s.free_blocks) + " of " +
                       std::to_string(s.total_blocks) + " are free");
   }
-  for (int64_t i = 0; i < missing; ++i) blocks_.push_back(*pool.Allocate());
+  for (int64_t i = 0; i < compressed; ++i) blocks_.push_back(*pool.Allocate());
+  ChargeWindow(window);
+}
+
+void PagedSequenceCache::ChargeWindow(int64_t count) {
+  BlockPool& pool = owner_.pool();
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t b = *pool.Allocate();
+    // The block only stands for the window's heap memory: give its pages back to the OS.
+    const auto begin = reinterpret_cast<uintptr_t>(pool.Data(b));
+    const uintptr_t page = 4096;
+    const uintptr_t first = (begin + page - 1) / page * page;
+    const uintptr_t last = (begin + static_cast<uintptr_t>(pool.block_bytes())) / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    window_charge_.push_back(b);
+  }
+}
+
+void PagedSequenceCache::TrimWindowCharge() {
+  const int64_t keep = owner_.WindowCharge(length_ - window_start_);
+  if (static_cast<int64_t>(window_charge_.size()) <= keep) return;
+  std::lock_guard lock(owner_.allocation_mutex());
+  while (static_cast<int64_t>(window_charge_.size()) > keep) {
+    owner_.pool().Release(window_charge_.back());
+    window_charge_.pop_back();
+  }
 }
 
 void PagedSequenceCache::AppendAndAttend(int64_t layer, int64_t n, const float* q, const float* k,
@@ -131,7 +186,7 @@ void PagedSequenceCache::AppendAndAttend(int64_t layer, int64_t n, const float* 
   const int64_t frontier = QuantizedFrontier(end, R, G);
   // Blocks for every position that leaves the window in this step, taken before anything else
   // changes so running out leaves the sequence as it was.
-  if (layer == 0) EnsureBlocks(frontier / G);  // a no-op after Reserve
+  if (layer == 0) EnsureCapacity(n);  // a no-op after Reserve
 
   // The window keeps its committed rows and takes the new ones (replacing any left over from a
   // step that failed before Commit).
@@ -190,6 +245,7 @@ void PagedSequenceCache::Commit(int64_t n) {
     }
   }
   window_start_ = frontier;
+  TrimWindowCharge();
 }
 
 }  // namespace xq

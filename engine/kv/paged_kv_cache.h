@@ -31,12 +31,12 @@ class KvCommitObserver {
 
 class PagedKvCache : public KvCacheFactory {
  public:
-  // Sizes the pool from a memory budget shared with the fp16 windows of up to max_num_seqs
-  // sequences prefilled in chunks of at most max_chunk_tokens (kv_budget.h). Throws xq::Error
+  // Sizes the pool from a memory budget that the sequences' fp16 windows are charged to as well;
+  // one sequence appending max_chunk_tokens at once must fit (kv_budget.h). Throws xq::Error
   // naming the profile or --kv-cache-memory when they do not fit the model.
   static std::unique_ptr<PagedKvCache> FromProfile(const ModelConfig& config,
                                                    const KvProfile& profile, int64_t budget_bytes,
-                                                   int64_t max_num_seqs, int64_t max_chunk_tokens);
+                                                   int64_t max_chunk_tokens);
 
   PagedKvCache(const ModelConfig& config, KvBlockLayout layout, int64_t recent_window,
                int32_t num_blocks, std::string name);
@@ -48,8 +48,9 @@ class PagedKvCache : public KvCacheFactory {
   const KvBlockLayout& layout() const { return layout_; }
   int64_t recent_window() const { return recent_window_; }
   int64_t num_heads() const { return num_heads_; }
-  // Sequences whose fp16 windows the budget holds (FromProfile); 0 when built directly.
-  int64_t max_num_seqs() const { return max_num_seqs_; }
+  // Pool blocks a window of `rows` fp16 tokens is charged (their pages are returned to the OS:
+  // the window itself lives on the heap).
+  int64_t WindowCharge(int64_t rows) const;
   void SetCommitObserver(KvCommitObserver* observer) { observer_ = observer; }
   KvCommitObserver* commit_observer() const { return observer_; }
   // Serialises allocation by sequences whose attention runs in parallel without a Reserve.
@@ -63,7 +64,7 @@ class PagedKvCache : public KvCacheFactory {
   std::string name_;
   KvCommitObserver* observer_ = nullptr;
   std::mutex allocation_mutex_;
-  int64_t max_num_seqs_ = 0;
+  int64_t window_bytes_per_token_;
 };
 
 // What the prefix cache keeps with each sequence: the chain hashes of its full blocks (known
@@ -85,17 +86,24 @@ class PagedSequenceCache : public SequenceKvCache {
                        float* out) override;
   void Commit(int64_t n) override;
 
-  // Blocks that appending n more tokens takes from the pool (those leaving the recent window).
+  // Blocks that appending n more tokens takes from the pool: those leaving the recent window,
+  // and the growth of the window's charge.
   int64_t BlocksNeeded(int64_t n) const;
   // Takes them now, so the step itself cannot run out. Throws KvCacheFull when the pool cannot.
-  void Reserve(int64_t n) { EnsureBlocks(FrontierBlocks(length_ + n)); }
+  void Reserve(int64_t n) { EnsureCapacity(n); }
   // A copy that shares every compressed block (they are immutable) and copies the fp16 window:
-  // for the n > 1 copies of one prompt.
+  // for the n > 1 copies of one prompt. Throws KvCacheFull when the copy's window charge does not
+  // fit.
   std::unique_ptr<PagedSequenceCache> Fork() const;
+  // Blocks this sequence holds: compressed ones plus its window's charge.
+  int64_t held_blocks() const {
+    return static_cast<int64_t>(blocks_.size() + window_charge_.size());
+  }
 
   // Turns an empty sequence into a prefix of `length` tokens: `blocks` (already referenced for
   // it) hold the positions before QuantizedFrontier(length); the caller then writes the window
-  // rows [QuantizedFrontier(length), length) through MutableWindowRow.
+  // rows [QuantizedFrontier(length), length) through MutableWindowRow. Throws KvCacheFull (and
+  // takes nothing) when the window's charge does not fit.
   void AdoptPrefix(std::vector<int32_t> blocks, int64_t length);
   // Layer `layer`'s fp16 keys (or values) at position pos, window_start() <= pos < length():
   // [num_kv_heads * head_dim].
@@ -108,13 +116,17 @@ class PagedSequenceCache : public SequenceKvCache {
   int64_t window_start() const { return window_start_; }  // first fp16 position
 
  private:
-  void EnsureBlocks(int64_t count);
+  // Compressed blocks for positions leaving the window and the window charge for n more tokens.
+  void EnsureCapacity(int64_t n);
+  void ChargeWindow(int64_t blocks);  // allocation_mutex held; the pool has them
+  void TrimWindowCharge();
   int64_t FrontierBlocks(int64_t length) const;
 
   PagedKvCache& owner_;
-  std::vector<int32_t> blocks_;  // compressed blocks, position b*G.. in blocks_[b]
-  int64_t length_ = 0;           // committed tokens
-  int64_t window_start_ = 0;     // QuantizedFrontier(length_): positions before it are in blocks
+  std::vector<int32_t> blocks_;         // compressed blocks, position b*G.. in blocks_[b]
+  std::vector<int32_t> window_charge_;  // pool blocks standing for the fp16 window's memory
+  int64_t length_ = 0;                  // committed tokens
+  int64_t window_start_ = 0;  // QuantizedFrontier(length_): positions before it are in blocks
   // Per layer, fp16 rows [window_start_, length_ + pending), each [H * D].
   std::vector<std::vector<_Float16>> window_k_, window_v_;
 };

@@ -97,6 +97,10 @@ std::unique_ptr<PagedSequenceCache> PrefixCache::Acquire(std::span<const int32_t
 
   const int64_t first_window = std::max<int64_t>(0, h - recent_blocks_);
   BlockPool& pool = kv_.pool();
+  // Reviving cached blocks and charging the window both take free blocks: all or nothing.
+  int64_t takes = kv_.WindowCharge((h - first_window) * block_tokens_);
+  for (int64_t b = 0; b < first_window; ++b) takes += pool.RefCount(blocks_.at(hashes[b])) == 0;
+  if (!pool.CanAllocate(static_cast<int32_t>(takes))) return nullptr;
   std::vector<int32_t> blocks;
   for (int64_t b = 0; b < first_window; ++b) {
     const int32_t id = blocks_.at(hashes[b]);

@@ -146,15 +146,24 @@ Sequence& Scheduler::Fork(int64_t parent_id, int64_t child_id) {
   child->arrival = parent->arrival;
   child->copies = 1;
   child->tokens = parent->tokens;
-  child->num_computed = parent->num_computed;
-  child->num_cached = parent->num_cached;
-  child->status = SequenceStatus::kRunning;
-  child->cache = parent->cache->Fork();
+  child->prompt_tokens = parent->prompt_tokens;
+  try {
+    child->cache = parent->cache->Fork();
+    child->num_computed = parent->num_computed;
+    child->num_cached = parent->num_cached;
+    child->status = SequenceStatus::kRunning;
+  } catch (const KvCacheFull&) {
+    // No room for the copy's window now: it queues and recomputes the prompt later.
+  }
   Sequence* raw = child.get();
   if (!sequences_.emplace(child_id, std::move(child)).second) {
     throw std::logic_error("scheduler: duplicate sequence id " + std::to_string(child_id));
   }
-  running_.insert(std::find(running_.begin(), running_.end(), parent) + 1, raw);
+  if (raw->status == SequenceStatus::kRunning) {
+    running_.insert(std::find(running_.begin(), running_.end(), parent) + 1, raw);
+  } else {
+    Enqueue(raw);
+  }
   parent->copies = std::max(1, parent->copies - 1);
   max_running_ = std::max(max_running_, static_cast<int32_t>(running_.size()));
   return *raw;

@@ -28,7 +28,7 @@ struct SchedulerStats {
   int32_t running = 0;  // sequences
   int32_t waiting = 0;
   int64_t preemptions = 0;
-  int32_t max_running = 0;  // most sequences holding KV at once
+  int32_t max_running = 0;       // most sequences holding KV at once
   int32_t max_running_full = 0;  // most holding their whole prompt at once (sustained, not queued)
 };
 
@@ -44,7 +44,8 @@ class Scheduler {
   StepPlan Schedule();
   // After the step ran: the planned tokens are computed.
   void Complete(const StepPlan& plan);
-  // A running sequence's copy `child_id` that shares its blocks (n > 1), running right after it.
+  // A running sequence's copy `child_id` that shares its blocks (n > 1), running right after it;
+  // queued to recompute instead when the pool cannot hold the copy's window now.
   Sequence& Fork(int64_t parent_id, int64_t child_id);
   // Drops a sequence wherever it is (finished, aborted); its blocks go back to the pool.
   void Remove(int64_t seq_id);

@@ -39,7 +39,7 @@ void RunBench(const BenchOptions& o) {
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
   std::vector<float> logits;
-  auto kv = MakeKvCache(model, o.kv_profile, o.kv_memory, 1, o.prefill_tokens,
+  auto kv = MakeKvCache(model, o.kv_profile, o.kv_memory, o.prefill_tokens,
                         o.prefill_tokens + o.decode_tokens);
 
   double best_prefill = 0, best_decode = 0;

@@ -66,7 +66,7 @@ void RunEval(const EvalOptions& o) {
   std::vector<std::unique_ptr<PagedKvCache>> caches;
   std::vector<KvCacheFactory*> factories;
   for (const std::string& p : o.profiles) {
-    caches.push_back(MakeKvCache(model, p, o.memory, 1, max_chunk, context));
+    caches.push_back(MakeKvCache(model, p, o.memory, max_chunk, context));
     factories.push_back(caches.back().get());
   }
   auto accounting = [&](const PagedKvCache& c) {
@@ -96,7 +96,7 @@ void RunEval(const EvalOptions& o) {
   if (o.text.empty()) throw Error("--text: a text file is required for the text task");
   std::vector<int32_t> tokens = tokenizer.Encode(ReadFile(o.text), true, false);
   if (static_cast<int64_t>(tokens.size()) > context) tokens.resize(context);
-  auto baseline = MakeKvCache(model, o.baseline, o.memory, 1, max_chunk, context);
+  auto baseline = MakeKvCache(model, o.baseline, o.memory, max_chunk, context);
   int64_t score_from = 0;
   for (const auto& c : caches) {
     score_from = std::max(score_from, c->recent_window() + c->layout().block_tokens);

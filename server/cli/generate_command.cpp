@@ -82,7 +82,7 @@ void RunGenerate(const GenerateOptions& o) {
   sp.min_p = o.min_p;
   if (o.seed >= 0) sp.seed = static_cast<uint64_t>(o.seed);
   Sampler sampler(sp);
-  auto kv = MakeKvCache(model, o.kv.profile, o.kv.memory, /*max_num_seqs=*/1, kPrefillChunk,
+  auto kv = MakeKvCache(model, o.kv.profile, o.kv.memory, kPrefillChunk,
                         static_cast<int64_t>(prompt.size()) + budget);
   auto cache_ptr = kv->NewSequence(static_cast<int64_t>(prompt.size()) + budget);
   SequenceKvCache& cache = *cache_ptr;

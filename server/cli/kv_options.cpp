@@ -15,11 +15,11 @@ void AddKvMemoryOption(CLI::App* cmd, KvOptions& options) {
 }
 
 std::unique_ptr<PagedKvCache> MakeKvCache(const Model& model, const std::string& profile_name,
-                                          const std::string& memory, int64_t max_num_seqs,
-                                          int64_t max_chunk_tokens, int64_t context_length) {
+                                          const std::string& memory, int64_t max_chunk_tokens,
+                                          int64_t context_length) {
   const KvProfile profile = LoadKvProfile(profile_name);
-  auto cache = PagedKvCache::FromProfile(model.config, profile, ParseByteSize(memory),
-                                         max_num_seqs, max_chunk_tokens);
+  auto cache =
+      PagedKvCache::FromProfile(model.config, profile, ParseByteSize(memory), max_chunk_tokens);
   spdlog::info("{}", DescribeKvAccounting(profile.name, cache->layout(), profile.recent_window,
                                           context_length));
   spdlog::info("KV cache: {} blocks of {} tokens ({} bytes each) in {}", cache->pool().num_blocks(),

@@ -21,7 +21,7 @@ void AddKvMemoryOption(CLI::App* cmd, KvOptions& options);
 // Builds the cache and logs its accounting (both bit counts, bytes per token) at
 // `context_length`.
 std::unique_ptr<PagedKvCache> MakeKvCache(const Model& model, const std::string& profile,
-                                          const std::string& memory, int64_t max_num_seqs,
-                                          int64_t max_chunk_tokens, int64_t context_length);
+                                          const std::string& memory, int64_t max_chunk_tokens,
+                                          int64_t context_length);
 
 }  // namespace xq::cli

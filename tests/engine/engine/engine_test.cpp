@@ -95,6 +95,7 @@ TEST_P(EngineTest, BatchedGreedyOutputEqualsOneRequestAtATime) {
     EXPECT_EQ(batched.usage.prompt_tokens,
               static_cast<int32_t>(Greedy(prompts[i], 1).prompt.size()));
   }
+  ASSERT_TRUE(engine.WaitIdle(std::chrono::seconds(10)));  // stats are published after a step
   const EngineStats stats = engine.Stats();
   EXPECT_GT(stats.max_concurrent_sequences, 1);
   EXPECT_EQ(stats.requests_finished, static_cast<int64_t>(prompts.size()));
@@ -120,6 +121,7 @@ TEST_P(EngineTest, PrefixCachingKeepsGreedyOutput) {
   EXPECT_GT(warm.usage.cached_tokens, 64) << "the shared system prompt should be reused";
   EXPECT_EQ(cold.usage.cached_tokens, 0);
   EXPECT_EQ(warm.copies[0].tokens, cold.copies[0].tokens);
+  ASSERT_TRUE(engine.WaitIdle(std::chrono::seconds(10)));  // stats are published after a step
   const EngineStats stats = engine.Stats();
   EXPECT_GT(stats.prefix_cache_hits, 0);
   EXPECT_GE(stats.prefix_cache_queries, stats.prefix_cache_hits);

@@ -23,8 +23,9 @@ std::string ErrorOf(auto&& fn) {
   return "(no error)";
 }
 
-// G = 32, R = 128: a window of 128 + 31 = 159 tokens, 1590 bytes; a step appends 64 (640 bytes).
-KvBudgetRequest SmallRequest(int64_t total_bytes, int64_t max_num_seqs) {
+// G = 32, R = 128, 10 bytes per fp16 token, blocks of 1000 bytes, 64-token chunks: a window of
+// 159 tokens is charged 2 blocks, 223 while a chunk is appended 3.
+KvBudgetRequest SmallRequest(int64_t total_bytes) {
   KvBudgetRequest r;
   r.total_bytes = total_bytes;
   r.block_bytes = 1000;
@@ -32,7 +33,6 @@ KvBudgetRequest SmallRequest(int64_t total_bytes, int64_t max_num_seqs) {
   r.recent_window = 128;
   r.window_bytes_per_token = 10;
   r.max_chunk_tokens = 64;
-  r.max_num_seqs = max_num_seqs;
   return r;
 }
 
@@ -41,52 +41,48 @@ TEST(KvBudgetTest, Fp16BytesPerTokenOfTheDefaultModel) {
   EXPECT_EQ(Fp16KvBytesPerToken(30, 3, 64), 23040);
 }
 
-TEST(KvBudgetTest, ReservesWindowsForEverySequenceAndGivesTheRestToBlocks) {
-  const KvBudget b = SplitKvBudget(SmallRequest(100000, 4));
-  EXPECT_EQ(b.window_tokens_per_seq, 159);
-  EXPECT_EQ(b.window_bytes_per_seq, 1590);
-  EXPECT_EQ(b.step_bytes, 640);
-  EXPECT_EQ(b.num_seqs, 4);
-  EXPECT_EQ(b.window_bytes, 7000);  // 4 * 1590 + 640
-  EXPECT_EQ(b.num_blocks, 93);      // floor(93000 / 1000)
-  EXPECT_EQ(b.block_pool_bytes, 93000);
+TEST(KvBudgetTest, TheWholeBudgetIsOnePoolAndWindowsAreChargedToIt) {
+  const KvBudget b = PlanKvBudget(SmallRequest(100500));
+  EXPECT_EQ(b.num_blocks, 100);
+  EXPECT_EQ(b.block_pool_bytes, 100000);
+  EXPECT_EQ(b.window_blocks, 2);
+  EXPECT_EQ(b.window_blocks_peak, 3);
 }
 
-TEST(KvBudgetTest, FewerSequencesWhenTheirWindowsDoNotFit) {
-  // Three sequences need 640 + 3 * (1590 + 1000) = 8410 bytes; 1780 more do not make a fourth.
-  const KvBudget b = SplitKvBudget(SmallRequest(10190, 8));
-  EXPECT_EQ(b.num_seqs, 3);
-  EXPECT_EQ(b.window_bytes, 5410);
-  EXPECT_EQ(b.num_blocks, 4);
+TEST(KvBudgetTest, WindowChargeRoundsUpToWholeBlocks) {
+  EXPECT_EQ(WindowChargeBlocks(0, 10, 1000), 0);
+  EXPECT_EQ(WindowChargeBlocks(1, 10, 1000), 1);
+  EXPECT_EQ(WindowChargeBlocks(100, 10, 1000), 1);
+  EXPECT_EQ(WindowChargeBlocks(101, 10, 1000), 2);
 }
 
 TEST(KvBudgetTest, ExactlyOneSequenceFitsOrTheErrorSaysWhy) {
-  const KvBudget b = SplitKvBudget(SmallRequest(3230, 16));
-  EXPECT_EQ(b.num_seqs, 1);
-  EXPECT_EQ(b.num_blocks, 1);
-  EXPECT_THAT(ErrorOf([] { SplitKvBudget(SmallRequest(3229, 16)); }),
-              AllOf(HasSubstr("--kv-cache-memory"), HasSubstr("3229"), HasSubstr("159 tokens"),
-                    HasSubstr("3230")));
+  EXPECT_EQ(PlanKvBudget(SmallRequest(4000)).num_blocks, 4);
+  EXPECT_THAT(ErrorOf([] { PlanKvBudget(SmallRequest(3999)); }),
+              AllOf(HasSubstr("--kv-cache-memory"), HasSubstr("3999"), HasSubstr("159"),
+                    HasSubstr("4000 bytes")));
 }
 
 TEST(KvBudgetTest, BlockCountIsCappedAtTheIdRange) {
-  KvBudgetRequest r = SmallRequest(int64_t{1} << 42, 1);
+  KvBudgetRequest r = SmallRequest(int64_t{1} << 42);
   r.block_bytes = 16;
-  EXPECT_EQ(SplitKvBudget(r).num_blocks, std::numeric_limits<int32_t>::max());
+  r.window_bytes_per_token = 1;
+  EXPECT_EQ(PlanKvBudget(r).num_blocks, std::numeric_limits<int32_t>::max());
 }
 
 TEST(KvBudgetTest, RejectsNonPositiveInputsByName) {
-  KvBudgetRequest r = SmallRequest(100000, 4);
+  KvBudgetRequest r = SmallRequest(100000);
   r.block_bytes = 0;
-  EXPECT_THAT(ErrorOf([&] { SplitKvBudget(r); }), HasSubstr("block_bytes"));
-  r = SmallRequest(100000, 0);
-  EXPECT_THAT(ErrorOf([&] { SplitKvBudget(r); }), HasSubstr("max_num_seqs"));
-  r = SmallRequest(100000, 4);
+  EXPECT_THAT(ErrorOf([&] { PlanKvBudget(r); }), HasSubstr("block_bytes"));
+  r = SmallRequest(100000);
+  r.max_chunk_tokens = 0;
+  EXPECT_THAT(ErrorOf([&] { PlanKvBudget(r); }), HasSubstr("max_chunk_tokens"));
+  r = SmallRequest(100000);
   r.recent_window = -1;
-  EXPECT_THAT(ErrorOf([&] { SplitKvBudget(r); }), HasSubstr("recent_window"));
-  r = SmallRequest(100000, 4);
+  EXPECT_THAT(ErrorOf([&] { PlanKvBudget(r); }), HasSubstr("recent_window"));
+  r = SmallRequest(100000);
   r.window_bytes_per_token = std::numeric_limits<int64_t>::max() / 4;
-  EXPECT_THAT(ErrorOf([&] { SplitKvBudget(r); }), HasSubstr("overflows"));
+  EXPECT_THAT(ErrorOf([&] { PlanKvBudget(r); }), HasSubstr("overflows"));
 }
 
 TEST(ParseByteSizeTest, ParsesPlainNumbersAndUnits) {

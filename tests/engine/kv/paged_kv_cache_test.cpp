@@ -1,12 +1,13 @@
 // The paged XQuant cache inside the real forward pass (tiny random model): fp16 blocks match the
 // contiguous reference cache, chunking never changes results (the frontier rule), blocks are
 // allocated and returned exactly, running out is reported, and quantization costs what it should.
+#include "engine/kv/paged_kv_cache.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
-#include "engine/kv/paged_kv_cache.h"
 #include "engine/model/contiguous_kv_cache.h"
 #include "engine/model/transformer.h"
 #include "tests/support/tiny_model.h"
@@ -41,8 +42,8 @@ std::vector<int32_t> Tokens(int64_t n, int64_t vocab, uint32_t seed = 5) {
 }
 
 // All-position logits of the tokens fed in chunks of `chunk` into `cache`.
-std::vector<float> RunTokens(const Model& m, SequenceKvCache& cache, const std::vector<int32_t>& tokens,
-                       int64_t chunk) {
+std::vector<float> RunTokens(const Model& m, SequenceKvCache& cache,
+                             const std::vector<int32_t>& tokens, int64_t chunk) {
   Transformer tr(m);
   std::vector<float> all, logits;
   for (size_t s = 0; s < tokens.size(); s += chunk) {
@@ -63,7 +64,8 @@ std::vector<float> RunTokens(const Model& m, SequenceKvCache& cache, const std::
 double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   double d = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, double(std::fabs(a[i] - b[i])));
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    d = std::max(d, double(std::fabs(a[i] - b[i])));
   return d;
 }
 
@@ -99,11 +101,15 @@ TEST(PagedKvCache, AllocatesBlocksAsTokensLeaveTheWindowAndReturnsThem) {
     auto seq = cache->NewSequence(100);
     auto* paged = static_cast<PagedSequenceCache*>(seq.get());
     RunTokens(m, *seq, Tokens(45, m.config.vocab_size), 9);
-    // 45 tokens, R = 16, G = 8: positions [0, 24) are compressed in 3 blocks, 21 stay fp16.
+    // 45 tokens, R = 16, G = 8: positions [0, 24) are compressed in 3 blocks, 21 stay fp16 and
+    // are charged whole blocks of the same pool.
     EXPECT_EQ(paged->length(), 45);
     EXPECT_EQ(paged->window_start(), 24);
     EXPECT_EQ(paged->block_table().size(), 3u);
-    EXPECT_EQ(cache->pool().Stats().used_blocks, 3);
+    const int64_t charge = cache->WindowCharge(21);
+    EXPECT_EQ(charge, (21 * 256 + cache->layout().block_bytes - 1) / cache->layout().block_bytes);
+    EXPECT_EQ(paged->held_blocks(), 3 + charge);
+    EXPECT_EQ(cache->pool().Stats().used_blocks, 3 + charge);
     EXPECT_EQ(cache->pool().CheckInvariants(), "");
   }
   EXPECT_EQ(cache->pool().Stats().used_blocks, 0);
@@ -112,26 +118,33 @@ TEST(PagedKvCache, AllocatesBlocksAsTokensLeaveTheWindowAndReturnsThem) {
 
 TEST(PagedKvCache, RunningOutIsReportedAndNothingIsCommitted) {
   const Model m = test::MakeTinyModel();
-  auto cache = MakeCache(m, Uniform(m.config.num_layers, 2, 2), 8, /*blocks=*/2);
+  const auto specs = Uniform(m.config.num_layers, 2, 2);
+  // Exactly what a 24-token prompt takes at its peak: 2 compressed blocks (frontier 16 with R = 8)
+  // and the charge of 24 window rows while they are appended.
+  const int32_t peak = static_cast<int32_t>(2 + MakeCache(m, specs, 8)->WindowCharge(24));
+  auto cache = MakeCache(m, specs, 8, peak);
   auto seq = cache->NewSequence(100);
-  RunTokens(m, *seq, Tokens(24, m.config.vocab_size), 24);  // frontier 16: both blocks in use
-  EXPECT_EQ(cache->pool().Stats().free_blocks, 0);
+  RunTokens(m, *seq, Tokens(24, m.config.vocab_size), 24);
+  const int64_t held = 2 + cache->WindowCharge(8);  // the window shrank back to 8 rows
+  EXPECT_EQ(cache->pool().Stats().used_blocks, held);
   Transformer tr(m);
   ForwardBatch b;
-  b.tokens = Tokens(8, m.config.vocab_size, 9);
-  for (int i = 0; i < 8; ++i) b.positions.push_back(24 + i);
-  b.sequences = {{seq.get(), 8}};
-  b.logits_rows = {7};
+  b.tokens = Tokens(24, m.config.vocab_size, 9);
+  for (int i = 0; i < 24; ++i) b.positions.push_back(24 + i);
+  b.sequences = {{seq.get(), 24}};
+  b.logits_rows = {23};
   std::vector<float> logits;
   EXPECT_THROW(tr.Forward(b, logits), KvCacheFull);
   EXPECT_EQ(seq->length(), 24);
+  EXPECT_EQ(cache->pool().Stats().used_blocks, held);
   EXPECT_EQ(cache->pool().CheckInvariants(), "");
   // Once the sequence is gone its blocks serve the next one.
   seq.reset();
+  EXPECT_EQ(cache->pool().Stats().used_blocks, 0);
   auto again = cache->NewSequence(100);
   RunTokens(m, *again, Tokens(24, m.config.vocab_size, 3), 24);
   EXPECT_EQ(again->length(), 24);
-  EXPECT_EQ(cache->pool().Stats().used_blocks, 2);
+  EXPECT_EQ(cache->pool().Stats().used_blocks, held);
 }
 
 TEST(PagedKvCache, FewerBitsDivergeMoreFromFp16) {

@@ -55,7 +55,7 @@ class LlamaCppAgreement : public ::testing::TestWithParam<std::string> {
     } else {
       const KvProfile profile =
           LoadKvProfile(GetParam(), std::string(XQ_SOURCE_DIR) + "/configs/kv");
-      factory_ = PagedKvCache::FromProfile(model_->config, profile, int64_t{1} << 30, 1, 512);
+      factory_ = PagedKvCache::FromProfile(model_->config, profile, int64_t{1} << 30, 512);
     }
   }
   std::unique_ptr<KvCacheFactory> factory_;

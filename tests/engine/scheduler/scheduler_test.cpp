@@ -14,12 +14,15 @@ namespace {
 
 constexpr int64_t kBlock = 8;  // the tiny model's head_dim is 16
 
+// fp16 blocks by default: a window of up to 8 tokens is then charged exactly one block, which
+// keeps the expected plans easy to follow.
 std::unique_ptr<PagedKvCache> MakeKv(const ModelConfig& c, int64_t recent_window,
-                                     int32_t num_blocks) {
+                                     int32_t num_blocks, int bits = kFp16Bits) {
   std::vector<KvLayerSpec> specs(c.num_layers);
   for (KvLayerSpec& s : specs) {
-    s.k = {2, false, 0.045f};
-    s.v = {2, false, 0.045f};
+    const float eta = bits == kFp16Bits ? 0.0f : 0.045f;
+    s.k = {bits, false, eta};
+    s.v = {bits, false, eta};
   }
   return std::make_unique<PagedKvCache>(
       c, MakeKvBlockLayout(c.num_kv_heads, c.head_dim, kBlock, specs), recent_window, num_blocks,
@@ -131,8 +134,9 @@ TEST_F(SchedulerTest, CopiesOfOneRequestReserveTheirSlots) {
 }
 
 TEST_F(SchedulerTest, PreemptsTheNewestWhenBlocksRunOutAndResumesIt) {
-  // 4 blocks of 8 tokens, no recent window: two sequences fill them at 16 tokens each.
-  auto kv = MakeKv(model_.config, 0, 4);
+  // No recent window; each 12-token prompt takes 1 compressed block and 2 for its window while
+  // it is appended: 6 blocks in all.
+  auto kv = MakeKv(model_.config, 0, 6);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
   FakeRunner runner(model_.config);
   s.Add(MakeSeq(1, 12));
@@ -169,11 +173,11 @@ TEST_F(SchedulerTest, PreemptsTheNewestWhenBlocksRunOutAndResumesIt) {
 }
 
 TEST_F(SchedulerTest, ASequenceThatCannotGrowPreemptsItself) {
-  auto kv = MakeKv(model_.config, 0, 2);
+  auto kv = MakeKv(model_.config, 0, 3);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
   FakeRunner runner(model_.config);
   s.Add(MakeSeq(1, 15));
-  // Positions up to 23 fit in two blocks; computing the 24th token fills a third.
+  // Up to 23 tokens: two compressed blocks and one for the window; the 24th needs a fourth.
   while (s.Find(1)->num_computed < 23) runner.Run(s, s.Schedule());
   StepPlan p = s.Schedule();
   EXPECT_EQ(p.preempted, std::vector<int64_t>{1});
@@ -200,11 +204,31 @@ TEST_F(SchedulerTest, ForkSharesBlocks) {
   EXPECT_EQ(kv->pool().Stats().used_blocks, 0);
 }
 
+TEST_F(SchedulerTest, ACopyWithoutRoomForItsWindowQueuesToRecompute) {
+  // A 20-token prompt in 4-token chunks ends holding 2 compressed blocks and 1 window block.
+  auto kv = MakeKv(model_.config, 0, 3);
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 4}, *kv);
+  FakeRunner runner(model_.config);
+  auto a = MakeSeq(1, 20);
+  a->copies = 2;
+  s.Add(std::move(a));
+  while (s.Find(1)->num_computed < 20) runner.Run(s, s.Schedule());
+  ASSERT_EQ(kv->pool().Stats().free_blocks, 0);
+  Sequence& child = s.Fork(1, 2);
+  EXPECT_EQ(child.status, SequenceStatus::kWaiting);
+  EXPECT_EQ(child.num_computed, 0);
+  EXPECT_EQ(child.tokens, s.Find(1)->tokens);
+  EXPECT_EQ(s.Stats().waiting, 1);
+  s.Remove(1);
+  StepPlan p = s.Schedule();
+  EXPECT_EQ(p.admitted, std::vector<int64_t>{2});
+}
+
 class PrefixSchedulerTest : public SchedulerTest, public ::testing::WithParamInterface<int64_t> {};
 
 TEST_P(PrefixSchedulerTest, ReusesTheBlocksOfAFinishedPrompt) {
   const int64_t recent_window = GetParam();
-  auto kv = MakeKv(model_.config, recent_window, 32);
+  auto kv = MakeKv(model_.config, recent_window, 32, /*bits=*/2);
   PrefixCache prefix(*kv, /*window_blocks=*/8);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv, &prefix);
   FakeRunner runner(model_.config);
