@@ -25,8 +25,11 @@ class Server:
     def __init__(self, *args):
         cmd = [BINARY, "serve", "--model", MODEL, "--port", "0", "--grpc-port", "0",
                "--threads", "2", "--kv-cache-memory", "128MiB", *args]
+        # Other test suites share the cores: spinning OpenMP workers would wait for descheduled
+        # peers at every barrier, sleeping ones do not (README, "Tuning").
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, errors="replace")
+                                     text=True, errors="replace", env=env)
         self.log = []
         self.port = None
         found = threading.Event()
