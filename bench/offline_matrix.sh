@@ -18,7 +18,8 @@ run() {  # profile concurrency prompt output requests
 for c in 1 8 32 64; do
   for p in fp16 xquant-1.38; do run "$p" "$c" 256 128 $((2 * c)); done
 done
-for p in fp16 xquant-1.38; do run "$p" 40 2016 32 40; done
+# Long enough outputs that admitted sequences pile up until memory, not prefill, limits them.
+for p in fp16 xquant-1.38; do run "$p" 40 2016 192 40; done
 
 python3 - "$OUT" <<'PY'
 import json, sys
@@ -27,15 +28,16 @@ def find(p, c, prompt):
     return next(r for r in rows if r["kv_profile"] == p and r["concurrency"] == c
                 and r["prompt_tokens"] == prompt)
 print(f"KV budget {rows[0]['kv_cache_memory']}; prompt 256 + output 128 tokens, 2 x concurrency requests\n")
-print("| concurrency | fp16 out tok/s | xquant-1.38 out tok/s | ratio | fp16 preemptions | xquant preemptions | fp16 max seqs | xquant max seqs |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| concurrency | fp16 out tok/s | xquant-1.38 out tok/s | ratio | fp16 preemptions | xquant preemptions | fp16 max seqs | xquant max seqs | fp16 TTFT s | xquant TTFT s |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for c in (1, 8, 32, 64):
     a, b = find("fp16", c, 256), find("xquant-1.38", c, 256)
     print(f"| {c} | {a['output_tokens_per_s']:.1f} | {b['output_tokens_per_s']:.1f} | "
           f"{b['output_tokens_per_s'] / a['output_tokens_per_s']:.2f}x | {a['preemptions']} | "
-          f"{b['preemptions']} | {a['max_concurrent_full_sequences']} | {b['max_concurrent_full_sequences']} |")
+          f"{b['preemptions']} | {a['max_concurrent_full_sequences']} | {b['max_concurrent_full_sequences']} | "
+          f"{a['mean_ttft_s']:.1f} | {b['mean_ttft_s']:.1f} |")
 a, b = find("fp16", 40, 2016), find("xquant-1.38", 40, 2016)
-print(f"\n2K-token sequences (2016 + 32) held at once, 40 offered: fp16 "
+print(f"\n2K-token sequences (2016 + 192) held at once, 40 offered: fp16 "
       f"{a['max_concurrent_full_sequences']}, xquant-1.38 {b['max_concurrent_full_sequences']} "
       f"({b['max_concurrent_full_sequences'] / max(1, a['max_concurrent_full_sequences']):.1f}x); "
       f"output tok/s {a['output_tokens_per_s']:.1f} vs {b['output_tokens_per_s']:.1f}")

@@ -63,9 +63,9 @@ int64_t PagedSequenceCache::FrontierBlocks(int64_t length) const {
   return QuantizedFrontier(length, owner_.recent_window(), G) / G;
 }
 
-int64_t PagedSequenceCache::BlocksNeeded(int64_t n) const {
-  const int64_t compressed = FrontierBlocks(length_ + n) - static_cast<int64_t>(blocks_.size());
-  const int64_t window = owner_.WindowCharge(length_ + n - window_start_) -
+int64_t PagedSequenceCache::BlocksToGrow(int64_t total, int64_t now) const {
+  const int64_t compressed = FrontierBlocks(length_ + total) - static_cast<int64_t>(blocks_.size());
+  const int64_t window = owner_.WindowCharge(length_ + now - window_start_) -
                          static_cast<int64_t>(window_charge_.size());
   return std::max<int64_t>(0, compressed) + std::max<int64_t>(0, window);
 }

@@ -88,7 +88,10 @@ class PagedSequenceCache : public SequenceKvCache {
 
   // Blocks that appending n more tokens takes from the pool: those leaving the recent window,
   // and the growth of the window's charge.
-  int64_t BlocksNeeded(int64_t n) const;
+  int64_t BlocksNeeded(int64_t n) const { return BlocksToGrow(n, n); }
+  // Compressed blocks for `total` more tokens plus the window's charge while the next `now` of
+  // them are appended: what admitting a prompt takes without pushing others out later.
+  int64_t BlocksToGrow(int64_t total, int64_t now) const;
   // Takes them now, so the step itself cannot run out. Throws KvCacheFull when the pool cannot.
   void Reserve(int64_t n) { EnsureCapacity(n); }
   // A copy that shares every compressed block (they are immutable) and copies the fp16 window:

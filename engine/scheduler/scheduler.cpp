@@ -100,9 +100,11 @@ StepPlan Scheduler::Schedule() {
     if (slots + seq->copies > config_.max_num_seqs) break;
     auto cache = NewCache(*seq);
     const int64_t computed = cache->length();
-    const int64_t n =
-        std::min<int64_t>(static_cast<int64_t>(seq->tokens.size()) - computed, budget);
-    if (!pool.CanAllocate(static_cast<int32_t>(cache->BlocksNeeded(n)))) {
+    const int64_t remaining = static_cast<int64_t>(seq->tokens.size()) - computed;
+    const int64_t n = std::min<int64_t>(remaining, budget);
+    // Admitted only when its whole prompt fits now: admitting on the first chunk alone lets
+    // long prompts push out sequences that are decoding, then each other (thrashing).
+    if (!pool.CanAllocate(static_cast<int32_t>(cache->BlocksToGrow(remaining, n)))) {
       seq->num_cached = 0;
       break;  // first come first served: the head waits for memory rather than being overtaken
     }

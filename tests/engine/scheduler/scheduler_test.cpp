@@ -172,6 +172,22 @@ TEST_F(SchedulerTest, PreemptsTheNewestWhenBlocksRunOutAndResumesIt) {
   EXPECT_EQ(kv->pool().CheckInvariants(), "");
 }
 
+TEST_F(SchedulerTest, APromptIsAdmittedOnlyWhenAllOfItFits) {
+  auto kv = MakeKv(model_.config, 0, 8);
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 16}, *kv);
+  FakeRunner runner(model_.config);
+  s.Add(MakeSeq(1, 12));
+  runner.Run(s, s.Schedule());  // holds 1 compressed block and 1 for its window: 6 free
+  // 48 tokens need 6 compressed blocks, and 2 for the window of a 16-token chunk: 8 > 6, even
+  // though the first chunk alone would fit.
+  s.Add(MakeSeq(2, 48));
+  StepPlan p = s.Schedule();
+  EXPECT_EQ(p.chunks, (std::vector<ScheduledChunk>{{1, 12, 1, true}}));
+  runner.Run(s, p);
+  s.Remove(1);
+  EXPECT_EQ(s.Schedule().chunks, (std::vector<ScheduledChunk>{{2, 0, 16, false}}));
+}
+
 TEST_F(SchedulerTest, ASequenceThatCannotGrowPreemptsItself) {
   auto kv = MakeKv(model_.config, 0, 3);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
