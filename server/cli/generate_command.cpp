@@ -1,15 +1,17 @@
-// `xquant generate`: streams a completion of one prompt to stdout (the demo until the server
-// exists, and a quick way to check a model).
+// `xquant generate`: streams a completion of one prompt to stdout through the engine (a quick
+// way to check a model, a profile or sampling settings without a server).
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "engine/common/error.h"
+#include "engine/engine.h"
+#include "engine/kv/kv_budget.h"
 #include "engine/model/model_loader.h"
-#include "engine/model/transformer.h"
-#include "engine/sampling/sampler.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
@@ -30,6 +32,8 @@ struct GenerateOptions {
   int top_k = 40;
   float top_p = 0.95f;
   float min_p = 0.05f;
+  float repetition_penalty = 1.0f;
+  std::vector<std::string> stop;
   int64_t seed = -1;
   int threads = 0;
   KvOptions kv;
@@ -46,7 +50,6 @@ void RunGenerate(const GenerateOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   Model model = LoadModel(o.model);
   Tokenizer tokenizer(model.tokenizer);
-  Transformer transformer(model);
   spdlog::info("loaded {} ({} layers, hidden {}, vocab {}) in {:.2f} s", model.source,
                model.config.num_layers, model.config.hidden_size, model.config.vocab_size,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -73,65 +76,56 @@ void RunGenerate(const GenerateOptions& o) {
     throw Error("--prompt: " + std::to_string(prompt.size()) +
                 " tokens do not fit the model's context of " + std::to_string(context));
   }
-  const int64_t budget = std::min<int64_t>(o.max_tokens, context - prompt.size());
-
-  SamplingParams sp;
+  GenerateRequest request;
+  request.id = "generate";
+  request.prompt = prompt;
+  SamplingParams& sp = request.params;
+  sp.max_tokens = static_cast<int32_t>(std::min<int64_t>(o.max_tokens, context - prompt.size()));
   sp.temperature = o.temperature;
   sp.top_k = o.top_k;
   sp.top_p = o.top_p;
   sp.min_p = o.min_p;
+  sp.repetition_penalty = o.repetition_penalty;
+  sp.stop = o.stop;
   if (o.seed >= 0) sp.seed = static_cast<uint64_t>(o.seed);
-  Sampler sampler(sp);
-  auto kv = MakeKvCache(model, o.kv.profile, o.kv.memory, kPrefillChunk,
-                        static_cast<int64_t>(prompt.size()) + budget);
-  auto cache_ptr = kv->NewSequence(static_cast<int64_t>(prompt.size()) + budget);
-  SequenceKvCache& cache = *cache_ptr;
-  IncrementalDetokenizer detok(tokenizer);
 
-  ForwardBatch batch;
-  std::vector<float> logits;
-  auto t_prefill = std::chrono::steady_clock::now();
-  for (size_t start = 0; start < prompt.size(); start += kPrefillChunk) {
-    const size_t end = std::min(prompt.size(), start + kPrefillChunk);
-    batch.tokens.assign(prompt.begin() + start, prompt.begin() + end);
-    batch.positions.clear();
-    for (size_t i = start; i < end; ++i) batch.positions.push_back(static_cast<int32_t>(i));
-    batch.sequences = {{&cache, static_cast<int64_t>(end - start)}};
-    batch.logits_rows = {static_cast<int64_t>(end - start) - 1};
-    transformer.Forward(batch, logits);
+  EngineConfig config;
+  config.kv_profile = o.kv.profile;
+  config.kv_cache_bytes = ParseByteSize(o.kv.memory);
+  config.max_num_seqs = 1;
+  config.max_num_batched_tokens = static_cast<int32_t>(kPrefillChunk);
+  config.prefix_caching = false;
+  Engine engine(model, config);
+  const auto t_submit = std::chrono::steady_clock::now();
+  std::shared_ptr<RequestStream> stream;
+  try {
+    stream = engine.Submit(std::move(request));
+  } catch (const InvalidRequest& e) {
+    throw Error(std::string("invalid generation settings: ") + e.what());
   }
-  auto t_decode = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> t_first;
   int64_t generated = 0;
-  for (; generated < budget; ++generated) {
-    const int32_t next = sampler.Sample(logits);
-    if (tokenizer.IsEndOfGeneration(next) ||
-        std::find(model.extra_eos_ids.begin(), model.extra_eos_ids.end(), next) !=
-            model.extra_eos_ids.end()) {
-      break;
+  for (;;) {
+    std::optional<RequestUpdate> u = stream->Next(std::chrono::seconds(1));
+    if (!u) continue;
+    for (const SequenceDelta& d : u->deltas) {
+      if (!d.tokens.empty() && !t_first) t_first = std::chrono::steady_clock::now();
+      generated += static_cast<int64_t>(d.tokens.size());
+      std::fwrite(d.text.data(), 1, d.text.size(), stdout);
     }
-    const std::string text = detok.Push(next);
-    std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
-    if (generated + 1 == budget) {
-      ++generated;
-      break;
-    }
-    batch.tokens = {next};
-    batch.positions = {static_cast<int32_t>(cache.length())};
-    batch.sequences = {{&cache, 1}};
-    batch.logits_rows = {0};
-    transformer.Forward(batch, logits);
+    if (!u->error.empty()) throw Error("generation failed: " + u->error);
+    if (u->finished) break;
   }
-  const std::string rest = detok.Flush();
-  std::fwrite(rest.data(), 1, rest.size(), stdout);
   if (::isatty(::fileno(stdout))) std::fputc('\n', stdout);  // keep piped output exact
-  auto t_end = std::chrono::steady_clock::now();
+  const auto t_end = std::chrono::steady_clock::now();
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+  const auto first = t_first.value_or(t_end);
   spdlog::info(
-      "prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s "
+      "prompt {} tokens, first token after {:.3f} s; generated {} tokens in {:.3f} s "
       "({:.1f} tok/s)",
-      prompt.size(), secs(t_prefill, t_decode), prompt.size() / secs(t_prefill, t_decode),
-      generated, secs(t_decode, t_end), generated / std::max(secs(t_decode, t_end), 1e-9));
+      prompt.size(), secs(t_submit, first), generated, secs(first, t_end),
+      generated > 1 ? (generated - 1) / std::max(secs(first, t_end), 1e-9) : 0.0);
 }
 
 }  // namespace
@@ -159,6 +153,10 @@ void AddGenerateCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--top-p", opts->top_p)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--min-p", opts->min_p)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--repetition-penalty", opts->repetition_penalty, "1 disables")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01f, 100.0f));
+  cmd->add_option("--stop", opts->stop, "Stop string (repeatable); not printed");
   cmd->add_option("--seed", opts->seed, "Sampling seed (-1 = random)")->capture_default_str();
   cmd->add_option("--threads,-t", opts->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--kv-profile", opts->kv.profile,
