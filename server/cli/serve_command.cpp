@@ -131,8 +131,7 @@ void RunServe(const ServeOptions& o) {
   serving.created = static_cast<int64_t>(std::time(nullptr));
   http.SetReady(serving);
   if (grpc) {
-    grpc->SetReady({&engine, &tokenizer, &prompts, serving.name, serving.max_model_len,
-                    serving.vocab_size, serving.created});
+    grpc->SetReady(serving);
   }
   const EngineStats stats = engine.Stats();
   spdlog::info(

@@ -57,7 +57,7 @@ int GrpcServer::Start() {
   return port;
 }
 
-void GrpcServer::SetReady(GrpcModel model) {
+void GrpcServer::SetReady(ServingModel model) {
   impl_->service.SetReady(std::move(model));
   impl_->SetServing(true);
 }

@@ -13,19 +13,9 @@
 #include "server/core/metrics.h"
 #include "server/core/prompt_builder.h"
 #include "server/core/server_config.h"
+#include "server/core/serving_state.h"
 
 namespace xq {
-
-// What the service needs of a loaded model; every pointer outlives the server.
-struct GrpcModel {
-  Engine* engine = nullptr;
-  const Tokenizer* tokenizer = nullptr;
-  const PromptBuilder* prompts = nullptr;
-  std::string name;  // the id clients use
-  int64_t max_model_len = 0;
-  int64_t vocab_size = 0;
-  int64_t created = 0;  // unix seconds
-};
 
 class GrpcServer {
  public:
@@ -38,7 +28,7 @@ class GrpcServer {
   // Binds config.host:config.grpc_port and serves on gRPC's threads. Returns the bound port;
   // throws xq::Error naming grpc_port when binding fails.
   int Start();
-  void SetReady(GrpcModel model);
+  void SetReady(ServingModel model);
   // Health turns NOT_SERVING and new generations get UNAVAILABLE.
   void SetDraining();
   // Waits until no Generate stream is being written, at most `timeout`; true when none is.

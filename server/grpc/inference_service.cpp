@@ -91,31 +91,6 @@ grpc::StatusCode GrpcCode(int http_status) {
   }
 }
 
-void InferenceService::SetReady(GrpcModel model) {
-  model_ = std::move(model);
-  state_.store(State::kReady);
-}
-
-bool InferenceService::WaitGenerationsDone(std::chrono::milliseconds timeout) const {
-  const auto until = Clock::now() + timeout;
-  while (active_generations_.load() > 0) {
-    if (Clock::now() >= until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-const GrpcModel& InferenceService::RequireModel() const {
-  const State s = state_.load();
-  if (s == State::kReady) return model_;
-  ApiError error(
-      503, "service_unavailable_error",
-      s == State::kLoading ? "the model is still loading" : "the server is shutting down", "",
-      s == State::kLoading ? "model_loading" : "shutting_down");
-  error.retry_after = static_cast<int>(config_.retry_after_s);
-  throw error;
-}
-
 void InferenceService::CheckApiKey(const grpc::ServerContext& context) const {
   if (config_.api_key.empty()) return;
   const auto& metadata = context.client_metadata();
@@ -164,11 +139,11 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context,
                                         const pb::GenerateRequest* request,
                                         grpc::ServerWriter<pb::GenerateResponse>* writer) {
   return Guarded(context, "Generate", [&](CallLog& log) {
-    active_generations_.fetch_add(1);
+    GenerationStarted();
     struct Ended {
-      std::atomic<int>& n;
-      ~Ended() { n.fetch_sub(1); }
-    } ended{active_generations_};
+      ServingState& state;
+      ~Ended() { state.GenerationEnded(); }
+    } ended{*this};
     try {
       return StreamGeneration(context, *request, writer, log);
     } catch (const ApiError& e) {
@@ -181,7 +156,7 @@ grpc::Status InferenceService::StreamGeneration(grpc::ServerContext* context,
                                                 const pb::GenerateRequest& request,
                                                 grpc::ServerWriter<pb::GenerateResponse>* writer,
                                                 CallLog& log) {
-  const GrpcModel& model = RequireModel();
+  const ServingModel& model = RequireModel();
   if (!request.model().empty() && request.model() != model.name &&
       request.model() != config_.model) {
     throw ApiError(
@@ -262,7 +237,7 @@ grpc::Status InferenceService::Tokenize(grpc::ServerContext* context,
                                         const pb::TokenizeRequest* request,
                                         pb::TokenizeResponse* response) {
   return Guarded(context, "Tokenize", [&](CallLog&) {
-    const GrpcModel& model = RequireModel();
+    const ServingModel& model = RequireModel();
     std::vector<int32_t> tokens;
     if (request->has_chat()) {
       if (request->chat().messages().empty()) {
@@ -298,7 +273,7 @@ grpc::Status InferenceService::GetModelInfo(grpc::ServerContext* context,
                                             const pb::GetModelInfoRequest*,
                                             pb::ModelInfo* response) {
   return Guarded(context, "GetModelInfo", [&](CallLog&) {
-    const GrpcModel& model = RequireModel();
+    const ServingModel& model = RequireModel();
     const EngineStats stats = model.engine->Stats();
     response->set_id(model.name);
     response->set_max_model_len(model.max_model_len);

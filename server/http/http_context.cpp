@@ -2,31 +2,6 @@
 
 namespace xq {
 
-void HttpContext::SetReady(ServingModel model) {
-  model_ = std::move(model);
-  state_.store(ServerState::kReady);
-}
-
-const ServingModel& HttpContext::RequireModel() const {
-  const ServerState s = state_.load();
-  if (s == ServerState::kReady) return model_;
-  ApiError error(
-      503, "service_unavailable_error",
-      s == ServerState::kLoading ? "the model is still loading" : "the server is shutting down", "",
-      s == ServerState::kLoading ? "model_loading" : "shutting_down");
-  error.retry_after = static_cast<int>(config.retry_after_s);
-  throw error;
-}
-
-bool HttpContext::WaitGenerationsDone(std::chrono::milliseconds timeout) const {
-  const auto until = Clock::now() + timeout;
-  while (active_generations() > 0) {
-    if (Clock::now() >= until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 void HttpContext::BeginAccess(const std::string& request_id) {
   std::lock_guard lock(access_mutex_);
   access_[request_id].start = Clock::now();
