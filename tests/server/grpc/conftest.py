@@ -1,18 +1,15 @@
 """Starts the real `xquant serve` binary with its gRPC port on loopback and generates the Python
 client from proto/xquant/v1/inference.proto (grpcio-tools) for the gRPC tests."""
 import os
-import re
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 import pytest
 
-BINARY = os.environ.get("XQ_BINARY", "build/bin/xquant")
-MODEL = os.environ.get("XQ_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from server_process import MODEL, ServerProcess  # noqa: E402
+
 PROTO_DIR = os.environ.get(
     "XQ_PROTO_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "proto"))
 
@@ -48,84 +45,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Server:
+class Server(ServerProcess):
     """One `xquant serve` process with HTTP (for /metrics) and gRPC; stderr is kept in `log`."""
 
     def __init__(self, *args):
         import grpc
-        import requests
         from xquant.v1 import inference_pb2_grpc
 
         self.grpc_port = free_port()
-        cmd = [BINARY, "serve", "--model", MODEL, "--port", "0", "--grpc-port",
-               str(self.grpc_port), "--threads", "2", "--kv-cache-memory", "128MiB", *args]
-        # On a loaded machine (parallel builds, other test suites) spinning OpenMP workers wait
-        # for descheduled peers at every barrier and decode gets ~50x slower; sleeping ones don't.
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, errors="replace", env=env)
-        self.log = []
-        self.port = None
-        ready = threading.Event()
-
-        def pump():
-            for line in self.proc.stderr:
-                self.log.append(line)
-                m = re.search(r"listening on http://[^:]+:(\d+)", line)
-                if m:
-                    self.port = int(m.group(1))
-                if "ready: model" in line:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(90) or self.proc.poll() is not None or self.port is None:
-            self.stop()
-            raise RuntimeError("server did not start:\n" + "".join(self.log))
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.requests = requests
+        super().__init__(*args, grpc_port=self.grpc_port)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
         grpc.channel_ready_future(self.channel).result(timeout=30)
         self.stub = inference_pb2_grpc.InferenceStub(self.channel)
-
-    def metrics(self):
-        """The value of each series by its name with labels, and by its bare name (the first)."""
-        text = self.requests.get(self.url + "/metrics", timeout=5).text
-        values = {}
-        for line in text.splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            name_labels, value = line.rsplit(" ", 1)
-            values[name_labels] = float(value)
-            values.setdefault(name_labels.split("{")[0], float(value))
-        return values
-
-    def wait_idle(self, timeout=10):
-        """Polls /metrics until nothing runs or waits and no KV block is held; the last values."""
-        deadline = time.time() + timeout
-        while True:
-            m = self.metrics()
-            idle = (m["xquant_requests_running"] == 0 and m["xquant_requests_waiting"] == 0
-                    and m["xquant_kv_blocks_used"] == 0)
-            if idle or time.time() > deadline:
-                return m
-            time.sleep(0.05)
 
     def stop(self, sig=None):
         if getattr(self, "channel", None) is not None:
             self.channel.close()
             self.channel = None
-        if self.proc.poll() is None:
-            if sig is None:
-                self.proc.terminate()
-            else:
-                self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return super().stop(sig)
 
 
 @pytest.fixture(scope="session")
