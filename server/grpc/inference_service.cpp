@@ -230,6 +230,15 @@ grpc::Status InferenceService::StreamGeneration(grpc::ServerContext* context,
     if (f == FinishKind::kAbort) reason = "abort";
   }
   record(reason);
+  if (reason == "abort") {
+    // The engine ended it first: its deadline (handed to the engine) or a shutdown.
+    if (context->deadline() <= std::chrono::system_clock::now()) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          "the deadline passed before the generation finished");
+    }
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "the server aborted the generation while shutting down");
+  }
   return grpc::Status::OK;
 }
 
