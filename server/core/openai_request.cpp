@@ -10,6 +10,7 @@ namespace xq {
 namespace {
 
 constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+constexpr int64_t kMaxPriority = 1'000'000;
 
 std::optional<float> GetFloat(const nlohmann::json& body, const std::string& key) {
   auto v = GetNumber(body, key);
@@ -53,6 +54,9 @@ void ParseSampling(const nlohmann::json& body, int64_t vocab_size, OpenAiRequest
   if (auto v = GetInt(body, "min_tokens", 0, kInt32Max)) p.min_tokens = static_cast<int32_t>(*v);
   if (auto v = GetTokenList(body, "stop_token_ids", vocab_size)) p.stop_token_ids = *v;
   r.user = GetString(body, "user").value_or("");
+  if (auto v = GetInt(body, "priority", -kMaxPriority, kMaxPriority)) {
+    r.priority = static_cast<int32_t>(*v);
+  }
 
   // max_completion_tokens is the newer name of max_tokens on chat.
   for (const char* key : {"max_tokens", "max_completion_tokens"}) {

@@ -28,6 +28,7 @@ struct OpenAiRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool echo = false;           // completions: prepend the prompt to the text
   std::string user;
+  int32_t priority = 0;  // extension (as vLLM): lower runs first; ties first come first served
 };
 
 OpenAiRequest ParseChatRequest(const nlohmann::json& body, int64_t vocab_size);

@@ -11,6 +11,7 @@ GenerateRequest BuildGenerateRequest(const OpenAiRequest& request, const PromptB
   GenerateRequest out;
   out.id = std::move(id);
   out.params = request.params;
+  out.priority = request.priority;
   const char* prompt_field = request.kind == ApiKind::kChat ? "messages" : "prompt";
   if (request.kind == ApiKind::kChat) {
     out.prompt = prompts.Chat(request.messages);

@@ -97,6 +97,10 @@ OpenAiRequest ToOpenAiRequest(const pb::GenerateRequest& request, int64_t vocab_
       throw InvalidRequestError("prompt", "one of text, chat or token_ids is required");
   }
   ToSampling(request.sampling(), r);
+  if (request.priority() < -1'000'000 || request.priority() > 1'000'000) {
+    throw InvalidRequestError("priority", "must be within [-1000000, 1000000]");
+  }
+  r.priority = request.priority();
   try {
     // kChat keeps SamplingParams' own field names in its errors (completions rename one).
     ValidateSamplingParams(r.params, ApiKind::kChat, vocab_size);

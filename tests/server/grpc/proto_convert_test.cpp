@@ -76,7 +76,10 @@ TEST(ProtoConvert, EverySamplingFieldIsCarried) {
   s->set_logprobs(true);
   s->set_top_logprobs(3);
   s->set_ignore_eos(true);
-  const SamplingParams p = ToOpenAiRequest(req, kVocab).params;
+  req.set_priority(-4);
+  const OpenAiRequest r = ToOpenAiRequest(req, kVocab);
+  EXPECT_EQ(r.priority, -4);
+  const SamplingParams& p = r.params;
   EXPECT_EQ(p.temperature, 0.5f);
   EXPECT_EQ(p.top_p, 0.9f);
   EXPECT_EQ(p.top_k, 0);  // -1 means off

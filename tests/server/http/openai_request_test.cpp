@@ -62,6 +62,7 @@ TEST(OpenAiRequest, ChatParametersMapToSamplingParams) {
                                                  {"ignore_eos", true},
                                                  {"min_tokens", 2},
                                                  {"stop_token_ids", {3, 4}},
+                                                 {"priority", -2},
                                                  {"stream", true},
                                                  {"stream_options", {{"include_usage", true}}},
                                                  {"some_future_field", {{"x", 1}}}}),
@@ -93,6 +94,7 @@ TEST(OpenAiRequest, ChatParametersMapToSamplingParams) {
   EXPECT_TRUE(p.ignore_eos);
   EXPECT_EQ(p.min_tokens, 2);
   EXPECT_EQ(p.stop_token_ids, (std::vector<int32_t>{3, 4}));
+  EXPECT_EQ(r.priority, -2);
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
 }
@@ -143,6 +145,8 @@ TEST(OpenAiRequest, WrongTypesNameTheField) {
       {{{"stop_token_ids", {1, -1}}}, "stop_token_ids[1]"},
       {{{"min_tokens", 10}, {"max_tokens", 5}}, "min_tokens"},
       {{{"model", 3}}, "model"},
+      {{{"priority", "high"}}, "priority"},
+      {{{"priority", 2000000}}, "priority"},
       {{{"messages", json::array()}}, "messages"},
       {{{"messages", "hi"}}, "messages"},
       {{{"messages", {{{"role", 1}, {"content", "x"}}}}}, "messages[0].role"},

@@ -35,10 +35,11 @@ class RequestBuilderTest : public ::testing::Test {
 };
 
 TEST_F(RequestBuilderTest, ChatAppliesTheTemplateAndFillsTheContext) {
-  const OpenAiRequest r =
-      ParseChatRequest({{"messages", {{{"role", "user"}, {"content", "is the"}}}}}, vocab());
+  const OpenAiRequest r = ParseChatRequest(
+      {{"messages", {{{"role", "user"}, {"content", "is the"}}}}, {"priority", 3}}, vocab());
   const GenerateRequest g = BuildGenerateRequest(r, prompts_, 100, "req-1");
   EXPECT_EQ(g.id, "req-1");
+  EXPECT_EQ(g.priority, 3);
   const std::string rendered = prompts_.ChatText(r.messages);
   EXPECT_EQ(rendered, "<|im_start|>user\nis the<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(g.prompt, tokenizer_.Encode(rendered, false, true));
