@@ -115,6 +115,10 @@ void AddBenchCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_flag("--prefix-caching", offline->prefix_caching, "(--offline) enable prefix caching");
+  cmd->add_option("--shared-prefix-tokens", offline->shared_prefix_tokens,
+                  "(--offline) leading prompt tokens every request shares (a system prompt)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", offline->json, "(--offline) one JSON line instead of indented JSON");
   cmd->add_option("--model,-m", opts->model, "GGUF file or Hugging Face model directory")
       ->required();

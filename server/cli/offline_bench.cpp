@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -39,10 +40,15 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
   std::mt19937 rng(42);
   std::uniform_int_distribution<int32_t> token(0,
                                                static_cast<int32_t>(model.config.vocab_size - 1));
+  std::vector<int32_t> shared;
+  for (int t = 0; t < std::min(o.shared_prefix_tokens, o.prompt_tokens); ++t) {
+    shared.push_back(token(rng));
+  }
   auto make_request = [&](int i) {
     GenerateRequest r;
     r.id = "bench-" + std::to_string(i);
-    for (int t = 0; t < o.prompt_tokens; ++t) r.prompt.push_back(token(rng));
+    r.prompt = shared;
+    while (static_cast<int>(r.prompt.size()) < o.prompt_tokens) r.prompt.push_back(token(rng));
     r.params.temperature = 0.0f;
     r.params.ignore_eos = true;
     r.params.max_tokens = o.output_tokens;
@@ -112,6 +118,9 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
       {"mean_latency_s", latency_sum / total},
       {"preemptions", s.preemptions},
       {"prompt_tokens_computed", s.prompt_tokens},
+      {"shared_prefix_tokens", o.shared_prefix_tokens},
+      {"prefix_caching", o.prefix_caching},
+      {"prefix_cache_hit_tokens", s.prefix_cache_hits},
       {"max_concurrent_sequences", s.max_concurrent_sequences},
       {"max_concurrent_full_sequences", s.max_concurrent_full_sequences},
       {"steps", s.steps},
