@@ -75,9 +75,9 @@ void Engine::PublishStats() {
   bool idle = false;
   {
     std::lock_guard lock(mutex_);
+    waiting_ = stats.waiting_requests;  // queued in the loop
     stats.waiting_requests += static_cast<int32_t>(inbox_.size());
     stats_ = stats;
-    waiting_ = loop_->waiting_requests();
     idle = idle_now_ = loop_->idle() && inbox_.empty();
   }
   if (idle) idle_.notify_all();

@@ -63,11 +63,16 @@ int64_t PagedSequenceCache::FrontierBlocks(int64_t length) const {
   return QuantizedFrontier(length, owner_.recent_window(), G) / G;
 }
 
-int64_t PagedSequenceCache::BlocksToGrow(int64_t total, int64_t now) const {
+PagedSequenceCache::Growth PagedSequenceCache::GrowthFor(int64_t total, int64_t now) const {
   const int64_t compressed = FrontierBlocks(length_ + total) - static_cast<int64_t>(blocks_.size());
   const int64_t window = owner_.WindowCharge(length_ + now - window_start_) -
                          static_cast<int64_t>(window_charge_.size());
-  return std::max<int64_t>(0, compressed) + std::max<int64_t>(0, window);
+  return {std::max<int64_t>(0, compressed), std::max<int64_t>(0, window)};
+}
+
+int64_t PagedSequenceCache::BlocksToGrow(int64_t total, int64_t now) const {
+  const Growth g = GrowthFor(total, now);
+  return g.compressed + g.window;
 }
 
 std::unique_ptr<PagedSequenceCache> PagedSequenceCache::Fork() const {
@@ -136,13 +141,10 @@ _Float16* PagedSequenceCache::MutableWindowRow(int64_t layer, bool values, int64
 }
 
 void PagedSequenceCache::EnsureCapacity(int64_t n) {
-  if (BlocksNeeded(n) == 0) return;
+  const auto [compressed, window] = GrowthFor(n, n);
+  if (compressed + window == 0) return;
   std::lock_guard lock(owner_.allocation_mutex());
   BlockPool& pool = owner_.pool();
-  const int64_t compressed =
-      std::max<int64_t>(0, FrontierBlocks(length_ + n) - static_cast<int64_t>(blocks_.size()));
-  const int64_t window = std::max<int64_t>(0, owner_.WindowCharge(length_ + n - window_start_) -
-                                                  static_cast<int64_t>(window_charge_.size()));
   if (!pool.CanAllocate(static_cast<int32_t>(compressed + window))) {
     const BlockPoolStats s = pool.Stats();
     throw KvCacheFull("KV cache full: the step needs " + std::to_string(compressed + window) +

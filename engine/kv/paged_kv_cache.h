@@ -119,6 +119,11 @@ class PagedSequenceCache : public SequenceKvCache {
   int64_t window_start() const { return window_start_; }  // first fp16 position
 
  private:
+  struct Growth {
+    int64_t compressed;  // blocks for positions leaving the window
+    int64_t window;      // growth of the window's charge
+  };
+  Growth GrowthFor(int64_t total, int64_t now) const;  // as BlocksToGrow, split
   // Compressed blocks for positions leaving the window and the window charge for n more tokens.
   void EnsureCapacity(int64_t n);
   void ChargeWindow(int64_t blocks);  // allocation_mutex held; the pool has them
