@@ -7,8 +7,8 @@
 #include <random>
 #include <vector>
 
-#include "engine/common/half.h"
 #include "kernels/include/qgemm.h"
+#include "kernels/reference/half.h"
 
 namespace xq {
 namespace {

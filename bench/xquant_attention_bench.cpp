@@ -86,8 +86,7 @@ class HugeBuffer {
 struct Setup {
   KvBlockLayout layout;
   HugeBuffer arena;
-  std::vector<int32_t> table;
-  std::vector<_Float16> window_k, window_v;
+  std::vector<int32_t> table, window_pages;
   std::vector<float> q, out;
   XqAttentionParams p;
 };
@@ -96,28 +95,34 @@ struct Setup {
 void Build(const Profile& pr, int64_t context, Setup& s) {
   KvLayerSpec l0{{pr.k_bits, false, pr.k_eta}, {pr.v_bits, false, pr.v_eta}};
   KvLayerSpec l1{{pr.k_bits, false, pr.k_eta}, {pr.v_bits, pr.share_v, pr.v_eta}};
-  s.layout = MakeKvBlockLayout(kKvHeads, kDim, kBlock, {l0, l1});
+  const KvLayerSpec layers[] = {l0, l1};
+  s.layout = MakeKvBlockLayout(kKvHeads, kDim, kBlock, layers, 2);
   const int64_t frontier = QuantizedFrontier(context, pr.window, kBlock);
   const int64_t blocks = frontier / kBlock, row = kKvHeads * kDim;
   std::mt19937 rng(3);
   std::normal_distribution<float> n01(0.0f, 1.0f);
   std::vector<_Float16> k(kBlock * row), v(kBlock * row);
-  s.arena.Allocate(std::max<int64_t>(blocks, 1) * s.layout.block_bytes);
+  const int64_t window = context - frontier;
+  const int64_t pages =
+      (window + kBlock - 1) / kBlock * s.layout.window_pages_per_block;  // after the blocks
+  s.arena.Allocate((blocks + pages) * s.layout.block_bytes);
   s.table.resize(blocks);
   for (int64_t b = 0; b < blocks; ++b) {
     s.table[b] = static_cast<int32_t>(b);
     for (int64_t l = 0; l < 2; ++l) {
       for (auto& x : k) x = static_cast<_Float16>(n01(rng));
       for (auto& x : v) x = static_cast<_Float16>(n01(rng));
-      XqQuantizeBlockLayer(s.layout, l, k.data(), v.data(),
+      XqQuantizeBlockLayer(s.layout, l, reinterpret_cast<const Fp16*>(k.data()),
+                           reinterpret_cast<const Fp16*>(v.data()),
                            s.arena.data() + b * s.layout.block_bytes);
     }
   }
-  const int64_t window = context - frontier;
-  s.window_k.resize(window * row);
-  s.window_v.resize(window * row);
-  for (auto& x : s.window_k) x = static_cast<_Float16>(n01(rng));
-  for (auto& x : s.window_v) x = static_cast<_Float16>(n01(rng));
+  // Window pages: random fp16 rows throughout (which row is which does not matter for speed).
+  auto* halves = reinterpret_cast<_Float16*>(s.arena.data() + blocks * s.layout.block_bytes);
+  for (int64_t i = 0; i < pages * s.layout.block_bytes / 2; ++i) {
+    halves[i] = static_cast<_Float16>(n01(rng));
+  }
+  for (int64_t i = 0; i < pages; ++i) s.window_pages.push_back(static_cast<int32_t>(blocks + i));
   s.q.resize(kHeads * kDim);
   for (auto& x : s.q) x = n01(rng);
   s.out.resize(kHeads * kDim);
@@ -127,8 +132,7 @@ void Build(const Profile& pr, int64_t context, Setup& s) {
   p.arena = s.arena.data();
   p.block_table = s.table.data();
   p.num_blocks = blocks;
-  p.window_k = s.window_k.data();
-  p.window_v = s.window_v.data();
+  p.window_pages = s.window_pages.data();
   p.window_start = frontier;
   p.window_len = window;
   p.q = s.q.data();

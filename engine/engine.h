@@ -28,9 +28,6 @@ struct EngineConfig {
   int32_t max_waiting_requests = 1024;   // Submit throws QueueFull beyond this
   int64_t max_model_len = 0;             // 0: the model's context length
   bool prefix_caching = true;
-  // With a recent window (R > 0), share of kv_cache_bytes holding fp16 copies of windows, which
-  // resuming a cached prefix needs (prefix_cache.h).
-  double prefix_window_cache_fraction = 0.1;
 };
 
 struct EngineStats {
@@ -48,7 +45,7 @@ struct EngineStats {
   int64_t prompt_tokens = 0;  // prompt tokens computed (recomputation included)
   int64_t generation_tokens = 0;
   int64_t steps = 0;
-  int32_t max_concurrent_sequences = 0;  // most sequences holding KV at once so far
+  int32_t max_concurrent_sequences = 0;       // most sequences holding KV at once so far
   int32_t max_concurrent_full_sequences = 0;  // of those, most holding their whole prompt
   int64_t requests_finished = 0;
 };

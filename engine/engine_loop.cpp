@@ -5,7 +5,9 @@
 #include <algorithm>
 
 #include "engine/kv/kv_accounting.h"
+#include "engine/kv/kv_budget.h"
 #include "engine/kv/kv_profile.h"
+#include "engine/runner/cpu_model_runner.h"
 
 namespace xq {
 namespace {
@@ -30,43 +32,37 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config)
       max_model_len_(config.max_model_len > 0
                          ? std::min(config.max_model_len, model.config.max_context)
                          : model.config.max_context),
-      transformer_(model) {
+      runner_(std::make_unique<CpuModelRunner>(model)) {
   if (config_.max_num_seqs < 1) throw Error("max_num_seqs: must be at least 1");
   if (config_.max_num_batched_tokens < 1) throw Error("max_num_batched_tokens: must be at least 1");
   if (config_.max_waiting_requests < 1) throw Error("max_waiting_requests: must be at least 1");
   const KvProfile profile = LoadKvProfile(config_.kv_profile);
-  int64_t kv_bytes = config_.kv_cache_bytes;
-  int32_t window_blocks = 0;
-  if (config_.prefix_caching && profile.recent_window > 0) {
-    // Resuming inside the recent window needs fp16 copies of it: a slice of the budget.
-    const KvBlockLayout layout = ResolveKvLayout(profile, model.config.num_layers,
-                                                 model.config.num_kv_heads, model.config.head_dim);
-    const int64_t window_bytes =
-        static_cast<int64_t>(static_cast<double>(kv_bytes) * config_.prefix_window_cache_fraction);
-    window_blocks = static_cast<int32_t>(window_bytes / PrefixCache::WindowBlockBytes(layout));
-    kv_bytes -= window_blocks * PrefixCache::WindowBlockBytes(layout);
-  }
-  kv_ = PagedKvCache::FromProfile(model.config, profile, kv_bytes, config_.max_num_batched_tokens);
-  if (config_.prefix_caching) prefix_ = std::make_unique<PrefixCache>(*kv_, window_blocks);
+  const ModelConfig& c = model.config;
+  const KvPlan plan = PlanKvCache(profile, c.num_layers, c.num_kv_heads, c.head_dim,
+                                  config_.kv_cache_bytes, config_.max_num_batched_tokens);
+  runner_->AllocateKv({plan.layout, plan.recent_window, plan.budget.num_blocks});
+  kv_ = std::make_unique<KvCacheManager>(plan.layout, plan.recent_window, plan.budget.num_blocks,
+                                         config_.prefix_caching, profile.name);
   scheduler_ = std::make_unique<Scheduler>(
-      SchedulerConfig{config_.max_num_seqs, config_.max_num_batched_tokens}, *kv_, prefix_.get());
+      SchedulerConfig{config_.max_num_seqs, config_.max_num_batched_tokens}, *kv_);
   const KvAccounting accounting = ComputeKvAccounting(kv_->layout(), kv_->recent_window());
   real_bits_ = accounting.real_bits_per_element;
   equivalent_bits_ = accounting.equivalent_bits;
   spdlog::info("{}", DescribeKvAccounting(profile.name, kv_->layout(), profile.recent_window,
                                           max_model_len_));
   spdlog::info(
-      "engine: {} KV blocks of {} tokens ({} bytes each), {} window-cache blocks, "
-      "max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}",
-      kv_->pool().num_blocks(), kv_->layout().block_tokens, kv_->layout().block_bytes,
-      window_blocks, config_.max_num_seqs, config_.max_num_batched_tokens, max_model_len_);
+      "engine: {} KV blocks of {} bytes (a compressed block of {} tokens, or a window page of {} "
+      "fp16 rows, {} pages per window block), max_num_seqs {}, max_num_batched_tokens {}, "
+      "max_model_len {}",
+      kv_->pool().num_blocks(), kv_->layout().block_bytes, kv_->layout().block_tokens,
+      kv_->layout().window_rows_per_page, kv_->pages_per_block(), config_.max_num_seqs,
+      config_.max_num_batched_tokens, max_model_len_);
 }
 
 EngineLoop::~EngineLoop() {
   requests_.clear();
   by_seq_.clear();
   scheduler_.reset();  // sequences release their blocks before the pool goes
-  prefix_.reset();
 }
 
 void EngineLoop::Validate(const GenerateRequest& r) const {
@@ -101,13 +97,9 @@ void EngineLoop::Validate(const GenerateRequest& r) const {
                          std::to_string(config_.max_num_seqs) + ")");
   }
   // The copies share the prompt's compressed blocks and each needs its own for the rest, plus
-  // its window's charge (the first at its peak, while a prompt chunk is appended).
-  const int64_t G = kv_->layout().block_tokens, R = kv_->recent_window();
-  const int64_t full = QuantizedFrontier(total, R, G) / G;
-  const int64_t shared = std::min(full, prompt / G);
-  const int64_t needed = full + (r.params.n - 1) * (full - shared) +
-                         kv_->WindowCharge(R + G - 1 + config_.max_num_batched_tokens) +
-                         (r.params.n - 1) * kv_->WindowCharge(R + G);
+  // its window (the first at its peak, while a prompt chunk is appended).
+  const int64_t needed =
+      kv_->BlocksForRequest(prompt, total, r.params.n, config_.max_num_batched_tokens);
   if (needed > kv_->pool().num_blocks()) {
     throw InvalidRequest("max_tokens: the prompt plus max_tokens need " + std::to_string(needed) +
                          " KV blocks but the whole cache has " +
@@ -244,27 +236,18 @@ bool EngineLoop::Step() {
     return had_work;
   }
 
-  batch_.tokens.clear();
-  batch_.positions.clear();
-  batch_.sequences.clear();
-  batch_.logits_rows.clear();
   std::vector<int64_t> sampled;  // sequence per logits row
   for (const ScheduledChunk& c : plan.chunks) {
-    Sequence* seq = scheduler_->Find(c.seq_id);
-    for (int64_t i = 0; i < c.num_tokens; ++i) {
-      batch_.tokens.push_back(seq->tokens[c.start + i]);
-      batch_.positions.push_back(static_cast<int32_t>(c.start + i));
-    }
-    batch_.sequences.push_back({seq->cache.get(), c.num_tokens});
-    if (c.sample) {
-      batch_.logits_rows.push_back(static_cast<int64_t>(batch_.tokens.size()) - 1);
-      sampled.push_back(c.seq_id);
-    }
+    if (c.sample) sampled.push_back(c.seq_id);
+    const Sequence* seq = scheduler_->Find(c.seq_id);
     prompt_tokens_ += std::clamp<int64_t>(seq->prompt_tokens - c.start, 0, c.num_tokens);
   }
   const auto t_forward = Clock::now();
   try {
-    transformer_.Forward(batch_, logits_);
+    KvStorage& storage = runner_->kv_storage();
+    for (const BlockCopy& copy : copies_) storage.CopyBlock(copy.src, copy.dst);
+    copies_.clear();
+    runner_->Execute(plan.inputs, logits_);
   } catch (const std::exception& e) {
     spdlog::error("engine step failed: {}", e.what());
     std::vector<int64_t> ids;
@@ -289,7 +272,7 @@ bool EngineLoop::Step() {
       req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled[row])->num_cached);
       for (int32_t i = 1; i < req->request.params.n; ++i) {
         const int64_t child = next_seq_id_++;
-        scheduler_->Fork(sampled[row], child);
+        scheduler_->Fork(sampled[row], child, copies_);
         req->copies.push_back(Copy{child,
                                    std::make_unique<SequenceSampler>(
                                        req->request.params, req->request.prompt, eos_ids_, i),
@@ -358,11 +341,7 @@ int32_t EngineLoop::waiting_requests() const {
   return n;
 }
 
-std::string EngineLoop::CheckInvariants() const {
-  if (std::string pool = kv_->pool().CheckInvariants(); !pool.empty()) return "KV pool: " + pool;
-  if (prefix_) return prefix_->CheckInvariants();
-  return {};
-}
+std::string EngineLoop::CheckInvariants() const { return kv_->CheckInvariants(); }
 
 EngineStats EngineLoop::Stats() const {
   EngineStats s;
@@ -382,8 +361,8 @@ EngineStats EngineLoop::Stats() const {
   s.kv_blocks_cached = pool.cached_free_blocks;
   s.kv_real_bits_per_element = real_bits_;
   s.kv_equivalent_bits = equivalent_bits_;
-  if (prefix_) {
-    const PrefixCacheStats p = prefix_->Stats();
+  if (const PrefixCache* prefix = kv_->prefix_cache()) {
+    const PrefixCacheStats p = prefix->Stats();
     s.prefix_cache_queries = p.queries;
     s.prefix_cache_hits = p.hits;
   }

@@ -1,6 +1,7 @@
 // EngineLoop: the engine's step loop, owned by the engine thread: requests in flight, the
-// scheduler, the model runner and the samplers. One Step() = schedule, one forward pass over a
-// ragged batch, sample, stream the deltas. Not thread-safe; Engine wraps it.
+// scheduler, the KV manager, the model runner and the samplers. One Step() = schedule (the step
+// as plain BatchInputs), one Execute over the ragged batch, sample, stream the deltas. Not
+// thread-safe; Engine wraps it.
 #pragma once
 
 #include <cstdint>
@@ -9,10 +10,9 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/kv/paged_kv_cache.h"
-#include "engine/kv/prefix_cache.h"
+#include "engine/kv/kv_cache_manager.h"
 #include "engine/model/model_weights.h"
-#include "engine/model/transformer.h"
+#include "engine/runner/model_runner.h"
 #include "engine/sampling/sequence_sampler.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -69,10 +69,9 @@ class EngineLoop {
   Tokenizer tokenizer_;
   std::vector<int32_t> eos_ids_;
   int64_t max_model_len_;
-  std::unique_ptr<PagedKvCache> kv_;
-  std::unique_ptr<PrefixCache> prefix_;
+  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Scheduler> scheduler_;
-  Transformer transformer_;
   double real_bits_ = 0, equivalent_bits_ = 0;
 
   std::map<uint64_t, std::unique_ptr<Request>> requests_;  // by arrival
@@ -80,8 +79,8 @@ class EngineLoop {
   int64_t next_seq_id_ = 1;
   uint64_t next_arrival_ = 0;
 
-  ForwardBatch batch_;
   std::vector<float> logits_;
+  std::vector<BlockCopy> copies_;  // forks' block copies, done before the next step
   int64_t prompt_tokens_ = 0, generation_tokens_ = 0, steps_ = 0, finished_ = 0;
 };
 

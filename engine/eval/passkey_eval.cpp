@@ -1,10 +1,12 @@
 #include "engine/eval/passkey_eval.h"
 
+#include <algorithm>
 #include <random>
+#include <span>
 
 #include "engine/common/error.h"
-#include "engine/model/transformer.h"
 #include "engine/sampling/sampler.h"
+#include "engine/step/solo_sequence.h"
 
 namespace xq {
 namespace {
@@ -28,8 +30,8 @@ PasskeyPrompt BuildPasskeyPrompt(const Tokenizer& tokenizer, int64_t context_tok
   p.key = std::to_string(key);
   const auto intro = tokenizer.Encode(kIntro, /*add_special=*/true, false);
   const auto filler = Encode(tokenizer, kFiller);
-  const auto needle = Encode(tokenizer, " The pass key is " + p.key + ". Remember it. " + p.key +
-                                            " is the pass key.");
+  const auto needle = Encode(
+      tokenizer, " The pass key is " + p.key + ". Remember it. " + p.key + " is the pass key.");
   p.question = Encode(tokenizer, " What is the pass key? The pass key is");
   const int64_t budget = context_tokens - static_cast<int64_t>(intro.size() + needle.size());
   if (budget < static_cast<int64_t>(filler.size())) {
@@ -47,10 +49,9 @@ PasskeyPrompt BuildPasskeyPrompt(const Tokenizer& tokenizer, int64_t context_tok
 }
 
 std::vector<PasskeyResult> EvaluatePasskey(const Model& model, const Tokenizer& tokenizer,
-                                           const std::vector<KvCacheFactory*>& profiles,
+                                           const std::vector<KvBackend*>& profiles,
                                            const PasskeyOptions& options) {
   std::vector<PasskeyResult> results;
-  Transformer transformer(model);
   std::mt19937 rng(options.seed);
   std::uniform_int_distribution<int> key_dist(10000, 99999);
   constexpr int64_t kAnswerTokens = 8;
@@ -61,36 +62,32 @@ std::vector<PasskeyResult> EvaluatePasskey(const Model& model, const Tokenizer& 
     for (double depth : options.depths) {
       prompts.push_back(BuildPasskeyPrompt(tokenizer, context_tokens, depth, key_dist(rng)));
     }
-    for (KvCacheFactory* factory : profiles) {
-      PasskeyResult r{factory->name(), context_tokens, 0, 0};
+    for (KvBackend* backend : profiles) {
+      PasskeyResult r{backend->name, context_tokens, 0, 0};
       for (const PasskeyPrompt& p : prompts) {
-        const int64_t total = static_cast<int64_t>(p.context.size() + p.question.size());
-        auto cache = factory->NewSequence(total + kAnswerTokens);
-        std::vector<float> logits;
-        auto run = [&](const std::vector<int32_t>& tokens, size_t begin, size_t end) {
-          ForwardBatch b;
-          b.tokens.assign(tokens.begin() + begin, tokens.begin() + end);
-          for (size_t i = begin; i < end; ++i) {
-            b.positions.push_back(static_cast<int32_t>(cache->length() + (i - begin)));
-          }
-          b.sequences = {{cache.get(), static_cast<int64_t>(end - begin)}};
-          b.logits_rows = {static_cast<int64_t>(end - begin) - 1};
-          transformer.Forward(b, logits);
+        SoloSequence seq(*backend->runner, *backend->kv);
+        const std::vector<float>* logits = nullptr;
+        auto run = [&](std::span<const int32_t> tokens) {
+          const int64_t last[] = {static_cast<int64_t>(tokens.size()) - 1};
+          logits = &seq.Append(tokens, last);
         };
-        for (size_t s = 0; s < p.context.size(); s += options.chunk) {
-          run(p.context, s, std::min(p.context.size(), s + options.chunk));
+        const std::span<const int32_t> context(p.context);
+        for (size_t s = 0; s < context.size(); s += options.chunk) {
+          run(context.subspan(s, std::min<size_t>(options.chunk, context.size() - s)));
         }
-        run(p.question, 0, p.question.size());
+        run(p.question);
         std::vector<int32_t> answer;
         for (int64_t i = 0; i < kAnswerTokens; ++i) {
-          answer.push_back(ArgMax(logits));
-          if (i + 1 < kAnswerTokens) run(answer, answer.size() - 1, answer.size());
+          answer.push_back(ArgMax(*logits));
+          if (i + 1 < kAnswerTokens) logits = &seq.Step(answer.back());
         }
         const std::string text = tokenizer.Decode(answer, /*skip_special=*/true);
         std::string digits;
         for (char c : text) {
-          if (c >= '0' && c <= '9') digits += c;
-          else if (!digits.empty()) break;
+          if (c >= '0' && c <= '9')
+            digits += c;
+          else if (!digits.empty())
+            break;
         }
         r.correct += digits == p.key;
         ++r.total;

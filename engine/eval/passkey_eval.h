@@ -7,15 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "engine/model/kv_cache_factory.h"
 #include "engine/model/model_weights.h"
+#include "engine/step/kv_backend.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace xq {
 
 struct PasskeyOptions {
   std::vector<int64_t> context_tokens = {1024, 2048, 4096, 8000};  // capped to the model context
-  std::vector<double> depths = {0.1, 0.3, 0.5, 0.7, 0.9};  // where the key sits (0 = start)
+  std::vector<double> depths = {0.1, 0.3, 0.5, 0.7, 0.9};          // where the key sits (0 = start)
   uint32_t seed = 1234;
   int64_t chunk = 512;
 };
@@ -28,7 +28,7 @@ struct PasskeyResult {
 };
 
 std::vector<PasskeyResult> EvaluatePasskey(const Model& model, const Tokenizer& tokenizer,
-                                           const std::vector<KvCacheFactory*>& profiles,
+                                           const std::vector<KvBackend*>& profiles,
                                            const PasskeyOptions& options);
 
 // The prompt parts, exposed for tests: context (filler with the key at `depth`) and question.

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <span>
 
 #include "engine/common/error.h"
-#include "engine/model/transformer.h"
+#include "engine/step/solo_sequence.h"
 
 namespace xq {
 namespace {
@@ -25,58 +27,55 @@ void LogSoftmaxRows(const std::vector<float>& logits, int64_t rows, int64_t voca
 }
 
 struct Run {
-  std::unique_ptr<SequenceKvCache> cache;
+  std::unique_ptr<SoloSequence> seq;
   double nll = 0.0, kl = 0.0;
   int64_t agree = 0;
 };
 
 }  // namespace
 
-std::vector<TeacherForcedResult> EvaluateTeacherForced(
-    const Model& model, const std::vector<int32_t>& tokens, KvCacheFactory& baseline,
-    const std::vector<KvCacheFactory*>& profiles, const TeacherForcedOptions& options) {
+std::vector<TeacherForcedResult> EvaluateTeacherForced(const Model& model,
+                                                       const std::vector<int32_t>& tokens,
+                                                       KvBackend& baseline,
+                                                       const std::vector<KvBackend*>& profiles,
+                                                       const TeacherForcedOptions& options) {
   const int64_t n = static_cast<int64_t>(tokens.size()), vocab = model.config.vocab_size;
   if (n < 2 || options.score_from >= n - 1) {
     throw Error("eval: the text has " + std::to_string(n) + " tokens, too few to score past " +
                 std::to_string(options.score_from));
   }
-  Transformer transformer(model);
-  Run base{baseline.NewSequence(n)};
+  Run base{std::make_unique<SoloSequence>(*baseline.runner, *baseline.kv)};
   std::vector<Run> runs;
-  for (KvCacheFactory* f : profiles) runs.push_back({f->NewSequence(n)});
+  for (KvBackend* b : profiles)
+    runs.push_back({std::make_unique<SoloSequence>(*b->runner, *b->kv)});
 
-  std::vector<float> logits;
   std::vector<double> base_lp, lp;
   int64_t scored = 0;
   for (int64_t start = 0; start < n - 1; start += options.chunk) {
     const int64_t len = std::min(options.chunk, n - 1 - start);
-    ForwardBatch batch;
-    batch.tokens.assign(tokens.begin() + start, tokens.begin() + start + len);
-    for (int64_t i = 0; i < len; ++i) batch.positions.push_back(static_cast<int32_t>(start + i));
+    const std::span<const int32_t> chunk(tokens.data() + start, len);
     // Only positions being scored need logits.
-    const int64_t first = std::max<int64_t>(0, options.score_from - start);
-    for (int64_t i = first; i < len; ++i) batch.logits_rows.push_back(i);
-    const int64_t rows = static_cast<int64_t>(batch.logits_rows.size());
+    std::vector<int64_t> logits_rows;
+    for (int64_t i = std::max<int64_t>(0, options.score_from - start); i < len; ++i) {
+      logits_rows.push_back(i);
+    }
+    const int64_t rows = static_cast<int64_t>(logits_rows.size());
 
-    batch.sequences = {{base.cache.get(), len}};
-    transformer.Forward(batch, logits);
-    LogSoftmaxRows(logits, rows, vocab, base_lp);
+    LogSoftmaxRows(base.seq->Append(chunk, logits_rows), rows, vocab, base_lp);
     std::vector<int32_t> base_argmax(rows);
     for (int64_t r = 0; r < rows; ++r) {
       const double* row = base_lp.data() + r * vocab;
       base_argmax[r] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
-      base.nll -= row[tokens[start + batch.logits_rows[r] + 1]];
+      base.nll -= row[tokens[start + logits_rows[r] + 1]];
     }
     for (Run& run : runs) {
-      batch.sequences = {{run.cache.get(), len}};
-      transformer.Forward(batch, logits);
-      LogSoftmaxRows(logits, rows, vocab, lp);
+      LogSoftmaxRows(run.seq->Append(chunk, logits_rows), rows, vocab, lp);
       for (int64_t r = 0; r < rows; ++r) {
         const double *p = base_lp.data() + r * vocab, *q = lp.data() + r * vocab;
         double kl = 0.0;
         for (int64_t i = 0; i < vocab; ++i) kl += std::exp(p[i]) * (p[i] - q[i]);
         run.kl += kl;
-        run.nll -= q[tokens[start + batch.logits_rows[r] + 1]];
+        run.nll -= q[tokens[start + logits_rows[r] + 1]];
         run.agree += (std::max_element(q, q + vocab) - q) == base_argmax[r];
       }
     }
@@ -84,9 +83,9 @@ std::vector<TeacherForcedResult> EvaluateTeacherForced(
   }
   std::vector<TeacherForcedResult> results;
   const double base_ppl = std::exp(base.nll / scored);
-  results.push_back({baseline.name(), scored, base_ppl, base_ppl, 0.0, 1.0});
+  results.push_back({baseline.name, scored, base_ppl, base_ppl, 0.0, 1.0});
   for (size_t i = 0; i < runs.size(); ++i) {
-    results.push_back({profiles[i]->name(), scored, std::exp(runs[i].nll / scored), base_ppl,
+    results.push_back({profiles[i]->name, scored, std::exp(runs[i].nll / scored), base_ppl,
                        runs[i].kl / scored, double(runs[i].agree) / scored});
   }
   return results;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/model/kv_cache_factory.h"
 #include "engine/model/model_weights.h"
+#include "engine/step/kv_backend.h"
 
 namespace xq {
 
@@ -28,8 +28,10 @@ struct TeacherForcedResult {
 };
 
 // tokens: the text; the prediction at position t is scored against tokens[t + 1].
-std::vector<TeacherForcedResult> EvaluateTeacherForced(
-    const Model& model, const std::vector<int32_t>& tokens, KvCacheFactory& baseline,
-    const std::vector<KvCacheFactory*>& profiles, const TeacherForcedOptions& options);
+std::vector<TeacherForcedResult> EvaluateTeacherForced(const Model& model,
+                                                       const std::vector<int32_t>& tokens,
+                                                       KvBackend& baseline,
+                                                       const std::vector<KvBackend*>& profiles,
+                                                       const TeacherForcedOptions& options);
 
 }  // namespace xq

@@ -1,7 +1,6 @@
 #include "engine/kv/block_pool.h"
 
 #include <limits>
-#include <new>
 #include <stdexcept>
 
 #include "engine/common/error.h"
@@ -16,12 +15,6 @@ BlockPool::BlockPool(int64_t block_bytes, int32_t num_blocks) : block_bytes_(blo
   if (num_blocks > std::numeric_limits<int64_t>::max() / block_bytes) {
     throw Error("BlockPool: " + std::to_string(num_blocks) + " blocks of " +
                 std::to_string(block_bytes) + " bytes overflow");
-  }
-  const int64_t bytes = block_bytes * num_blocks;
-  if (bytes > 0) {
-    // Left uninitialised: pages are only touched when blocks are written.
-    arena_.reset(static_cast<uint8_t*>(
-        ::operator new[](static_cast<size_t>(bytes), std::align_val_t{kArenaAlignment})));
   }
   nodes_.resize(static_cast<size_t>(num_blocks));
   for (int32_t b = 0; b < num_blocks; ++b) PushBack(b);
@@ -120,6 +113,17 @@ void BlockPool::SetHash(int32_t block, uint64_t hash) {
   }
   n.hashed = true;
   n.hash = hash;
+}
+
+void BlockPool::ForgetHash(int32_t block) {
+  Node& n = node(block);
+  if (!n.hashed) return;
+  n.hashed = false;
+  if (n.ref == 0) {  // nothing worth keeping any more: reused first
+    --cached_free_count_;
+    Unlink(block);
+    PushFront(block);
+  }
 }
 
 std::optional<uint64_t> BlockPool::Hash(int32_t block) const {

@@ -1,5 +1,6 @@
-// BlockPool: the paged KV arena. Equal blocks with reference counts, and an intrusive LRU free
-// list whose blocks keep their content hash until reused, so a prefix-cache hit can revive them.
+// BlockPool: the bookkeeping of the paged KV cache (the bytes live in the runner's KvStorage).
+// Equal blocks with reference counts, and an intrusive LRU free list whose blocks keep their
+// content hash until reused, so a prefix-cache hit can revive them.
 #pragma once
 
 #include <cstdint>
@@ -25,12 +26,10 @@ struct BlockPoolStats {
 // the caller's bookkeeping, and going on would corrupt the free list.
 class BlockPool {
  public:
-  static constexpr size_t kArenaAlignment = 64;
   // Told when Allocate reuses a free block that still held a hash, so the prefix index forgets it.
   using EvictionListener = std::function<void(int32_t block, uint64_t hash)>;
 
-  // block_bytes is KvBlockLayout::block_bytes: block b starts at arena() + b * block_bytes, the
-  // addressing the kernels use.
+  // block_bytes (KvBlockLayout::block_bytes) only sizes the byte counts of Stats().
   BlockPool(int64_t block_bytes, int32_t num_blocks);
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;
@@ -53,11 +52,10 @@ class BlockPool {
   // block is reused. Setting the same value again is allowed.
   void SetHash(int32_t block, uint64_t hash);
   std::optional<uint64_t> Hash(int32_t block) const;
+  // Drops the block's hash (no listener call); a free block moves to the head of the list.
+  void ForgetHash(int32_t block);
   int32_t RefCount(int32_t block) const { return node(block).ref; }
 
-  uint8_t* Data(int32_t block) { return arena_.get() + Offset(block); }
-  const uint8_t* Data(int32_t block) const { return arena_.get() + Offset(block); }
-  const uint8_t* arena() const { return arena_.get(); }
   int64_t block_bytes() const { return block_bytes_; }
   int32_t num_blocks() const { return static_cast<int32_t>(nodes_.size()); }
 
@@ -74,20 +72,15 @@ class BlockPool {
     bool hashed = false;
     uint64_t hash = 0;
   };
-  struct AlignedFree {
-    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t{kArenaAlignment}); }
-  };
 
   void CheckId(int32_t block) const;
   const Node& node(int32_t block) const { return CheckId(block), nodes_[block]; }
   Node& node(int32_t block) { return CheckId(block), nodes_[block]; }
-  int64_t Offset(int32_t block) const { return CheckId(block), block * block_bytes_; }
   void PushBack(int32_t block);
   void PushFront(int32_t block);
   void Unlink(int32_t block);
 
   int64_t block_bytes_;
-  std::unique_ptr<uint8_t[], AlignedFree> arena_;
   std::vector<Node> nodes_;
   int32_t head_ = kNone;  // next to be reused
   int32_t tail_ = kNone;  // evicted last

@@ -3,6 +3,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <map>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -27,7 +28,7 @@ const KvSlotSpec& Slot(const KvBlockLayout& layout, size_t l, bool keys) {
 // "2-bit L0-15, 1-bit L16-29, codes shared by 7 layers from L17".
 std::string DescribeSlots(const KvBlockLayout& layout, bool keys) {
   std::string out;
-  const size_t n = layout.layers.size();
+  const size_t n = static_cast<size_t>(layout.num_layers);
   for (size_t begin = 0; begin < n;) {
     const int bits = Slot(layout, begin, keys).bits;
     size_t end = begin;
@@ -52,11 +53,11 @@ KvAccounting ComputeKvAccounting(const KvBlockLayout& layout, int64_t recent_win
   KvAccounting a;
   const int64_t L = layout.num_layers, H = layout.num_kv_heads, D = layout.head_dim;
   const int64_t G = layout.block_tokens;
-  if (L <= 0 || H <= 0 || D <= 0 || G <= 0 || static_cast<int64_t>(layout.layers.size()) != L) {
+  if (L <= 0 || H <= 0 || D <= 0 || G <= 0 || L > kMaxKvLayers) {
     throw std::invalid_argument("KV accounting: the block layout is empty or inconsistent");
   }
   int64_t code_bits = 0;
-  for (const KvLayerSpec& spec : layout.layers) {
+  for (const KvLayerSpec& spec : std::span(layout.layers, layout.num_layers)) {
     for (const KvSlotSpec* s : {&spec.k, &spec.v}) code_bits += s->shares_codes ? 0 : s->bits;
   }
   a.equivalent_bits = static_cast<double>(code_bits) / static_cast<double>(2 * L);
@@ -67,6 +68,9 @@ KvAccounting ComputeKvAccounting(const KvBlockLayout& layout, int64_t recent_win
       static_cast<double>(layout.block_bytes) * 8.0 / static_cast<double>(G * L * 2 * H * D);
   a.bytes_per_token = static_cast<double>(layout.block_bytes) / static_cast<double>(G);
   a.fp16_bytes_per_token = 2 * L * H * D * 2;
+  // What a window token really costs: its block's share of the window pages.
+  a.window_bytes_per_token = static_cast<double>(layout.window_pages_per_block) *
+                             static_cast<double>(layout.block_bytes) / static_cast<double>(G);
   return a;
 }
 
@@ -74,7 +78,7 @@ double BytesPerTokenAt(const KvAccounting& a, int64_t context_length) {
   if (context_length <= 0) throw std::invalid_argument("KV accounting: context length must be > 0");
   const int64_t frontier = QuantizedFrontier(context_length, a.recent_window, a.block_tokens);
   const double bytes = static_cast<double>(frontier / a.block_tokens) * a.block_bytes +
-                       static_cast<double>(context_length - frontier) * a.fp16_bytes_per_token;
+                       static_cast<double>(context_length - frontier) * a.window_bytes_per_token;
   return bytes / static_cast<double>(context_length);
 }
 
@@ -82,7 +86,7 @@ std::string DescribeKvAccounting(const std::string& profile_name, const KvBlockL
                                  int64_t recent_window, int64_t context_length) {
   const KvAccounting a = ComputeKvAccounting(layout, recent_window);
   std::map<int, float> etas;
-  for (const KvLayerSpec& spec : layout.layers) {
+  for (const KvLayerSpec& spec : std::span(layout.layers, layout.num_layers)) {
     for (const KvSlotSpec* s : {&spec.k, &spec.v}) {
       if (s->bits != kFp16Bits) etas[s->bits] = s->eta;
     }

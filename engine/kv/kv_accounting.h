@@ -14,8 +14,9 @@ struct KvAccounting {
   double equivalent_bits = 0.0;
   // block_bytes * 8 / (G * L * 2 * H * D): everything a compressed block stores per element.
   double real_bits_per_element = 0.0;
-  double bytes_per_token = 0.0;      // block_bytes / G
-  int64_t fp16_bytes_per_token = 0;  // 2 * L * H * D * 2
+  double bytes_per_token = 0.0;       // block_bytes / G
+  int64_t fp16_bytes_per_token = 0;   // 2 * L * H * D * 2
+  double window_bytes_per_token = 0;  // window pages per block * block_bytes / G
   int64_t block_bytes = 0;
   int64_t block_tokens = 0;
   int64_t recent_window = 0;

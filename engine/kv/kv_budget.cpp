@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/common/error.h"
+#include "engine/kv/kv_profile.h"
 
 namespace xq {
 namespace {
@@ -57,10 +58,9 @@ int64_t Fp16KvBytesPerToken(int64_t num_layers, int64_t num_kv_heads, int64_t he
   return num_layers * 2 * num_kv_heads * head_dim * 2;
 }
 
-int64_t WindowChargeBlocks(int64_t rows, int64_t window_bytes_per_token, int64_t block_bytes) {
+int64_t WindowPages(int64_t rows, int64_t block_tokens, int64_t pages_per_block) {
   if (rows <= 0) return 0;
-  const int64_t bytes = CheckedMul(rows, window_bytes_per_token, "window bytes");
-  return (bytes + block_bytes - 1) / block_bytes;
+  return CheckedMul((rows + block_tokens - 1) / block_tokens, pages_per_block, "window pages");
 }
 
 KvBudget PlanKvBudget(const KvBudgetRequest& r) {
@@ -68,7 +68,7 @@ KvBudget PlanKvBudget(const KvBudgetRequest& r) {
       {"total_bytes", r.total_bytes},
       {"block_bytes", r.block_bytes},
       {"block_tokens", r.block_tokens},
-      {"window_bytes_per_token", r.window_bytes_per_token},
+      {"window_pages_per_block", r.window_pages_per_block},
       {"max_chunk_tokens", r.max_chunk_tokens}};
   for (const auto& [name, value] : fields) {
     if (value <= 0) {
@@ -82,9 +82,9 @@ KvBudget PlanKvBudget(const KvBudgetRequest& r) {
   }
   KvBudget b;
   const int64_t between = r.recent_window + r.block_tokens - 1;
-  b.window_blocks = WindowChargeBlocks(between, r.window_bytes_per_token, r.block_bytes);
+  b.window_blocks = WindowPages(between, r.block_tokens, r.window_pages_per_block);
   b.window_blocks_peak =
-      WindowChargeBlocks(between + r.max_chunk_tokens, r.window_bytes_per_token, r.block_bytes);
+      WindowPages(between + r.max_chunk_tokens, r.block_tokens, r.window_pages_per_block);
   b.num_blocks = static_cast<int32_t>(
       std::min<int64_t>(r.total_bytes / r.block_bytes, std::numeric_limits<int32_t>::max()));
   const int64_t minimum = b.window_blocks_peak + 1;
@@ -98,6 +98,22 @@ KvBudget PlanKvBudget(const KvBudgetRequest& r) {
   }
   b.block_pool_bytes = int64_t{b.num_blocks} * r.block_bytes;
   return b;
+}
+
+KvPlan PlanKvCache(const KvProfile& profile, int64_t num_layers, int64_t num_kv_heads,
+                   int64_t head_dim, int64_t budget_bytes, int64_t max_chunk_tokens) {
+  KvPlan plan;
+  plan.layout = ResolveKvLayout(profile, num_layers, num_kv_heads, head_dim);
+  plan.recent_window = profile.recent_window;
+  KvBudgetRequest request;
+  request.total_bytes = budget_bytes;
+  request.block_bytes = plan.layout.block_bytes;
+  request.block_tokens = plan.layout.block_tokens;
+  request.recent_window = profile.recent_window;
+  request.window_pages_per_block = plan.layout.window_pages_per_block;
+  request.max_chunk_tokens = max_chunk_tokens;
+  plan.budget = PlanKvBudget(request);
+  return plan;
 }
 
 int64_t ParseByteSize(std::string_view text, std::string_view flag) {

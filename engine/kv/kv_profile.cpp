@@ -300,7 +300,8 @@ KvBlockLayout ResolveKvLayout(const KvProfile& profile, int64_t num_layers, int6
   }
   std::vector<KvLayerSpec> layers = ResolveLayers(profile, num_layers);
   try {
-    return MakeKvBlockLayout(num_kv_heads, head_dim, profile.block_tokens, layers);
+    return MakeKvBlockLayout(num_kv_heads, head_dim, profile.block_tokens, layers.data(),
+                             static_cast<int64_t>(layers.size()));
   } catch (const std::invalid_argument& e) {
     throw Error(profile.source + ": " + e.what());
   }

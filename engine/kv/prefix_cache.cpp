@@ -1,7 +1,6 @@
 #include "engine/kv/prefix_cache.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 namespace xq {
@@ -15,192 +14,182 @@ uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
-// Blocks differ whenever the profile or its layout does, so the seed covers both.
-uint64_t ProfileSeed(const PagedKvCache& kv) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : kv.name()) h = (h ^ c) * 0x100000001b3ULL;
-  h = Mix(h ^ static_cast<uint64_t>(kv.layout().block_bytes));
-  return Mix(h ^ static_cast<uint64_t>(kv.recent_window()));
+uint64_t ChainHash(uint64_t seed, uint64_t parent, std::span<const int32_t> tokens) {
+  uint64_t h = Mix(parent ^ seed);
+  for (int32_t t : tokens) {
+    h = Mix(h ^ (static_cast<uint64_t>(static_cast<uint32_t>(t)) + 0x9e3779b97f4a7c15ULL));
+  }
+  return h;
 }
 
 }  // namespace
 
-int64_t PrefixCache::WindowBlockBytes(const KvBlockLayout& layout) {
-  return layout.num_layers * 2 * layout.block_tokens * layout.num_kv_heads * layout.head_dim *
-         static_cast<int64_t>(sizeof(_Float16));
+PrefixCache::PrefixCache(BlockPool& pool, const KvBlockLayout& layout, int64_t recent_window,
+                         uint64_t profile_seed, HashFn hash)
+    : pool_(pool),
+      block_tokens_(layout.block_tokens),
+      recent_blocks_(recent_window / layout.block_tokens),
+      profile_seed_(profile_seed),
+      hash_(hash ? hash : ChainHash) {
+  pool_.SetEvictionListener([this](int32_t block, uint64_t hash) { OnEvict(block, hash); });
 }
 
-PrefixCache::PrefixCache(PagedKvCache& kv, int32_t window_blocks)
-    : kv_(kv),
-      block_tokens_(kv.layout().block_tokens),
-      recent_blocks_(kv.recent_window() / kv.layout().block_tokens),
-      profile_seed_(ProfileSeed(kv)),
-      windows_(WindowBlockBytes(kv.layout()), window_blocks) {
-  kv_.SetCommitObserver(this);
-  kv_.pool().SetEvictionListener([this](int32_t block, uint64_t hash) {
-    if (auto it = blocks_.find(hash); it != blocks_.end() && it->second == block) blocks_.erase(it);
-  });
-  windows_.SetEvictionListener([this](int32_t block, uint64_t hash) {
-    auto it = window_blocks_.find(hash);
-    if (it != window_blocks_.end() && it->second == block) window_blocks_.erase(it);
-  });
-}
-
-PrefixCache::~PrefixCache() {
-  kv_.SetCommitObserver(nullptr);
-  kv_.pool().SetEvictionListener(nullptr);
-}
+PrefixCache::~PrefixCache() { pool_.SetEvictionListener(nullptr); }
 
 uint64_t PrefixCache::NextHash(uint64_t parent, std::span<const int32_t> block_tokens) const {
-  uint64_t h = Mix(parent ^ profile_seed_);
-  for (int32_t t : block_tokens)
-    h = Mix(h ^ (static_cast<uint64_t>(static_cast<uint32_t>(t)) + 0x9e3779b97f4a7c15ULL));
-  return h;
+  return hash_(profile_seed_, parent, block_tokens);
 }
 
-void PrefixCache::Track(PagedSequenceCache& seq, std::span<const int32_t> tokens,
-                        int64_t prompt_tokens) {
-  std::vector<uint64_t>& hashes = seq.prefix.block_hashes;
+const PrefixCache::Entry* PrefixCache::Find(const std::unordered_map<uint64_t, Entry>& index,
+                                            uint64_t hash, uint64_t parent,
+                                            std::span<const int32_t> tokens) const {
+  auto it = index.find(hash);
+  if (it == index.end() || it->second.parent != parent) return nullptr;
+  const std::vector<int32_t>& kept = it->second.tokens;
+  return std::equal(kept.begin(), kept.end(), tokens.begin(), tokens.end()) ? &it->second : nullptr;
+}
+
+void PrefixCache::Track(SequenceKv& seq, std::span<const int32_t> tokens,
+                        int64_t prompt_tokens) const {
+  std::vector<uint64_t>& hashes = seq.block_hashes;
   const size_t full = tokens.size() / block_tokens_;
   while (hashes.size() < full) {
     const uint64_t parent = hashes.empty() ? 0 : hashes.back();
-    hashes.push_back(
-        NextHash(parent, tokens.subspan(hashes.size() * block_tokens_, block_tokens_)));
+    const auto block = tokens.subspan(hashes.size() * block_tokens_, block_tokens_);
+    hashes.push_back(NextHash(parent, block));
+    seq.block_tokens.insert(seq.block_tokens.end(), block.begin(), block.end());
   }
-  seq.prefix.window_copy_blocks = prompt_tokens / block_tokens_;
+  seq.window_keep_blocks = prompt_tokens / block_tokens_;
 }
 
-std::unique_ptr<PagedSequenceCache> PrefixCache::Acquire(std::span<const int32_t> tokens) {
+PrefixHit PrefixCache::Acquire(std::span<const int32_t> tokens) {
   queries_ += static_cast<int64_t>(tokens.size());
-  if (tokens.empty()) return nullptr;
+  PrefixHit hit;
+  if (tokens.empty()) return hit;
   const int64_t max_blocks = (static_cast<int64_t>(tokens.size()) - 1) / block_tokens_;
   std::vector<uint64_t> hashes;
-  int64_t compressed = 0;  // leading blocks present compressed
+  std::vector<const Entry*> compressed, windows;
   for (int64_t b = 0; b < max_blocks; ++b) {
-    hashes.push_back(
-        NextHash(b ? hashes.back() : 0, tokens.subspan(b * block_tokens_, block_tokens_)));
-    if (compressed == b && blocks_.count(hashes.back())) ++compressed;
+    const uint64_t parent = b ? hashes.back() : 0;
+    const auto block = tokens.subspan(b * block_tokens_, block_tokens_);
+    hashes.push_back(NextHash(parent, block));
+    compressed.push_back(Find(compressed_, hashes.back(), parent, block));
+    windows.push_back(recent_blocks_ > 0 ? Find(windows_, hashes.back(), parent, block) : nullptr);
   }
+  int64_t leading = 0;  // leading blocks present compressed
+  while (leading < max_blocks && compressed[leading]) ++leading;
   // The longest h whose state a fresh run would have: blocks [0, h - R/G) compressed and the
   // window [h - R/G, h) in fp16.
   int64_t h = max_blocks;
   for (; h > 0; --h) {
     const int64_t first_window = std::max<int64_t>(0, h - recent_blocks_);
-    if (first_window > compressed) continue;
+    if (first_window > leading) continue;
     bool windows_present = true;
-    for (int64_t b = first_window; b < h && windows_present; ++b) {
-      windows_present = window_blocks_.count(hashes[b]) > 0;
-    }
+    for (int64_t b = first_window; b < h && windows_present; ++b) windows_present = windows[b];
     if (windows_present) break;
   }
-  if (h == 0) return nullptr;
+  if (h == 0) return hit;
 
   const int64_t first_window = std::max<int64_t>(0, h - recent_blocks_);
-  BlockPool& pool = kv_.pool();
-  // Reviving cached blocks and charging the window both take free blocks: all or nothing.
-  int64_t takes = kv_.WindowCharge((h - first_window) * block_tokens_);
-  for (int64_t b = 0; b < first_window; ++b) takes += pool.RefCount(blocks_.at(hashes[b])) == 0;
-  if (!pool.CanAllocate(static_cast<int32_t>(takes))) return nullptr;
-  std::vector<int32_t> blocks;
-  for (int64_t b = 0; b < first_window; ++b) {
-    const int32_t id = blocks_.at(hashes[b]);
-    pool.RefCount(id) > 0 ? pool.AddRef(id) : pool.Revive(id);
-    blocks.push_back(id);
-  }
-  auto seq = std::make_unique<PagedSequenceCache>(kv_);
-  seq->AdoptPrefix(std::move(blocks), h * block_tokens_);
-  const KvBlockLayout& layout = kv_.layout();
-  const int64_t row = layout.num_kv_heads * layout.head_dim;
+  std::vector<int32_t> ids;
+  for (int64_t b = 0; b < first_window; ++b) ids.push_back(compressed[b]->ids[0]);
+  const size_t num_compressed = ids.size();
   for (int64_t b = first_window; b < h; ++b) {
-    const int32_t id = window_blocks_.at(hashes[b]);
-    windows_.Revive(id);  // and Release below: the block becomes the most recently used
-    const _Float16* src = reinterpret_cast<const _Float16*>(windows_.Data(id));
-    for (int64_t l = 0; l < layout.num_layers; ++l) {
-      for (int kv_index = 0; kv_index < 2; ++kv_index) {
-        const _Float16* rows = src + (l * 2 + kv_index) * block_tokens_ * row;
-        for (int64_t t = 0; t < block_tokens_; ++t) {
-          std::memcpy(seq->MutableWindowRow(l, kv_index == 1, b * block_tokens_ + t),
-                      rows + t * row, row * sizeof(_Float16));
-        }
-      }
-    }
-    windows_.Release(id);
+    ids.insert(ids.end(), windows[b]->ids.begin(), windows[b]->ids.end());
   }
+  // Reviving takes the cached blocks themselves off the free list: it always succeeds, and a
+  // window block is its pages, shared rather than copied.
+  for (int32_t id : ids) pool_.RefCount(id) > 0 ? pool_.AddRef(id) : pool_.Revive(id);
+  hit.length = h * block_tokens_;
+  hit.blocks.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(num_compressed));
+  hit.window_pages.assign(ids.begin() + static_cast<std::ptrdiff_t>(num_compressed), ids.end());
   hashes.resize(h);
-  seq->prefix.block_hashes = std::move(hashes);
-  hits_ += h * block_tokens_;
-  return seq;
+  hit.block_hashes = std::move(hashes);
+  hits_ += hit.length;
+  return hit;
 }
 
-void PrefixCache::CopyWindowBlock(const PagedSequenceCache& seq, int64_t b, uint64_t hash) {
-  if (auto it = window_blocks_.find(hash); it != window_blocks_.end()) {
-    windows_.Revive(it->second);  // already kept: refresh its place in the LRU order
-    windows_.Release(it->second);
+void PrefixCache::IndexCompressed(const SequenceKv& seq, int64_t b) {
+  if (b >= static_cast<int64_t>(seq.block_hashes.size())) return;
+  const uint64_t hash = seq.block_hashes[b];
+  const int32_t id = seq.blocks[b];
+  if (compressed_.count(hash) || pool_.Hash(id)) return;
+  pool_.SetHash(id, hash);
+  const auto first = seq.block_tokens.begin() + b * block_tokens_;
+  compressed_[hash] = {b ? seq.block_hashes[b - 1] : 0, {first, first + block_tokens_}, {id}};
+}
+
+void PrefixCache::KeepWindowBlock(const SequenceKv& seq, int64_t b,
+                                  std::span<const int32_t> pages) {
+  if (recent_blocks_ == 0 || b >= static_cast<int64_t>(seq.block_hashes.size())) return;
+  const uint64_t hash = seq.block_hashes[b];
+  if (windows_.count(hash)) return;  // kept already (possibly these very pages)
+  for (int32_t id : pages) {
+    if (pool_.Hash(id)) return;  // part of another entry's block: nothing to add
+  }
+  for (int32_t id : pages) {
+    // A fresh salt per page: a stale page never answers for a newer entry of the same hash.
+    const uint64_t page_hash = Mix(hash ^ Mix(next_page_salt_++));
+    pool_.SetHash(id, page_hash);
+    page_owner_[page_hash] = hash;
+  }
+  const auto first = seq.block_tokens.begin() + b * block_tokens_;
+  windows_[hash] = {b ? seq.block_hashes[b - 1] : 0,
+                    {first, first + block_tokens_},
+                    {pages.begin(), pages.end()}};
+}
+
+void PrefixCache::OnEvict(int32_t block, uint64_t hash) {
+  if (auto it = compressed_.find(hash); it != compressed_.end() && it->second.ids[0] == block) {
+    compressed_.erase(it);
     return;
   }
-  const std::optional<int32_t> id = windows_.Allocate();
-  if (!id) return;  // no capacity (a pool of 0 blocks)
-  const KvBlockLayout& layout = kv_.layout();
-  const int64_t row = layout.num_kv_heads * layout.head_dim;
-  _Float16* dst = reinterpret_cast<_Float16*>(windows_.Data(*id));
-  for (int64_t l = 0; l < layout.num_layers; ++l) {
-    for (int kv_index = 0; kv_index < 2; ++kv_index) {
-      _Float16* rows = dst + (l * 2 + kv_index) * block_tokens_ * row;
-      for (int64_t t = 0; t < block_tokens_; ++t) {
-        std::memcpy(rows + t * row, seq.WindowRow(l, kv_index == 1, b * block_tokens_ + t),
-                    row * sizeof(_Float16));
-      }
-    }
-  }
-  windows_.SetHash(*id, hash);
-  window_blocks_[hash] = *id;
-  windows_.Release(*id);
+  auto owner = page_owner_.find(hash);
+  if (owner == page_owner_.end()) return;
+  const uint64_t entry = owner->second;
+  page_owner_.erase(owner);
+  DropWindowEntry(entry);
 }
 
-void PrefixCache::OnLeaveWindow(const PagedSequenceCache& seq, int64_t first, int64_t last) {
-  const std::vector<uint64_t>& hashes = seq.prefix.block_hashes;
-  BlockPool& pool = kv_.pool();
-  for (int64_t b = first / block_tokens_; b < last / block_tokens_; ++b) {
-    if (b >= static_cast<int64_t>(hashes.size())) break;
-    const uint64_t hash = hashes[b];
-    const int32_t id = seq.block_table()[b];
-    if (!blocks_.count(hash) && !pool.Hash(id)) {
-      pool.SetHash(id, hash);
-      blocks_[hash] = id;
+void PrefixCache::DropWindowEntry(uint64_t hash) {
+  auto it = windows_.find(hash);
+  if (it == windows_.end()) return;
+  for (int32_t id : it->second.ids) {
+    if (const auto page_hash = pool_.Hash(id)) {
+      page_owner_.erase(*page_hash);
+      pool_.ForgetHash(id);
     }
-    if (recent_blocks_ > 0 && b < seq.prefix.window_copy_blocks) CopyWindowBlock(seq, b, hash);
   }
-}
-
-void PrefixCache::Release(const PagedSequenceCache& seq) {
-  if (recent_blocks_ == 0) return;
-  const std::vector<uint64_t>& hashes = seq.prefix.block_hashes;
-  const int64_t full = std::min<int64_t>(seq.length() / block_tokens_, hashes.size());
-  for (int64_t b = seq.window_start() / block_tokens_; b < full; ++b) {
-    CopyWindowBlock(seq, b, hashes[b]);
-  }
+  windows_.erase(it);
 }
 
 PrefixCacheStats PrefixCache::Stats() const {
   PrefixCacheStats s;
   s.queries = queries_;
   s.hits = hits_;
-  const BlockPoolStats w = windows_.Stats();
-  s.window_blocks_total = w.total_blocks;
-  s.window_blocks_cached = w.cached_free_blocks;
+  s.window_blocks_cached = static_cast<int32_t>(windows_.size());
   return s;
 }
 
 std::string PrefixCache::CheckInvariants() const {
-  for (const auto& [hash, id] : blocks_) {
-    if (kv_.pool().Hash(id) != hash)
-      return "compressed block " + std::to_string(id) + " lost its hash";
+  for (const auto& [hash, entry] : compressed_) {
+    if (pool_.Hash(entry.ids[0]) != hash) {
+      return "compressed block " + std::to_string(entry.ids[0]) + " lost its hash";
+    }
   }
-  for (const auto& [hash, id] : window_blocks_) {
-    if (windows_.Hash(id) != hash) return "window block " + std::to_string(id) + " lost its hash";
-    if (windows_.RefCount(id) != 0) return "window block " + std::to_string(id) + " is held";
+  size_t pages = 0;
+  for (const auto& [hash, entry] : windows_) {
+    for (int32_t id : entry.ids) {
+      const auto page_hash = pool_.Hash(id);
+      if (!page_hash) return "window page " + std::to_string(id) + " lost its hash";
+      auto owner = page_owner_.find(*page_hash);
+      if (owner == page_owner_.end() || owner->second != hash) {
+        return "window page " + std::to_string(id) + " is not indexed to its block";
+      }
+      ++pages;
+    }
   }
-  if (std::string pool = windows_.CheckInvariants(); !pool.empty()) return "window pool: " + pool;
+  if (pages != page_owner_.size()) return "window page index holds stale pages";
   return {};
 }
 

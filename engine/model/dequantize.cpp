@@ -4,7 +4,7 @@
 #include <string>
 
 #include "engine/common/error.h"
-#include "engine/common/half.h"
+#include "kernels/reference/half.h"
 
 // Products and sums are rounded separately (no fused multiply-add) so the results are the same on
 // every machine and match gguf-py's numpy reference bit for bit.

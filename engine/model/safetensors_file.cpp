@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/common/error.h"
-#include "engine/common/half.h"
+#include "kernels/reference/half.h"
 
 namespace xq {
 

@@ -4,12 +4,11 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/kv/prefix_cache.h"
+#include "engine/step/batch_builder.h"
 
 namespace xq {
 
-Scheduler::Scheduler(SchedulerConfig config, PagedKvCache& kv, PrefixCache* prefix)
-    : config_(config), kv_(kv), prefix_(prefix) {
+Scheduler::Scheduler(SchedulerConfig config, KvCacheManager& kv) : config_(config), kv_(kv) {
   if (config_.max_num_seqs < 1 || config_.max_num_batched_tokens < 1) {
     throw std::invalid_argument("scheduler: max_num_seqs and max_num_batched_tokens must be >= 1");
   }
@@ -22,7 +21,7 @@ void Scheduler::Add(std::unique_ptr<Sequence> seq) {
   Sequence* raw = seq.get();
   raw->status = SequenceStatus::kWaiting;
   raw->num_computed = 0;
-  raw->cache.reset();
+  raw->kv = SequenceKv{};
   if (!sequences_.emplace(raw->id, std::move(seq)).second) {
     throw std::invalid_argument("scheduler: duplicate sequence id " + std::to_string(raw->id));
   }
@@ -38,8 +37,7 @@ void Scheduler::Enqueue(Sequence* seq) {
 
 void Scheduler::Preempt(Sequence* seq) {
   running_.erase(std::find(running_.begin(), running_.end(), seq));
-  if (prefix_) prefix_->Release(*seq->cache);
-  seq->cache.reset();  // blocks go back; full ones stay revivable through the prefix cache
+  kv_.Release(seq->kv);  // blocks go back; full ones stay revivable through the prefix cache
   seq->num_computed = 0;
   seq->num_cached = 0;
   seq->status = SequenceStatus::kWaiting;
@@ -47,34 +45,28 @@ void Scheduler::Preempt(Sequence* seq) {
   ++preemptions_;
 }
 
-std::unique_ptr<PagedSequenceCache> Scheduler::NewCache(Sequence& seq) {
-  seq.num_cached = 0;
-  if (prefix_) {
-    auto hit = prefix_->Acquire(seq.tokens);
-    if (hit) {
-      seq.num_cached = hit->length();
-      return hit;
-    }
-  }
-  return std::make_unique<PagedSequenceCache>(kv_);
+SequenceKv Scheduler::NewKv(Sequence& seq) {
+  SequenceKv kv = kv_.Acquire(seq.tokens);
+  seq.num_cached = kv.length;
+  return kv;
 }
 
-void Scheduler::Reserve(const Sequence& seq, PagedSequenceCache& cache, int64_t n) {
-  cache.Reserve(n);
-  if (prefix_) prefix_->Track(cache, seq.tokens, seq.prompt_tokens);
+void Scheduler::Reserve(Sequence& seq, SequenceKv& kv, int64_t n) {
+  kv_.Reserve(kv, n);
+  kv_.Track(kv, seq.tokens, seq.prompt_tokens);
 }
 
 StepPlan Scheduler::Schedule() {
   StepPlan plan;
   int64_t budget = config_.max_num_batched_tokens;
-  BlockPool& pool = kv_.pool();
+  const BlockPool& pool = kv_.pool();
 
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Sequence* seq = running_[i];
     const int64_t n = std::min(seq->pending(), budget);
     if (n <= 0) continue;
     bool self_preempted = false;
-    while (!pool.CanAllocate(static_cast<int32_t>(seq->cache->BlocksNeeded(n)))) {
+    while (!pool.CanAllocate(static_cast<int32_t>(kv_.BlocksNeeded(seq->kv, n)))) {
       Sequence* victim = running_.back();
       plan.preempted.push_back(victim->id);
       Preempt(victim);
@@ -84,7 +76,7 @@ StepPlan Scheduler::Schedule() {
       }
     }
     if (self_preempted) break;
-    Reserve(*seq, *seq->cache, n);
+    Reserve(*seq, seq->kv, n);
     plan.chunks.push_back({seq->id, seq->num_computed, n,
                            seq->num_computed + n == static_cast<int64_t>(seq->tokens.size())});
     plan.num_tokens += n;
@@ -98,19 +90,20 @@ StepPlan Scheduler::Schedule() {
   while (plan.preempted.empty() && budget > 0 && !waiting_.empty()) {
     Sequence* seq = waiting_.front();
     if (slots + seq->copies > config_.max_num_seqs) break;
-    auto cache = NewCache(*seq);
-    const int64_t computed = cache->length();
+    SequenceKv kv = NewKv(*seq);
+    const int64_t computed = kv.length;
     const int64_t remaining = static_cast<int64_t>(seq->tokens.size()) - computed;
     const int64_t n = std::min<int64_t>(remaining, budget);
     // Admitted only when its whole prompt fits now: admitting on the first chunk alone lets
     // long prompts push out sequences that are decoding, then each other (thrashing).
-    if (!pool.CanAllocate(static_cast<int32_t>(cache->BlocksToGrow(remaining, n)))) {
+    if (!pool.CanAllocate(static_cast<int32_t>(kv_.BlocksToGrow(kv, remaining, n)))) {
+      kv_.Release(kv);
       seq->num_cached = 0;
       break;  // first come first served: the head waits for memory rather than being overtaken
     }
-    Reserve(*seq, *cache, n);
+    Reserve(*seq, kv, n);
     waiting_.pop_front();
-    seq->cache = std::move(cache);
+    seq->kv = std::move(kv);
     seq->num_computed = computed;
     seq->status = SequenceStatus::kRunning;
     running_.push_back(seq);
@@ -122,6 +115,12 @@ StepPlan Scheduler::Schedule() {
     budget -= n;
   }
   max_running_ = std::max(max_running_, static_cast<int32_t>(running_.size()));
+  plan.inputs.Clear();
+  for (const ScheduledChunk& c : plan.chunks) {
+    const Sequence& seq = *Find(c.seq_id);
+    AppendSequence(plan.inputs, kv_, seq.kv,
+                   std::span<const int32_t>(seq.tokens).subspan(c.start, c.num_tokens), c.sample);
+  }
   return plan;
 }
 
@@ -129,6 +128,7 @@ void Scheduler::Complete(const StepPlan& plan) {
   for (const ScheduledChunk& c : plan.chunks) {
     Sequence* seq = Find(c.seq_id);
     if (!seq || seq->status != SequenceStatus::kRunning) continue;  // removed meanwhile
+    kv_.Commit(seq->kv, c.num_tokens);
     seq->num_computed += c.num_tokens;
   }
   const auto full = std::count_if(running_.begin(), running_.end(), [](const Sequence* s) {
@@ -137,7 +137,7 @@ void Scheduler::Complete(const StepPlan& plan) {
   max_running_full_ = std::max(max_running_full_, static_cast<int32_t>(full));
 }
 
-Sequence& Scheduler::Fork(int64_t parent_id, int64_t child_id) {
+Sequence& Scheduler::Fork(int64_t parent_id, int64_t child_id, std::vector<BlockCopy>& copies) {
   Sequence* parent = Find(parent_id);
   if (!parent || parent->status != SequenceStatus::kRunning) {
     throw std::logic_error("scheduler: fork of a sequence that is not running");
@@ -150,7 +150,7 @@ Sequence& Scheduler::Fork(int64_t parent_id, int64_t child_id) {
   child->tokens = parent->tokens;
   child->prompt_tokens = parent->prompt_tokens;
   try {
-    child->cache = parent->cache->Fork();
+    child->kv = kv_.Fork(parent->kv, copies);
     child->num_computed = parent->num_computed;
     child->num_cached = parent->num_cached;
     child->status = SequenceStatus::kRunning;
@@ -181,7 +181,7 @@ void Scheduler::Remove(int64_t seq_id) {
   if (auto w = std::find(waiting_.begin(), waiting_.end(), seq); w != waiting_.end()) {
     waiting_.erase(w);
   }
-  if (prefix_ && seq->cache) prefix_->Release(*seq->cache);
+  if (seq->status == SequenceStatus::kRunning) kv_.Release(seq->kv);
   sequences_.erase(it);
 }
 

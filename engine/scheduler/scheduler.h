@@ -11,13 +11,11 @@
 #include <memory>
 #include <vector>
 
-#include "engine/kv/paged_kv_cache.h"
+#include "engine/kv/kv_cache_manager.h"
 #include "engine/scheduler/sequence.h"
 #include "engine/scheduler/step_plan.h"
 
 namespace xq {
-
-class PrefixCache;
 
 struct SchedulerConfig {
   int32_t max_num_seqs = 64;
@@ -34,19 +32,22 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  // kv must outlive the scheduler. prefix may be null (prefix caching off).
-  Scheduler(SchedulerConfig config, PagedKvCache& kv, PrefixCache* prefix = nullptr);
+  // kv must outlive the scheduler; its prefix cache (if on) is used for admissions.
+  Scheduler(SchedulerConfig config, KvCacheManager& kv);
   ~Scheduler();
 
   // Queues a new sequence (status waiting, nothing computed).
   void Add(std::unique_ptr<Sequence> seq);
-  // Plans the next step and reserves its KV blocks. Pure bookkeeping: no tensor is touched.
+  // Plans the next step, reserves its KV blocks and builds its BatchInputs. Pure bookkeeping: no
+  // tensor is touched.
   StepPlan Schedule();
-  // After the step ran: the planned tokens are computed.
+  // After the step ran: the planned tokens are computed (committed to the KV cache).
   void Complete(const StepPlan& plan);
   // A running sequence's copy `child_id` that shares its blocks (n > 1), running right after it;
-  // queued to recompute instead when the pool cannot hold the copy's window now.
-  Sequence& Fork(int64_t parent_id, int64_t child_id);
+  // queued to recompute instead when the pool cannot hold the copy's window now. Block copies
+  // the copy needs are appended to `copies` (the runner's storage does them before the next
+  // step).
+  Sequence& Fork(int64_t parent_id, int64_t child_id, std::vector<BlockCopy>& copies);
   // Drops a sequence wherever it is (finished, aborted); its blocks go back to the pool.
   void Remove(int64_t seq_id);
 
@@ -59,12 +60,11 @@ class Scheduler {
  private:
   void Enqueue(Sequence* seq);  // into waiting_, by (priority, arrival)
   void Preempt(Sequence* seq);
-  void Reserve(const Sequence& seq, PagedSequenceCache& cache, int64_t n);
-  std::unique_ptr<PagedSequenceCache> NewCache(Sequence& seq);
+  void Reserve(Sequence& seq, SequenceKv& kv, int64_t n);
+  SequenceKv NewKv(Sequence& seq);  // a prefix-cache hit, or empty
 
   SchedulerConfig config_;
-  PagedKvCache& kv_;
-  PrefixCache* prefix_;
+  KvCacheManager& kv_;
   std::map<int64_t, std::unique_ptr<Sequence>> sequences_;
   std::vector<Sequence*> running_;  // admission order: the back is preempted first
   std::deque<Sequence*> waiting_;   // next to admit at the front

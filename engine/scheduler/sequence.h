@@ -3,10 +3,9 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <vector>
 
-#include "engine/kv/paged_kv_cache.h"
+#include "engine/kv/sequence_kv.h"
 
 namespace xq {
 
@@ -22,7 +21,7 @@ struct Sequence {
   int64_t num_computed = 0;     // leading tokens whose keys and values the cache holds
   int64_t num_cached = 0;       // of those, taken from the prefix cache at the last admission
   SequenceStatus status = SequenceStatus::kWaiting;
-  std::unique_ptr<PagedSequenceCache> cache;  // only while running
+  SequenceKv kv;  // its blocks, only while running
 
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - num_computed; }
 };

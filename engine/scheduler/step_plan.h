@@ -1,9 +1,11 @@
-// StepPlan: what one engine step computes, as plain data. The scheduler writes it; the model
-// runner turns it into one ragged batch without deciding anything.
+// StepPlan: what one engine step computes, as plain data. The scheduler writes it, with the
+// runner's inputs built from the KV manager's block tables; the runner decides nothing.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "engine/runner/batch_inputs.h"
 
 namespace xq {
 
@@ -21,6 +23,7 @@ struct StepPlan {
   std::vector<int64_t> preempted;      // sequences sent back to the queue in this step
   std::vector<int64_t> admitted;       // waiting sequences that started running in this step
   int64_t num_tokens = 0;
+  BatchInputs inputs;  // the chunks in order; logits rows for those that sample, in order
 
   bool empty() const { return chunks.empty(); }
 };

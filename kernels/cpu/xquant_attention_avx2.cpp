@@ -208,9 +208,10 @@ XQ_AVX2 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, int ng, f
     }
   }
   const int64_t w0 = std::max(it.a, it.frontier);
-  if (w0 < it.b) {
-    const _Float16* k = p.window_k + (w0 - p.window_start) * H * D + it.g * D;
-    Fp16Scores(k, H * D, it.b - w0, D, q16, ng, p.scale, scores + w0, st);
+  for (int64_t j = w0; j < it.b;) {
+    const WindowRun run = WindowRunAt(p, 0, j, it.b);
+    Fp16Scores(run.rows + it.g * D, H * D, run.count, D, q16, ng, p.scale, scores + j, st);
+    j += run.count;
   }
 }
 
@@ -280,9 +281,10 @@ XQ_AVX2 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w, f
                            zsum);
       }
     }
-    if (w0 < it.b) {
-      const _Float16* v = p.window_v + (w0 - p.window_start) * H * D + it.g * D + d0;
-      Fp16Values<NG>(v, H * D, it.b - w0, w + w0, st, acc);
+    for (int64_t j = w0; j < it.b;) {
+      const WindowRun run = WindowRunAt(p, 1, j, it.b);
+      Fp16Values<NG>(run.rows + it.g * D + d0, H * D, run.count, w + j, st, acc);
+      j += run.count;
     }
     for (int h = 0; h < NG; ++h) {
       const __m256 z = _mm256_set1_ps(zsum[h]);

@@ -8,6 +8,8 @@ namespace xq::xq_avx2 {
 
 using xq_attn::AttnCtx;
 using xq_attn::Item;
+using xq_attn::WindowRun;
+using xq_attn::WindowRunAt;
 
 // True when these kernels handle the shape (head_dim a multiple of 16 up to 256, G >= 16).
 bool Supports(const KvBlockLayout& layout);

@@ -262,9 +262,10 @@ XQ_AVX512 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, float* 
     }
   }
   const int64_t w0 = std::max(it.a, it.frontier);
-  if (w0 < it.b) {
-    const _Float16* k = p.window_k + (w0 - p.window_start) * H * D + it.g * D;
-    Fp16Scores<NG, DV>(k, H * D, it.b - w0, q16, p.scale, scores + w0, st);
+  for (int64_t j = w0; j < it.b;) {
+    const WindowRun run = WindowRunAt(p, 0, j, it.b);
+    Fp16Scores<NG, DV>(run.rows + it.g * D, H * D, run.count, q16, p.scale, scores + j, st);
+    j += run.count;
   }
 }
 
@@ -363,9 +364,10 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
     }
   }
   const int64_t w0 = std::max(it.a, it.frontier);
-  if (w0 < it.b) {
-    const _Float16* v = p.window_v + (w0 - p.window_start) * H * D + it.g * D;
-    Fp16Values<NG, DV>(v, H * D, it.b - w0, w + w0, st, acc);
+  for (int64_t j = w0; j < it.b;) {
+    const WindowRun run = WindowRunAt(p, 1, j, it.b);
+    Fp16Values<NG, DV>(run.rows + it.g * D, H * D, run.count, w + j, st, acc);
+    j += run.count;
   }
   for (int h = 0; h < NG; ++h) {
     for (int u = 0; u < DV; ++u) {

@@ -8,6 +8,8 @@ namespace xq::xq_avx512 {
 
 using xq_attn::AttnCtx;
 using xq_attn::Item;
+using xq_attn::WindowRun;
+using xq_attn::WindowRunAt;
 
 // True when these kernels handle the shape (head_dim 32, 64 or 128; G 16, 32 or 64).
 bool Supports(const KvBlockLayout& layout);

@@ -2,11 +2,26 @@
 // kernels (xquant_attention_avx512.cpp, xquant_attention_avx2.cpp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/include/xquant_kernels.h"
 
 namespace xq::xq_attn {
+
+// The attended layer's fp16 window rows from position pos on that are contiguous (same block
+// and page): rows [count, H * D] with row stride H * D, count <= end - pos. Kernels walk the
+// window run by run (a plain function, not a callback, so it inlines into any ISA's code).
+struct WindowRun {
+  const _Float16* rows;
+  int64_t count;
+};
+inline WindowRun WindowRunAt(const XqAttentionParams& p, int is_value, int64_t pos, int64_t end) {
+  const XqWindowView w{p.window_pages, p.window_start / p.layout->block_tokens};
+  int64_t run;
+  const int64_t offset = WindowRowOffset(*p.layout, w, p.layer, is_value, pos, &run);
+  return {reinterpret_cast<const _Float16*>(p.arena + offset), std::min(run, end - pos)};
+}
 
 // One of K or V of the attended layer as stored; a sharing slot points at layer-1's codes.
 struct SlotView {

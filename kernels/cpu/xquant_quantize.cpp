@@ -137,11 +137,13 @@ void CopyFp16(const KvBlockLayout& L, int64_t offset, const _Float16* x, uint8_t
 
 }  // namespace
 
-void XqQuantizeBlockLayer(const KvBlockLayout& layout, int64_t layer, const _Float16* k,
-                          const _Float16* v, uint8_t* block) {
+void XqQuantizeBlockLayer(const KvBlockLayout& layout, int64_t layer, const Fp16* k16,
+                          const Fp16* v16, uint8_t* block) {
+  const auto* k = reinterpret_cast<const _Float16*>(k16);
+  const auto* v = reinterpret_cast<const _Float16*>(v16);
   const int64_t D = layout.head_dim, G = layout.block_tokens;
   if (!HasAvx512() || D % 16 != 0 || D > 128 || G % 16 != 0 || G > 64) {
-    return XqQuantizeBlockLayerReference(layout, layer, k, v, block);
+    return XqQuantizeBlockLayerReference(layout, layer, k16, v16, block);
   }
   const KvLayerSpec& spec = layout.layers[layer];
   const KvLayerOffsets& o = layout.offsets[layer];

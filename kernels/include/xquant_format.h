@@ -14,18 +14,27 @@
 // calibrated: z' = z + eta*s*(2^B - 1), s' = (1 - 2*eta)*s (data-free calibration).
 // A layer that shares codes (the upper layer 2j+1 of a pair) stores only its own params and
 // decodes with the codes of layer 2j in the same block; both have the same bits.
+//
+// The fp16 recent window lives in the same pool as "window pages" (any block id can be either).
+// A window block holds the fp16 keys and values of G consecutive tokens for every layer as
+// 2 * L * G rows of [H * D] fp16, row r = (layer * 2 + is_value) * G + token, spread over
+// window_pages_per_block pages of window_rows_per_page rows each (page k holds rows
+// [k * rows_per_page, (k + 1) * rows_per_page)). A page is as big as a compressed block.
 #pragma once
 
 #include <cstdint>
-#include <vector>
+
+#include "kernels/include/device_safe.h"
 
 namespace xq {
 
 inline constexpr int kFp16Bits = 16;
+// Layers a block layout describes at most (fixed so the layout is a POD a device can copy).
+inline constexpr int kMaxKvLayers = 128;
 
 // One of K or V of one layer.
 struct KvSlotSpec {
-  int bits = kFp16Bits;      // 1, 2, 4, 8, or 16 (fp16, unquantized)
+  int bits = kFp16Bits;       // 1, 2, 4, 8, or 16 (fp16, unquantized)
   bool shares_codes = false;  // decode with the codes of the layer below (same bits)
   float eta = 0.0f;           // calibration; 0 = off
 };
@@ -46,30 +55,58 @@ struct KvBlockLayout {
   int64_t num_layers = 0;
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
-  int64_t block_tokens = 32;  // G: tokens per block = key group = value channel group
-  std::vector<KvLayerSpec> layers;
-  std::vector<KvLayerOffsets> offsets;
+  int64_t block_tokens = 32;             // G: tokens per block = key group = value channel group
+  KvLayerSpec layers[kMaxKvLayers];      // [num_layers] used
+  KvLayerOffsets offsets[kMaxKvLayers];  // [num_layers] used
   int64_t block_bytes = 0;
+  // fp16 window pages (see the top of this file).
+  int64_t window_rows_per_page = 0;    // block_bytes / (H * D * 2)
+  int64_t window_pages_per_block = 0;  // ceil(2 * L * G / window_rows_per_page)
 
   // Bytes of one (head, channel) key code string / one (head, token) value code string.
   int64_t KeyCodeBytes(int bits) const { return block_tokens * bits / 8; }
   int64_t ValueCodeBytes(int bits) const { return head_dim * bits / 8; }
   int64_t ValueGroups() const { return head_dim / block_tokens; }
+  XQ_HOST_DEVICE int64_t WindowRowBytes() const { return num_kv_heads * head_dim * 2; }
 };
 
-// Computes offsets and block_bytes. Requires: head_dim % block_tokens == 0, block_tokens * bits
-// divisible by 8 for every quantized slot, a sharing slot's layer below has the same bits and
-// does not itself share. Violations throw std::invalid_argument naming the layer and field (the
-// engine validates profiles first and reports them to users).
+// Computes offsets, block_bytes and the window page geometry. Requires: 1 <= num_layers <=
+// kMaxKvLayers, head_dim % block_tokens == 0, block_tokens * bits divisible by 8 for every
+// quantized slot, a sharing slot's layer below has the same bits and does not itself share.
+// Violations throw std::invalid_argument naming the layer and field (the engine validates
+// profiles first and reports them to users).
 KvBlockLayout MakeKvBlockLayout(int64_t num_kv_heads, int64_t head_dim, int64_t block_tokens,
-                                const std::vector<KvLayerSpec>& layers);
+                                const KvLayerSpec* layers, int64_t num_layers);
 
 // First position that is still kept unquantized in fp16 when a sequence holds `length` tokens
 // and the newest `recent_window` (R) tokens stay fp16: whole blocks leave the window as soon as
 // they are older than R. frontier(len) = floor(max(0, len - R) / G) * G.
-inline int64_t QuantizedFrontier(int64_t length, int64_t recent_window, int64_t block_tokens) {
+XQ_HOST_DEVICE inline int64_t QuantizedFrontier(int64_t length, int64_t recent_window,
+                                                int64_t block_tokens) {
   const int64_t old = length - recent_window;
   return old <= 0 ? 0 : old / block_tokens * block_tokens;
+}
+
+// One sequence's fp16 window as the kernels see it: window block w (positions
+// [(first_block + w) * G, (first_block + w + 1) * G)) is pages[w * P, (w + 1) * P).
+struct XqWindowView {
+  const int32_t* pages = nullptr;  // [window blocks * window_pages_per_block]
+  int64_t first_block = 0;         // window_start / G
+};
+
+// Byte offset in the arena of the fp16 row [H * D] holding layer `layer`'s keys (is_value 0) or
+// values (1) at position `pos` of the window; *run receives how many rows from pos on are
+// contiguous (same block and page), at least 1.
+XQ_HOST_DEVICE inline int64_t WindowRowOffset(const KvBlockLayout& L, XqWindowView w, int64_t layer,
+                                              int is_value, int64_t pos, int64_t* run) {
+  const int64_t G = L.block_tokens, per_page = L.window_rows_per_page;
+  const int64_t block = pos / G - w.first_block, token = pos % G;
+  const int64_t row = (layer * 2 + is_value) * G + token;
+  const int64_t page = row / per_page, slot = row % per_page;
+  const int64_t to_block_end = G - token, to_page_end = per_page - slot;
+  *run = to_block_end < to_page_end ? to_block_end : to_page_end;
+  const int64_t id = w.pages[block * L.window_pages_per_block + page];
+  return id * L.block_bytes + slot * L.WindowRowBytes();
 }
 
 }  // namespace xq

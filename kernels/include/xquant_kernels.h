@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/include/device_safe.h"
 #include "kernels/include/xquant_format.h"
 
 namespace xq {
@@ -14,26 +15,26 @@ namespace xq {
 // Lower/unshared slots get codes and calibrated params; a sharing slot gets only its own params
 // (attention decodes it with layer-1's codes, so both must be written before it runs); 16-bit
 // slots copy. Groups whose range exceeds the fp16 maximum (65504) are out of the format's range
-// (as they would be for an fp16 cache). Quantizer per group X: z = min X, s = (max X - z) / (2^B - 1), code =
-// clamp(nearbyint((x - z) / s), 0, 2^B - 1), code 0 where s == 0; stored s' = (1 - 2 eta) s,
-// z' = z + eta s (2^B - 1), both rounded to fp16.
-void XqQuantizeBlockLayer(const KvBlockLayout& layout, int64_t layer, const _Float16* k,
-                          const _Float16* v, uint8_t* block);
-void XqQuantizeBlockLayerReference(const KvBlockLayout& layout, int64_t layer, const _Float16* k,
-                                   const _Float16* v, uint8_t* block);
+// (as they would be for an fp16 cache). Quantizer per group X: z = min X, s = (max X - z) / (2^B -
+// 1), code = clamp(nearbyint((x - z) / s), 0, 2^B - 1), code 0 where s == 0; stored s' = (1 - 2
+// eta) s, z' = z + eta s (2^B - 1), both rounded to fp16.
+void XqQuantizeBlockLayer(const KvBlockLayout& layout, int64_t layer, const Fp16* k, const Fp16* v,
+                          uint8_t* block);
+void XqQuantizeBlockLayerReference(const KvBlockLayout& layout, int64_t layer, const Fp16* k,
+                                   const Fp16* v, uint8_t* block);
 
 struct XqAttentionParams {
   const KvBlockLayout* layout = nullptr;
   int64_t layer = 0;
   // Compressed history: positions [0, num_blocks * G) live in blocks block_table[0..num_blocks).
-  const uint8_t* arena = nullptr;       // block b starts at arena + b * layout->block_bytes
+  const uint8_t* arena = nullptr;        // block or window page b starts at arena + b * block_bytes
   const int32_t* block_table = nullptr;  // [num_blocks]
   int64_t num_blocks = 0;
-  // fp16 copies of positions [window_start, window_start + window_len): the recent window plus
-  // the tokens being appended. Requires window_start <= QuantizedFrontier(L - n + 1, R, G) (the
-  // first query's frontier) and QuantizedFrontier(L, R, G) <= num_blocks * G.
-  const _Float16* window_k = nullptr;  // [window_len, H * D]
-  const _Float16* window_v = nullptr;  // [window_len, H * D]
+  // fp16 positions [window_start, window_start + window_len) in window pages (the recent window
+  // plus the tokens being appended; xquant_format.h gives the page format). window_start is a
+  // multiple of G. Requires window_start <= QuantizedFrontier(L - n + 1, R, G) (the first
+  // query's frontier) and QuantizedFrontier(L, R, G) <= num_blocks * G.
+  const int32_t* window_pages = nullptr;  // [ceil(window_len / G) * window_pages_per_block]
   int64_t window_start = 0;
   int64_t window_len = 0;
   // Queries for the last n positions [L - n, L), L = window_start + window_len, causal.

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/common/half.h"
 #include "kernels/include/ggml_blocks.h"
 #include "kernels/include/qgemm.h"
+#include "kernels/reference/half.h"
 
 namespace xq {
 namespace {

@@ -55,6 +55,13 @@ struct StoredSlot {
   }
 };
 
+const _Float16* WindowRow(const XqAttentionParams& p, int is_value, int64_t pos) {
+  const XqWindowView w{p.window_pages, p.window_start / p.layout->block_tokens};
+  int64_t run;
+  const int64_t offset = WindowRowOffset(*p.layout, w, p.layer, is_value, pos, &run);
+  return reinterpret_cast<const _Float16*>(p.arena + offset);
+}
+
 }  // namespace
 
 void XqAttentionReference(const XqAttentionParams& p) {
@@ -87,7 +94,7 @@ void XqAttentionReference(const XqAttentionParams& p) {
           const float* qq = ks.fp16() ? q16.data() : q;
           for (int64_t d = 0; d < D; ++d) dot += qq[d] * ks.Key(block, g, j % G, d);
         } else {
-          const _Float16* k = p.window_k + (j - p.window_start) * H * D + g * D;
+          const _Float16* k = WindowRow(p, 0, j) + g * D;
           for (int64_t d = 0; d < D; ++d) dot += q16[d] * static_cast<float>(k[d]);
         }
         weights[j] = dot * p.scale;
@@ -108,7 +115,7 @@ void XqAttentionReference(const XqAttentionParams& p) {
           const float w = vs.fp16() ? RoundHalf(weights[j]) : weights[j];
           for (int64_t d = 0; d < D; ++d) out[d] += w * vs.Value(block, g, j % G, d);
         } else {
-          const _Float16* v = p.window_v + (j - p.window_start) * H * D + g * D;
+          const _Float16* v = WindowRow(p, 1, j) + g * D;
           const float w = RoundHalf(weights[j]);
           for (int64_t d = 0; d < D; ++d) out[d] += w * static_cast<float>(v[d]);
         }

@@ -92,8 +92,10 @@ void CopyFp16(const KvBlockLayout& L, int64_t offset, const _Float16* x, uint8_t
 
 }  // namespace
 
-void XqQuantizeBlockLayerReference(const KvBlockLayout& layout, int64_t layer, const _Float16* k,
-                                   const _Float16* v, uint8_t* block) {
+void XqQuantizeBlockLayerReference(const KvBlockLayout& layout, int64_t layer, const Fp16* k16,
+                                   const Fp16* v16, uint8_t* block) {
+  const auto* k = reinterpret_cast<const _Float16*>(k16);
+  const auto* v = reinterpret_cast<const _Float16*>(v16);
   assert(layer >= 0 && layer < layout.num_layers);
   const KvLayerSpec& spec = layout.layers[layer];
   const KvLayerOffsets& o = layout.offsets[layer];

@@ -8,8 +8,8 @@
 #include <random>
 
 #include "engine/model/model_loader.h"
-#include "engine/model/transformer.h"
 #include "engine/sampling/sampler.h"
+#include "engine/step/solo_sequence.h"
 #include "server/cli/commands.h"
 #include "server/cli/kv_options.h"
 #include "server/cli/offline_bench.h"
@@ -34,46 +34,31 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 void RunBench(const BenchOptions& o) {
   SetThreads(o.threads);
   Model model = LoadModel(o.model);
-  Transformer transformer(model);
   const ModelConfig& c = model.config;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
-  std::vector<float> logits;
-  auto kv = MakeKvCache(model, o.kv_profile, o.kv_memory, o.prefill_tokens,
-                        o.prefill_tokens + o.decode_tokens);
+  auto backend = MakeKvBackend(model, o.kv_profile, o.kv_memory, o.prefill_tokens,
+                               o.prefill_tokens + o.decode_tokens);
 
   double best_prefill = 0, best_decode = 0;
   for (int rep = 0; rep < o.repeats; ++rep) {
     {
-      auto cache = kv->NewSequence(o.prefill_tokens);
-      ForwardBatch batch;
-      for (int i = 0; i < o.prefill_tokens; ++i) {
-        batch.tokens.push_back(token(rng));
-        batch.positions.push_back(i);
-      }
-      batch.sequences = {{cache.get(), o.prefill_tokens}};
-      batch.logits_rows = {o.prefill_tokens - 1};
+      SoloSequence seq(*backend->runner, *backend->kv);
+      std::vector<int32_t> prompt;
+      for (int i = 0; i < o.prefill_tokens; ++i) prompt.push_back(token(rng));
+      const int64_t last[] = {o.prefill_tokens - 1};
       auto t0 = std::chrono::steady_clock::now();
-      transformer.Forward(batch, logits);
+      seq.Append(prompt, last);
       best_prefill =
           std::max(best_prefill, o.prefill_tokens / Seconds(t0, std::chrono::steady_clock::now()));
     }
     // Decode after a short prompt, as llama.cpp's baseline does.
-    auto cache = kv->NewSequence(o.decode_tokens + 4);
-    ForwardBatch batch;
-    batch.tokens = {token(rng), token(rng), token(rng), token(rng)};
-    batch.positions = {0, 1, 2, 3};
-    batch.sequences = {{cache.get(), 4}};
-    batch.logits_rows = {3};
-    transformer.Forward(batch, logits);
+    SoloSequence seq(*backend->runner, *backend->kv);
+    const int32_t prompt[] = {token(rng), token(rng), token(rng), token(rng)};
+    const int64_t last[] = {3};
+    const std::vector<float>* logits = &seq.Append(prompt, last);
     auto t1 = std::chrono::steady_clock::now();
-    for (int i = 0; i < o.decode_tokens; ++i) {
-      batch.tokens = {ArgMax(logits)};
-      batch.positions = {static_cast<int32_t>(cache->length())};
-      batch.sequences = {{cache.get(), 1}};
-      batch.logits_rows = {0};
-      transformer.Forward(batch, logits);
-    }
+    for (int i = 0; i < o.decode_tokens; ++i) logits = &seq.Step(ArgMax(*logits));
     best_decode =
         std::max(best_decode, o.decode_tokens / Seconds(t1, std::chrono::steady_clock::now()));
   }

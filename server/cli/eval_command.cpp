@@ -63,14 +63,14 @@ void RunEval(const EvalOptions& o) {
   int64_t context = o.max_tokens;
   if (o.task == "passkey") context = *std::max_element(o.contexts.begin(), o.contexts.end());
   context = std::min<int64_t>(context, model.config.max_context);
-  std::vector<std::unique_ptr<PagedKvCache>> caches;
-  std::vector<KvCacheFactory*> factories;
+  std::vector<std::unique_ptr<KvBackend>> backends;
+  std::vector<KvBackend*> profiles;
   for (const std::string& p : o.profiles) {
-    caches.push_back(MakeKvCache(model, p, o.memory, max_chunk, context));
-    factories.push_back(caches.back().get());
+    backends.push_back(MakeKvBackend(model, p, o.memory, max_chunk, context));
+    profiles.push_back(backends.back().get());
   }
-  auto accounting = [&](const PagedKvCache& c) {
-    const KvAccounting a = ComputeKvAccounting(c.layout(), c.recent_window());
+  auto accounting = [&](const KvBackend& b) {
+    const KvAccounting a = ComputeKvAccounting(b.plan.layout, b.plan.recent_window);
     return nlohmann::json{{"eq_bits", a.equivalent_bits},
                           {"real_bits", a.real_bits_per_element},
                           {"bytes_per_token", a.bytes_per_token},
@@ -82,7 +82,7 @@ void RunEval(const EvalOptions& o) {
     PasskeyOptions po;
     po.context_tokens = o.contexts;
     po.depths = o.depths;
-    for (const PasskeyResult& r : EvaluatePasskey(model, tokenizer, factories, po)) {
+    for (const PasskeyResult& r : EvaluatePasskey(model, tokenizer, profiles, po)) {
       Emit({{"task", "passkey"},
             {"profile", r.profile},
             {"context_tokens", r.context_tokens},
@@ -96,17 +96,17 @@ void RunEval(const EvalOptions& o) {
   if (o.text.empty()) throw Error("--text: a text file is required for the text task");
   std::vector<int32_t> tokens = tokenizer.Encode(ReadFile(o.text), true, false);
   if (static_cast<int64_t>(tokens.size()) > context) tokens.resize(context);
-  auto baseline = MakeKvCache(model, o.baseline, o.memory, max_chunk, context);
+  auto baseline = MakeKvBackend(model, o.baseline, o.memory, max_chunk, context);
   int64_t score_from = 0;
-  for (const auto& c : caches) {
-    score_from = std::max(score_from, c->recent_window() + c->layout().block_tokens);
+  for (const KvBackend* b : profiles) {
+    score_from = std::max(score_from, b->plan.recent_window + b->plan.layout.block_tokens);
   }
-  const auto results = EvaluateTeacherForced(model, tokens, *baseline, factories,
+  const auto results = EvaluateTeacherForced(model, tokens, *baseline, profiles,
                                              {.score_from = score_from, .chunk = o.chunk});
   for (size_t i = 1; i < results.size(); ++i) {
     const TeacherForcedResult& r = results[i];
     nlohmann::json j = {{"profile", r.profile}};
-    j.update(accounting(*caches[i - 1]));
+    j.update(accounting(*profiles[i - 1]));
     j.update({{"tokens_scored", r.tokens_scored},
               {"ppl", r.ppl},
               {"ppl_fp16", r.ppl_baseline},

@@ -14,17 +14,19 @@ void AddKvMemoryOption(CLI::App* cmd, KvOptions& options) {
       ->capture_default_str();
 }
 
-std::unique_ptr<PagedKvCache> MakeKvCache(const Model& model, const std::string& profile_name,
-                                          const std::string& memory, int64_t max_chunk_tokens,
-                                          int64_t context_length) {
+std::unique_ptr<KvBackend> MakeKvBackend(const Model& model, const std::string& profile_name,
+                                         const std::string& memory, int64_t max_chunk_tokens,
+                                         int64_t context_length) {
   const KvProfile profile = LoadKvProfile(profile_name);
-  auto cache =
-      PagedKvCache::FromProfile(model.config, profile, ParseByteSize(memory), max_chunk_tokens);
-  spdlog::info("{}", DescribeKvAccounting(profile.name, cache->layout(), profile.recent_window,
-                                          context_length));
-  spdlog::info("KV cache: {} blocks of {} tokens ({} bytes each) in {}", cache->pool().num_blocks(),
-               cache->layout().block_tokens, cache->layout().block_bytes, memory);
-  return cache;
+  auto backend = std::make_unique<KvBackend>(
+      MakeCpuKvBackend(model, profile, ParseByteSize(memory), max_chunk_tokens));
+  const KvBlockLayout& layout = backend->plan.layout;
+  spdlog::info("{}",
+               DescribeKvAccounting(profile.name, layout, profile.recent_window, context_length));
+  spdlog::info("KV cache: {} blocks of {} bytes in {} ({} pages per fp16 window block)",
+               backend->plan.budget.num_blocks, layout.block_bytes, memory,
+               layout.window_pages_per_block);
+  return backend;
 }
 
 }  // namespace xq::cli

@@ -1,13 +1,13 @@
-// The KV-cache flags shared by subcommands (--kv-profile, --kv-cache-memory) and building the
-// paged cache from them.
+// The KV-cache flags shared by subcommands (--kv-profile, --kv-cache-memory) and building a
+// runner with its KV cache from them.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 
-#include "engine/kv/paged_kv_cache.h"
 #include "engine/model/model_weights.h"
+#include "engine/step/kv_backend.h"
 
 namespace xq::cli {
 
@@ -18,10 +18,10 @@ struct KvOptions {
 
 void AddKvMemoryOption(CLI::App* cmd, KvOptions& options);
 
-// Builds the cache and logs its accounting (both bit counts, bytes per token) at
-// `context_length`.
-std::unique_ptr<PagedKvCache> MakeKvCache(const Model& model, const std::string& profile,
-                                          const std::string& memory, int64_t max_chunk_tokens,
-                                          int64_t context_length);
+// Builds a CPU runner with the cache and logs its accounting (both bit counts, bytes per token)
+// at `context_length`.
+std::unique_ptr<KvBackend> MakeKvBackend(const Model& model, const std::string& profile,
+                                         const std::string& memory, int64_t max_chunk_tokens,
+                                         int64_t context_length);
 
 }  // namespace xq::cli

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/common/half.h"
 #include "kernels/include/ggml_blocks.h"
 #include "kernels/include/qgemm.h"
+#include "kernels/reference/half.h"
 
 namespace xq {
 namespace {

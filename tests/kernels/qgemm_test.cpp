@@ -8,8 +8,8 @@
 #include <random>
 #include <vector>
 
-#include "engine/common/half.h"
 #include "kernels/include/ggml_blocks.h"
+#include "kernels/reference/half.h"
 
 namespace xq {
 namespace {

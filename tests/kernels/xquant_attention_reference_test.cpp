@@ -23,7 +23,7 @@ struct Problem {
   KvBlockLayout L;
   int64_t length = 0, n = 0, gqa = 1, recent_window = 0, window_start = 0, num_blocks = 0;
   std::vector<uint8_t> arena;
-  std::vector<int32_t> table;
+  std::vector<int32_t> table, window_pages;
   std::vector<std::vector<_Float16>> k, v;    // per layer [T][H*D] token data
   std::vector<std::vector<_Float16>> wk, wv;  // per layer [length - window_start][H*D]
   std::vector<float> q;                       // [n][num_heads*D]
@@ -38,8 +38,7 @@ struct Problem {
     p.arena = arena.data();
     p.block_table = table.data();
     p.num_blocks = num_blocks;
-    p.window_k = wk[layer].data();
-    p.window_v = wv[layer].data();
+    p.window_pages = window_pages.data();
     p.window_start = window_start;
     p.window_len = length - window_start;
     p.q = q.data();
@@ -88,15 +87,26 @@ Problem MakeProblem(const KvBlockLayout& L, int64_t length, int64_t n, int64_t g
     }
   }
   // A shuffled table over a larger arena whose unused bytes are huge fp16 values (0x7B7B).
-  const int64_t capacity = num_blocks + 2;
+  // Window pages come from the same arena, shuffled among the blocks.
+  const int64_t pages = xqtest::WindowPageCount(L, length - window_start);
+  const int64_t capacity = num_blocks + 2 + pages;
   P.arena.assign(capacity * L.block_bytes, 0x7B);
   std::vector<int32_t> ids(capacity);
   std::iota(ids.begin(), ids.end(), 0);
   std::shuffle(ids.begin(), ids.end(), rng);
   P.table.assign(ids.begin(), ids.begin() + num_blocks);
+  P.window_pages.assign(ids.begin() + num_blocks, ids.begin() + num_blocks + pages);
+  std::vector<const _Float16*> wk_rows, wv_rows;
+  for (int64_t l = 0; l < L.num_layers; ++l) {
+    wk_rows.push_back(P.wk[l].data());
+    wv_rows.push_back(P.wv[l].data());
+  }
+  xqtest::WriteWindowPages(L, window_start, length - window_start, wk_rows, wv_rows, P.window_pages,
+                           P.arena.data());
   for (int64_t b = 0; b < num_blocks; ++b) {
     for (int64_t l = 0; l < L.num_layers; ++l) {
-      XqQuantizeBlockLayerReference(L, l, P.k[l].data() + b * G * row, P.v[l].data() + b * G * row,
+      XqQuantizeBlockLayerReference(L, l, xqtest::AsFp16(P.k[l].data() + b * G * row),
+                                    xqtest::AsFp16(P.v[l].data() + b * G * row),
                                     P.arena.data() + P.table[b] * L.block_bytes);
     }
   }
@@ -225,7 +235,7 @@ TEST_P(XqAttentionReferenceOracle, MatchesDequantizedFp32Attention) {
     auto slot = [&](int bits, bool shares, float boost) {
       return KvSlotSpec{bits, shares && bits != kFp16Bits, calibrate ? EtaFor(bits) * boost : 0};
     };
-    const KvBlockLayout L = MakeKvBlockLayout(
+    const KvBlockLayout L = xqtest::MakeLayout(
         H, D, G,
         {{slot(kb, false, 1), slot(vb, false, 1)}, {slot(kb, share, 1.5f), slot(vb, share, 1.5f)}});
     for (int64_t R : {0, 32, 128}) {
@@ -238,7 +248,9 @@ TEST_P(XqAttentionReferenceOracle, MatchesDequantizedFp32Attention) {
         for (int64_t n : {int64_t{1}, std::min<int64_t>(length, 37)}) {
           if (n > 1 && i % 3 != 2 && i + 1 != lengths.size()) continue;
           const int64_t first = Frontier(length - n + 1, R, G);
-          const int64_t window_start = i % 2 ? std::max<int64_t>(0, first - G / 2) : first;
+          // The window starts at a block boundary (its pages are whole window blocks), at the
+          // first query's frontier or a block earlier (overlapping the compressed blocks).
+          const int64_t window_start = i % 2 ? std::max<int64_t>(0, first - G) : first;
           int64_t num_blocks = Frontier(length, R, G) / G;
           if (i % 2 && (num_blocks + 1) * G <= length) ++num_blocks;
           SCOPED_TRACE(::testing::Message()
@@ -278,7 +290,7 @@ TEST(XqAttentionReference, ChunkedPrefillEqualsTokenByTokenDecode) {
     KvSlotSpec k1 = k0, v1 = v0;
     k1.shares_codes = cs.share && cs.kb != kFp16Bits;
     v1.shares_codes = cs.share && cs.vb != kFp16Bits;
-    const KvBlockLayout L = MakeKvBlockLayout(cs.H, cs.D, cs.G, {{k0, v0}, {k1, v1}});
+    const KvBlockLayout L = xqtest::MakeLayout(cs.H, cs.D, cs.G, {{k0, v0}, {k1, v1}});
     const int64_t n = 37, length = cs.R + 3 * cs.G + 9;
     const int64_t window_start = Frontier(length - n + 1, cs.R, cs.G);
     const Problem P = MakeProblem(L, length, n, cs.gqa, cs.R, window_start,

@@ -37,7 +37,8 @@ std::vector<uint8_t> Quantize(const KvBlockLayout& L, const std::vector<_Float16
                               const std::vector<_Float16>& v) {
   std::vector<uint8_t> block(L.block_bytes, 0xA5);
   for (int64_t l = 0; l < L.num_layers; ++l) {
-    XqQuantizeBlockLayerReference(L, l, k.data(), v.data(), block.data());
+    XqQuantizeBlockLayerReference(L, l, xqtest::AsFp16(k.data()), xqtest::AsFp16(v.data()),
+                                  block.data());
   }
   return block;
 }
@@ -49,7 +50,7 @@ const int kTwoBitCodes[16] = {0, 3, 1, 2, 0, 2, 2, 0, 1, 1, 3, 3, 0, 1, 2, 0};
 TEST(XqQuantizeReference, KeyGroupsHaveKnownCodesAndParams) {
   // Channel d holds kTwoBitGroup * 2^(d % 4) - d: the same codes with s = 2^(d % 4), z = -d.
   for (float eta : {0.0f, 0.045f}) {
-    const KvBlockLayout L = MakeKvBlockLayout(2, 16, 16, {Spec(2, 16, eta)});
+    const KvBlockLayout L = xqtest::MakeLayout(2, 16, 16, {Spec(2, 16, eta)});
     const auto k = Rows(L, [](int64_t j, int64_t h, int64_t d) {
       return kTwoBitGroup[j] * std::ldexp(1.0, d % 4) - d - 16 * h;
     });
@@ -79,7 +80,7 @@ TEST(XqQuantizeReference, KeyGroupsHaveKnownCodesAndParams) {
 TEST(XqQuantizeReference, ValueGroupsHaveKnownCodesAndParams) {
   // D = 32, G = 16: two channel groups per token; group c of token j, head h is
   // kTwoBitGroup * (c + 1) + j / 4 - 4 h (small, so fp16 keeps the non-ties off the ties).
-  const KvBlockLayout L = MakeKvBlockLayout(2, 32, 16, {Spec(16, 2)});
+  const KvBlockLayout L = xqtest::MakeLayout(2, 32, 16, {Spec(16, 2)});
   const auto v = Rows(L, [](int64_t j, int64_t h, int64_t d) {
     return kTwoBitGroup[d % 16] * (d / 16 + 1) + j / 4.0 - 4 * h;
   });
@@ -101,7 +102,7 @@ TEST(XqQuantizeReference, ValueGroupsHaveKnownCodesAndParams) {
 TEST(XqQuantizeReference, EightBitTiesRoundToEven) {
   const double x[16] = {0, 255, 0.5, 1.5, 2.5, 3.5, 254.5, 127.5, 128.5, 7, 7.25, 7.75, 0, 0, 0, 0};
   const int want[16] = {0, 255, 0, 2, 2, 4, 254, 128, 128, 7, 7, 8, 0, 0, 0, 0};
-  const KvBlockLayout L = MakeKvBlockLayout(1, 16, 16, {Spec(8, 8)});
+  const KvBlockLayout L = xqtest::MakeLayout(1, 16, 16, {Spec(8, 8)});
   const auto k = Rows(L, [&](int64_t j, int64_t, int64_t) { return x[j]; });
   const auto v = Rows(L, [&](int64_t, int64_t, int64_t d) { return x[d]; });
   const auto block = Quantize(L, k, v);
@@ -113,7 +114,7 @@ TEST(XqQuantizeReference, EightBitTiesRoundToEven) {
 
 TEST(XqQuantizeReference, ConstantGroupReconstructsItsValueExactly) {
   for (int bits : {1, 2, 4, 8}) {
-    const KvBlockLayout L = MakeKvBlockLayout(1, 32, 32, {Spec(bits, bits, 1.0f / 6)});
+    const KvBlockLayout L = xqtest::MakeLayout(1, 32, 32, {Spec(bits, bits, 1.0f / 6)});
     const auto x = Rows(L, [](int64_t, int64_t, int64_t) { return -1.3; });
     const auto block = Quantize(L, x, x);
     const auto dense = DecodeLayer(L, 0, block.data());
@@ -130,7 +131,7 @@ TEST(XqQuantizeReference, ExtremesMapToEndCodesWithoutSpilling) {
   // Large ranges, and the extremes sitting next to each other in the packed string.
   for (int bits : {1, 2, 4, 8}) {
     const int top = (1 << bits) - 1;
-    const KvBlockLayout L = MakeKvBlockLayout(1, 16, 16, {Spec(bits, bits)});
+    const KvBlockLayout L = xqtest::MakeLayout(1, 16, 16, {Spec(bits, bits)});
     const auto x = Rows(L, [](int64_t j, int64_t, int64_t d) {
       const int64_t i = (j + d) % 16;
       return i % 2 == 0 ? -30000.0 : (i % 4 == 1 ? 30000.0 : 29990.0);
@@ -147,7 +148,7 @@ TEST(XqQuantizeReference, ExtremesMapToEndCodesWithoutSpilling) {
 TEST(XqQuantizeReference, ErrorIsAtMostHalfAStepWithoutCalibration) {
   std::mt19937 rng(7);
   for (int bits : {1, 2, 4, 8}) {
-    const KvBlockLayout L = MakeKvBlockLayout(2, 64, 32, {Spec(bits, bits)});
+    const KvBlockLayout L = xqtest::MakeLayout(2, 64, 32, {Spec(bits, bits)});
     const int64_t H = 2, D = 64, G = 32;
     const auto k = xqtest::RandomHalves(rng, G * H * D, 3.0f);
     const auto v = xqtest::RandomHalves(rng, G * H * D, 0.5f);
@@ -184,19 +185,24 @@ TEST(XqQuantizeReference, SharingLayerDecodesLowerCodesWithItsOwnParams) {
   for (int bits : {1, 2, 4, 8}) {
     // Layer 1 = 2 * layer 0 (exact in fp16): same codes, doubled params. Layer 3 shares layer 2's
     // codes but has independent data and its own eta.
-    const KvBlockLayout L = MakeKvBlockLayout(H, D, G,
-                                              {Spec(bits, bits), Spec(bits, bits, 0.0f, true),
-                                               Spec(bits, bits), Spec(bits, bits, 1.0f / 6, true)});
+    const KvBlockLayout L =
+        xqtest::MakeLayout(H, D, G,
+                           {Spec(bits, bits), Spec(bits, bits, 0.0f, true), Spec(bits, bits),
+                            Spec(bits, bits, 1.0f / 6, true)});
     const auto x0 = xqtest::RandomHalves(rng, G * H * D);
     std::vector<_Float16> x1(x0.size());
     for (size_t i = 0; i < x0.size(); ++i) x1[i] = x0[i] * static_cast<_Float16>(2);
     const auto x3 = xqtest::RandomHalves(rng, G * H * D, 4.0f);
     std::vector<uint8_t> block(L.block_bytes, 0);
-    XqQuantizeBlockLayerReference(L, 0, x0.data(), x0.data(), block.data());
-    XqQuantizeBlockLayerReference(L, 2, x0.data(), x0.data(), block.data());
+    XqQuantizeBlockLayerReference(L, 0, xqtest::AsFp16(x0.data()), xqtest::AsFp16(x0.data()),
+                                  block.data());
+    XqQuantizeBlockLayerReference(L, 2, xqtest::AsFp16(x0.data()), xqtest::AsFp16(x0.data()),
+                                  block.data());
     const std::vector<uint8_t> before = block;
-    XqQuantizeBlockLayerReference(L, 1, x1.data(), x1.data(), block.data());
-    XqQuantizeBlockLayerReference(L, 3, x3.data(), x3.data(), block.data());
+    XqQuantizeBlockLayerReference(L, 1, xqtest::AsFp16(x1.data()), xqtest::AsFp16(x1.data()),
+                                  block.data());
+    XqQuantizeBlockLayerReference(L, 3, xqtest::AsFp16(x3.data()), xqtest::AsFp16(x3.data()),
+                                  block.data());
     // The lower layers' sections are untouched by their sharing partners.
     for (int64_t l : {0, 2}) {
       EXPECT_TRUE(std::equal(block.begin() + L.offsets[l].k_codes,
@@ -228,7 +234,7 @@ TEST(XqQuantizeReference, SharingLayerDecodesLowerCodesWithItsOwnParams) {
 TEST(XqQuantizeReference, Fp16SlotsAreBitExactCopies) {
   std::mt19937 rng(3);
   const int64_t H = 3, D = 64, G = 16;
-  const KvBlockLayout L = MakeKvBlockLayout(H, D, G, {Spec(2, 2), Spec(16, 16)});
+  const KvBlockLayout L = xqtest::MakeLayout(H, D, G, {Spec(2, 2), Spec(16, 16)});
   auto k = xqtest::RandomHalves(rng, G * H * D), v = xqtest::RandomHalves(rng, G * H * D);
   k[5] = static_cast<_Float16>(-0.0f);
   v[7] = static_cast<_Float16>(1e-7f);  // subnormal
@@ -248,8 +254,8 @@ TEST(XqQuantizeReference, WritesOnlyItsOwnLayersSections) {
   std::mt19937 rng(5);
   const int64_t H = 2, D = 64, G = 32;
   for (int bits : {1, 8, 16}) {
-    const KvBlockLayout L =
-        MakeKvBlockLayout(H, D, G, {Spec(bits, 2), Spec(bits, 2, 0.1f, bits != 16), Spec(4, bits)});
+    const KvBlockLayout L = xqtest::MakeLayout(
+        H, D, G, {Spec(bits, 2), Spec(bits, 2, 0.1f, bits != 16), Spec(4, bits)});
     const auto k = xqtest::RandomHalves(rng, G * H * D), v = xqtest::RandomHalves(rng, G * H * D);
     auto start = [&](int64_t l) {
       if (l == L.num_layers) return L.block_bytes;
@@ -261,7 +267,8 @@ TEST(XqQuantizeReference, WritesOnlyItsOwnLayersSections) {
     };
     for (int64_t l = 0; l < L.num_layers; ++l) {
       std::vector<uint8_t> block(L.block_bytes, 0x5A);
-      XqQuantizeBlockLayerReference(L, l, k.data(), v.data(), block.data());
+      XqQuantizeBlockLayerReference(L, l, xqtest::AsFp16(k.data()), xqtest::AsFp16(v.data()),
+                                    block.data());
       for (int64_t b = 0; b < L.block_bytes; ++b) {
         if (b >= start(l) && b < start(l + 1)) continue;
         ASSERT_EQ(block[b], 0x5A) << "layer " << l << " wrote byte " << b;
@@ -273,7 +280,7 @@ TEST(XqQuantizeReference, WritesOnlyItsOwnLayersSections) {
 void ExpectInvalid(int64_t H, int64_t D, int64_t G, const std::vector<KvLayerSpec>& layers,
                    const std::string& names) {
   try {
-    MakeKvBlockLayout(H, D, G, layers);
+    xqtest::MakeLayout(H, D, G, layers);
     ADD_FAILURE() << "accepted; expected an error naming " << names;
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find(names), std::string::npos) << e.what();
@@ -295,7 +302,7 @@ TEST(XqBlockLayout, RejectsInvalidSpecs) {
 TEST(XqBlockLayout, SectionsAreAlignedAndDisjoint) {
   const int64_t H = 3, D = 128, G = 32;
   const KvBlockLayout L =
-      MakeKvBlockLayout(H, D, G, {Spec(2, 1), Spec(2, 1, 0.1f, true), Spec(16, 8), Spec(4, 16)});
+      xqtest::MakeLayout(H, D, G, {Spec(2, 1), Spec(2, 1, 0.1f, true), Spec(16, 8), Spec(4, 16)});
   std::vector<std::pair<int64_t, int64_t>> sections;  // [begin, end)
   for (int64_t l = 0; l < L.num_layers; ++l) {
     const KvLayerSpec& s = L.layers[l];

@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/xquant_attention_isa.h"
 #include "kernels/include/xquant_kernels.h"
+#include "tests/kernels/xquant_test_util.h"
 
 namespace xq {
 namespace {
@@ -35,7 +36,7 @@ KvBlockLayout TwoLayers(const Shape& s, int kb, int vb, bool share_k, bool share
   };
   KvLayerSpec lower{slot(kb, false), slot(vb, false)};
   KvLayerSpec upper{slot(kb, share_k), slot(vb, share_v)};
-  return MakeKvBlockLayout(s.H, s.D, s.G, {lower, upper});
+  return xqtest::MakeLayout(s.H, s.D, s.G, {lower, upper});
 }
 
 // [tokens, H * D] fp16 rows: per-channel offsets and scales like post-RoPE keys, some constant
@@ -67,7 +68,8 @@ std::vector<uint8_t> BuildArena(const KvBlockLayout& L, const std::vector<_Float
   for (int64_t b = 0; b < num_blocks; ++b) {
     uint8_t* block = arena.data() + table[b] * L.block_bytes;
     for (int64_t l = 0; l < 2; ++l) {
-      quantize(L, l, k[l].data() + b * G * row, v[l].data() + b * G * row, block);
+      quantize(L, l, xqtest::AsFp16(k[l].data() + b * G * row),
+               xqtest::AsFp16(v[l].data() + b * G * row), block);
     }
   }
   return arena;
@@ -145,10 +147,21 @@ void CheckAttention(const AttnCase& c, std::mt19937& rng) {
   std::vector<int32_t> table(num_blocks);
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), rng);
-  const auto arena = BuildArena(L, k, v, num_blocks, table, XqQuantizeBlockLayer);
-
+  auto arena = BuildArena(L, k, v, num_blocks, table, XqQuantizeBlockLayer);
+  // The window's pages follow the blocks in the arena, in shuffled order.
   const int64_t first_frontier = QuantizedFrontier(c.length - c.n + 1, c.R, G);
   const int64_t window_start = std::max<int64_t>(0, first_frontier - c.extra_window * G);
+  const int64_t pages = xqtest::WindowPageCount(L, c.length - window_start);
+  const int64_t first_page = static_cast<int64_t>(arena.size()) / L.block_bytes;
+  arena.resize(arena.size() + pages * L.block_bytes, 0xA5);
+  std::vector<int32_t> window_pages(pages);
+  std::iota(window_pages.begin(), window_pages.end(), static_cast<int32_t>(first_page));
+  std::shuffle(window_pages.begin(), window_pages.end(), rng);
+  xqtest::WriteWindowPages(L, window_start, c.length - window_start,
+                           {k[0].data() + window_start * row, k[1].data() + window_start * row},
+                           {v[0].data() + window_start * row, v[1].data() + window_start * row},
+                           window_pages, arena.data());
+
   std::normal_distribution<float> n01(0.0f, 1.0f);
   std::vector<float> q(c.n * num_heads * s.D);
   for (auto& x : q) x = 2.0f * n01(rng);
@@ -160,8 +173,7 @@ void CheckAttention(const AttnCase& c, std::mt19937& rng) {
   p.arena = arena.data();
   p.block_table = table.data();
   p.num_blocks = num_blocks;
-  p.window_k = k[1].data() + window_start * row;
-  p.window_v = v[1].data() + window_start * row;
+  p.window_pages = window_pages.data();
   p.window_start = window_start;
   p.window_len = c.length - window_start;
   p.q = q.data();

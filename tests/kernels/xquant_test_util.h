@@ -76,6 +76,42 @@ inline DenseLayer DecodeLayer(const KvBlockLayout& L, int64_t layer, const uint8
   return out;
 }
 
+// The kernels take fp16 as the device-safe Fp16 storage type; tests hold _Float16.
+inline const Fp16* AsFp16(const _Float16* p) { return reinterpret_cast<const Fp16*>(p); }
+
+inline KvBlockLayout MakeLayout(int64_t num_kv_heads, int64_t head_dim, int64_t block_tokens,
+                                const std::vector<KvLayerSpec>& layers) {
+  return MakeKvBlockLayout(num_kv_heads, head_dim, block_tokens, layers.data(),
+                           static_cast<int64_t>(layers.size()));
+}
+
+// Window pages in `arena` (block ids `pages`, window_pages_per_block per window block) holding
+// positions [window_start, window_start + len) of every layer: rows[l] is layer l's [len, H * D]
+// keys (is_value 0) or values (1). Row r = (l * 2 + is_value) * G + token of a window block sits
+// at slot r % rows_per_page of page r / rows_per_page, as xquant_format.h describes.
+inline void WriteWindowPages(const KvBlockLayout& L, int64_t window_start, int64_t len,
+                             const std::vector<const _Float16*>& k_rows,
+                             const std::vector<const _Float16*>& v_rows,
+                             const std::vector<int32_t>& pages, uint8_t* arena) {
+  const int64_t G = L.block_tokens, row = L.num_kv_heads * L.head_dim;
+  const int64_t per_page = L.block_bytes / (row * 2);
+  for (int64_t i = 0; i < len; ++i) {
+    const int64_t w = i / G, t = (window_start + i) % G;
+    for (int64_t l = 0; l < static_cast<int64_t>(k_rows.size()); ++l) {
+      for (int is_value = 0; is_value < 2; ++is_value) {
+        const int64_t r = (l * 2 + is_value) * G + t;
+        const int64_t page = pages[w * L.window_pages_per_block + r / per_page];
+        std::memcpy(arena + page * L.block_bytes + (r % per_page) * row * 2,
+                    (is_value ? v_rows[l] : k_rows[l]) + i * row, row * 2);
+      }
+    }
+  }
+}
+
+inline int64_t WindowPageCount(const KvBlockLayout& L, int64_t len) {
+  return (len + L.block_tokens - 1) / L.block_tokens * L.window_pages_per_block;
+}
+
 inline std::vector<_Float16> RandomHalves(std::mt19937& rng, int64_t count, float sigma = 1.0f) {
   std::normal_distribution<float> dist(0.0f, sigma);
   std::vector<_Float16> x(count);

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/common/half.h"
+#include "kernels/reference/half.h"
 
 // Keep products and sums separately rounded, as ggml's reference and gguf-py compute them.
 #if defined(__clang__)

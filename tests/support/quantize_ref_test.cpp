@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "engine/common/half.h"
 #include "engine/model/dequantize.h"
+#include "kernels/reference/half.h"
 
 namespace xq::test {
 namespace {

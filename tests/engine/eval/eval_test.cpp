@@ -6,46 +6,18 @@
 
 #include "engine/eval/passkey_eval.h"
 #include "engine/eval/teacher_forced_eval.h"
+#include "tests/support/kv_test_backend.h"
 #include "tests/support/tiny_model.h"
 
 namespace xq {
 namespace {
 
-// A cache that attends correctly but adds noise to every attention output: a stand-in for a
-// lossy KV profile.
-class NoisyCache : public SequenceKvCache {
- public:
-  NoisyCache(const ModelConfig& c, int64_t n, float noise) : inner_(c, n), noise_(noise) {}
-  int64_t length() const override { return inner_.length(); }
-  void AppendAndAttend(int64_t layer, int64_t n, const float* q, const float* k, const float* v,
-                       float* out) override {
-    inner_.AppendAndAttend(layer, n, q, k, v, out);
-    std::normal_distribution<float> d(0.0f, noise_);
-    for (int64_t i = 0; i < n * dim_; ++i) out[i] += d(rng_);
-  }
-  void Commit(int64_t n) override { inner_.Commit(n); }
-  int64_t dim_ = 0;
-
- private:
-  ContiguousKvCache inner_;
-  float noise_;
-  std::mt19937 rng_{7};
-};
-
-class NoisyFactory : public KvCacheFactory {
- public:
-  NoisyFactory(const ModelConfig& c, float noise) : config_(c), noise_(noise) {}
-  std::unique_ptr<SequenceKvCache> NewSequence(int64_t max_tokens) override {
-    auto cache = std::make_unique<NoisyCache>(config_, max_tokens, noise_);
-    cache->dim_ = config_.num_heads * config_.head_dim;
-    return cache;
-  }
-  std::string name() const override { return "noisy"; }
-
- private:
-  ModelConfig config_;
-  float noise_;
-};
+// The fp16 reference, and a lossy 1-bit profile whose blocks leave a short window: the quality
+// harness must see the difference.
+KvBackend Backend(const Model& m, int bits, int64_t recent_window) {
+  return test::MakeTestBackend(m, test::UniformSpecs(m.config.num_layers, bits, bits), 8,
+                               recent_window);
+}
 
 std::vector<int32_t> Tokens(int64_t n, int64_t vocab) {
   std::mt19937 rng(3);
@@ -56,7 +28,7 @@ std::vector<int32_t> Tokens(int64_t n, int64_t vocab) {
 
 TEST(TeacherForcedEval, IdenticalCachesAgreeExactly) {
   const Model m = test::MakeTinyModel();
-  ContiguousKvCacheFactory base(m.config), same(m.config);
+  KvBackend base = Backend(m, kFp16Bits, 0), same = Backend(m, kFp16Bits, 0);
   const auto tokens = Tokens(90, m.config.vocab_size);
   const auto r = EvaluateTeacherForced(m, tokens, base, {&same}, {.score_from = 20, .chunk = 16});
   ASSERT_EQ(r.size(), 2u);
@@ -69,21 +41,23 @@ TEST(TeacherForcedEval, IdenticalCachesAgreeExactly) {
 
 TEST(TeacherForcedEval, PerturbedCacheShowsUp) {
   const Model m = test::MakeTinyModel();
-  ContiguousKvCacheFactory base(m.config);
-  NoisyFactory noisy(m.config, 0.5f);
+  KvBackend base = Backend(m, kFp16Bits, 0), lossy = Backend(m, 1, 8);
+  lossy.name = "lossy";
   const auto tokens = Tokens(90, m.config.vocab_size);
-  const auto r = EvaluateTeacherForced(m, tokens, base, {&noisy}, {.score_from = 20, .chunk = 32});
-  EXPECT_GT(r[1].kl_vs_baseline, 1e-4);
+  const auto r = EvaluateTeacherForced(m, tokens, base, {&lossy}, {.score_from = 20, .chunk = 32});
+  // Identical caches agree to 1e-12 (above); a real 1-bit cache on this tiny random model moves
+  // KL to ~1e-4, far above that floor.
+  EXPECT_GT(r[1].kl_vs_baseline, 1e-6);
   EXPECT_NE(r[1].ppl, r[0].ppl);
-  EXPECT_EQ(r[1].profile, "noisy");
+  EXPECT_EQ(r[1].profile, "lossy");
 }
 
 TEST(TeacherForcedEval, RejectsTooShortText) {
   const Model m = test::MakeTinyModel();
-  ContiguousKvCacheFactory base(m.config);
-  EXPECT_THROW(EvaluateTeacherForced(m, Tokens(10, m.config.vocab_size), base, {},
-                                     {.score_from = 20}),
-               Error);
+  KvBackend base = Backend(m, kFp16Bits, 0);
+  EXPECT_THROW(
+      EvaluateTeacherForced(m, Tokens(10, m.config.vocab_size), base, {}, {.score_from = 20}),
+      Error);
 }
 
 TEST(Passkey, PromptHidesTheKeyOnceAtTheRequestedDepth) {

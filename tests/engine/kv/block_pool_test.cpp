@@ -47,20 +47,6 @@ TEST(BlockPoolTest, RejectsBadSizes) {
   EXPECT_THROW(BlockPool(16, -1), Error);
 }
 
-TEST(BlockPoolTest, BlocksAreStridedByBlockBytesInAnAlignedArena) {
-  constexpr int64_t kBytes = 48;  // a multiple of 16, as KvBlockLayout produces
-  BlockPool pool(kBytes, 5);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(pool.arena()) % BlockPool::kArenaAlignment, 0u);
-  const std::vector<int32_t> ids = AllocateAll(pool);
-  for (int32_t b : ids) {
-    EXPECT_EQ(pool.Data(b), pool.arena() + b * kBytes);
-    std::memset(pool.Data(b), 0x10 + b, kBytes);
-  }
-  for (int32_t b : ids) {
-    for (int64_t i = 0; i < kBytes; ++i) ASSERT_EQ(pool.Data(b)[i], 0x10 + b);
-  }
-}
-
 TEST(BlockPoolTest, CachedBlocksAreReusedLeastRecentlyFreedFirst) {
   BlockPool pool(16, 4);
   std::vector<Eviction> evicted;
@@ -120,7 +106,7 @@ TEST(BlockPoolTest, MisuseThrowsAndLeavesThePoolConsistent) {
   EXPECT_THROW(pool.SetHash(1, 5), std::logic_error);  // free
   EXPECT_THROW(pool.Release(3), std::logic_error);     // out of range
   EXPECT_THROW(pool.AddRef(-1), std::logic_error);
-  EXPECT_THROW(pool.Data(3), std::logic_error);
+  EXPECT_THROW(pool.RefCount(3), std::logic_error);
   pool.SetHash(b, 5);
   pool.SetHash(b, 5);
   EXPECT_THROW(pool.SetHash(b, 6), std::logic_error);

@@ -78,7 +78,8 @@ TEST(KvAccounting, RealBitsIncludeSectionAlignment) {
   // H = 1, D = 8, G = 8, 1-bit K and V: key codes 8 B and value codes 8 B each pad to 16; params
   // are 8*4 = 32 B each. 96 B per layer for 8 tokens * 2 * 8 elements = 128 elements.
   const std::vector<KvLayerSpec> layers(2, KvLayerSpec{{1, false, 0.0f}, {1, false, 0.0f}});
-  const KvAccounting a = ComputeKvAccounting(MakeKvBlockLayout(1, 8, 8, layers), 0);
+  const KvAccounting a = ComputeKvAccounting(
+      MakeKvBlockLayout(1, 8, 8, layers.data(), static_cast<int64_t>(layers.size())), 0);
   EXPECT_EQ(a.block_bytes, 2 * 96);
   EXPECT_DOUBLE_EQ(a.real_bits_per_element, 96 * 8 / 128.0);
   EXPECT_DOUBLE_EQ(a.equivalent_bits, 1.0);
@@ -86,18 +87,24 @@ TEST(KvAccounting, RealBitsIncludeSectionAlignment) {
 
 TEST(KvAccounting, BytesPerTokenWithRecentWindow) {
   const KvAccounting a = Account("xquant-1.38");  // R = 128, G = 32, block 109824 B
-  // Shorter than the window: everything fp16.
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 100), kFp16PerToken);
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 128), kFp16PerToken);
-  // 200 tokens: frontier floor(72/32)*32 = 64, so 2 blocks + 136 fp16 tokens.
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 200), (2 * 109824.0 + 136 * kFp16PerToken) / 200);
-  // 4096 tokens: frontier 3968 = 124 blocks, 128 fp16 tokens.
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 4096), (124 * 109824.0 + 128 * kFp16PerToken) / 4096);
-  // No window: only the partial block stays fp16; fp16 blocks cost exactly fp16.
+  // Window tokens live in window pages of the pool: a window block of 32 tokens takes 7 pages
+  // of 109824 bytes (286 fp16 rows each; 2 * 30 * 32 rows), 4.3% more than raw fp16.
+  const double window = 7 * 109824.0 / 32;
+  EXPECT_DOUBLE_EQ(a.window_bytes_per_token, window);
+  // Shorter than the window: everything in window pages.
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 100), window);
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 128), window);
+  // 200 tokens: frontier floor(72/32)*32 = 64, so 2 blocks + 136 window tokens.
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 200), (2 * 109824.0 + 136 * window) / 200);
+  // 4096 tokens: frontier 3968 = 124 blocks, 128 window tokens.
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 4096), (124 * 109824.0 + 128 * window) / 4096);
+  // No window: only the partial block is in a window page, and an fp16 block is exactly one
+  // page, so it costs exactly fp16.
   const KvAccounting f = Account("fp16");
+  EXPECT_DOUBLE_EQ(f.window_bytes_per_token, kFp16PerToken);
   EXPECT_DOUBLE_EQ(BytesPerTokenAt(f, 100), kFp16PerToken);
-  const KvAccounting q8 = Account("int8");
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(q8, 100), (3 * 414720.0 + 4 * kFp16PerToken) / 100);
+  const KvAccounting q8 = Account("int8");  // 2 pages of 414720 bytes per window block
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(q8, 100), (3 * 414720.0 + 4 * 2 * 414720.0 / 32) / 100);
   EXPECT_THROW(BytesPerTokenAt(a, 0), std::invalid_argument);
 }
 
@@ -111,7 +118,7 @@ TEST(KvAccounting, SummaryNamesTheNumbers) {
   EXPECT_THAT(s, HasSubstr("1.383 equivalent bits"));
   EXPECT_THAT(s, HasSubstr("2.383 real bits"));
   EXPECT_THAT(s, HasSubstr("109824 bytes: 3432.0 bytes/token vs 23040"));
-  EXPECT_THAT(s, HasSubstr("4044.8 bytes/token"));  // (124*109824 + 128*23040) / 4096
+  EXPECT_THAT(s, HasSubstr("4075.5 bytes/token"));  // (124*109824 + 128*24024) / 4096
   const KvProfile k = LoadKvProfile("kivi-2", kConfigs);
   EXPECT_THAT(DescribeKvAccounting(k.name, ResolveKvLayout(k, kLayers, kKvHeads, kHeadDim),
                                    k.recent_window, 4096),

@@ -23,15 +23,15 @@ std::string ErrorOf(auto&& fn) {
   return "(no error)";
 }
 
-// G = 32, R = 128, 10 bytes per fp16 token, blocks of 1000 bytes, 64-token chunks: a window of
-// 159 tokens is charged 2 blocks, 223 while a chunk is appended 3.
+// G = 32, R = 128, 3 pages per window block, blocks of 1000 bytes, 64-token chunks: a window of
+// 159 tokens takes 5 window blocks (15 pages), 223 while a chunk is appended 7 (21 pages).
 KvBudgetRequest SmallRequest(int64_t total_bytes) {
   KvBudgetRequest r;
   r.total_bytes = total_bytes;
   r.block_bytes = 1000;
   r.block_tokens = 32;
   r.recent_window = 128;
-  r.window_bytes_per_token = 10;
+  r.window_pages_per_block = 3;
   r.max_chunk_tokens = 64;
   return r;
 }
@@ -45,28 +45,28 @@ TEST(KvBudgetTest, TheWholeBudgetIsOnePoolAndWindowsAreChargedToIt) {
   const KvBudget b = PlanKvBudget(SmallRequest(100500));
   EXPECT_EQ(b.num_blocks, 100);
   EXPECT_EQ(b.block_pool_bytes, 100000);
-  EXPECT_EQ(b.window_blocks, 2);
-  EXPECT_EQ(b.window_blocks_peak, 3);
+  EXPECT_EQ(b.window_blocks, 15);
+  EXPECT_EQ(b.window_blocks_peak, 21);
 }
 
-TEST(KvBudgetTest, WindowChargeRoundsUpToWholeBlocks) {
-  EXPECT_EQ(WindowChargeBlocks(0, 10, 1000), 0);
-  EXPECT_EQ(WindowChargeBlocks(1, 10, 1000), 1);
-  EXPECT_EQ(WindowChargeBlocks(100, 10, 1000), 1);
-  EXPECT_EQ(WindowChargeBlocks(101, 10, 1000), 2);
+TEST(KvBudgetTest, WindowPagesComeInWholeWindowBlocks) {
+  EXPECT_EQ(WindowPages(0, 32, 3), 0);
+  EXPECT_EQ(WindowPages(1, 32, 3), 3);
+  EXPECT_EQ(WindowPages(32, 32, 3), 3);
+  EXPECT_EQ(WindowPages(33, 32, 3), 6);
 }
 
 TEST(KvBudgetTest, ExactlyOneSequenceFitsOrTheErrorSaysWhy) {
-  EXPECT_EQ(PlanKvBudget(SmallRequest(4000)).num_blocks, 4);
-  EXPECT_THAT(ErrorOf([] { PlanKvBudget(SmallRequest(3999)); }),
-              AllOf(HasSubstr("--kv-cache-memory"), HasSubstr("3999"), HasSubstr("159"),
-                    HasSubstr("4000 bytes")));
+  EXPECT_EQ(PlanKvBudget(SmallRequest(22000)).num_blocks, 22);
+  EXPECT_THAT(ErrorOf([] { PlanKvBudget(SmallRequest(21999)); }),
+              AllOf(HasSubstr("--kv-cache-memory"), HasSubstr("21999"), HasSubstr("159"),
+                    HasSubstr("22000 bytes")));
 }
 
 TEST(KvBudgetTest, BlockCountIsCappedAtTheIdRange) {
   KvBudgetRequest r = SmallRequest(int64_t{1} << 42);
   r.block_bytes = 16;
-  r.window_bytes_per_token = 1;
+  r.window_pages_per_block = 1;
   EXPECT_EQ(PlanKvBudget(r).num_blocks, std::numeric_limits<int32_t>::max());
 }
 
@@ -81,7 +81,7 @@ TEST(KvBudgetTest, RejectsNonPositiveInputsByName) {
   r.recent_window = -1;
   EXPECT_THAT(ErrorOf([&] { PlanKvBudget(r); }), HasSubstr("recent_window"));
   r = SmallRequest(100000);
-  r.window_bytes_per_token = std::numeric_limits<int64_t>::max() / 4;
+  r.window_pages_per_block = std::numeric_limits<int64_t>::max() / 4;
   EXPECT_THAT(ErrorOf([&] { PlanKvBudget(r); }), HasSubstr("overflows"));
 }
 

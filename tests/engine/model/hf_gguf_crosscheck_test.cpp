@@ -6,29 +6,19 @@
 
 #include <filesystem>
 
-#include "engine/model/contiguous_kv_cache.h"
 #include "engine/model/hf_model_writer.h"
 #include "engine/model/model_loader.h"
-#include "engine/model/transformer.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/support/kv_test_backend.h"
 #include "tests/support/temp_dir.h"
 
 namespace xq {
 namespace {
 
 std::vector<float> LastLogits(const Model& m, const std::vector<int32_t>& tokens) {
-  Transformer tr(m);
-  ContiguousKvCache cache(m.config, static_cast<int64_t>(tokens.size()));
-  ForwardBatch b;
-  b.tokens = tokens;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    b.positions.push_back(static_cast<int32_t>(i));
-    b.logits_rows.push_back(static_cast<int64_t>(i));
-  }
-  b.sequences = {{&cache, static_cast<int64_t>(tokens.size())}};
-  std::vector<float> logits;
-  tr.Forward(b, logits);
-  return logits;
+  KvBackend kv = test::MakeTestBackend(
+      m, test::UniformSpecs(m.config.num_layers, kFp16Bits, kFp16Bits), 32, 0);
+  return test::RunTokens(kv, tokens, static_cast<int64_t>(tokens.size()));
 }
 
 TEST(HfGgufCrossCheck, DefaultModelGivesIdenticalTokensAndLogits) {

@@ -1,66 +1,64 @@
-// Scheduler tests with a fake model runner: the plans are checked exactly, and the runner feeds
-// the real paged cache random keys and values so block accounting is the real one.
+// Scheduler tests with a fake model runner and no model: the plans are checked exactly, the KV
+// manager's block accounting is the real one, and the fake runner checks that each step's
+// BatchInputs describe the planned chunks before "computing" them.
 #include "engine/scheduler/scheduler.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "engine/kv/prefix_cache.h"
-#include "tests/support/tiny_model.h"
-
 namespace xq {
 namespace {
 
-constexpr int64_t kBlock = 8;  // the tiny model's head_dim is 16
+constexpr int64_t kBlock = 8;
+constexpr int64_t kLayers = 2, kKvHeads = 2, kHeadDim = 16;
 
-// fp16 blocks by default: a window of up to 8 tokens is then charged exactly one block, which
-// keeps the expected plans easy to follow.
-std::unique_ptr<PagedKvCache> MakeKv(const ModelConfig& c, int64_t recent_window,
-                                     int32_t num_blocks, int bits = kFp16Bits) {
-  std::vector<KvLayerSpec> specs(c.num_layers);
+// fp16 blocks by default: a window block is then exactly one page, which keeps the expected
+// plans easy to follow.
+std::unique_ptr<KvCacheManager> MakeKv(int64_t recent_window, int32_t num_blocks,
+                                       int bits = kFp16Bits, bool prefix_caching = false) {
+  std::vector<KvLayerSpec> specs(kLayers);
   for (KvLayerSpec& s : specs) {
     const float eta = bits == kFp16Bits ? 0.0f : 0.045f;
     s.k = {bits, false, eta};
     s.v = {bits, false, eta};
   }
-  return std::make_unique<PagedKvCache>(
-      c, MakeKvBlockLayout(c.num_kv_heads, c.head_dim, kBlock, specs), recent_window, num_blocks,
-      "test-2bit");
+  const KvBlockLayout layout = MakeKvBlockLayout(kKvHeads, kHeadDim, kBlock, specs.data(), kLayers);
+  return std::make_unique<KvCacheManager>(layout, recent_window, num_blocks, prefix_caching,
+                                          "test");
 }
 
 class FakeRunner {
  public:
-  explicit FakeRunner(const ModelConfig& c) : c_(c) {}
-
-  // Runs the plan through the caches, then samples token 7 for every chunk that asks.
+  // Checks the plan's inputs, completes the step, then samples token 7 for every chunk that
+  // asks.
   void Run(Scheduler& s, const StepPlan& plan) {
-    for (const ScheduledChunk& chunk : plan.chunks) {
-      Sequence* seq = s.Find(chunk.seq_id);
+    const BatchInputs& in = plan.inputs;
+    ASSERT_EQ(in.num_seqs(), static_cast<int64_t>(plan.chunks.size()));
+    ASSERT_EQ(in.num_tokens(), plan.num_tokens);
+    int64_t logits_rows = 0;
+    for (size_t i = 0; i < plan.chunks.size(); ++i) {
+      const ScheduledChunk& chunk = plan.chunks[i];
+      const Sequence* seq = s.Find(chunk.seq_id);
       ASSERT_NE(seq, nullptr);
       ASSERT_EQ(chunk.start, seq->num_computed);
-      ASSERT_EQ(seq->cache->length(), seq->num_computed);
-      const int64_t n = chunk.num_tokens;
-      std::vector<float> q(n * c_.num_heads * c_.head_dim), k(n * c_.num_kv_heads * c_.head_dim),
-          v(k.size()), out(q.size());
-      for (float& x : q) x = dist_(rng_);
-      for (float& x : k) x = dist_(rng_);
-      for (float& x : v) x = dist_(rng_);
-      for (int64_t layer = 0; layer < c_.num_layers; ++layer) {
-        seq->cache->AppendAndAttend(layer, n, q.data(), k.data(), v.data(), out.data());
+      ASSERT_EQ(seq->kv.length, seq->num_computed);
+      ASSERT_EQ(in.qo_indptr[i + 1] - in.qo_indptr[i], chunk.num_tokens);
+      ASSERT_EQ(in.kv_len[i], chunk.start + chunk.num_tokens);
+      for (int64_t t = 0; t < chunk.num_tokens; ++t) {
+        ASSERT_EQ(in.tokens[in.qo_indptr[i] + t], seq->tokens[chunk.start + t]);
+        ASSERT_EQ(in.positions[in.qo_indptr[i] + t], chunk.start + t);
       }
-      seq->cache->Commit(n);
+      if (chunk.sample) {
+        ASSERT_EQ(in.logits_rows.at(logits_rows++), in.qo_indptr[i + 1] - 1);
+      }
     }
+    ASSERT_EQ(static_cast<int64_t>(in.logits_rows.size()), logits_rows);
     s.Complete(plan);
     for (const ScheduledChunk& chunk : plan.chunks) {
       if (chunk.sample) s.Find(chunk.seq_id)->tokens.push_back(7);
     }
   }
-
- private:
-  ModelConfig c_;
-  std::mt19937 rng_{3};
-  std::uniform_real_distribution<float> dist_{-1.0f, 1.0f};
 };
 
 std::unique_ptr<Sequence> MakeSeq(int64_t id, int64_t prompt, int32_t priority = 0,
@@ -76,14 +74,12 @@ std::unique_ptr<Sequence> MakeSeq(int64_t id, int64_t prompt, int32_t priority =
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  void SetUp() override { model_ = test::MakeTinyModel(); }
-  Model model_;
+  FakeRunner runner;
 };
 
 TEST_F(SchedulerTest, ChunksPromptsAndAdmitsWithinTheTokenBudget) {
-  auto kv = MakeKv(model_.config, 0, 64);
+  auto kv = MakeKv(0, 64);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 16}, *kv);
-  FakeRunner runner(model_.config);
   s.Add(MakeSeq(1, 20));
   s.Add(MakeSeq(2, 5));
 
@@ -105,9 +101,8 @@ TEST_F(SchedulerTest, ChunksPromptsAndAdmitsWithinTheTokenBudget) {
 }
 
 TEST_F(SchedulerTest, RespectsMaxNumSeqsAndPriority) {
-  auto kv = MakeKv(model_.config, 0, 64);
+  auto kv = MakeKv(0, 64);
   Scheduler s({.max_num_seqs = 2, .max_num_batched_tokens = 64}, *kv);
-  FakeRunner runner(model_.config);
   s.Add(MakeSeq(1, 4));
   s.Add(MakeSeq(2, 4, /*priority=*/5));
   s.Add(MakeSeq(3, 4, /*priority=*/-1));  // most urgent
@@ -122,7 +117,7 @@ TEST_F(SchedulerTest, RespectsMaxNumSeqsAndPriority) {
 }
 
 TEST_F(SchedulerTest, CopiesOfOneRequestReserveTheirSlots) {
-  auto kv = MakeKv(model_.config, 0, 64);
+  auto kv = MakeKv(0, 64);
   Scheduler s({.max_num_seqs = 3, .max_num_batched_tokens = 64}, *kv);
   auto a = MakeSeq(1, 4);
   a->copies = 2;
@@ -136,9 +131,8 @@ TEST_F(SchedulerTest, CopiesOfOneRequestReserveTheirSlots) {
 TEST_F(SchedulerTest, PreemptsTheNewestWhenBlocksRunOutAndResumesIt) {
   // No recent window; each 12-token prompt takes 1 compressed block and 2 for its window while
   // it is appended: 6 blocks in all.
-  auto kv = MakeKv(model_.config, 0, 6);
+  auto kv = MakeKv(0, 6);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
-  FakeRunner runner(model_.config);
   s.Add(MakeSeq(1, 12));
   s.Add(MakeSeq(2, 12));
   for (int step = 0; step < 5; ++step) runner.Run(s, s.Schedule());  // both reach 16 tokens
@@ -173,9 +167,8 @@ TEST_F(SchedulerTest, PreemptsTheNewestWhenBlocksRunOutAndResumesIt) {
 }
 
 TEST_F(SchedulerTest, APromptIsAdmittedOnlyWhenAllOfItFits) {
-  auto kv = MakeKv(model_.config, 0, 8);
+  auto kv = MakeKv(0, 8);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 16}, *kv);
-  FakeRunner runner(model_.config);
   s.Add(MakeSeq(1, 12));
   runner.Run(s, s.Schedule());  // holds 1 compressed block and 1 for its window: 6 free
   // 48 tokens need 6 compressed blocks, and 2 for the window of a 16-token chunk: 8 > 6, even
@@ -189,9 +182,8 @@ TEST_F(SchedulerTest, APromptIsAdmittedOnlyWhenAllOfItFits) {
 }
 
 TEST_F(SchedulerTest, ASequenceThatCannotGrowPreemptsItself) {
-  auto kv = MakeKv(model_.config, 0, 3);
+  auto kv = MakeKv(0, 3);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
-  FakeRunner runner(model_.config);
   s.Add(MakeSeq(1, 15));
   // Up to 23 tokens: two compressed blocks and one for the window; the 24th needs a fourth.
   while (s.Find(1)->num_computed < 23) runner.Run(s, s.Schedule());
@@ -201,17 +193,22 @@ TEST_F(SchedulerTest, ASequenceThatCannotGrowPreemptsItself) {
 }
 
 TEST_F(SchedulerTest, ForkSharesBlocks) {
-  auto kv = MakeKv(model_.config, 0, 16);
+  auto kv = MakeKv(0, 16);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
-  FakeRunner runner(model_.config);
   auto a = MakeSeq(1, 20);
   a->copies = 2;
   s.Add(std::move(a));
   runner.Run(s, s.Schedule());
-  Sequence& child = s.Fork(1, 2);
+  std::vector<BlockCopy> copies;
+  Sequence& child = s.Fork(1, 2, copies);
   EXPECT_EQ(child.num_computed, 20);
-  EXPECT_EQ(child.cache->block_table(), s.Find(1)->cache->block_table());
-  for (int32_t b : child.cache->block_table()) EXPECT_EQ(kv->pool().RefCount(b), 2);
+  EXPECT_EQ(child.kv.blocks, s.Find(1)->kv.blocks);
+  for (int32_t b : child.kv.blocks) EXPECT_EQ(kv->pool().RefCount(b), 2);
+  // The partial last window block (positions 16..19) is the copy's own, copied from the parent.
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].src, s.Find(1)->kv.window_pages[0]);
+  EXPECT_EQ(copies[0].dst, child.kv.window_pages[0]);
+  EXPECT_NE(copies[0].src, copies[0].dst);
   StepPlan p = s.Schedule();
   EXPECT_EQ(p.chunks, (std::vector<ScheduledChunk>{{1, 20, 1, true}, {2, 20, 1, true}}));
   runner.Run(s, p);
@@ -222,15 +219,16 @@ TEST_F(SchedulerTest, ForkSharesBlocks) {
 
 TEST_F(SchedulerTest, ACopyWithoutRoomForItsWindowQueuesToRecompute) {
   // A 20-token prompt in 4-token chunks ends holding 2 compressed blocks and 1 window block.
-  auto kv = MakeKv(model_.config, 0, 3);
+  auto kv = MakeKv(0, 3);
   Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 4}, *kv);
-  FakeRunner runner(model_.config);
   auto a = MakeSeq(1, 20);
   a->copies = 2;
   s.Add(std::move(a));
   while (s.Find(1)->num_computed < 20) runner.Run(s, s.Schedule());
   ASSERT_EQ(kv->pool().Stats().free_blocks, 0);
-  Sequence& child = s.Fork(1, 2);
+  std::vector<BlockCopy> copies;
+  Sequence& child = s.Fork(1, 2, copies);
+  EXPECT_TRUE(copies.empty());
   EXPECT_EQ(child.status, SequenceStatus::kWaiting);
   EXPECT_EQ(child.num_computed, 0);
   EXPECT_EQ(child.tokens, s.Find(1)->tokens);
@@ -244,10 +242,9 @@ class PrefixSchedulerTest : public SchedulerTest, public ::testing::WithParamInt
 
 TEST_P(PrefixSchedulerTest, ReusesTheBlocksOfAFinishedPrompt) {
   const int64_t recent_window = GetParam();
-  auto kv = MakeKv(model_.config, recent_window, 32, /*bits=*/2);
-  PrefixCache prefix(*kv, /*window_blocks=*/8);
-  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv, &prefix);
-  FakeRunner runner(model_.config);
+  auto kv = MakeKv(recent_window, 64, /*bits=*/2, /*prefix_caching=*/true);
+  const PrefixCache& prefix = *kv->prefix_cache();
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 64}, *kv);
   s.Add(MakeSeq(1, 40));
   runner.Run(s, s.Schedule());
   s.Remove(1);
@@ -280,8 +277,7 @@ TEST_P(PrefixSchedulerTest, ReusesTheBlocksOfAFinishedPrompt) {
   EXPECT_EQ(prefix.Stats().hits, 40 + 16 + 8);
   for (int64_t id : {2, 3, 4}) s.Remove(id);
   EXPECT_EQ(kv->pool().Stats().used_blocks, 0);
-  EXPECT_EQ(kv->pool().CheckInvariants(), "");
-  EXPECT_EQ(prefix.CheckInvariants(), "");
+  EXPECT_EQ(kv->CheckInvariants(), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(RecentWindow, PrefixSchedulerTest, ::testing::Values(0, 16));

@@ -1,15 +1,16 @@
-#include "engine/model/transformer.h"
+#include "engine/runner/cpu_model_runner.h"
 
 #include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
+#include <string>
 #include <numbers>
 
 #include "engine/common/error.h"
 #include "engine/model/dequantize.h"
 #include "kernels/include/qgemm.h"
+#include "kernels/include/xquant_batch.h"
 
 namespace xq {
 namespace {
@@ -31,7 +32,7 @@ QWeightType KernelType(GgmlType type) {
 
 // y[rows, out] = x[rows, in] * W[out, in]^T (+ y when accumulate). Quantized weights go through
 // the 8-bit activation kernels (llama.cpp's arithmetic), fp32 weights through OpenBLAS.
-void Transformer::MatMul(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
+void CpuModelRunner::MatMul(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
                          bool accumulate) {
   const int64_t out = w.rows();
   if (w.quantized()) {
@@ -141,58 +142,118 @@ RopeTable MakeRopeTable(const Model& model) {
 
 }  // namespace
 
-Transformer::Transformer(const Model& model) : model_(model) {
+CpuModelRunner::CpuModelRunner(const Model& model) : model_(model) {
   if (model.config.head_dim > 1024) throw Error(model.source + ": head_dim above 1024");
   rope_ = MakeRopeTable(model);
 }
 
-void Transformer::Attend(const ForwardBatch& batch, int64_t layer, bool across_sequences) {
+void CpuModelRunner::AllocateKv(const KvConfig& config) {
   const ModelConfig& c = model_.config;
-  const int64_t q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
-  const int64_t count = static_cast<int64_t>(batch.sequences.size());
-  std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic, 1) if (across_sequences)
-  for (int64_t i = 0; i < count; ++i) {
-    const BatchSequence& s = batch.sequences[i];
-    const int64_t offset = sequence_offsets_[i];
-    if (s.num_tokens == 0) continue;
-    try {
-      s.cache->AppendAndAttend(layer, s.num_tokens, q_.data() + offset * q_dim,
-                               k_.data() + offset * kv_dim, v_.data() + offset * kv_dim,
-                               attn_.data() + offset * q_dim);
-    } catch (...) {
-#pragma omp critical(xq_attend_failure)
-      if (!failure) failure = std::current_exception();
-    }
+  if (config.layout.num_layers != c.num_layers || config.layout.num_kv_heads != c.num_kv_heads ||
+      config.layout.head_dim != c.head_dim) {
+    throw Error("KV layout does not match the model's shape");
   }
-  if (failure) std::rethrow_exception(failure);
+  storage_.reset();
+  storage_ = std::make_unique<HostKvStorage>(config.layout.block_bytes, config.num_blocks);
+  kv_ = config;
 }
 
-void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits) {
-  const ModelConfig& c = model_.config;
-  const ModelWeights& w = model_.weights;
-  const int64_t n = static_cast<int64_t>(batch.tokens.size());
-  const int64_t h = c.hidden_size, q_dim = c.num_heads * c.head_dim;
-  const int64_t kv_dim = c.num_kv_heads * c.head_dim, ff = c.intermediate_size;
+KvStorage& CpuModelRunner::kv_storage() {
+  if (!storage_) throw Error("model runner: the KV storage is not allocated");
+  return *storage_;
+}
 
-  if (static_cast<int64_t>(batch.positions.size()) != n) {
-    throw Error("forward batch: positions has " + std::to_string(batch.positions.size()) +
-                " entries for " + std::to_string(n) + " tokens");
+void CpuModelRunner::Validate(const BatchInputs& in) const {
+  const ModelConfig& c = model_.config;
+  const int64_t n = in.num_tokens(), seqs = in.num_seqs();
+  auto fail = [](const std::string& what) { throw Error("batch inputs: " + what); };
+  if (!storage_) fail("no KV storage allocated");
+  if (static_cast<int64_t>(in.positions.size()) != n) fail("positions and tokens differ in size");
+  if (static_cast<int64_t>(in.qo_indptr.size()) != seqs + 1 ||
+      static_cast<int64_t>(in.block_indptr.size()) != seqs + 1 ||
+      static_cast<int64_t>(in.window_indptr.size()) != seqs + 1 ||
+      static_cast<int64_t>(in.window_start.size()) != seqs) {
+    fail("per-sequence arrays disagree on the number of sequences");
   }
-  int64_t covered = 0;
-  for (const BatchSequence& s : batch.sequences) {
-    if (!s.cache || s.num_tokens < 0) throw Error("forward batch: invalid sequence slice");
-    covered += s.num_tokens;
+  if (in.qo_indptr.front() != 0 || in.qo_indptr.back() != n) {
+    fail("sequences do not cover the tokens exactly");
   }
-  if (covered != n) throw Error("forward batch: sequences do not cover the tokens exactly");
-  for (int32_t t : batch.tokens) {
-    if (t < 0 || t >= c.vocab_size) {
-      throw Error("forward batch: token id " + std::to_string(t) + " outside the vocabulary");
+  if (in.block_indptr.front() != 0 ||
+      in.block_indptr.back() != static_cast<int64_t>(in.block_ids.size()) ||
+      in.window_indptr.front() != 0 ||
+      in.window_indptr.back() != static_cast<int64_t>(in.window_pages.size())) {
+    fail("block tables do not cover the block ids exactly");
+  }
+  const int64_t G = kv_.layout.block_tokens, P = kv_.layout.window_pages_per_block;
+  for (int64_t s = 0; s < seqs; ++s) {
+    const int64_t rows = in.qo_indptr[s + 1] - in.qo_indptr[s];
+    const int64_t blocks = in.block_indptr[s + 1] - in.block_indptr[s];
+    const int64_t pages = in.window_indptr[s + 1] - in.window_indptr[s];
+    const int64_t L = in.kv_len[s], start = in.window_start[s];
+    if (rows < 0 || rows > L || start % G != 0 || start > L - rows ||
+        QuantizedFrontier(L, kv_.recent_window, G) > blocks * G ||
+        pages != ((L - start + G - 1) / G) * P) {
+      fail("sequence " + std::to_string(s) + " has an inconsistent KV description");
     }
   }
-  for (int64_t r : batch.logits_rows) {
-    if (r < 0 || r >= n) throw Error("forward batch: logits row out of range");
+  const int32_t num_blocks = kv_.num_blocks;
+  for (const auto* ids : {&in.block_ids, &in.window_pages, &in.quantize_pages,
+                          &in.quantize_blocks}) {
+    for (int32_t b : *ids) {
+      if (b < 0 || b >= num_blocks) fail("block id " + std::to_string(b) + " out of range");
+    }
   }
+  if (static_cast<int64_t>(in.quantize_pages.size()) !=
+      static_cast<int64_t>(in.quantize_blocks.size()) * P) {
+    fail("quantize jobs: pages and blocks disagree");
+  }
+  for (int32_t t : in.tokens) {
+    if (t < 0 || t >= c.vocab_size) {
+      fail("token id " + std::to_string(t) + " outside the vocabulary");
+    }
+  }
+  for (int64_t r : in.logits_rows) {
+    if (r < 0 || r >= n) fail("logits row out of range");
+  }
+}
+
+void CpuModelRunner::Attend(const BatchInputs& in, int64_t layer) {
+  const ModelConfig& c = model_.config;
+  XqBatchKv kv;
+  kv.layout = &kv_.layout;
+  kv.arena = storage_->arena();
+  kv.num_seqs = in.num_seqs();
+  kv.qo_indptr = in.qo_indptr.data();
+  kv.kv_len = in.kv_len.data();
+  kv.block_indptr = in.block_indptr.data();
+  kv.block_ids = in.block_ids.data();
+  kv.window_indptr = in.window_indptr.data();
+  kv.window_pages = in.window_pages.data();
+  kv.window_start = in.window_start.data();
+  XqWriteWindowRows(kv, layer, k_.data(), v_.data());
+  // Blocks leaving the window get this layer's codes and params (the layer below, whose codes
+  // a sharing layer borrows, was written when it ran).
+  const XqQuantizeJobs jobs{static_cast<int64_t>(in.quantize_blocks.size()),
+                            in.quantize_pages.data(), in.quantize_blocks.data()};
+  XqQuantizeWindowBlocks(kv, layer, jobs);
+  XqBatchAttentionParams p;
+  p.kv = kv;
+  p.layer = layer;
+  p.q = q_.data();
+  p.num_heads = c.num_heads;
+  p.recent_window = kv_.recent_window;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  p.out = attn_.data();
+  XqBatchAttention(p);
+}
+
+void CpuModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logits) {
+  Validate(batch);
+  const ModelConfig& c = model_.config;
+  const ModelWeights& w = model_.weights;
+  const int64_t n = batch.num_tokens();
+  const int64_t h = c.hidden_size, q_dim = c.num_heads * c.head_dim;
+  const int64_t kv_dim = c.num_kv_heads * c.head_dim, ff = c.intermediate_size;
 
   x_.resize(n * h);
   xn_.resize(n * h);
@@ -215,16 +276,6 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
     }
   }
 
-  // Many short chunks (decode): one thread per sequence beats splitting each tiny attention.
-  int64_t longest = 0;
-  for (const BatchSequence& s : batch.sequences) longest = std::max(longest, s.num_tokens);
-  const bool across_sequences = batch.sequences.size() > 1 && longest <= kMaxTokensPerThread;
-  sequence_offsets_.clear();
-  for (int64_t offset = 0; const BatchSequence& s : batch.sequences) {
-    sequence_offsets_.push_back(offset);
-    offset += s.num_tokens;
-  }
-
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& l = w.layers[layer];
     RmsNorm(x_.data(), n, h, l.attn_norm, c.rms_norm_eps, xn_.data());
@@ -237,7 +288,7 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
     ApplyRope(q_.data(), n, c.num_heads, c.head_dim, batch.positions.data(), rope_);
     ApplyRope(k_.data(), n, c.num_kv_heads, c.head_dim, batch.positions.data(), rope_);
 
-    Attend(batch, layer, across_sequences);
+    Attend(batch, layer);
     MatMul(attn_.data(), n, q_dim, l.wo, x_.data(), /*accumulate=*/true);
 
     RmsNorm(x_.data(), n, h, l.ffn_norm, c.rms_norm_eps, xn_.data());
@@ -251,7 +302,6 @@ void Transformer::Forward(const ForwardBatch& batch, std::vector<float>& logits)
     }
     MatMul(gate_.data(), n, ff, l.w_down, x_.data(), /*accumulate=*/true);
   }
-  for (const BatchSequence& s : batch.sequences) s.cache->Commit(s.num_tokens);
 
   const int64_t rows = static_cast<int64_t>(batch.logits_rows.size());
   std::vector<float> last(rows * h);

@@ -1,5 +1,5 @@
 // fp16 / bf16 conversions: special values, rounding ties, subnormals, and exhaustive properties.
-#include "engine/common/half.h"
+#include "kernels/reference/half.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,33 @@
+// ModelRunner: the backend seam. Executes one step described by BatchInputs over KV storage it
+// owns; the CPU runner is the forward pass in cpu_model_runner.h, a CUDA runner comes next.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/runner/batch_inputs.h"
+#include "engine/runner/kv_storage.h"
+#include "kernels/include/xquant_format.h"
+
+namespace xq {
+
+// How the KV cache is laid out: fixed for the runner's lifetime.
+struct KvConfig {
+  KvBlockLayout layout;
+  int64_t recent_window = 0;  // R
+  int32_t num_blocks = 0;     // pool size (compressed blocks and window pages alike)
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  // Allocates the KV storage the steps read and write.
+  virtual void AllocateKv(const KvConfig& config) = 0;
+  virtual KvStorage& kv_storage() = 0;
+  // Runs the step; logits: [inputs.logits_rows.size(), vocab_size] (resized). Throws xq::Error
+  // on inputs that do not describe a valid step.
+  virtual void Execute(const BatchInputs& inputs, std::vector<float>& logits) = 0;
+};
+
+}  // namespace xq

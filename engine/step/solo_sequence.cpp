@@ -1,0 +1,25 @@
+#include "engine/step/solo_sequence.h"
+
+#include "engine/step/batch_builder.h"
+
+namespace xq {
+
+const std::vector<float>& SoloSequence::Append(std::span<const int32_t> tokens,
+                                               std::span<const int64_t> logits_rows) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  kv_.Reserve(seq_, n);
+  inputs_.Clear();
+  AppendSequence(inputs_, kv_, seq_, tokens, /*want_logits=*/false);
+  inputs_.logits_rows.assign(logits_rows.begin(), logits_rows.end());
+  runner_.Execute(inputs_, logits_);
+  kv_.Commit(seq_, n);
+  return logits_;
+}
+
+const std::vector<float>& SoloSequence::Step(int32_t token) {
+  const int32_t tokens[] = {token};
+  const int64_t rows[] = {0};
+  return Append(tokens, rows);
+}
+
+}  // namespace xq
