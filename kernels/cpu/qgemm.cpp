@@ -5,17 +5,14 @@
 #include <cassert>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/qgemm_avx2.h"
 #include "kernels/include/ggml_blocks.h"
 
 namespace xq {
 namespace {
 
-bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return has;
-}
+bool HasAvx2() { return DetectedCpuFeatures().avx2; }
 
 // Below this many block products a parallel region costs more than it saves.
 constexpr int64_t kMinParallelWork = 4096;
@@ -46,7 +43,11 @@ size_t QuantizedActivationBytes(QWeightType type, int64_t rows, int64_t in) {
 
 void QuantizeActivations(QWeightType type, const float* x, int64_t rows, int64_t in, void* xq) {
   assert(in % kGgmlBlock == 0);
-  if (!HasAvx2()) return QuantizeActivationsReference(type, x, rows, in, xq);
+  if (!HasAvx2()) {
+    QuantizeActivationsPaths().Count(KernelPath::kReference);
+    return QuantizeActivationsReference(type, x, rows, in, xq);
+  }
+  QuantizeActivationsPaths().Count(KernelPath::kAvx2);
   const bool q8_1 = type == QWeightType::kQ4_1;
   const int64_t nb = in / kGgmlBlock;
   const size_t row_bytes = nb * QActivationBlockBytes(type);
@@ -59,7 +60,11 @@ void QuantizeActivations(QWeightType type, const float* x, int64_t rows, int64_t
 void QGemm(const QGemmParams& p) {
   assert(p.in % kGgmlBlock == 0);
   if (p.rows <= 0 || p.out <= 0) return;
-  if (!HasAvx2()) return QGemmReference(p);
+  if (!HasAvx2()) {
+    QGemmPaths().Count(KernelPath::kReference);
+    return QGemmReference(p);
+  }
+  QGemmPaths().Count(KernelPath::kAvx2);
   const bool q8_1 = p.type == QWeightType::kQ4_1;
   const int64_t nb = p.in / kGgmlBlock;
   // Converted once per call: every output feature reuses the activation scales.

@@ -9,6 +9,7 @@
 #include <cassert>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/xquant_attention_avx2.h"
 #include "kernels/cpu/xquant_attention_avx512.h"
 #include "kernels/cpu/xquant_attention_isa.h"
@@ -22,18 +23,8 @@ using xq_attn::Item;
 using xq_attn::Kernels;
 using xq_attn::SlotView;
 
-bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
-  return has;
-}
-
-bool HasAvx512() {
-  static const bool has = HasAvx2() && __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-  return has;
-}
+bool HasAvx2() { return DetectedCpuFeatures().avx2; }
+bool HasAvx512() { return DetectedCpuFeatures().avx512; }
 
 XqAttentionIsa BestIsa() {
   return HasAvx512() ? XqAttentionIsa::kAvx512
@@ -82,9 +73,13 @@ void XqAttention(const XqAttentionParams& p) {
   if (p.n <= 0) return;
   const KvBlockLayout& L = *p.layout;
   const XqAttentionIsa isa = ActiveXqAttentionIsa();
-  if (isa == XqAttentionIsa::kScalar) return XqAttentionReference(p);
   const Kernels& k = isa == XqAttentionIsa::kAvx512 ? kAvx512Kernels : kAvx2Kernels;
-  if (!k.supports(L)) return XqAttentionReference(p);
+  if (isa == XqAttentionIsa::kScalar || !k.supports(L)) {
+    XqAttentionPaths().Count(KernelPath::kReference);
+    return XqAttentionReference(p);
+  }
+  XqAttentionPaths().Count(isa == XqAttentionIsa::kAvx512 ? KernelPath::kAvx512
+                                                          : KernelPath::kAvx2);
   const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
   const int64_t length = p.window_start + p.window_len;
   assert(p.layer >= 0 && p.layer < L.num_layers);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/include/xquant_kernels.h"
 
 // GCC 12 reports its own _mm512_undefined_*() placeholders inside the intrinsics as uninitialized.
@@ -17,13 +18,7 @@
 namespace xq {
 namespace {
 
-bool HasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return has;
-}
+bool HasAvx512() { return DetectedCpuFeatures().avx512; }
 
 void StoreHalf(uint8_t* p, _Float16 h) { std::memcpy(p, &h, sizeof h); }
 
@@ -143,8 +138,10 @@ void XqQuantizeBlockLayer(const KvBlockLayout& layout, int64_t layer, const Fp16
   const auto* v = reinterpret_cast<const _Float16*>(v16);
   const int64_t D = layout.head_dim, G = layout.block_tokens;
   if (!HasAvx512() || D % 16 != 0 || D > 128 || G % 16 != 0 || G > 64) {
+    XqQuantizePaths().Count(KernelPath::kReference);
     return XqQuantizeBlockLayerReference(layout, layer, k16, v16, block);
   }
+  XqQuantizePaths().Count(KernelPath::kAvx512);
   const KvLayerSpec& spec = layout.layers[layer];
   const KvLayerOffsets& o = layout.offsets[layer];
   if (spec.k.bits == kFp16Bits) {

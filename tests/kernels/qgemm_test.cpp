@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/include/ggml_blocks.h"
 #include "kernels/reference/half.h"
 
@@ -63,7 +64,15 @@ std::vector<uint8_t> Quantize(QWeightType t, const std::vector<float>& x, int64_
   return xq;
 }
 
+// The fast path must be what ran: on a CPU without AVX2 the SIMD kernel IS the reference.
+void RequireAvx2() {
+  if (!DetectedCpuFeatures().avx2) GTEST_SKIP() << "this CPU has no AVX2: no fast path to test";
+}
+
 TEST(QuantizeActivations, SimdMatchesReferenceBitForBit) {
+  RequireAvx2();
+  const int64_t fast_before = QuantizeActivationsPaths().Of(KernelPath::kAvx2);
+  int64_t calls = 0;
   std::mt19937 rng(7);
   for (QWeightType t : kTypes) {
     for (int64_t in : {32, 64, 576, 1536}) {
@@ -71,10 +80,12 @@ TEST(QuantizeActivations, SimdMatchesReferenceBitForBit) {
         std::vector<float> x = RandomActivations(rows, in, rng);
         std::vector<uint8_t> simd(QuantizedActivationBytes(t, rows, in), 0xAA);
         QuantizeActivations(t, x.data(), rows, in, simd.data());
+        ++calls;
         EXPECT_EQ(simd, Quantize(t, x, rows, in)) << Name(t) << " in=" << in << " rows=" << rows;
       }
     }
   }
+  EXPECT_EQ(QuantizeActivationsPaths().Of(KernelPath::kAvx2) - fast_before, calls);
 }
 
 // amax = 127 makes 127 / amax exactly 1, so x * id is x itself and ties are visible.
@@ -202,6 +213,9 @@ TEST(QGemmReference, MatchesDequantizedFormula) {
 }
 
 TEST(QGemm, SimdMatchesReferenceBitForBit) {
+  RequireAvx2();
+  const int64_t fast_before = QGemmPaths().Of(KernelPath::kAvx2);
+  int64_t calls = 0;
   std::mt19937 rng(3);
   for (QWeightType t : kTypes) {
     for (int64_t in : {32, 64, 576, 1536}) {
@@ -212,11 +226,13 @@ TEST(QGemm, SimdMatchesReferenceBitForBit) {
           std::vector<float> want(rows * out), got(rows * out, NAN);
           QGemmReference({t, w.data(), out, in, xq.data(), rows, want.data(), false});
           QGemm({t, w.data(), out, in, xq.data(), rows, got.data(), false});
+          ++calls;
           ASSERT_EQ(got, want) << Name(t) << " in=" << in << " out=" << out << " rows=" << rows;
         }
       }
     }
   }
+  EXPECT_EQ(QGemmPaths().Of(KernelPath::kAvx2) - fast_before, calls);
 }
 
 TEST(QGemm, AccumulateAddsToY) {
