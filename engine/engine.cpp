@@ -7,8 +7,9 @@
 
 namespace xq {
 
-Engine::Engine(const Model& model, EngineConfig config)
-    : config_(std::move(config)), loop_(std::make_unique<EngineLoop>(model, config_)) {
+Engine::Engine(const Model& model, EngineConfig config, std::unique_ptr<ModelRunner> runner)
+    : config_(std::move(config)),
+      loop_(std::make_unique<EngineLoop>(model, config_, std::move(runner))) {
   stats_ = loop_->Stats();
   // The caller's idle OpenMP workers (from loading the model) would count against the cores,
   // and libgomp then makes the engine thread's team sleep between parallel regions instead of

@@ -14,6 +14,7 @@
 #include "engine/common/error.h"
 #include "engine/request.h"
 #include "engine/request_stream.h"
+#include "engine/runner/model_runner.h"
 
 namespace xq {
 
@@ -70,8 +71,9 @@ class EngineBusy : public Error {
 
 class Engine {
  public:
-  // model must outlive the engine. Throws xq::Error when the KV profile or budget is invalid.
-  Engine(const Model& model, EngineConfig config);
+  // model must outlive the engine. runner is the backend (null: the CPU runner). Throws
+  // xq::Error when the KV profile or budget is invalid.
+  Engine(const Model& model, EngineConfig config, std::unique_ptr<ModelRunner> runner = nullptr);
   ~Engine();  // aborts what is still running and joins the thread
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

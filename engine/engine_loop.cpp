@@ -24,7 +24,8 @@ std::vector<int32_t> EndOfGenerationIds(const Tokenizer& tokenizer, const Model&
 
 }  // namespace
 
-EngineLoop::EngineLoop(const Model& model, const EngineConfig& config)
+EngineLoop::EngineLoop(const Model& model, const EngineConfig& config,
+                       std::unique_ptr<ModelRunner> runner)
     : model_(model),
       config_(config),
       tokenizer_(model.tokenizer),
@@ -32,7 +33,7 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config)
       max_model_len_(config.max_model_len > 0
                          ? std::min(config.max_model_len, model.config.max_context)
                          : model.config.max_context),
-      runner_(std::make_unique<CpuModelRunner>(model)) {
+      runner_(runner ? std::move(runner) : std::make_unique<CpuModelRunner>(model)) {
   if (config_.max_num_seqs < 1) throw Error("max_num_seqs: must be at least 1");
   if (config_.max_num_batched_tokens < 1) throw Error("max_num_batched_tokens: must be at least 1");
   if (config_.max_waiting_requests < 1) throw Error("max_waiting_requests: must be at least 1");

@@ -21,8 +21,9 @@ namespace xq {
 
 class EngineLoop {
  public:
-  // Throws xq::Error when the KV profile or budget does not fit the model.
-  EngineLoop(const Model& model, const EngineConfig& config);
+  // runner: the backend (null: the CPU runner). Throws xq::Error when the KV profile or budget
+  // does not fit the model.
+  EngineLoop(const Model& model, const EngineConfig& config, std::unique_ptr<ModelRunner> runner);
   ~EngineLoop();
 
   // Throws InvalidRequest naming the field. Reads only immutable state: any thread may call it.

@@ -1,0 +1,117 @@
+// The engine's scheduling, preemption, prefix caching and forks without a model: a fake runner
+// whose next token is a hash of the history it reads back from its KV blocks (fake_runner.h), so
+// every output is known in advance and any block-table mistake changes it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "engine/engine.h"
+#include "tests/engine/engine/engine_test_util.h"
+#include "tests/engine/engine/fake_runner.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_model.h"
+
+namespace xq {
+namespace {
+
+struct FakeCase {
+  const char* name;
+  const char* profile_json;
+  int64_t kv_bytes;  // small enough to force preemption
+};
+
+class EngineFakeRunnerTest : public ::testing::TestWithParam<FakeCase> {
+ protected:
+  void SetUp() override {
+    model_ = test::MakeTinyModel();
+    profile_ = (dir_.path() / "profile.json").string();
+    std::ofstream(profile_) << GetParam().profile_json;
+  }
+
+  std::unique_ptr<Engine> MakeEngine(bool prefix_caching) {
+    EngineConfig c;
+    c.kv_profile = profile_;
+    c.kv_cache_bytes = GetParam().kv_bytes;
+    c.max_num_seqs = 12;
+    c.max_num_batched_tokens = 48;
+    c.prefix_caching = prefix_caching;
+    auto runner = std::make_unique<test::FakeRunner>(model_.config.vocab_size);
+    return std::make_unique<Engine>(model_, c, std::move(runner));
+  }
+
+  test::TempDir dir_;
+  Model model_;
+  std::string profile_;
+};
+
+TEST_P(EngineFakeRunnerTest, EveryOutputIsTheFakeModelsUnderPreemptionPrefixHitsAndForks) {
+  for (const bool prefix_caching : {false, true}) {
+    SCOPED_TRACE(prefix_caching ? "prefix caching" : "no prefix caching");
+    auto engine = MakeEngine(prefix_caching);
+    const int64_t vocab = model_.config.vocab_size;
+    std::mt19937 rng(5);
+    std::vector<std::vector<int32_t>> prefixes(3);
+    for (auto& p : prefixes) {
+      for (int i = 0; i < 40; ++i) p.push_back(static_cast<int32_t>(rng() % vocab));
+    }
+    struct Job {
+      GenerateRequest request;
+      std::shared_ptr<RequestStream> stream;
+    };
+    std::vector<Job> jobs(60);
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      GenerateRequest& r = jobs[i].request;
+      r.id = "r" + std::to_string(i);
+      if (rng() % 2) r.prompt = prefixes[rng() % prefixes.size()];
+      for (int t = 1 + static_cast<int>(rng() % 50); t > 0; --t) {
+        r.prompt.push_back(static_cast<int32_t>(rng() % vocab));
+      }
+      r.params.temperature = 0.0f;
+      r.params.ignore_eos = true;
+      r.params.max_tokens = 1 + static_cast<int32_t>(rng() % 40);
+      r.params.n = rng() % 4 == 0 ? 3 : 1;
+      r.priority = static_cast<int32_t>(rng() % 2);
+    }
+    for (Job& job : jobs) job.stream = engine->Submit(job.request);
+    int64_t cached = 0;
+    for (Job& job : jobs) {
+      const test::RequestResult got = test::Drain(*job.stream);
+      ASSERT_TRUE(got.error.empty()) << job.request.id << ": " << got.error;
+      const auto want =
+          test::FakeContinuation(job.request.prompt, job.request.params.max_tokens, vocab);
+      ASSERT_EQ(got.copies.size(), static_cast<size_t>(job.request.params.n));
+      for (const test::CopyResult& copy : got.copies) {
+        EXPECT_EQ(copy.tokens, want) << job.request.id;
+        EXPECT_EQ(copy.finish, FinishKind::kLength) << job.request.id;
+      }
+      cached += got.usage.cached_tokens;
+    }
+    ASSERT_TRUE(engine->WaitIdle(std::chrono::seconds(30)));
+    const EngineStats stats = engine->Stats();
+    EXPECT_GT(stats.preemptions, 0) << "the budget should force preemption";
+    EXPECT_EQ(stats.kv_blocks_used, 0);
+    EXPECT_EQ(engine->CheckInvariants(), "");
+    if (prefix_caching) {
+      EXPECT_GT(cached, 0) << "shared prefixes should hit";
+    } else {
+      EXPECT_EQ(cached, 0);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Profiles, EngineFakeRunnerTest,
+    ::testing::Values(FakeCase{"fp16",
+                               R"({"name": "fake-fp16", "block_tokens": 8, "recent_window": 0,
+                     "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})",
+                               96 << 10},
+                      FakeCase{"xquant",
+                               R"({"name": "fake-xquant", "block_tokens": 8, "recent_window": 16,
+                     "calibration": true, "eta": {"1": 0.16667, "2": 0.045},
+                     "keys": {"bits": 2}, "values": {"bits": 1, "share_from_layer": 0}})",
+                               64 << 10}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace xq

@@ -1,0 +1,69 @@
+#include "tests/engine/engine/fake_runner.h"
+
+#include <stdexcept>
+
+namespace xq::test {
+
+int32_t NextToken(const std::vector<int32_t>& history, int64_t vocab) {
+  uint64_t h = 1469598103934665603ULL;
+  for (int32_t t : history) h = (h ^ static_cast<uint32_t>(t)) * 1099511628211ULL;
+  return static_cast<int32_t>((h >> 17) % static_cast<uint64_t>(vocab));
+}
+
+std::vector<int32_t> FakeContinuation(std::vector<int32_t> prompt, int64_t n, int64_t vocab) {
+  std::vector<int32_t> out;
+  for (int64_t i = 0; i < n; ++i) {
+    out.push_back(NextToken(prompt, vocab));
+    prompt.push_back(out.back());
+  }
+  return out;
+}
+
+void FakeRunner::AllocateKv(const KvConfig& config) {
+  config_ = config;
+  storage_.block_tokens = config.layout.block_tokens;
+  storage_.tokens.assign(config.num_blocks, std::vector<int32_t>(config.layout.block_tokens, -1));
+}
+
+// A window block's tokens live in its first page.
+int32_t& FakeRunner::WindowSlot(const BatchInputs& in, int64_t s, int64_t pos) {
+  const int64_t G = config_.layout.block_tokens, P = config_.layout.window_pages_per_block;
+  const int64_t w = pos / G - in.window_start[s] / G;
+  const int32_t page = in.window_pages.at(in.window_indptr[s] + w * P);
+  return storage_.tokens.at(page).at(pos % G);
+}
+
+void FakeRunner::Execute(const BatchInputs& in, std::vector<float>& logits) {
+  const int64_t G = config_.layout.block_tokens, P = config_.layout.window_pages_per_block;
+  // Write the step's tokens into the window, then "quantize" the blocks that leave it.
+  std::vector<int64_t> seq_of_row(in.num_tokens());
+  for (int64_t s = 0; s < in.num_seqs(); ++s) {
+    for (int64_t r = in.qo_indptr[s]; r < in.qo_indptr[s + 1]; ++r) {
+      seq_of_row[r] = s;
+      WindowSlot(in, s, in.positions[r]) = in.tokens[r];
+    }
+  }
+  for (size_t j = 0; j < in.quantize_blocks.size(); ++j) {
+    storage_.tokens.at(in.quantize_blocks[j]) = storage_.tokens.at(in.quantize_pages[j * P]);
+  }
+  // Each logits row reads its history as attention would: compressed blocks before the
+  // frontier, the window after it.
+  logits.assign(in.logits_rows.size() * vocab_, 0.0f);
+  for (size_t i = 0; i < in.logits_rows.size(); ++i) {
+    const int64_t row = in.logits_rows[i], s = seq_of_row[row];
+    const int64_t pos = in.positions[row];
+    const int64_t frontier = QuantizedFrontier(pos + 1, config_.recent_window, G);
+    std::vector<int32_t> history;
+    for (int64_t p = 0; p <= pos; ++p) {
+      const int32_t t =
+          p < frontier ? storage_.tokens.at(in.block_ids.at(in.block_indptr[s] + p / G)).at(p % G)
+                       : WindowSlot(in, s, p);
+      if (t < 0) throw std::logic_error("fake runner: read a slot nothing wrote");
+      history.push_back(t);
+    }
+    logits[i * vocab_ + NextToken(history, vocab_)] = 10.0f;
+  }
+  ++steps_;
+}
+
+}  // namespace xq::test
