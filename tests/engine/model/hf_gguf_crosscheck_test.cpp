@@ -7,10 +7,10 @@
 #include <filesystem>
 
 #include "engine/model/contiguous_kv_cache.h"
-#include "engine/model/hf_model_writer.h"
 #include "engine/model/model_loader.h"
 #include "engine/model/transformer.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/support/hf_model_writer.h"
 #include "tests/support/temp_dir.h"
 
 namespace xq {

@@ -10,10 +10,10 @@
 
 #include "engine/common/error.h"
 #include "engine/model/hf_config.h"
-#include "engine/model/hf_model_writer.h"
 #include "engine/model/model_loader.h"
 #include "engine/model/safetensors_file.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/support/hf_model_writer.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
