@@ -21,6 +21,7 @@
 #include "engine/model/model_loader.h"
 #include "engine/model/transformer.h"
 #include "engine/sampling/sampler.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -49,7 +50,9 @@ class LlamaCppAgreement : public ::testing::TestWithParam<std::string> {
     model_ = nullptr;
   }
   void SetUp() override {
-    if (!model_) GTEST_SKIP() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+    if (!model_) {
+      XQ_SKIP_OR_FAIL() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+    }
     if (GetParam() == "contiguous") {
       factory_ = std::make_unique<ContiguousKvCacheFactory>(model_->config);
     } else {

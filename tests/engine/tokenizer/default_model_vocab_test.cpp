@@ -9,6 +9,7 @@
 #include "engine/model/gguf_tokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/tokenizer/unicode_util.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -17,7 +18,7 @@ class DefaultModelVocab : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(XQ_DEFAULT_MODEL)) {
-      GTEST_SKIP() << XQ_DEFAULT_MODEL << " is missing; run `make model` to fetch it";
+      XQ_SKIP_OR_FAIL() << XQ_DEFAULT_MODEL << " is missing; run `make model` to fetch it";
     }
     GgufFile file(XQ_DEFAULT_MODEL);
     tok_ = std::make_unique<Tokenizer>(TokenizerSpecFromGguf(file));
