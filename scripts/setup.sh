@@ -32,3 +32,15 @@ if ((${#pip_missing[@]})); then
   echo "setup: installing PyPI packages: ${pip_missing[*]}" >&2
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q "${pip_missing[@]}" >&2
 fi
+
+# llama.cpp's CPU library, which tests/kernels/qgemm_ggml_test.cpp loads to check our quantized
+# matmul against bit for bit. It comes with llama-cpp-python, built from source (PyPI has no Linux
+# wheel of it), the version scripts/fetch_llamacpp_assets.sh takes llama.cpp's files from. Several
+# minutes once; CMAKE_BUILD_PARALLEL_LEVEL limits the compile jobs.
+LLAMA_CPP_PYTHON=0.3.36
+if [[ $(python3 -c "import importlib.metadata as m; print(m.version('llama_cpp_python'))" \
+          2>/dev/null) != "$LLAMA_CPP_PYTHON" ]]; then
+  echo "setup: building llama-cpp-python $LLAMA_CPP_PYTHON from source (several minutes)" >&2
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-binary llama-cpp-python \
+    "llama-cpp-python==$LLAMA_CPP_PYTHON" >&2
+fi

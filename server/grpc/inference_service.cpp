@@ -3,10 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <optional>
-#include <random>
 #include <thread>
 
+#include "server/core/api_key.h"
 #include "server/core/request_builder.h"
+#include "server/core/request_id.h"
+#include "server/core/submit_error.h"
+#include "server/grpc/grpc_status.h"
 #include "server/grpc/proto_convert.h"
 
 namespace xq {
@@ -15,81 +18,18 @@ namespace {
 
 constexpr std::chrono::milliseconds kPollInterval{50};
 
-std::string NewCallId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
-}
-
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// Constant time in the key's length, so the comparison leaks nothing about the prefix.
-bool SameKey(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i % std::max<size_t>(b.size(), 1)];
-  return diff == 0;
-}
-
-// What Engine::Submit throws, as an ApiError (the HTTP frontend maps it the same way).
-ApiError SubmitFailure(const std::exception& e, int64_t retry_after_s) {
-  if (const auto* busy = dynamic_cast<const EngineBusy*>(&e)) {
-    ApiError error =
-        busy->shutting_down()
-            ? ApiError(503, "service_unavailable_error", busy->what(), "", "shutting_down")
-            : ApiError(429, "rate_limit_error", busy->what(), "", "queue_full");
-    error.retry_after = static_cast<int>(retry_after_s);
-    return error;
-  }
-  // Engine messages start with the field they refuse ("max_tokens: ...") when there is one.
-  const std::string message = e.what();
-  std::string field = message.substr(0, message.find(':'));
-  if (field.size() == message.size() || field.find(' ') != std::string::npos) field.clear();
-  return ApiError(400, "invalid_request_error", message, field);
-}
-
-grpc::Status ToStatus(const ApiError& e) {
-  std::string message = e.what();
-  if (e.retry_after) message += " (retry after " + std::to_string(*e.retry_after) + " s)";
-  return grpc::Status(GrpcCode(e.status()), message);
-}
 
 }  // namespace
 
 // The access-log facts of one call.
 struct InferenceService::CallLog {
-  std::string id = NewCallId();
+  std::string id = NewRequestId();
   Clock::time_point start = Clock::now();
   int32_t prompt_tokens = -1;
   int32_t completion_tokens = 0;
   std::optional<double> ttft_s;
 };
-
-grpc::StatusCode GrpcCode(int http_status) {
-  switch (http_status) {
-    case 400:
-    case 413:
-      return grpc::StatusCode::INVALID_ARGUMENT;
-    case 401:
-      return grpc::StatusCode::UNAUTHENTICATED;
-    case 403:
-      return grpc::StatusCode::PERMISSION_DENIED;
-    case 404:
-      return grpc::StatusCode::NOT_FOUND;
-    case 408:
-      return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case 429:
-      return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case 499:
-      return grpc::StatusCode::CANCELLED;
-    case 501:
-      return grpc::StatusCode::UNIMPLEMENTED;
-    case 503:
-      return grpc::StatusCode::UNAVAILABLE;
-    default:
-      return grpc::StatusCode::INTERNAL;
-  }
-}
 
 void InferenceService::CheckApiKey(const grpc::ServerContext& context) const {
   if (config_.api_key.empty()) return;
@@ -98,8 +38,7 @@ void InferenceService::CheckApiKey(const grpc::ServerContext& context) const {
   const std::string_view auth = it == metadata.end()
                                     ? std::string_view()
                                     : std::string_view(it->second.data(), it->second.size());
-  const std::string_view prefix = "Bearer ";
-  if (!auth.starts_with(prefix) || !SameKey(auth.substr(prefix.size()), config_.api_key)) {
+  if (!BearerKeyMatches(auth, config_.api_key)) {
     throw ApiError(401, "authentication_error",
                    auth.empty() ? "missing API key: send metadata 'authorization: Bearer KEY'"
                                 : "incorrect API key",
@@ -177,7 +116,7 @@ grpc::Status InferenceService::StreamGeneration(grpc::ServerContext* context,
   try {
     stream = model.engine->Submit(std::move(generate));
   } catch (const std::exception& e) {
-    throw SubmitFailure(e, config_.retry_after_s);
+    return SubmitStatus(ToProtoFieldError(ClassifySubmitError(e), request), config_.retry_after_s);
   }
 
   RequestTiming timing;

@@ -45,8 +45,4 @@ class InferenceService final : public xquant::v1::Inference::Service, public Ser
   ServerMetrics* metrics_;
 };
 
-// The gRPC status an ApiError's HTTP status stands for (400 -> INVALID_ARGUMENT, 401 ->
-// UNAUTHENTICATED, 429 -> RESOURCE_EXHAUSTED, 503 -> UNAVAILABLE, ...).
-grpc::StatusCode GrpcCode(int http_status);
-
 }  // namespace xq

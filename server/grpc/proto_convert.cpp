@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <optional>
 #include <string_view>
 
 #include "engine/tokenizer/unicode_util.h"
@@ -110,9 +111,17 @@ OpenAiRequest ToOpenAiRequest(const pb::GenerateRequest& request, int64_t vocab_
   return r;
 }
 
-ApiError ToProtoFieldError(const ApiError& error, const pb::GenerateRequest& request) {
-  const std::string& param = error.param();
-  if (param.empty()) return error;
+namespace {
+
+// The proto field of `request` that carried the OpenAI field `param`, and `message` with its
+// leading "param: " renamed to it; nothing when `param` is empty or no OpenAI name.
+struct RenamedField {
+  std::string field;
+  std::string message;
+};
+std::optional<RenamedField> RenameToProtoField(const std::string& param, const std::string& message,
+                                               const pb::GenerateRequest& request) {
+  if (param.empty()) return std::nullopt;
   std::string field;
   const std::string head = param.substr(0, param.find_first_of(".["));
   if (param == "max_completion_tokens") {
@@ -127,13 +136,26 @@ ApiError ToProtoFieldError(const ApiError& error, const pb::GenerateRequest& req
   } else if (param == "prompt" && request.prompt_case() == pb::GenerateRequest::kText) {
     field = "text";
   } else {
-    return error;
+    return std::nullopt;
   }
-  std::string message = error.what();
-  if (message.starts_with(param + ": ")) message = field + message.substr(param.size());
-  ApiError out(error.status(), error.type(), message, field, error.code());
+  const bool names_param = message.starts_with(param + ": ");
+  return RenamedField{field, names_param ? field + message.substr(param.size()) : message};
+}
+
+}  // namespace
+
+ApiError ToProtoFieldError(const ApiError& error, const pb::GenerateRequest& request) {
+  const auto renamed = RenameToProtoField(error.param(), error.what(), request);
+  if (!renamed) return error;
+  ApiError out(error.status(), error.type(), renamed->message, renamed->field, error.code());
   out.retry_after = error.retry_after;
   return out;
+}
+
+SubmitError ToProtoFieldError(const SubmitError& error, const pb::GenerateRequest& request) {
+  const auto renamed = RenameToProtoField(error.param, error.message, request);
+  if (!renamed) return error;
+  return {error.kind, renamed->message, renamed->field};
 }
 
 pb::FinishReason ToProto(FinishKind kind) {

@@ -204,7 +204,7 @@ void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& re
   try {
     g->stream = model.engine->Submit(std::move(generate));
   } catch (const std::exception& e) {
-    throw SubmitError(e, ctx.config.retry_after_s);
+    throw SubmitApiError(ClassifySubmitError(e), ctx.config.retry_after_s);
   }
 
   if (!g->request.stream) return RespondWhole(*g, res);

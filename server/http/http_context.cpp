@@ -37,24 +37,23 @@ void SendError(httplib::Response& res, const ApiError& error) {
 
 std::string RequestId(const httplib::Response& res) { return res.get_header_value("X-Request-Id"); }
 
-ApiError SubmitError(const std::exception& e, int64_t retry_after_s) {
-  if (const auto* busy = dynamic_cast<const EngineBusy*>(&e)) {
-    ApiError error =
-        busy->shutting_down()
-            ? ApiError(503, "service_unavailable_error", busy->what(), "", "shutting_down")
-            : ApiError(429, "rate_limit_error", busy->what(), "", "queue_full");
-    error.retry_after = static_cast<int>(retry_after_s);
-    return error;
+ApiError SubmitApiError(const SubmitError& error, int64_t retry_after_s) {
+  auto retry_later = [retry_after_s](ApiError api_error) {
+    api_error.retry_after = static_cast<int>(retry_after_s);
+    return api_error;
+  };
+  switch (error.kind) {
+    case SubmitErrorKind::kInvalidRequest:
+      return ApiError(400, "invalid_request_error", error.message, error.param);
+    case SubmitErrorKind::kQueueFull:
+      return retry_later(ApiError(429, "rate_limit_error", error.message, "", "queue_full"));
+    case SubmitErrorKind::kShuttingDown:
+      return retry_later(
+          ApiError(503, "service_unavailable_error", error.message, "", "shutting_down"));
+    case SubmitErrorKind::kInternal:
+      break;
   }
-  // InvalidRequest and any other boundary error: the request itself is at fault.
-  if (dynamic_cast<const Error*>(&e)) {
-    // Engine messages start with the field they refuse ("max_tokens: ...") when there is one.
-    const std::string message = e.what();
-    std::string field = message.substr(0, message.find(':'));
-    if (field.size() == message.size() || field.find(' ') != std::string::npos) field.clear();
-    return ApiError(400, "invalid_request_error", message, field);
-  }
-  return ApiError(500, "server_error", e.what());
+  return ApiError(500, "server_error", "internal error: " + error.message);
 }
 
 }  // namespace xq

@@ -20,6 +20,7 @@
 #include "server/core/prompt_builder.h"
 #include "server/core/server_config.h"
 #include "server/core/serving_state.h"
+#include "server/core/submit_error.h"
 
 namespace xq {
 
@@ -54,7 +55,8 @@ void SendJson(httplib::Response& res, const nlohmann::json& body, int status = 2
 // The id the pre-routing handler assigned (also sent as X-Request-Id).
 std::string RequestId(const httplib::Response& res);
 
-// Translates what Engine::Submit throws into an ApiError.
-ApiError SubmitError(const std::exception& e, int64_t retry_after_s);
+// The HTTP answer to a refused submission: 400 naming the field, 429 (queue full) or 503
+// (shutting down) with Retry-After, 500 for a server fault.
+ApiError SubmitApiError(const SubmitError& error, int64_t retry_after_s);
 
 }  // namespace xq

@@ -4,30 +4,17 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
-#include <random>
 
 #include "engine/kv/kv_budget.h"
+#include "server/core/api_key.h"
 #include "server/core/json_fields.h"
+#include "server/core/request_id.h"
 
 namespace xq {
 namespace {
 
-std::string NewRequestId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
-}
-
 bool NeedsApiKey(const std::string& path) {
   return path.starts_with("/v1/") || path == "/tokenize" || path == "/detokenize";
-}
-
-// Constant time in the key's length, so the comparison leaks nothing about the prefix.
-bool SameKey(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i % std::max<size_t>(b.size(), 1)];
-  return diff == 0;
 }
 
 void SplitSeconds(double s, time_t& sec, time_t& usec) {
@@ -41,9 +28,8 @@ httplib::Server::Handler Guarded(HttpContext& ctx, F f) {
   return [&ctx, f](const httplib::Request& req, httplib::Response& res) {
     try {
       if (!ctx.config.api_key.empty() && NeedsApiKey(req.path)) {
-        std::string auth = req.get_header_value("Authorization");
-        const std::string prefix = "Bearer ";
-        if (!auth.starts_with(prefix) || !SameKey(auth.substr(prefix.size()), ctx.config.api_key)) {
+        const std::string auth = req.get_header_value("Authorization");
+        if (!BearerKeyMatches(auth, ctx.config.api_key)) {
           throw ApiError(401, "authentication_error",
                          auth.empty() ? "missing API key: send 'Authorization: Bearer KEY'"
                                       : "incorrect API key",

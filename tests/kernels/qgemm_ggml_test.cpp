@@ -13,6 +13,7 @@
 #include "kernels/include/ggml_blocks.h"
 #include "kernels/include/qgemm.h"
 #include "kernels/reference/half.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -39,9 +40,11 @@ class GgmlCpu : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string path = FindGgmlCpu();
-    if (path.empty()) GTEST_SKIP() << "libggml-cpu.so not found (pip install llama-cpp-python)";
+    if (path.empty()) {
+      XQ_SKIP_OR_FAIL() << "libggml-cpu.so not found: scripts/setup.sh installs llama-cpp-python";
+    }
     lib_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!lib_) GTEST_SKIP() << "cannot load " << path << ": " << dlerror();
+    if (!lib_) XQ_SKIP_OR_FAIL() << "cannot load " << path << ": " << dlerror();
     const auto init = reinterpret_cast<void (*)()>(dlsym(lib_, "ggml_cpu_init"));
     q8_0_ = reinterpret_cast<QuantizeRowFn>(dlsym(lib_, "quantize_row_q8_0"));
     q8_1_ = reinterpret_cast<QuantizeRowFn>(dlsym(lib_, "quantize_row_q8_1"));
@@ -49,7 +52,7 @@ class GgmlCpu : public ::testing::Test {
     dot_[1] = reinterpret_cast<VecDotFn>(dlsym(lib_, "ggml_vec_dot_q4_1_q8_1"));
     dot_[2] = reinterpret_cast<VecDotFn>(dlsym(lib_, "ggml_vec_dot_q8_0_q8_0"));
     if (!init || !q8_0_ || !q8_1_ || !dot_[0] || !dot_[1] || !dot_[2]) {
-      GTEST_SKIP() << path << " lacks the ggml CPU quant symbols";
+      XQ_SKIP_OR_FAIL() << path << " lacks the ggml CPU quant symbols";
     }
     init();  // fills ggml's fp16 table that the dot products read
   }

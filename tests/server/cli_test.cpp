@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <string>
 
+#include "tests/support/skip_or_fail.h"
+
 namespace {
 
 using ::testing::HasSubstr;
@@ -44,7 +46,7 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(XQ_DEFAULT_MODEL)) {
-      GTEST_SKIP() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+      XQ_SKIP_OR_FAIL() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
     }
   }
   const std::string model_ = std::string("--model ") + XQ_DEFAULT_MODEL;

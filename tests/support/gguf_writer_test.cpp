@@ -15,6 +15,7 @@
 
 #include "engine/model/dequantize.h"
 #include "engine/model/gguf_file.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq::test {
 namespace {
@@ -148,7 +149,7 @@ TEST(GgufWriterTest, RoundTripsThroughGgufFile) {
 bool PythonGgufAvailable() { return std::system("python3 -c 'import gguf' >/dev/null 2>&1") == 0; }
 
 TEST(GgufWriterTest, RoundTripsThroughGgufPy) {
-  if (!PythonGgufAvailable()) GTEST_SKIP() << "python3 with the gguf package is not available";
+  if (!PythonGgufAvailable()) XQ_SKIP_OR_FAIL() << "python3 with the gguf package is not available";
   const fs::path gguf_path = TempPath("py.gguf");
   const fs::path script = TempPath("dump.py");
   const fs::path json_path = TempPath("dump.json");

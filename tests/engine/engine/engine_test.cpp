@@ -9,6 +9,7 @@
 #include "engine/model/model_loader.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/engine/engine/engine_test_util.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -30,7 +31,7 @@ class EngineTest : public ::testing::TestWithParam<std::string> {
     model_ = nullptr;
   }
   void SetUp() override {
-    if (!model_) GTEST_SKIP() << "default model missing: run `make model`";
+    if (!model_) XQ_SKIP_OR_FAIL() << "default model missing: run `make model`";
   }
 
   EngineConfig Config(bool prefix_caching = false) const {

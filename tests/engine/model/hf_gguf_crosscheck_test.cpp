@@ -6,10 +6,11 @@
 
 #include <filesystem>
 
-#include "engine/model/hf_model_writer.h"
 #include "engine/model/model_loader.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/support/hf_model_writer.h"
 #include "tests/support/kv_test_backend.h"
+#include "tests/support/skip_or_fail.h"
 #include "tests/support/temp_dir.h"
 
 namespace xq {
@@ -23,7 +24,7 @@ std::vector<float> LastLogits(const Model& m, const std::vector<int32_t>& tokens
 
 TEST(HfGgufCrossCheck, DefaultModelGivesIdenticalTokensAndLogits) {
   if (!std::filesystem::exists(XQ_DEFAULT_MODEL)) {
-    GTEST_SKIP() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+    XQ_SKIP_OR_FAIL() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
   }
   const Model gguf = LoadGgufModel(XQ_DEFAULT_MODEL, {.keep_quantized = false});
   test::TempDir dir;

@@ -10,10 +10,11 @@
 
 #include "engine/common/error.h"
 #include "engine/model/hf_config.h"
-#include "engine/model/hf_model_writer.h"
 #include "engine/model/model_loader.h"
 #include "engine/model/safetensors_file.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/support/hf_model_writer.h"
+#include "tests/support/skip_or_fail.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
@@ -179,7 +180,9 @@ TEST(HfModelLoader, ShardedAndSingleGiveIdenticalWeights) {
 
 // A real vocabulary and real weights: the default GGUF model, exported and read back.
 TEST(HfModelLoader, DefaultModelExportRoundTrip) {
-  if (!fs::exists(XQ_DEFAULT_MODEL)) GTEST_SKIP() << XQ_DEFAULT_MODEL << " missing (make model)";
+  if (!fs::exists(XQ_DEFAULT_MODEL)) {
+    XQ_SKIP_OR_FAIL() << XQ_DEFAULT_MODEL << " missing (make model)";
+  }
   const Model m = LoadModel(XQ_DEFAULT_MODEL, {.keep_quantized = false});
   const test::TempDir tmp;
   ExportHfModel(m, tmp.path());

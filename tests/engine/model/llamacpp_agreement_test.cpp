@@ -20,6 +20,7 @@
 #include "engine/sampling/sampler.h"
 #include "engine/step/kv_backend.h"
 #include "engine/step/solo_sequence.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -47,7 +48,9 @@ class LlamaCppAgreement : public ::testing::Test {
     model_ = nullptr;
   }
   void SetUp() override {
-    if (!model_) GTEST_SKIP() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+    if (!model_) {
+      XQ_SKIP_OR_FAIL() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+    }
     const KvProfile profile = LoadKvProfile("fp16", std::string(XQ_SOURCE_DIR) + "/configs/kv");
     backend_ =
         std::make_unique<KvBackend>(MakeCpuKvBackend(*model_, profile, int64_t{1} << 30, 512));

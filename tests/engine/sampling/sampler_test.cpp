@@ -3,9 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -174,41 +172,6 @@ TEST(SamplerTest, SameSeedSameDrawsDifferentSeedDifferentDraws) {
   SamplingParams seeded = Params(1.0f);
   seeded.seed = 99;
   EXPECT_EQ(Sampler(seeded).seed(), 99u);
-}
-
-// Not a timed assertion: prints the cost of one call on a 49152-token vocabulary.
-TEST(SamplerTest, PrintsTimePerCallOn49152Vocab) {
-  std::vector<float> peaked(49152), flat(49152);
-  std::mt19937 gen(3);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (size_t i = 0; i < peaked.size(); ++i) {
-    flat[i] = normal(gen);
-    peaked[i] = 4.0f * flat[i];
-  }
-  struct Case {
-    const char* name;
-    SamplingParams params;
-  };
-  const Case cases[] = {{"greedy", Params(0.0f)},
-                        {"temperature only", Params(0.8f)},
-                        {"top_k 40", Params(0.8f, 40)},
-                        {"top_p 0.95", Params(0.8f, 0, 0.95f)},
-                        {"min_p 0.05", Params(0.8f, 0, 1.0f, 0.05f)},
-                        {"k40 p0.95 min0.05", Params(0.8f, 40, 0.95f, 0.05f)}};
-  for (const auto* logits : {&peaked, &flat}) {
-    for (const Case& c : cases) {
-      Sampler s(c.params, 1);
-      int32_t sink = 0;
-      constexpr int kCalls = 200;
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < kCalls; ++i) sink += s.Sample(*logits);
-      const double us =
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
-          kCalls;
-      std::printf("[ sampler ] %-6s %-18s %8.1f us/call (sink %d)\n",
-                  logits == &peaked ? "peaked" : "flat", c.name, us, sink % 10);
-    }
-  }
 }
 
 }  // namespace

@@ -2,9 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -209,37 +207,6 @@ TEST(SequenceSamplerTest, CopiesOfARequestUseSeedPlusIndex) {
   SequenceSampler again(replay, {}, kEosIds);
   for (int step = 0; step < 16; ++step) {
     EXPECT_EQ(random.Next(StepLogits(step, 0)).token, again.Next(StepLogits(step, 0)).token);
-  }
-}
-
-// Not a timed assertion: one full step (penalties, bias, top-k/p, 5 logprobs) on 49152 tokens.
-TEST(SequenceSamplerTest, PrintsTimePerStepOn49152Vocab) {
-  std::vector<float> logits(49152);
-  std::mt19937 gen(9);
-  std::normal_distribution<float> normal(0.0f, 4.0f);
-  for (float& l : logits) l = normal(gen);
-  std::vector<int32_t> prompt(1000);
-  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(i * 37 % 49152);
-  SamplingParams p;
-  p.temperature = 0.8f;
-  p.top_k = 40;
-  p.top_p = 0.95f;
-  p.min_p = 0.05f;
-  p.repetition_penalty = 1.1f;
-  p.frequency_penalty = 0.3f;
-  p.logit_bias = {{5, 2.0f}};
-  p.max_tokens = 1000;
-  for (bool logprobs : {false, true}) {
-    p.logprobs = logprobs;
-    p.top_logprobs = logprobs ? 5 : 0;
-    SequenceSampler s(p, prompt, kEosIds);
-    constexpr int kSteps = 200;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < kSteps; ++i) s.Next(logits);
-    const double us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
-        kSteps;
-    std::printf("[ sequence sampler ] full step%s: %.1f us\n", logprobs ? " + 5 logprobs" : "", us);
   }
 }
 

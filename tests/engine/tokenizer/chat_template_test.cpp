@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "engine/common/error.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -71,7 +72,7 @@ TEST_P(JinjaGoldenTest, MatchesJinja2) {
     std::filesystem::path path =
         kSourceDir + "/models/llamacpp/templates/" + suite["template_file"].get<std::string>();
     std::ifstream in(path);
-    if (!in) GTEST_SKIP() << "missing " << path << " (fetch it with `make model`)";
+    if (!in) XQ_SKIP_OR_FAIL() << "missing " << path << " (fetch it with `make model`)";
     std::stringstream ss;
     ss << in.rdbuf();
     source = ss.str();

@@ -1,15 +1,15 @@
 // The default model's (SmolLM2, byte-level BPE, pre "smollm") vocab: special tokens, digits,
-// incremental detokenization of multi-byte characters, and speed on ~100 KB of text.
+// incremental detokenization of multi-byte characters, and ~100 KB of text round-tripping.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_tokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/tokenizer/unicode_util.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -18,7 +18,7 @@ class DefaultModelVocab : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(XQ_DEFAULT_MODEL)) {
-      GTEST_SKIP() << XQ_DEFAULT_MODEL << " is missing; run `make model` to fetch it";
+      XQ_SKIP_OR_FAIL() << XQ_DEFAULT_MODEL << " is missing; run `make model` to fetch it";
     }
     GgufFile file(XQ_DEFAULT_MODEL);
     tok_ = std::make_unique<Tokenizer>(TokenizerSpecFromGguf(file));
@@ -92,19 +92,19 @@ TEST_F(DefaultModelVocab, IncrementalDetokenizerHoldsSplitCharacters) {
   EXPECT_EQ(streamed, text);
 }
 
-TEST_F(DefaultModelVocab, EncodesHundredKilobytesQuickly) {
+// Encode's speed is bench/tokenizer_bench's business: a wall-clock bound here can fail whenever
+// ctest runs other suites on the same cores.
+TEST_F(DefaultModelVocab, RoundTripsHundredKilobytes) {
   std::string text;
   for (int i = 0; text.size() < 100 * 1024; ++i) {
     text += "Paragraph " + std::to_string(i) + ": The quick brown fox jumps over the lazy dog; " +
             "naïve café — 東京 " + std::to_string(i * 7919) + " tokens/s, λx.x+" +
             std::to_string(i % 97) + "\n";
   }
-  const auto t0 = std::chrono::steady_clock::now();
   const auto ids = tok_->Encode(text, false);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(seconds, 1.0);
   EXPECT_EQ(tok_->Decode(ids), text);
+  // Merges were applied all along, not only at the start: well under one token per two bytes.
+  EXPECT_LT(ids.size(), text.size() / 2);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "engine/model/gguf_tokenizer.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -19,7 +20,7 @@ class LlamaCppTokenize : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::filesystem::exists(XQ_DEFAULT_MODEL)) {
-      GTEST_SKIP() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
+      XQ_SKIP_OR_FAIL() << "default model missing: run `make model` (" XQ_DEFAULT_MODEL ")";
     }
     GgufFile file(XQ_DEFAULT_MODEL);
     tokenizer_ = std::make_unique<Tokenizer>(TokenizerSpecFromGguf(file));

@@ -9,6 +9,7 @@
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_tokenizer.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/support/skip_or_fail.h"
 
 namespace xq {
 namespace {
@@ -61,7 +62,7 @@ TEST_P(LlamaCppVocab, MatchesLlamaCppIdsAndRoundTrips) {
   const fs::path gguf =
       fs::path(XQ_SOURCE_DIR) / "models/llamacpp" / ("ggml-vocab-" + GetParam() + ".gguf");
   if (!fs::exists(gguf) || !fs::exists(gguf.string() + ".inp")) {
-    GTEST_SKIP() << gguf << " is missing; run `make model` to fetch llama.cpp's vocab files";
+    XQ_SKIP_OR_FAIL() << gguf << " is missing; run `make model` to fetch llama.cpp's vocab files";
   }
   GgufFile file(gguf);
   Tokenizer tok(TokenizerSpecFromGguf(file));

@@ -8,28 +8,23 @@ import tempfile
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from missing_dependency import skip_or_fail  # noqa: E402
 from server_process import MODEL, ServerProcess  # noqa: E402
 
 PROTO_DIR = os.environ.get(
     "XQ_PROTO_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "proto"))
 
 
-def _skip(why):
-    # ctest maps this exit code to "skipped" (SKIP_RETURN_CODE), so the skip stays visible.
-    print(f"SKIP: {why}", flush=True)
-    pytest.exit(why, returncode=77)
-
-
 def pytest_configure(config):
     if not os.path.exists(MODEL):
-        _skip(f"{MODEL} is missing; run `make model`")
+        skip_or_fail(f"{MODEL} is missing; run `make model`")
     try:
         import grpc  # noqa: F401
         import grpc_health  # noqa: F401
         import grpc_reflection  # noqa: F401
         from grpc_tools import protoc
     except ImportError as e:
-        _skip(f"{e.name} is missing; run scripts/setup.sh")
+        skip_or_fail(f"{e.name} is missing; run scripts/setup.sh")
     out = tempfile.mkdtemp(prefix="xq_grpc_py_")
     rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"--python_out={out}",
                       f"--grpc_python_out={out}",

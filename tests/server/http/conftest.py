@@ -6,14 +6,13 @@ import pytest
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from missing_dependency import skip_or_fail  # noqa: E402
 from server_process import MODEL, ServerProcess  # noqa: E402
 
 
 def pytest_configure(config):
     if not os.path.exists(MODEL):
-        # ctest maps this exit code to "skipped" (SKIP_RETURN_CODE), so the skip stays visible.
-        print(f"SKIP: {MODEL} is missing; run `make model`", flush=True)
-        pytest.exit(f"{MODEL} is missing; run `make model`", returncode=77)
+        skip_or_fail(f"{MODEL} is missing; run `make model`")
 
 
 class Server(ServerProcess):

@@ -1,4 +1,4 @@
-#include "engine/model/hf_tokenizer_writer.h"
+#include "tests/support/hf_tokenizer_writer.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-#include "engine/model/hf_model_writer.h"
+#include "tests/support/hf_model_writer.h"
 
 #include <cstdio>
 #include <fstream>
@@ -6,8 +6,8 @@
 
 #include "engine/common/error.h"
 #include "engine/model/hf_config.h"
-#include "engine/model/hf_tokenizer_writer.h"
 #include "engine/model/model_loader.h"
+#include "tests/support/hf_tokenizer_writer.h"
 
 namespace xq {
 namespace {
