@@ -7,33 +7,14 @@
 #include "engine/kv/kv_budget.h"
 
 namespace xq {
-namespace {
-
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// Blocks differ whenever the profile or its layout does, so the seed covers both.
-uint64_t ProfileSeed(const std::string& name, const KvBlockLayout& layout, int64_t R) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ULL;
-  h = Mix(h ^ static_cast<uint64_t>(layout.block_bytes));
-  return Mix(h ^ static_cast<uint64_t>(R));
-}
-
-}  // namespace
-
 KvCacheManager::KvCacheManager(const KvBlockLayout& layout, int64_t recent_window,
                                int32_t num_blocks, bool prefix_caching,
                                const std::string& profile_name)
     : layout_(layout), recent_window_(recent_window), pool_(layout.block_bytes, num_blocks) {
   if (prefix_caching) {
-    prefix_ = std::make_unique<PrefixCache>(pool_, layout_, recent_window_,
-                                            ProfileSeed(profile_name, layout_, recent_window_));
+    prefix_ = std::make_unique<PrefixCache>(
+        pool_, layout_, recent_window_,
+        PrefixCache::ProfileSeed(profile_name, layout_, recent_window_));
   }
 }
 

@@ -36,6 +36,14 @@ PrefixCache::PrefixCache(BlockPool& pool, const KvBlockLayout& layout, int64_t r
 
 PrefixCache::~PrefixCache() { pool_.SetEvictionListener(nullptr); }
 
+uint64_t PrefixCache::ProfileSeed(const std::string& profile_name, const KvBlockLayout& layout,
+                                  int64_t recent_window) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : profile_name) h = (h ^ c) * 0x100000001b3ULL;
+  h = Mix(h ^ static_cast<uint64_t>(layout.block_bytes));
+  return Mix(h ^ static_cast<uint64_t>(recent_window));
+}
+
 uint64_t PrefixCache::NextHash(uint64_t parent, std::span<const int32_t> block_tokens) const {
   return hash_(profile_seed_, parent, block_tokens);
 }

@@ -43,6 +43,10 @@ class PrefixCache {
               uint64_t profile_seed, HashFn hash = nullptr);
   ~PrefixCache();
   PrefixCache(const PrefixCache&) = delete;
+
+  // Blocks differ whenever the profile or its layout does, so the seed covers both.
+  static uint64_t ProfileSeed(const std::string& profile_name, const KvBlockLayout& layout,
+                              int64_t recent_window);
   PrefixCache& operator=(const PrefixCache&) = delete;
 
   // Extends the sequence's chain hashes over the full blocks of `tokens`; the first

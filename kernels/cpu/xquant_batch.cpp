@@ -18,6 +18,19 @@ XqWindowView WindowOf(const XqBatchKv& kv, int64_t s) {
   return {kv.window_pages + kv.window_indptr[s], kv.window_start[s] / kv.layout->block_tokens};
 }
 
+// Layer `layer`'s G keys (or values) of window block w into dst [G, H * D], token-major.
+void GatherWindowRows(const KvBlockLayout& L, XqWindowView w, int64_t layer, int is_value,
+                      const uint8_t* arena, Fp16* dst) {
+  const int64_t G = L.block_tokens, row = L.num_kv_heads * L.head_dim;
+  for (int64_t t = 0; t < G;) {
+    int64_t run;
+    const int64_t at = WindowRowOffset(L, w, layer, is_value, t, &run);
+    const int64_t count = std::min(run, G - t);
+    std::copy_n(reinterpret_cast<const Fp16*>(arena + at), count * row, dst + t * row);
+    t += count;
+  }
+}
+
 }  // namespace
 
 void XqWriteWindowRows(const XqBatchKv& kv, int64_t layer, const float* k, const float* v) {
@@ -51,20 +64,8 @@ void XqQuantizeWindowBlocks(const XqBatchKv& kv, int64_t layer, const XqQuantize
     k.resize(G * row);
     v.resize(G * row);
     const XqWindowView w{jobs.pages + j * P, 0};
-    for (int64_t t = 0; t < G;) {
-      int64_t run;
-      const int64_t k_at = WindowRowOffset(L, w, layer, 0, t, &run);
-      const int64_t count = std::min(run, G - t);
-      std::copy_n(reinterpret_cast<const Fp16*>(kv.arena + k_at), count * row, &k[t * row]);
-      t += count;
-    }
-    for (int64_t t = 0; t < G;) {
-      int64_t run;
-      const int64_t v_at = WindowRowOffset(L, w, layer, 1, t, &run);
-      const int64_t count = std::min(run, G - t);
-      std::copy_n(reinterpret_cast<const Fp16*>(kv.arena + v_at), count * row, &v[t * row]);
-      t += count;
-    }
+    GatherWindowRows(L, w, layer, 0, kv.arena, k.data());
+    GatherWindowRows(L, w, layer, 1, kv.arena, v.data());
     XqQuantizeBlockLayer(L, layer, k.data(), v.data(),
                          kv.arena + static_cast<int64_t>(jobs.blocks[j]) * L.block_bytes);
   }

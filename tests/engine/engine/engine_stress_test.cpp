@@ -137,14 +137,16 @@ TEST_P(EngineStressTest, HundredsOfRequestsUnderMemoryPressure) {
 INSTANTIATE_TEST_SUITE_P(
     Profiles, EngineStressTest,
     ::testing::Values(
-        // 16 windows of 7 tokens and a step of 64 take 44 KiB; the rest is 42 blocks.
+        // 64 blocks of 2 KiB (a window block is one page): 16 windows and a step of 64 tokens
+        // leave room for only a few prompts' worth of compressed blocks.
         StressCase{R"({"name": "tiny-fp16", "block_tokens": 8, "recent_window": 0,
                        "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})",
                    128 << 10},
         StressCase{R"({"name": "tiny-xquant", "block_tokens": 8, "recent_window": 16,
                        "calibration": true, "eta": {"1": 0.16667, "2": 0.045},
                        "keys": {"bits": 2}, "values": {"bits": 1, "share_from_layer": 0}})",
-                   // 16 windows of 23 tokens, a step of 64, 7 window-cache blocks; 27 blocks.
+                   // 213 blocks of 672 B; a window block is 4 pages, so 16 windows of up to
+                   // 23 tokens take 192 of them: preemption is certain.
                    140 << 10}));
 
 }  // namespace
