@@ -79,7 +79,7 @@ TEST(KvCacheManager, RunningOutTakesNothing) {
 
 TEST(KvCacheManager, RandomGrowthMatchesBlocksToGrowAndStaysWithinTheRequestBound) {
   std::mt19937 rng(11);
-  for (const auto [k_bits, v_bits, R] :
+  for (const auto& [k_bits, v_bits, R] :
        {std::tuple{2, 1, 16}, std::tuple{16, 16, 0}, std::tuple{4, 2, 32}, std::tuple{1, 1, 8}}) {
     const KvBlockLayout L = Layout(k_bits, v_bits);
     KvCacheManager kv(L, R, 4000, false, "test");
@@ -137,7 +137,7 @@ TEST(KvCacheManager, ForkSharesFullBlocksAndCopiesThePartialWindowBlock) {
 }
 
 TEST(KvCacheManager, WindowPagesHoldEveryRowOfAWindowBlockOnce) {
-  for (const auto [k_bits, v_bits] : {std::pair{16, 16}, std::pair{2, 1}, std::pair{8, 4}}) {
+  for (const auto& [k_bits, v_bits] : {std::pair{16, 16}, std::pair{2, 1}, std::pair{8, 4}}) {
     const KvBlockLayout L = Layout(k_bits, v_bits);
     std::vector<int32_t> pages(2 * L.window_pages_per_block);
     for (size_t i = 0; i < pages.size(); ++i) pages[i] = static_cast<int32_t>(10 + 3 * i);

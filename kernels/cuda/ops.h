@@ -1,0 +1,26 @@
+// Host launchers of the CUDA kernels (kernels/cuda/*.cu), one per op, on a stream. Every
+// pointer is device memory.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace xq::cuda {
+
+//   x, out: [rows, dim]; weight: [dim]
+void LaunchRmsNorm(const float* x, const float* weight, float* out, int64_t rows, int64_t dim,
+                   float eps, cudaStream_t stream);
+//   gate, up: [n]; gate <- silu(gate) * up
+void LaunchSiluMul(float* gate, const float* up, int64_t n, cudaStream_t stream);
+//   x, delta: [n]; x <- x + delta
+void LaunchResidualAdd(float* x, const float* delta, int64_t n, cudaStream_t stream);
+//   x: [rows, heads * head_dim] in place; positions: [rows]; freq_divisors: [head_dim / 2]
+void LaunchRope(float* x, const int32_t* positions, int64_t rows, int64_t heads, int64_t head_dim,
+                float theta_scale, float freq_scale, const float* freq_divisors,
+                cudaStream_t stream);
+//   tokens: [count]; table: [vocab, hidden]; out: [count, hidden]
+void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, float* out,
+                     int64_t hidden, cudaStream_t stream);
+
+}  // namespace xq::cuda

@@ -1,0 +1,125 @@
+// The CUDA kernels of kernels/cuda, compiled by the host compiler and run through the SIMT
+// emulation, against scalar references: what CI checks of the GPU code without a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/residual_add.cuh"
+#include "kernels/cuda/rms_norm.cuh"
+#include "kernels/cuda/rope.cuh"
+#include "kernels/cuda/silu_mul.cuh"
+
+namespace xq {
+namespace {
+
+std::vector<float> Random(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+TEST(CudaKernelsEmulated, RmsNormMatchesTheDoublePrecisionReference) {
+  for (const auto& [rows, dim, threads] : {std::tuple{3, 576, 256}, std::tuple{2, 100, 64},
+                                           std::tuple{1, 31, 32}, std::tuple{4, 1000, 128}}) {
+    const auto x = Random(rows * dim, 1, 3.0f), w = Random(dim, 2);
+    std::vector<float> out(rows * dim, NAN);
+    simt::Launch(dim3(rows), dim3(threads), 32 * sizeof(float), cuda::RmsNormKernel, x.data(),
+                 w.data(), out.data(), static_cast<int64_t>(dim), 1e-5f);
+    for (int r = 0; r < rows; ++r) {
+      double sum = 0;
+      for (int i = 0; i < dim; ++i) sum += double(x[r * dim + i]) * x[r * dim + i];
+      const double inv = 1.0 / std::sqrt(sum / dim + 1e-5);
+      for (int i = 0; i < dim; ++i) {
+        const double want = x[r * dim + i] * inv * w[i];
+        ASSERT_NEAR(out[r * dim + i], want, 1e-5 * (1 + std::fabs(want)))
+            << "row " << r << " i " << i << " dim " << dim << " threads " << threads;
+      }
+    }
+  }
+}
+
+TEST(CudaKernelsEmulated, SiluMulAndResidualAddMatchTheCpuRunnerExactly) {
+  for (const int64_t n : {1, 255, 256, 1000}) {
+    auto gate = Random(n, 3, 4.0f);
+    const auto up = Random(n, 4);
+    std::vector<float> want(n);
+    for (int64_t i = 0; i < n; ++i) want[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    // Fewer threads than elements: the grid-stride loop must cover the rest.
+    simt::Launch(dim3(2), dim3(64), 0, cuda::SiluMulKernel, gate.data(), up.data(), n);
+    EXPECT_EQ(gate, want) << n;
+
+    auto x = Random(n, 5);
+    const auto delta = Random(n, 6);
+    std::vector<float> sum(n);
+    for (int64_t i = 0; i < n; ++i) sum[i] = x[i] + delta[i];
+    simt::Launch(dim3(3), dim3(32), 0, cuda::ResidualAddKernel, x.data(), delta.data(), n);
+    EXPECT_EQ(x, sum) << n;
+  }
+}
+
+// The CPU runner's RoPE (engine/runner/cpu_model_runner.cpp), written out: same float
+// operations, so the emulated kernel must agree bit for bit.
+void RopeReference(std::vector<float>& x, const std::vector<int32_t>& positions, int64_t heads,
+                   int64_t head_dim, float theta_scale, float freq_scale,
+                   const std::vector<float>& divisors) {
+  const int64_t half = head_dim / 2;
+  for (size_t r = 0; r < positions.size(); ++r) {
+    float theta = static_cast<float>(positions[r]);
+    std::vector<float> c(half), s(half);
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = freq_scale * (theta / divisors[i]);
+      c[i] = std::cos(angle);
+      s[i] = std::sin(angle);
+      theta *= theta_scale;
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x.data() + (r * heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = a * s[i] + b * c[i];
+      }
+    }
+  }
+}
+
+TEST(CudaKernelsEmulated, RopeMatchesTheCpuRunnerExactly) {
+  const std::vector<int32_t> positions = {0, 1, 7, 300, 8191};
+  for (const auto& [heads, head_dim, llama3] :
+       {std::tuple{3, 64, false}, std::tuple{9, 64, true}, std::tuple{2, 128, false}}) {
+    const float theta_scale = std::pow(10000.0f, -2.0f / static_cast<float>(head_dim));
+    std::vector<float> divisors(head_dim / 2, 1.0f);
+    if (llama3) {
+      for (int64_t i = head_dim / 4; i < head_dim / 2; ++i) divisors[i] = 8.0f - i % 3;
+    }
+    auto x = Random(static_cast<int64_t>(positions.size()) * heads * head_dim, 8);
+    auto want = x;
+    RopeReference(want, positions, heads, head_dim, theta_scale, 0.5f, divisors);
+    simt::Launch(dim3(static_cast<unsigned>(positions.size())), dim3(64), 0, cuda::RopeKernel,
+                 x.data(), positions.data(), static_cast<int64_t>(heads),
+                 static_cast<int64_t>(head_dim), theta_scale, 0.5f, divisors.data());
+    EXPECT_EQ(x, want) << heads << "x" << head_dim;
+  }
+}
+
+TEST(CudaKernelsEmulated, EmbeddingGathersRows) {
+  constexpr int64_t kVocab = 50, kHidden = 70;
+  const auto table = Random(kVocab * kHidden, 7);
+  const std::vector<int32_t> tokens = {3, 49, 0, 3, 17};
+  std::vector<float> out(tokens.size() * kHidden, NAN);
+  simt::Launch(dim3(static_cast<unsigned>(tokens.size())), dim3(32), 0, cuda::EmbeddingKernel,
+               tokens.data(), table.data(), out.data(), kHidden);
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    for (int64_t i = 0; i < kHidden; ++i) {
+      ASSERT_EQ(out[t * kHidden + i], table[tokens[t] * kHidden + i]);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace xq

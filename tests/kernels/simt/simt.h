@@ -1,0 +1,106 @@
+// A test-only SIMT emulation: CUDA kernel sources compiled by the host compiler and run with one
+// OS thread per CUDA thread, so that barriers, shared memory and warp shuffles behave as on a
+// GPU (every thread really waits at __syncthreads; a shuffle really exchanges values between the
+// 32 lanes of a warp). Blocks run one after another. Small and slow by design: it exists to
+// check kernel logic against the scalar references in CI, which has no GPU.
+#pragma once
+
+#include <barrier>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __restrict__
+
+namespace xq::simt {
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+  unsigned count() const { return x * y * z; }
+};
+
+// One block's state shared by its threads.
+struct Block {
+  Block(unsigned threads, size_t shared_bytes);
+  unsigned threads;
+  std::barrier<> barrier;
+  std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;  // one per warp of 32
+  std::vector<uint64_t> warp_slots;                            // [warps][32] exchange area
+  std::vector<unsigned char> shared;  // dynamic shared memory, filled with 0xCD at launch
+};
+
+struct ThreadState {
+  dim3 thread_idx, block_idx, block_dim, grid_dim;
+  unsigned linear = 0;  // thread index within the block (x fastest)
+  Block* block = nullptr;
+};
+inline thread_local ThreadState tls;
+
+// Calls `body` once per thread of every block of the grid, as a kernel launch would.
+void Run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
+
+template <typename Kernel, typename... Args>
+void Launch(dim3 grid, dim3 block, size_t shared_bytes, Kernel kernel, Args... args) {
+  Run(grid, block, shared_bytes, [&] { kernel(args...); });
+}
+
+unsigned char* BlockShared();
+void SyncThreads();
+// Every lane of the calling thread's warp stores `bits`; returns lane `src`'s value.
+uint64_t WarpExchange(uint64_t bits, int src_lane);
+void RequireFullMask(unsigned mask);
+
+template <typename T>
+T ShuffleXor(unsigned mask, T v, int lane_mask) {
+  static_assert(sizeof(T) <= 8);
+  RequireFullMask(mask);
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  const int lane = static_cast<int>(tls.linear % 32);
+  const uint64_t got = WarpExchange(bits, lane ^ lane_mask);
+  T out;
+  std::memcpy(&out, &got, sizeof(T));
+  return out;
+}
+
+template <typename T>
+T Shuffle(unsigned mask, T v, int src_lane) {
+  static_assert(sizeof(T) <= 8);
+  RequireFullMask(mask);
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  const uint64_t got = WarpExchange(bits, src_lane & 31);
+  T out;
+  std::memcpy(&out, &got, sizeof(T));
+  return out;
+}
+
+}  // namespace xq::simt
+
+using xq::simt::dim3;
+#define threadIdx (::xq::simt::tls.thread_idx)
+#define blockIdx (::xq::simt::tls.block_idx)
+#define blockDim (::xq::simt::tls.block_dim)
+#define gridDim (::xq::simt::tls.grid_dim)
+#define XQ_SHARED(T, name) T* name = reinterpret_cast<T*>(::xq::simt::BlockShared())
+
+inline void __syncthreads() { ::xq::simt::SyncThreads(); }
+template <typename T>
+T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
+  return ::xq::simt::ShuffleXor(mask, v, lane_mask);
+}
+template <typename T>
+T __shfl_sync(unsigned mask, T v, int src_lane) {
+  return ::xq::simt::Shuffle(mask, v, src_lane);
+}
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline float __expf(float x) { return std::exp(x); }

@@ -1,0 +1,87 @@
+// The SIMT emulation itself: barriers really wait, shuffles really exchange lanes, shared memory
+// belongs to one block, indices are those of a CUDA launch.
+#include "tests/kernels/simt/simt.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <numeric>
+#include <vector>
+
+#include "kernels/cuda/cuda_compat.h"
+
+namespace xq {
+namespace {
+
+// Each thread writes its index, then (after the barrier) reads its neighbour's: without a real
+// barrier some reads would see the 0xCD fill.
+__global__ void NeighbourKernel(int* out) {
+  XQ_SHARED(int, shared);
+  const int t = static_cast<int>(threadIdx.x), n = static_cast<int>(blockDim.x);
+  shared[t] = t + 1000 * static_cast<int>(blockIdx.x);
+  __syncthreads();
+  out[blockIdx.x * n + t] = shared[(t + 1) % n];
+}
+
+TEST(Simt, BarriersAndSharedMemoryArePerBlock) {
+  constexpr int kThreads = 96, kBlocks = 3;
+  std::vector<int> out(kThreads * kBlocks, -1);
+  simt::Launch(dim3(kBlocks), dim3(kThreads), kThreads * sizeof(int), NeighbourKernel, out.data());
+  for (int b = 0; b < kBlocks; ++b) {
+    for (int t = 0; t < kThreads; ++t) {
+      ASSERT_EQ(out[b * kThreads + t], (t + 1) % kThreads + 1000 * b) << b << " " << t;
+    }
+  }
+}
+
+__global__ void ShuffleKernel(float* xor_sum, int* broadcast) {
+  const float v = static_cast<float>(threadIdx.x);
+  xor_sum[threadIdx.x] = cuda::WarpSum(v);
+  broadcast[threadIdx.x] = __shfl_sync(cuda::kFullWarp, static_cast<int>(threadIdx.x), 5);
+}
+
+TEST(Simt, ShufflesExchangeWithinEachWarp) {
+  std::vector<float> sums(64);
+  std::vector<int> casts(64);
+  simt::Launch(dim3(1), dim3(64), 0, ShuffleKernel, sums.data(), casts.data());
+  for (int t = 0; t < 64; ++t) {
+    const int warp = t / 32;
+    const float want = static_cast<float>(32 * 31 / 2 + warp * 32 * 32);
+    EXPECT_EQ(sums[t], want) << t;
+    EXPECT_EQ(casts[t], warp * 32 + 5) << t;
+  }
+}
+
+__global__ void BlockSumKernel(const float* x, float* out) {
+  XQ_SHARED(float, scratch);
+  const float total = cuda::BlockSum(x[threadIdx.x], scratch);
+  out[threadIdx.x] = total;
+}
+
+TEST(Simt, BlockSumGivesEveryThreadTheTotal) {
+  for (unsigned threads : {32u, 128u, 256u}) {
+    std::vector<float> x(threads), out(threads, -1.0f);
+    std::iota(x.begin(), x.end(), 1.0f);
+    simt::Launch(dim3(1), dim3(threads), 32 * sizeof(float), BlockSumKernel, x.data(), out.data());
+    for (float v : out) EXPECT_EQ(v, threads * (threads + 1) / 2.0f) << threads;
+  }
+}
+
+__global__ void IndexKernel(int* out) {
+  const unsigned linear = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  const unsigned block = blockIdx.x + gridDim.x * blockIdx.y;
+  out[block * blockDim.x * blockDim.y * blockDim.z + linear] =
+      static_cast<int>(block * 1000 + linear);
+}
+
+TEST(Simt, IndicesFollowCudaLaunchOrder) {
+  const dim3 grid(2, 3), block(4, 2, 2);
+  std::vector<int> out(6 * 16, -1);
+  simt::Launch(grid, block, 0, IndexKernel, out.data());
+  for (int b = 0; b < 6; ++b) {
+    for (int t = 0; t < 16; ++t) EXPECT_EQ(out[b * 16 + t], b * 1000 + t);
+  }
+}
+
+}  // namespace
+}  // namespace xq
