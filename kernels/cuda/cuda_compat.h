@@ -6,6 +6,9 @@
 // math below.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
+
 #if defined(__CUDACC__)
 #include <cuda_fp16.h>
 // Dynamic shared memory (sized at launch), viewed as T.
@@ -22,6 +25,28 @@ namespace xq::cuda {
 
 inline constexpr unsigned kFullWarp = 0xffffffffu;
 inline constexpr int kWarpSize = 32;
+
+// binary16 <-> float, round to nearest even (the CPU reference's _Float16 conversions).
+__device__ __forceinline__ float HalfBitsToFloat(uint16_t bits) {
+#if defined(__CUDACC__)
+  return __half2float(__ushort_as_half(bits));
+#else
+  _Float16 h;
+  std::memcpy(&h, &bits, 2);
+  return static_cast<float>(h);
+#endif
+}
+
+__device__ __forceinline__ uint16_t FloatToHalfBits(float v) {
+#if defined(__CUDACC__)
+  return __half_as_ushort(__float2half_rn(v));
+#else
+  const _Float16 h = static_cast<_Float16>(v);
+  uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+#endif
+}
 
 // Sum over the 32 lanes of a warp; every lane gets the total.
 __device__ __forceinline__ float WarpSum(float v) {

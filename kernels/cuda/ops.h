@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/include/xquant_format.h"
+
 namespace xq::cuda {
 
 //   x, out: [rows, dim]; weight: [dim]
@@ -19,6 +21,11 @@ void LaunchResidualAdd(float* x, const float* delta, int64_t n, cudaStream_t str
 void LaunchRope(float* x, const int32_t* positions, int64_t rows, int64_t heads, int64_t head_dim,
                 float theta_scale, float freq_scale, const float* freq_divisors,
                 cudaStream_t stream);
+// XqQuantizeJobs on the device: job j turns the window block in pages[j * P, (j + 1) * P) into
+// compressed block blocks[j], layer `layer` only (layout: a device copy).
+void LaunchQuantizeWindowBlocks(const KvBlockLayout* layout, uint8_t* arena, int64_t layer,
+                                const int32_t* pages, const int32_t* blocks, int64_t jobs,
+                                cudaStream_t stream);
 //   tokens: [count]; table: [vocab, hidden]; out: [count, hidden]
 void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, float* out,
                      int64_t hidden, cudaStream_t stream);

@@ -64,9 +64,9 @@ struct KvBlockLayout {
   int64_t window_pages_per_block = 0;  // ceil(2 * L * G / window_rows_per_page)
 
   // Bytes of one (head, channel) key code string / one (head, token) value code string.
-  int64_t KeyCodeBytes(int bits) const { return block_tokens * bits / 8; }
-  int64_t ValueCodeBytes(int bits) const { return head_dim * bits / 8; }
-  int64_t ValueGroups() const { return head_dim / block_tokens; }
+  XQ_HOST_DEVICE int64_t KeyCodeBytes(int bits) const { return block_tokens * bits / 8; }
+  XQ_HOST_DEVICE int64_t ValueCodeBytes(int bits) const { return head_dim * bits / 8; }
+  XQ_HOST_DEVICE int64_t ValueGroups() const { return head_dim / block_tokens; }
   XQ_HOST_DEVICE int64_t WindowRowBytes() const { return num_kv_heads * head_dim * 2; }
 };
 

@@ -1,0 +1,79 @@
+// The CUDA quantize-on-append kernel through the SIMT emulation: window blocks read from window
+// pages and quantized into compressed blocks byte for byte as XqQuantizeBlockLayerReference does,
+// over every bit pair, shared codes, calibration and several head shapes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/quantize_window.cuh"
+#include "kernels/include/xquant_kernels.h"
+#include "tests/kernels/xquant_test_util.h"
+
+namespace xq {
+namespace {
+
+constexpr int kBits[] = {1, 2, 4, 8, 16};
+
+KvSlotSpec Slot(int bits, bool share, bool eta) {
+  KvSlotSpec s;
+  s.bits = bits;
+  s.shares_codes = share && bits != kFp16Bits;
+  s.eta = eta && bits != kFp16Bits ? (bits == 1 ? 1.0f / 6 : 0.045f) : 0.0f;
+  return s;
+}
+
+TEST(QuantizeWindowEmulated, MatchesTheReferenceByteForByte) {
+  std::mt19937 rng(9);
+  int cases = 0;
+  for (const auto& [H, D, G] : {std::tuple{2, 64, 16}, std::tuple{3, 64, 32},
+                                std::tuple{1, 128, 64}, std::tuple{2, 32, 32}}) {
+    for (int kb : kBits) {
+      for (int vb : kBits) {
+        const int variant = cases % 4;
+        const bool share_k = variant & 1, share_v = variant & 2, eta = variant != 0;
+        const KvBlockLayout L =
+            xqtest::MakeLayout(H, D, G,
+                               {KvLayerSpec{Slot(kb, false, eta), Slot(vb, false, eta)},
+                                KvLayerSpec{Slot(kb, share_k, eta), Slot(vb, share_v, eta)}});
+        const int64_t row = H * D, P = L.window_pages_per_block;
+        // Window rows of both layers for one block: random, with exact ties and a constant
+        // channel (s == 0 groups).
+        std::vector<std::vector<_Float16>> k(2), v(2);
+        for (int l = 0; l < 2; ++l) {
+          k[l] = xqtest::RandomHalves(rng, G * row, 2.0f);
+          v[l] = xqtest::RandomHalves(rng, G * row);
+          for (int64_t j = 0; j < G; ++j) k[l][j * row + 3] = static_cast<_Float16>(0.5f);
+        }
+        // Arena: block 0 is the destination, pages 1..P in shuffled order hold the window.
+        std::vector<uint8_t> arena((1 + P) * L.block_bytes, 0xA5);
+        std::vector<int32_t> pages(P);
+        std::iota(pages.begin(), pages.end(), 1);
+        std::shuffle(pages.begin(), pages.end(), rng);
+        xqtest::WriteWindowPages(L, 0, G, {k[0].data(), k[1].data()}, {v[0].data(), v[1].data()},
+                                 pages, arena.data());
+        std::vector<uint8_t> want(L.block_bytes, 0xA5);
+        const int32_t dst[] = {0};
+        for (int64_t layer = 0; layer < 2; ++layer) {
+          XqQuantizeBlockLayerReference(L, layer, xqtest::AsFp16(k[layer].data()),
+                                        xqtest::AsFp16(v[layer].data()), want.data());
+          simt::Launch(dim3(1), dim3(64), 0, cuda::QuantizeWindowBlocksKernel, &L, arena.data(),
+                       layer, pages.data(), dst);
+        }
+        const std::vector<uint8_t> got(arena.begin(), arena.begin() + L.block_bytes);
+        size_t diff = 0;
+        while (diff < want.size() && want[diff] == got[diff]) ++diff;
+        ASSERT_EQ(diff, want.size())
+            << "first differing byte " << diff << " (H " << H << " D " << D << " G " << G << " K"
+            << kb << " V" << vb << " variant " << variant << ")";
+        ++cases;
+      }
+    }
+  }
+  EXPECT_EQ(cases, 4 * 25);
+}
+
+}  // namespace
+}  // namespace xq
