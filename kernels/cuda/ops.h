@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_format.h"
 
 namespace xq::cuda {
@@ -26,6 +27,10 @@ void LaunchRope(float* x, const int32_t* positions, int64_t rows, int64_t heads,
 void LaunchQuantizeWindowBlocks(const KvBlockLayout* layout, uint8_t* arena, int64_t layer,
                                 const int32_t* pages, const int32_t* blocks, int64_t jobs,
                                 cudaStream_t stream);
+// XqBatchAttention on the device (every pointer in p device memory, so the host passes the
+// batch's rows and the head_dim, at most 256).
+void LaunchXqAttention(const XqBatchAttentionParams& p, int64_t rows, int64_t head_dim,
+                       cudaStream_t stream);
 //   tokens: [count]; table: [vocab, hidden]; out: [count, hidden]
 void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, float* out,
                      int64_t hidden, cudaStream_t stream);

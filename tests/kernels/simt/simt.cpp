@@ -1,5 +1,6 @@
 #include "tests/kernels/simt/simt.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
@@ -19,27 +20,28 @@ Block::Block(unsigned threads, size_t shared_bytes)
 void Run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body) {
   const unsigned threads = block.count();
   if (threads == 0 || threads > 1024) throw std::invalid_argument("simt: 1 to 1024 threads");
-  for (unsigned bz = 0; bz < grid.z; ++bz) {
-    for (unsigned by = 0; by < grid.y; ++by) {
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        Block state(threads, shared_bytes);
-        std::vector<std::thread> pool;
-        pool.reserve(threads);
-        for (unsigned t = 0; t < threads; ++t) {
-          pool.emplace_back([&, t] {
-            tls.thread_idx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
-            tls.block_idx = dim3(bx, by, bz);
-            tls.block_dim = block;
-            tls.grid_dim = grid;
-            tls.linear = t;
-            tls.block = &state;
-            body();
-          });
-        }
-        for (std::thread& th : pool) th.join();
+  // One OS thread per CUDA thread, reused block after block (blocks run one at a time).
+  Block state(threads, shared_bytes);
+  const unsigned blocks = grid.count();
+  std::vector<std::thread> pool;
+  pool.reserve(threads);
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      tls.thread_idx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
+      tls.block_dim = block;
+      tls.grid_dim = grid;
+      tls.linear = t;
+      tls.block = &state;
+      for (unsigned b = 0; b < blocks; ++b) {
+        tls.block_idx = dim3(b % grid.x, b / grid.x % grid.y, b / (grid.x * grid.y));
+        body();
+        state.barrier.arrive_and_wait();  // every thread is done with block b
+        if (t == 0) std::fill(state.shared.begin(), state.shared.end(), 0xCD);
+        state.barrier.arrive_and_wait();  // the next block starts with fresh shared memory
       }
-    }
+    });
   }
+  for (std::thread& th : pool) th.join();
 }
 
 unsigned char* BlockShared() { return tls.block->shared.data(); }

@@ -1,0 +1,154 @@
+// The CUDA attention kernel through the SIMT emulation against XqAttentionReference: a ragged
+// batch (a decode row, prefill chunks, rows before and after the window frontier) over
+// compressed blocks and window pages, for fp16, quantized and shared-code slots with GQA.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/xquant_attention.cuh"
+#include "kernels/include/xquant_kernels.h"
+#include "tests/kernels/xquant_test_util.h"
+
+namespace xq {
+namespace {
+
+struct Seq {
+  int64_t length, rows;  // positions held after the step, the step's query rows
+};
+
+void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& seqs,
+                std::mt19937& rng) {
+  constexpr int64_t H = 2, D = 32, G = 16, kGqa = 2;
+  auto slot = [](int bits, bool shares) {
+    KvSlotSpec s;
+    s.bits = bits;
+    s.shares_codes = shares && bits != kFp16Bits;
+    s.eta = bits == kFp16Bits ? 0.0f : 0.1f;
+    return s;
+  };
+  const KvBlockLayout L = xqtest::MakeLayout(H, D, G,
+                                             {KvLayerSpec{slot(kb, false), slot(vb, false)},
+                                              KvLayerSpec{slot(kb, share), slot(vb, share)}});
+  const int64_t row = H * D, heads = H * kGqa;
+  std::vector<uint8_t> arena;
+  auto new_block = [&] {
+    arena.resize(arena.size() + L.block_bytes, 0x7B);  // huge fp16 values where nothing wrote
+    return static_cast<int32_t>(arena.size() / L.block_bytes - 1);
+  };
+  XqBatchKv kv;
+  std::vector<int64_t> qo{0}, kv_len, block_indptr{0}, window_indptr{0}, window_start;
+  std::vector<int32_t> block_ids, window_pages;
+  std::vector<std::vector<int32_t>> seq_blocks, seq_pages;
+  std::normal_distribution<float> n01(0.0f, 1.0f);
+  float vmax = 0.0f;
+  for (const Seq& s : seqs) {
+    const int64_t padded = (s.length + G - 1) / G * G;
+    std::vector<_Float16> k[2], v[2];
+    for (int l = 0; l < 2; ++l) {
+      k[l] = xqtest::RandomHalves(rng, padded * row, 1.5f);
+      v[l] = xqtest::RandomHalves(rng, padded * row);
+      for (auto x : v[l]) vmax = std::max(vmax, std::fabs(static_cast<float>(x)));
+    }
+    const int64_t num_blocks = QuantizedFrontier(s.length, R, G) / G;
+    const int64_t start = QuantizedFrontier(s.length - s.rows + 1, R, G);
+    std::vector<int32_t> blocks, pages;
+    for (int64_t b = 0; b < num_blocks; ++b) blocks.push_back(new_block());
+    for (int64_t i = 0; i < xqtest::WindowPageCount(L, s.length - start); ++i) {
+      pages.push_back(new_block());
+    }
+    std::shuffle(pages.begin(), pages.end(), rng);
+    for (int64_t b = 0; b < num_blocks; ++b) {
+      for (int l = 0; l < 2; ++l) {
+        XqQuantizeBlockLayerReference(L, l, xqtest::AsFp16(k[l].data() + b * G * row),
+                                      xqtest::AsFp16(v[l].data() + b * G * row),
+                                      arena.data() + blocks[b] * L.block_bytes);
+      }
+    }
+    xqtest::WriteWindowPages(
+        L, start, s.length - start, {k[0].data() + start * row, k[1].data() + start * row},
+        {v[0].data() + start * row, v[1].data() + start * row}, pages, arena.data());
+    qo.push_back(qo.back() + s.rows);
+    kv_len.push_back(s.length);
+    block_ids.insert(block_ids.end(), blocks.begin(), blocks.end());
+    block_indptr.push_back(static_cast<int64_t>(block_ids.size()));
+    window_pages.insert(window_pages.end(), pages.begin(), pages.end());
+    window_indptr.push_back(static_cast<int64_t>(window_pages.size()));
+    window_start.push_back(start);
+    seq_blocks.push_back(blocks);
+    seq_pages.push_back(pages);
+  }
+  const int64_t rows = qo.back();
+  std::vector<float> q(rows * heads * D);
+  for (float& x : q) x = 2.0f * n01(rng);
+  kv = {&L,
+        arena.data(),
+        static_cast<int64_t>(seqs.size()),
+        qo.data(),
+        kv_len.data(),
+        block_indptr.data(),
+        block_ids.data(),
+        window_indptr.data(),
+        window_pages.data(),
+        window_start.data()};
+  for (int64_t layer = 0; layer < 2; ++layer) {
+    SCOPED_TRACE(::testing::Message() << "K" << kb << " V" << vb << " share " << share << " R " << R
+                                      << " layer " << layer);
+    std::vector<float> want(q.size(), NAN), got(q.size(), NAN);
+    for (size_t s = 0; s < seqs.size(); ++s) {
+      XqAttentionParams a;
+      a.layout = &L;
+      a.layer = layer;
+      a.arena = arena.data();
+      a.block_table = seq_blocks[s].data();
+      a.num_blocks = static_cast<int64_t>(seq_blocks[s].size());
+      a.window_pages = seq_pages[s].data();
+      a.window_start = window_start[s];
+      a.window_len = kv_len[s] - window_start[s];
+      a.q = q.data() + qo[s] * heads * D;
+      a.n = seqs[s].rows;
+      a.num_heads = heads;
+      a.recent_window = R;
+      a.scale = 1.0f / std::sqrt(static_cast<float>(D));
+      a.out = want.data() + qo[s] * heads * D;
+      XqAttentionReference(a);
+    }
+    XqBatchAttentionParams p;
+    p.kv = kv;
+    p.layer = layer;
+    p.q = q.data();
+    p.num_heads = heads;
+    p.recent_window = R;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+    p.out = got.data();
+    simt::Launch(dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads)),
+                 dim3(cuda::AttentionThreads(D)), cuda::AttentionSharedBytes(D),
+                 cuda::XqAttentionKernel, p);
+    // Outputs are convex combinations of values: errors scale with max |v|; probabilities that
+    // weight fp16 values may round to the neighbouring fp16 (2^-11 relative), the rest is fp32
+    // summation order.
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_NEAR(got[i], want[i], 3e-4f * vmax) << "output " << i;
+    }
+  }
+}
+
+TEST(XqAttentionEmulated, MatchesTheReferenceOnARaggedBatch) {
+  std::mt19937 rng(21);
+  // A decode row deep in the cache, a prefill chunk crossing the frontier, a short fresh prompt.
+  const std::vector<Seq> batch = {{150, 1}, {90, 7}, {12, 12}};
+  for (const auto& [kb, vb, share] :
+       {std::tuple{16, 16, false}, std::tuple{2, 1, true}, std::tuple{4, 2, false},
+        std::tuple{8, 8, false}, std::tuple{1, 1, true}, std::tuple{2, 16, false}}) {
+    for (int64_t R : {0, 32}) {
+      CheckBatch(kb, vb, share, R, batch, rng);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace xq
