@@ -41,6 +41,7 @@ LLAMA_CPP_PYTHON=0.3.36
 if [[ $(python3 -c "import importlib.metadata as m; print(m.version('llama_cpp_python'))" \
           2>/dev/null) != "$LLAMA_CPP_PYTHON" ]]; then
   echo "setup: building llama-cpp-python $LLAMA_CPP_PYTHON from source (several minutes)" >&2
-  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-binary llama-cpp-python \
+  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} PIP_BREAK_SYSTEM_PACKAGES=1 \
+    python3 -m pip install -q --no-binary llama-cpp-python \
     "llama-cpp-python==$LLAMA_CPP_PYTHON" >&2
 fi
