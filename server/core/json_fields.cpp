@@ -25,6 +25,10 @@ nlohmann::json ParseJsonObject(std::string_view body) {
     throw ApiError(400, "invalid_request_error",
                    std::string("the request body is not valid JSON: ") + e.what(), "",
                    "invalid_json");
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number beyond a double (1e309): the parser's own message would echo the whole literal.
+    throw ApiError(400, "invalid_request_error",
+                   "the request body has a number too large to represent", "", "invalid_json");
   }
   if (!j.is_object()) {
     throw ApiError(400, "invalid_request_error",

@@ -43,6 +43,8 @@ int GrpcServer::Start() {
   const std::string address = host + ":" + std::to_string(c.grpc_port);
   grpc::ServerBuilder builder;
   int port = 0;
+  // gRPC sets SO_REUSEPORT by default: a second server on the port would start and share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&impl_->service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(
@@ -51,7 +53,7 @@ int GrpcServer::Start() {
   if (!impl_->server || port == 0) {
     impl_->server.reset();
     throw Error("grpc_port: cannot bind " + address +
-                " (in use, or not an address of this machine)");
+                ": address in use, or not an address of this machine");
   }
   impl_->SetServing(false);  // until the model is loaded
   return port;

@@ -191,13 +191,19 @@ void HttpServer::RegisterRoutes() {
 
 int HttpServer::Start() {
   const ServerConfig& c = context_->config;
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second server on the
+  // same port starts and the kernel splits connections between the two.
+  server_->set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   int port = static_cast<int>(c.port);
   if (port == 0) {
     port = server_->bind_to_any_port(c.host);
     if (port < 0) throw Error("host: cannot bind " + c.host + " to any port");
   } else if (!server_->bind_to_port(c.host, port)) {
     throw Error("port: cannot bind " + c.host + ":" + std::to_string(port) +
-                " (in use, or not an address of this machine)");
+                ": address in use, or not an address of this machine");
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return port;

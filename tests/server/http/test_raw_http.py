@@ -53,6 +53,10 @@ def test_health_request_id_and_unknown_route(server):
 def test_malformed_json_and_wrong_types(server):
     assert_error(post(server, "/v1/chat/completions", "{not json"), 400)
     assert_error(post(server, "/v1/chat/completions", "[1, 2]"), 400)
+    # A number beyond a double: 400 without echoing the literal (was 500 with the parser's text).
+    huge = '{"messages": [{"role": "user", "content": "hi"}], "temperature": 1' + "0" * 400 + "e309}"
+    err = assert_error(post(server, "/v1/chat/completions", huge), 400)
+    assert "e309" not in err["message"] and len(err["message"]) < 200, err
     chat = {"messages": [{"role": "user", "content": "hi"}]}
     for field, value in [("max_tokens", "ten"), ("temperature", [1]), ("n", 1.5),
                          ("stream", "true"), ("stop", {"a": 1}), ("logit_bias", [1]),
