@@ -1,6 +1,7 @@
-"""Ports are the server's alone: a second server on a port in use fails to start with the address
-named and exit status 1, instead of sharing it (SO_REUSEPORT let the kernel split traffic), and
-the HTTP and gRPC ports cannot be the same."""
+"""Startup errors are clear and end with exit status 1. Ports are the server's alone: a second
+server on a port in use fails to start with the address named instead of sharing it (SO_REUSEPORT
+let the kernel split traffic), and the HTTP and gRPC ports cannot be the same. A KV cache larger
+than memory is an error naming the flag."""
 import socket
 import subprocess
 
@@ -41,3 +42,14 @@ def test_http_and_grpc_cannot_share_a_port():
     status, err = serve(port, port)
     assert status == 1, err
     assert f"127.0.0.1:{port}: address in use" in err, err
+
+
+def test_a_kv_cache_larger_than_memory_is_a_clear_error():
+    # 200 TiB is beyond any machine's memory and the 47-bit user address space, so the allocation
+    # fails everywhere; the old build aborted with an uncaught std::bad_alloc (exit 134).
+    cmd = [BINARY, "serve", "--model", MODEL, "--port", "0", "--grpc-port", "0",
+           "--kv-cache-memory", "200TiB"]
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          errors="replace", timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "--kv-cache-memory: cannot allocate" in done.stderr, done.stderr
