@@ -14,8 +14,9 @@ struct ServerConfig {
   std::string chat_template;      // Jinja file or built-in name; empty: the model's own
   std::string host = "127.0.0.1";
   int64_t port = 8000;
-  int64_t grpc_port = 50051;  // 0: no gRPC service
-  std::string api_key;        // empty: no authentication
+  int64_t grpc_port = 50051;    // 0: no gRPC service
+  std::string api_key;          // empty: no authentication
+  std::string allowed_origins;  // CORS: comma-separated origins, or *; empty: none
 
   std::string kv_profile = "fp16";
   std::string kv_cache_memory = "1GiB";
@@ -60,6 +61,8 @@ void ForEachConfigField(Config& c, F&& f) {
   f("port", c.port, "HTTP port");
   f("grpc_port", c.grpc_port, "gRPC port (xquant.v1.Inference, health, reflection); 0 disables");
   f("api_key", c.api_key, "Require 'Authorization: Bearer KEY' on the API routes");
+  f("allowed_origins", c.allowed_origins,
+    "Browser origins allowed to call the API (CORS): comma-separated, or *; default none");
   f("kv_profile", c.kv_profile,
     "KV precision profile: a name in configs/kv (fp16, int8, kivi-2, xquant-1.38, ...) or a file");
   f("kv_cache_memory", c.kv_cache_memory, "KV cache memory (e.g. 2GiB)");

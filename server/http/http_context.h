@@ -1,5 +1,5 @@
-// HttpContext: the state the HTTP routes share: configuration, metrics, the serving state (model
-// and lifecycle) and per-request access-log facts.
+// HttpContext: the state the HTTP routes share: configuration, the CORS policy, metrics, the
+// serving state (model and lifecycle) and per-request access-log facts.
 #pragma once
 
 #include <httplib.h>
@@ -21,6 +21,7 @@
 #include "server/core/server_config.h"
 #include "server/core/serving_state.h"
 #include "server/core/submit_error.h"
+#include "server/http/cors.h"
 
 namespace xq {
 
@@ -35,9 +36,12 @@ struct AccessInfo {
 class HttpContext : public ServingState {
  public:
   explicit HttpContext(ServerConfig config)
-      : ServingState(static_cast<int>(config.retry_after_s)), config(std::move(config)) {}
+      : ServingState(static_cast<int>(config.retry_after_s)),
+        config(std::move(config)),
+        cors(this->config.allowed_origins) {}
 
   const ServerConfig config;
+  const CorsPolicy cors;
   ServerMetrics metrics;
 
   void BeginAccess(const std::string& request_id);

@@ -100,11 +100,16 @@ HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::RegisterRoutes() {
   HttpContext& ctx = *context_;
-  server_->set_pre_routing_handler([&ctx](const httplib::Request&, httplib::Response& res) {
+  server_->set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
     const std::string id = NewRequestId();
     res.set_header("X-Request-Id", id);
     ctx.BeginAccess(id);
+    ctx.cors.AddHeaders(req, res);
     return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // CORS preflights for every route, without the API key (browsers never send it there).
+  server_->Options(".*", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    ctx.cors.Preflight(req, res);
   });
   // Errors httplib produces itself (unknown route, body too large, bad request line).
   server_->set_error_handler(
