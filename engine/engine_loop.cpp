@@ -120,6 +120,8 @@ void EngineLoop::Add(GenerateRequest request, std::shared_ptr<RequestStream> str
   seq->copies = request.params.n;
   seq->tokens = request.prompt;
   seq->prompt_tokens = static_cast<int64_t>(request.prompt.size());
+  seq->prompt_logits = request.params.prompt_logprobs >= 0;
+  if (seq->prompt_logits) req->prompt_logprobs.resize(request.prompt.size() - 1);
   req->copies.push_back(
       Copy{seq->id, std::make_unique<SequenceSampler>(request.params, request.prompt, eos_ids_, 0),
            IncrementalDetokenizer(tokenizer_)});
@@ -237,9 +239,20 @@ bool EngineLoop::Step() {
     return had_work;
   }
 
-  std::vector<int64_t> sampled;  // sequence per logits row
+  // What each logits row is for, in the order the plan's inputs list them.
+  struct LogitsRow {
+    int64_t seq_id, position;
+    bool sample;
+  };
+  std::vector<LogitsRow> rows;
   for (const ScheduledChunk& c : plan.chunks) {
-    if (c.sample) sampled.push_back(c.seq_id);
+    if (c.all_logits) {
+      for (int64_t i = 0; i < c.num_tokens; ++i) {
+        rows.push_back({c.seq_id, c.start + i, c.sample && i + 1 == c.num_tokens});
+      }
+    } else if (c.sample) {
+      rows.push_back({c.seq_id, c.start + c.num_tokens - 1, true});
+    }
     const Sequence* seq = scheduler_->Find(c.seq_id);
     prompt_tokens_ += std::clamp<int64_t>(seq->prompt_tokens - c.start, 0, c.num_tokens);
   }
@@ -262,18 +275,22 @@ bool EngineLoop::Step() {
   const auto t_sample = Clock::now();
 
   const int64_t vocab = model_.config.vocab_size;
-  for (size_t row = 0; row < sampled.size(); ++row) {
-    auto it = by_seq_.find(sampled[row]);
+  for (size_t row = 0; row < rows.size(); ++row) {
+    auto it = by_seq_.find(rows[row].seq_id);
     if (it == by_seq_.end()) continue;
     auto [req, copy_index] = it->second;
     const std::span<const float> logits(logits_.data() + row * vocab, vocab);
+    RecordPromptLogprob(*req, rows[row].position, logits);
+    if (!rows[row].sample) continue;
+    const int64_t sampled_seq = rows[row].seq_id;
     if (req->copies.size() < static_cast<size_t>(req->request.params.n)) {
       // The prompt is in: the other copies start here, sharing its blocks, each sampling the
       // same first logits with its own generator.
-      req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled[row])->num_cached);
+      req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled_seq)->num_cached);
+      PublishPromptLogprobs(*req, sampled_seq);
       for (int32_t i = 1; i < req->request.params.n; ++i) {
         const int64_t child = next_seq_id_++;
-        scheduler_->Fork(sampled[row], child, copies_);
+        scheduler_->Fork(sampled_seq, child, copies_);
         req->copies.push_back(Copy{child,
                                    std::make_unique<SequenceSampler>(
                                        req->request.params, req->request.prompt, eos_ids_, i),
@@ -283,7 +300,8 @@ bool EngineLoop::Step() {
       for (size_t i = 0; i < req->copies.size(); ++i) Sample(*req, i, logits);
     } else {
       if (req->usage.completion_tokens == 0) {
-        req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled[row])->num_cached);
+        req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled_seq)->num_cached);
+        PublishPromptLogprobs(*req, sampled_seq);
       }
       Sample(*req, copy_index, logits);
     }
@@ -300,6 +318,28 @@ bool EngineLoop::Step() {
         ms(t_forward, t_sample), ms(t_sample, Clock::now()));
   }
   return true;
+}
+
+void EngineLoop::RecordPromptLogprob(Request& req, int64_t position,
+                                     std::span<const float> logits) {
+  const int32_t top = req.request.params.prompt_logprobs;
+  const auto& prompt = req.request.prompt;
+  if (top < 0 || req.prompt_logprobs_sent || position + 1 >= static_cast<int64_t>(prompt.size())) {
+    return;
+  }
+  // Recomputed after a preemption: the same position is simply written again.
+  const int32_t token = prompt[position + 1];
+  TokenLogprobs lp = ComputeTokenLogprobs(logits, token, top);
+  req.prompt_logprobs[position] = TokenOutput{token, lp.logprob, std::move(lp.top)};
+}
+
+void EngineLoop::PublishPromptLogprobs(Request& req, int64_t seq_id) {
+  if (req.request.params.prompt_logprobs < 0 || req.prompt_logprobs_sent) return;
+  req.update.prompt_logprobs = std::move(req.prompt_logprobs);
+  req.prompt_logprobs_sent = true;
+  req.touched = true;
+  // Sent: a resumed sequence may take its prompt from the prefix cache again.
+  if (Sequence* seq = scheduler_->Find(seq_id)) seq->prompt_logits = false;
 }
 
 void EngineLoop::Publish() {

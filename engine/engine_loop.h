@@ -55,9 +55,14 @@ class EngineLoop {
     Usage usage;
     RequestUpdate update;  // this step's deltas
     bool touched = false;  // update must be pushed at the end of the step
+    // Prompt logprobs by position (params.prompt_logprobs >= 0), until sent with the first token.
+    std::vector<TokenOutput> prompt_logprobs;
+    bool prompt_logprobs_sent = false;
   };
 
   void Sample(Request& req, size_t copy_index, std::span<const float> logits);
+  void RecordPromptLogprob(Request& req, int64_t position, std::span<const float> logits);
+  void PublishPromptLogprobs(Request& req, int64_t seq_id);
   void Finish(Request& req, size_t copy_index, FinishKind kind, std::string stop_reason = {});
   SequenceDelta& DeltaFor(Request& req, int32_t index);
   void CheckCancellations();

@@ -59,6 +59,10 @@ struct Usage {
 // One message on a request's stream. Deltas of a step arrive together, as soon as it ends.
 struct RequestUpdate {
   std::vector<SequenceDelta> deltas;
+  // With params.prompt_logprobs >= 0, once, in the update of the first sampled token: for prompt
+  // positions 1 .. P-1 the prompt token there and its log-probability given the tokens before it
+  // (raw model distribution), with the top alternatives.
+  std::vector<TokenOutput> prompt_logprobs;
   bool finished = false;  // the last update of this request: every copy has finished
   Usage usage;            // running totals; final when finished
   std::string error;      // non-empty when the request failed inside the engine (kError)

@@ -71,6 +71,10 @@ void SamplingParams::Validate(int64_t vocab_size) const {
                              std::to_string(top_logprobs));
   }
   if (top_logprobs > 0 && !logprobs) Fail("top_logprobs", "requires logprobs to be true");
+  if (prompt_logprobs < -1 || prompt_logprobs > kMaxTopLogprobs) {
+    Fail("prompt_logprobs", "must be in [-1, " + std::to_string(kMaxTopLogprobs) + "], got " +
+                                std::to_string(prompt_logprobs));
+  }
   if (n < 1 || n > kMaxN) {
     Fail("n", "must be in [1, " + std::to_string(kMaxN) + "], got " + std::to_string(n));
   }

@@ -46,6 +46,9 @@ struct SamplingParams {
 
   bool logprobs = false;
   int32_t top_logprobs = 0;
+  // Log-probabilities of the prompt's own tokens (each given the tokens before it) with this many
+  // alternatives; -1: none. Such a request computes its whole prompt (no prefix-cache reuse).
+  int32_t prompt_logprobs = -1;
   LogprobsMode logprobs_mode = LogprobsMode::kRaw;
 
   int32_t n = 1;

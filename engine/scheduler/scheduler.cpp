@@ -46,7 +46,8 @@ void Scheduler::Preempt(Sequence* seq) {
 }
 
 SequenceKv Scheduler::NewKv(Sequence& seq) {
-  SequenceKv kv = kv_.Acquire(seq.tokens);
+  // Prompt logprobs need the logits of every prompt position: nothing may be skipped.
+  SequenceKv kv = seq.prompt_logits ? SequenceKv{} : kv_.Acquire(seq.tokens);
   seq.num_cached = kv.length;
   return kv;
 }
@@ -78,7 +79,8 @@ StepPlan Scheduler::Schedule() {
     if (self_preempted) break;
     Reserve(*seq, seq->kv, n);
     plan.chunks.push_back({seq->id, seq->num_computed, n,
-                           seq->num_computed + n == static_cast<int64_t>(seq->tokens.size())});
+                           seq->num_computed + n == static_cast<int64_t>(seq->tokens.size()),
+                           seq->prompt_logits});
     plan.num_tokens += n;
     budget -= n;
   }
@@ -109,8 +111,9 @@ StepPlan Scheduler::Schedule() {
     running_.push_back(seq);
     slots += seq->copies;
     plan.admitted.push_back(seq->id);
-    plan.chunks.push_back(
-        {seq->id, computed, n, computed + n == static_cast<int64_t>(seq->tokens.size())});
+    plan.chunks.push_back({seq->id, computed, n,
+                           computed + n == static_cast<int64_t>(seq->tokens.size()),
+                           seq->prompt_logits});
     plan.num_tokens += n;
     budget -= n;
   }
@@ -119,7 +122,10 @@ StepPlan Scheduler::Schedule() {
   for (const ScheduledChunk& c : plan.chunks) {
     const Sequence& seq = *Find(c.seq_id);
     AppendSequence(plan.inputs, kv_, seq.kv,
-                   std::span<const int32_t>(seq.tokens).subspan(c.start, c.num_tokens), c.sample);
+                   std::span<const int32_t>(seq.tokens).subspan(c.start, c.num_tokens),
+                   c.all_logits ? LogitRows::kAll
+                   : c.sample   ? LogitRows::kLast
+                                : LogitRows::kNone);
   }
   return plan;
 }

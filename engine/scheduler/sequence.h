@@ -20,6 +20,7 @@ struct Sequence {
   int64_t prompt_tokens = 0;    // the leading tokens that came with the request
   int64_t num_computed = 0;     // leading tokens whose keys and values the cache holds
   int64_t num_cached = 0;       // of those, taken from the prefix cache at the last admission
+  bool prompt_logits = false;   // every prompt position needs its logits (prompt logprobs)
   SequenceStatus status = SequenceStatus::kWaiting;
   SequenceKv kv;  // its blocks, only while running
 

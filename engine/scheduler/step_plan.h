@@ -11,9 +11,10 @@ namespace xq {
 
 struct ScheduledChunk {
   int64_t seq_id = 0;
-  int64_t start = 0;       // position of the first token (the sequence's num_computed)
-  int64_t num_tokens = 0;  // 1 for decode, up to the budget for a prefill chunk
-  bool sample = false;     // the chunk ends at the last known token: its logits pick the next
+  int64_t start = 0;        // position of the first token (the sequence's num_computed)
+  int64_t num_tokens = 0;   // 1 for decode, up to the budget for a prefill chunk
+  bool sample = false;      // the chunk ends at the last known token: its logits pick the next
+  bool all_logits = false;  // every row's logits are wanted (prompt logprobs); else only sample's
 
   bool operator==(const ScheduledChunk&) const = default;
 };

@@ -5,7 +5,7 @@
 namespace xq {
 
 void AppendSequence(BatchInputs& in, const KvCacheManager& kv, const SequenceKv& seq,
-                    std::span<const int32_t> chunk, bool want_logits) {
+                    std::span<const int32_t> chunk, LogitRows logits) {
   const int64_t G = kv.block_tokens(), P = kv.pages_per_block();
   const int64_t start = seq.length, n = static_cast<int64_t>(chunk.size());
   if (kv.BlocksNeeded(seq, n) != 0) {
@@ -30,7 +30,12 @@ void AppendSequence(BatchInputs& in, const KvCacheManager& kv, const SequenceKv&
     in.quantize_pages.insert(in.quantize_pages.end(), pages, pages + P);
     in.quantize_blocks.push_back(seq.blocks[b]);
   }
-  if (want_logits) in.logits_rows.push_back(in.num_tokens() - 1);
+  const int64_t first_row = in.num_tokens() - n;
+  if (logits == LogitRows::kAll) {
+    for (int64_t r = first_row; r < in.num_tokens(); ++r) in.logits_rows.push_back(r);
+  } else if (logits == LogitRows::kLast && n > 0) {
+    in.logits_rows.push_back(in.num_tokens() - 1);
+  }
 }
 
 }  // namespace xq

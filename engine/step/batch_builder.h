@@ -11,10 +11,13 @@
 
 namespace xq {
 
+// Which of a chunk's rows want next-token logits.
+enum class LogitRows { kNone, kLast, kAll };
+
 // Appends one sequence's chunk: its next tokens, at positions seq.length on, seq holding the
-// blocks for them (KvCacheManager::Reserve). With want_logits, the chunk's last row is added to
-// logits_rows. `in` must have been Clear()ed before the first.
+// blocks for them (KvCacheManager::Reserve); `logits` rows go to logits_rows, in order. `in`
+// must have been Clear()ed before the first.
 void AppendSequence(BatchInputs& in, const KvCacheManager& kv, const SequenceKv& seq,
-                    std::span<const int32_t> chunk, bool want_logits);
+                    std::span<const int32_t> chunk, LogitRows logits);
 
 }  // namespace xq

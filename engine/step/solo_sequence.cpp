@@ -9,7 +9,7 @@ const std::vector<float>& SoloSequence::Append(std::span<const int32_t> tokens,
   const int64_t n = static_cast<int64_t>(tokens.size());
   kv_.Reserve(seq_, n);
   inputs_.Clear();
-  AppendSequence(inputs_, kv_, seq_, tokens, /*want_logits=*/false);
+  AppendSequence(inputs_, kv_, seq_, tokens, LogitRows::kNone);
   inputs_.logits_rows.assign(logits_rows.begin(), logits_rows.end());
   runner_.Execute(inputs_, logits_);
   kv_.Commit(seq_, n);

@@ -3,6 +3,7 @@
 // every output is known in advance and any block-table mistake changes it.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <random>
 
@@ -112,6 +113,72 @@ INSTANTIATE_TEST_SUITE_P(
                      "keys": {"bits": 2}, "values": {"bits": 1, "share_from_layer": 0}})",
                                64 << 10}),
     [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace xq
+
+namespace xq {
+namespace {
+
+// log_softmax of the fake model's logits (10 at the next token, 0 elsewhere) at `token`.
+double FakeLogprob(const std::vector<int32_t>& history, int32_t token, int64_t vocab) {
+  const double log_z = std::log(std::exp(10.0) + static_cast<double>(vocab - 1));
+  return (token == test::NextToken(history, vocab) ? 10.0 : 0.0) - log_z;
+}
+
+TEST_P(EngineFakeRunnerTest, PromptLogprobsCoverEveryPromptTokenUnderPreemption) {
+  auto engine = MakeEngine(/*prefix_caching=*/true);
+  const int64_t vocab = model_.config.vocab_size;
+  std::mt19937 rng(8);
+  const std::vector<int32_t> shared = test::FakeContinuation({1, 2, 3}, 40, vocab);
+  std::vector<GenerateRequest> requests(24);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    GenerateRequest& r = requests[i];
+    r.id = "p" + std::to_string(i);
+    r.prompt = shared;  // a cached prefix they must not take
+    for (int t = 1 + static_cast<int>(rng() % 60); t > 0; --t) {
+      r.prompt.push_back(static_cast<int32_t>(rng() % vocab));
+    }
+    r.params.temperature = 0.0f;
+    r.params.ignore_eos = true;
+    r.params.max_tokens = 1 + static_cast<int32_t>(rng() % 20);
+    r.params.prompt_logprobs = i % 2 ? 2 : -1;
+    streams.push_back(engine->Submit(r));
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const GenerateRequest& r = requests[i];
+    std::vector<TokenOutput> prompt_logprobs;
+    test::RequestResult got;
+    while (auto u = streams[i]->Next(std::chrono::seconds(30))) {
+      if (!u->prompt_logprobs.empty()) {
+        ASSERT_TRUE(prompt_logprobs.empty()) << "sent twice";
+        prompt_logprobs = u->prompt_logprobs;
+      }
+      if (test::Accumulate(got, std::move(*u))) break;
+    }
+    ASSERT_TRUE(got.error.empty()) << got.error;
+    EXPECT_EQ(got.copies[0].tokens, test::FakeContinuation(r.prompt, r.params.max_tokens, vocab))
+        << r.id;
+    if (r.params.prompt_logprobs < 0) {
+      EXPECT_TRUE(prompt_logprobs.empty());
+      continue;
+    }
+    EXPECT_EQ(got.usage.cached_tokens, 0) << "prompt logprobs need the whole prompt computed";
+    ASSERT_EQ(prompt_logprobs.size(), r.prompt.size() - 1) << r.id;
+    for (size_t p = 0; p + 1 < r.prompt.size(); ++p) {
+      const std::vector<int32_t> history(r.prompt.begin(), r.prompt.begin() + p + 1);
+      const TokenOutput& out = prompt_logprobs[p];
+      ASSERT_EQ(out.token, r.prompt[p + 1]);
+      ASSERT_NEAR(out.logprob, FakeLogprob(history, out.token, vocab), 1e-4) << r.id << " " << p;
+      ASSERT_EQ(out.top_logprobs.size(), 2u);
+      EXPECT_EQ(out.top_logprobs[0].token, test::NextToken(history, vocab));
+    }
+  }
+  ASSERT_TRUE(engine->WaitIdle(std::chrono::seconds(30)));
+  EXPECT_GT(engine->Stats().preemptions, 0);
+  EXPECT_EQ(engine->CheckInvariants(), "");
+}
 
 }  // namespace
 }  // namespace xq

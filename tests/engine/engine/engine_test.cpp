@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <numeric>
 
+#include "engine/kv/kv_profile.h"
 #include "engine/model/model_loader.h"
+#include "engine/step/kv_backend.h"
+#include "engine/step/solo_sequence.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/engine/engine/engine_test_util.h"
 #include "tests/support/skip_or_fail.h"
@@ -188,6 +192,37 @@ TEST_P(EngineTest, LogprobsDescribeTheGreedyChoice) {
     if (u->finished) break;
   }
   EXPECT_EQ(tokens, 5);
+}
+
+// Prompt logprobs are the teacher-forced log-probabilities of the prompt's own tokens: the same
+// numbers as one sequence run straight through the runner, though the engine chunks the prompt.
+TEST_P(EngineTest, PromptLogprobsAreTheTeacherForcedOnes) {
+  Engine engine(*model_, Config(/*prefix_caching=*/true));
+  GenerateRequest r = Greedy(Prompts()[2], 1);  // ~250 tokens: prefilled in chunks of 96
+  r.params.prompt_logprobs = 1;
+  auto stream = engine.Submit(r);
+  std::vector<TokenOutput> got;
+  for (;;) {
+    std::optional<RequestUpdate> u = stream->Next(std::chrono::seconds(120));
+    ASSERT_TRUE(u.has_value());
+    if (!u->prompt_logprobs.empty()) got = u->prompt_logprobs;
+    if (u->finished) break;
+  }
+  ASSERT_EQ(got.size(), r.prompt.size() - 1);
+
+  KvBackend solo = MakeCpuKvBackend(*model_, LoadKvProfile(GetParam()), 256 << 20, 1024);
+  SoloSequence seq(*solo.runner, *solo.kv);
+  std::vector<int64_t> rows(r.prompt.size());
+  std::iota(rows.begin(), rows.end(), 0);
+  const std::vector<float>& logits = seq.Append(r.prompt, rows);
+  const int64_t vocab = model_->config.vocab_size;
+  for (size_t p = 0; p + 1 < r.prompt.size(); ++p) {
+    const std::span<const float> row(logits.data() + p * vocab, vocab);
+    const TokenLogprobs want = ComputeTokenLogprobs(row, r.prompt[p + 1], 1);
+    ASSERT_EQ(got[p].token, r.prompt[p + 1]);
+    EXPECT_NEAR(got[p].logprob, want.logprob, 2e-3) << "position " << p;
+    ASSERT_EQ(got[p].top_logprobs.size(), 1u);
+  }
 }
 
 TEST_P(EngineTest, CancelFreesTheBlocksPromptly) {

@@ -127,7 +127,8 @@ std::vector<float> RunChunked(const Model& m, const std::vector<int32_t>& tokens
 double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   double m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    m = std::max(m, double(std::fabs(a[i] - b[i])));
   return m;
 }
 
@@ -161,8 +162,8 @@ TEST_P(CpuModelRunnerTest, RaggedBatchEqualsOneSequenceAtATime) {
   // Three sequences: one decoding after a 20-token history, one prefilling 13 tokens, one
   // prefilling its second chunk of 5 after 9 tokens; a quantized profile with a short window,
   // so blocks leave the window inside the batched step.
-  KvBackend kv = test::MakeTestBackend(m, test::UniformSpecs(m.config.num_layers, 2, 1, true),
-                                       kBlock, kBlock);
+  KvBackend kv =
+      test::MakeTestBackend(m, test::UniformSpecs(m.config.num_layers, 2, 1, true), kBlock, kBlock);
   const auto a = RandomTokens(21, vocab, 1), b = RandomTokens(13, vocab, 2),
              c = RandomTokens(14, vocab, 3);
   const auto ref_a = test::RunTokens(kv, a, 21), ref_b = test::RunTokens(kv, b, 13),
@@ -176,7 +177,7 @@ TEST_P(CpuModelRunnerTest, RaggedBatchEqualsOneSequenceAtATime) {
     in.Clear();
     for (size_t i = 0; i < seqs.size(); ++i) {
       kv.kv->Reserve(*seqs[i], static_cast<int64_t>(chunks[i].size()));
-      AppendSequence(in, *kv.kv, *seqs[i], chunks[i], false);
+      AppendSequence(in, *kv.kv, *seqs[i], chunks[i], LogitRows::kNone);
     }
     in.logits_rows = rows;
     kv.runner->Execute(in, logits);
@@ -247,7 +248,7 @@ TEST(CpuModelRunnerValidation, RejectsInconsistentInputs) {
   const int32_t tokens[] = {1, 2};
   BatchInputs good;
   good.Clear();
-  AppendSequence(good, *kv.kv, seq, tokens, true);
+  AppendSequence(good, *kv.kv, seq, tokens, LogitRows::kLast);
   std::vector<float> logits;
   auto expect_rejected = [&](auto mutate, const char* what) {
     BatchInputs in = good;
@@ -256,8 +257,9 @@ TEST(CpuModelRunnerValidation, RejectsInconsistentInputs) {
   };
   expect_rejected([](BatchInputs& in) { in.positions.pop_back(); }, "positions size");
   expect_rejected([](BatchInputs& in) { in.qo_indptr.back() = 1; }, "rows do not cover tokens");
-  expect_rejected([&](BatchInputs& in) { in.tokens[1] = static_cast<int32_t>(m.config.vocab_size); },
-                  "token outside the vocabulary");
+  expect_rejected(
+      [&](BatchInputs& in) { in.tokens[1] = static_cast<int32_t>(m.config.vocab_size); },
+      "token outside the vocabulary");
   expect_rejected([](BatchInputs& in) { in.window_pages.push_back(0); }, "window pages");
   expect_rejected([](BatchInputs& in) { in.window_pages[0] = 1 << 30; }, "block id range");
   expect_rejected([](BatchInputs& in) { in.logits_rows = {2}; }, "logits row");
