@@ -186,7 +186,12 @@ OpenAiRequest ParseCompletionRequest(const nlohmann::json& body, int64_t vocab_s
     r.params.top_logprobs = static_cast<int32_t>(*lp);
   }
   if (r.echo && r.params.logprobs) {
-    throw InvalidRequestError("echo", "echo together with logprobs is not supported");
+    // The prompt's tokens with their log-probabilities (what log-likelihood evaluation reads).
+    if (r.stream) {
+      throw InvalidRequestError("echo",
+                                "echo together with logprobs is not supported when streaming");
+    }
+    r.params.prompt_logprobs = r.params.top_logprobs;
   }
   ValidateSamplingParams(r.params, r.kind, vocab_size);
   return r;

@@ -1,5 +1,7 @@
 #include "server/core/openai_response.h"
 
+#include <cmath>
+
 #include "server/core/api_error.h"
 
 namespace xq {
@@ -76,12 +78,17 @@ nlohmann::json ResponseFormatter::CompletionLogprobs(const std::vector<TokenOutp
   for (const TokenOutput& t : tokens) {
     const std::string bytes = tokenizer_->TokenBytes(t.token);
     strings.push_back(bytes);
-    logprobs.push_back(t.logprob);
-    nlohmann::json top = nlohmann::json::object();
-    for (const TokenLogprob& alt : t.top_logprobs) {
-      top[tokenizer_->TokenBytes(alt.token)] = alt.logprob;
+    if (std::isnan(t.logprob)) {  // the first prompt token: nothing before it to predict it
+      logprobs.push_back(nullptr);
+      tops.push_back(nullptr);
+    } else {
+      logprobs.push_back(t.logprob);
+      nlohmann::json top = nlohmann::json::object();
+      for (const TokenLogprob& alt : t.top_logprobs) {
+        top[tokenizer_->TokenBytes(alt.token)] = alt.logprob;
+      }
+      tops.push_back(std::move(top));
     }
-    tops.push_back(std::move(top));
     offsets.push_back(offset);
     offset += bytes.size();
   }

@@ -16,6 +16,7 @@ namespace xq {
 // One of the n copies, accumulated for a non-streaming response.
 struct ChoiceResult {
   std::string text;
+  // A NaN logprob marks a token that has none (the first echoed prompt token): null in JSON.
   std::vector<TokenOutput> tokens;
   FinishKind finish = FinishKind::kNone;
   std::string stop_reason;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <limits>
 
 #include "server/core/json_fields.h"
 #include "server/core/openai_response.h"
@@ -34,6 +35,8 @@ struct Generation {
   std::unique_ptr<ConnectionProbe> probe;
   OpenAiRequest request;
   std::string echo;
+  std::vector<int32_t> prompt;               // what the engine got
+  std::vector<TokenOutput> prompt_logprobs;  // with echo + logprobs
   Clock::time_point start;
   std::optional<Clock::time_point> first_token;
   Usage usage;
@@ -54,6 +57,7 @@ struct Generation {
   }
 
   void Take(const RequestUpdate& update) {
+    if (!update.prompt_logprobs.empty()) prompt_logprobs = update.prompt_logprobs;
     if (!first_token) {
       for (const auto& d : update.deltas) {
         if (!d.tokens.empty()) first_token = Clock::now();
@@ -165,6 +169,13 @@ void RespondWhole(Generation& g, httplib::Response& res) {
   if (!g.echo.empty()) {
     for (auto& c : g.choices) c.text = g.echo + c.text;
   }
+  if (g.request.echo && g.request.params.prompt_logprobs >= 0 && !g.prompt.empty()) {
+    // The echoed prompt's tokens come first in each choice's logprobs.
+    std::vector<TokenOutput> echoed;
+    echoed.push_back({g.prompt[0], std::numeric_limits<float>::quiet_NaN(), {}});
+    echoed.insert(echoed.end(), g.prompt_logprobs.begin(), g.prompt_logprobs.end());
+    for (auto& c : g.choices) c.tokens.insert(c.tokens.begin(), echoed.begin(), echoed.end());
+  }
   SendJson(res, g.formatter->Final(g.choices, g.usage));
 }
 
@@ -190,6 +201,7 @@ void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& re
   GenerateRequest generate =
       BuildGenerateRequest(g->request, *model.prompts, model.max_model_len, id);
   if (g->request.echo) g->echo = PromptTextForEcho(g->request, *model.prompts);
+  g->prompt = generate.prompt;
   g->usage.prompt_tokens = static_cast<int32_t>(generate.prompt.size());
   g->choices.resize(static_cast<size_t>(g->request.params.n));
   g->formatter = std::make_unique<ResponseFormatter>(kind, id, model.name,
