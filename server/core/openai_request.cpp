@@ -172,9 +172,25 @@ OpenAiRequest ParseCompletionRequest(const nlohmann::json& body, int64_t vocab_s
   } else if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_array()) {
     r.prompt_ids = ToTokenList((*prompt)[0], "prompt[0]", vocab_size);
   } else if (prompt->is_array() && prompt->size() > 1) {
-    throw InvalidRequestError("prompt",
-                              "batches of several prompts are not supported; send one "
-                              "request per prompt");
+    for (size_t i = 0; i < prompt->size(); ++i) {
+      const nlohmann::json& p = (*prompt)[i];
+      const std::string field = "prompt[" + std::to_string(i) + "]";
+      if (p.is_string()) {
+        r.batch_texts.push_back(p.get<std::string>());
+      } else if (p.is_array()) {
+        r.batch_ids.push_back(ToTokenList(p, field, vocab_size));
+      } else {
+        throw InvalidRequestError(field, "must be a string or a list of token ids");
+      }
+    }
+    if (!r.batch_texts.empty() && !r.batch_ids.empty()) {
+      throw InvalidRequestError("prompt", "must not mix strings and lists of token ids");
+    }
+    if (r.stream) {
+      throw InvalidRequestError("prompt",
+                                "a list of several prompts is not supported when "
+                                "streaming; send one request per prompt");
+    }
   } else {
     throw InvalidRequestError("prompt",
                               "must be a string, a list of token ids, or a list with "
@@ -195,6 +211,23 @@ OpenAiRequest ParseCompletionRequest(const nlohmann::json& body, int64_t vocab_s
   }
   ValidateSamplingParams(r.params, r.kind, vocab_size);
   return r;
+}
+
+std::vector<OpenAiRequest> SplitPromptBatch(const OpenAiRequest& r) {
+  if (r.batch_texts.empty() && r.batch_ids.empty()) return {r};
+  std::vector<OpenAiRequest> out;
+  OpenAiRequest one = r;
+  one.batch_texts.clear();
+  one.batch_ids.clear();
+  for (const std::string& text : r.batch_texts) {
+    one.prompt_text = text;
+    out.push_back(one);
+  }
+  for (const std::vector<int32_t>& ids : r.batch_ids) {
+    one.prompt_ids = ids;
+    out.push_back(one);
+  }
+  return out;
 }
 
 void ValidateSamplingParams(const SamplingParams& params, ApiKind kind, int64_t vocab_size) {

@@ -29,7 +29,14 @@ struct OpenAiRequest {
   bool echo = false;           // completions: prepend the prompt to the text
   std::string user;
   int32_t priority = 0;  // extension (as vLLM): lower runs first; ties first come first served
+  // Completions with a list of several prompts: each runs as its own request, and the choices of
+  // prompt i are n*i .. n*i + n-1. Empty for a single prompt (prompt_text / prompt_ids).
+  std::vector<std::string> batch_texts;
+  std::vector<std::vector<int32_t>> batch_ids;
 };
+
+// One request per prompt of a batch (or the request itself when it has one prompt).
+std::vector<OpenAiRequest> SplitPromptBatch(const OpenAiRequest& r);
 
 OpenAiRequest ParseChatRequest(const nlohmann::json& body, int64_t vocab_size);
 OpenAiRequest ParseCompletionRequest(const nlohmann::json& body, int64_t vocab_size);

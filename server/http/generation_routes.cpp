@@ -152,14 +152,16 @@ bool StreamStep(Generation& g, httplib::DataSink& sink) {
   return true;
 }
 
-void RespondWhole(Generation& g, httplib::Response& res) {
+// Waits for the whole result; false when the client left (res then says so). Throws ApiError
+// when the engine failed the request.
+bool Collect(Generation& g, httplib::Response& res) {
   while (!g.finished) {
     std::optional<RequestUpdate> update = g.stream->Next(kPollInterval);
     if (update) g.Take(*update);
     if (!g.finished && g.ClientGone()) {
       g.Cancel();
       res.status = 499;  // nobody reads it; the access log shows the client left
-      return;
+      return false;
     }
   }
   g.Record();
@@ -176,28 +178,47 @@ void RespondWhole(Generation& g, httplib::Response& res) {
     echoed.insert(echoed.end(), g.prompt_logprobs.begin(), g.prompt_logprobs.end());
     for (auto& c : g.choices) c.tokens.insert(c.tokens.begin(), echoed.begin(), echoed.end());
   }
-  SendJson(res, g.formatter->Final(g.choices, g.usage));
+  return true;
 }
 
-}  // namespace
+void RespondWhole(Generation& g, httplib::Response& res) {
+  if (Collect(g, res)) SendJson(res, g.formatter->Final(g.choices, g.usage));
+}
 
-void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& req,
-                      httplib::Response& res) {
-  const ServingModel& model = ctx.RequireModel();
-  const nlohmann::json body = ParseJsonObject(req.body);
+// Several prompts in one completions request: all run at once in the engine; the response lists
+// the choices of prompt i at n*i .. n*i + n-1 and sums the usage.
+void RespondBatch(std::vector<std::shared_ptr<Generation>>& parts, httplib::Response& res) {
+  std::vector<ChoiceResult> choices;
+  Usage usage;
+  for (auto& g : parts) {
+    bool collected = false;
+    try {
+      collected = Collect(*g, res);
+    } catch (...) {
+      for (auto& other : parts) other->Cancel();
+      throw;
+    }
+    if (!collected) {
+      for (auto& other : parts) other->Cancel();
+      return;
+    }
+    choices.insert(choices.end(), g->choices.begin(), g->choices.end());
+    usage.prompt_tokens += g->usage.prompt_tokens;
+    usage.completion_tokens += g->usage.completion_tokens;
+    usage.cached_tokens += g->usage.cached_tokens;
+  }
+  SendJson(res, parts.front()->formatter->Final(choices, usage));
+}
+
+// Parses nothing: sets up and submits one prompt's generation.
+std::shared_ptr<Generation> StartGeneration(HttpContext& ctx, const ServingModel& model,
+                                            ApiKind kind, OpenAiRequest request,
+                                            const std::string& id, const httplib::Request& req,
+                                            const httplib::Response& res) {
   auto g = std::make_shared<Generation>(ctx);
   g->request_id = RequestId(res);
   g->start = Clock::now();
-  g->request = kind == ApiKind::kChat ? ParseChatRequest(body, model.vocab_size)
-                                      : ParseCompletionRequest(body, model.vocab_size);
-  if (!g->request.model.empty() && g->request.model != model.name &&
-      g->request.model != ctx.config.model) {
-    throw ApiError(404, "invalid_request_error",
-                   "the model '" + g->request.model + "' does not exist; this server serves '" +
-                       model.name + "'",
-                   "model", "model_not_found");
-  }
-  const std::string id = (kind == ApiKind::kChat ? "chatcmpl-" : "cmpl-") + g->request_id;
+  g->request = std::move(request);
   GenerateRequest generate =
       BuildGenerateRequest(g->request, *model.prompts, model.max_model_len, id);
   if (g->request.echo) g->echo = PromptTextForEcho(g->request, *model.prompts);
@@ -218,6 +239,38 @@ void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& re
   } catch (const std::exception& e) {
     throw SubmitApiError(ClassifySubmitError(e), ctx.config.retry_after_s);
   }
+  return g;
+}
+
+}  // namespace
+
+void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& req,
+                      httplib::Response& res) {
+  const ServingModel& model = ctx.RequireModel();
+  const nlohmann::json body = ParseJsonObject(req.body);
+  OpenAiRequest parsed = kind == ApiKind::kChat ? ParseChatRequest(body, model.vocab_size)
+                                                : ParseCompletionRequest(body, model.vocab_size);
+  if (!parsed.model.empty() && parsed.model != model.name && parsed.model != ctx.config.model) {
+    throw ApiError(
+        404, "invalid_request_error",
+        "the model '" + parsed.model + "' does not exist; this server serves '" + model.name + "'",
+        "model", "model_not_found");
+  }
+  const std::string id = (kind == ApiKind::kChat ? "chatcmpl-" : "cmpl-") + RequestId(res);
+  std::vector<OpenAiRequest> prompts = SplitPromptBatch(parsed);
+  if (prompts.size() > 1) {
+    std::vector<std::shared_ptr<Generation>> parts;
+    try {
+      for (OpenAiRequest& p : prompts) {
+        parts.push_back(StartGeneration(ctx, model, kind, std::move(p), id, req, res));
+      }
+    } catch (...) {
+      for (auto& g : parts) g->Cancel();  // all or nothing
+      throw;
+    }
+    return RespondBatch(parts, res);
+  }
+  auto g = StartGeneration(ctx, model, kind, std::move(prompts.front()), id, req, res);
 
   if (!g->request.stream) return RespondWhole(*g, res);
 

@@ -187,7 +187,9 @@ TEST(OpenAiRequest, CompletionPromptForms) {
 TEST(OpenAiRequest, CompletionErrors) {
   EXPECT_EQ(CompletionError(json::object()).param(), "prompt");
   EXPECT_EQ(CompletionError({{"prompt", 5}}).param(), "prompt");
-  EXPECT_EQ(CompletionError({{"prompt", {"a", "b"}}}).param(), "prompt");
+  EXPECT_EQ(CompletionError({{"prompt", {"a", {1, 2}}}}).param(), "prompt");  // mixed batch
+  EXPECT_EQ(CompletionError({{"prompt", {"a", 5}}}).param(), "prompt[1]");
+  EXPECT_EQ(CompletionError({{"prompt", {"a", "b"}}, {"stream", true}}).param(), "prompt");
   EXPECT_EQ(CompletionError({{"prompt", {1, kVocab}}}).param(), "prompt[1]");
   EXPECT_EQ(CompletionError({{"prompt", "x"}, {"logprobs", true}}).param(), "logprobs");
   EXPECT_EQ(CompletionError({{"prompt", "x"}, {"logprobs", 21}}).param(), "logprobs");
@@ -216,6 +218,28 @@ TEST(ApiErrorShape, HasOpenAiFields) {
   EXPECT_EQ(e["param"], "max_tokens");
   EXPECT_TRUE(e["code"].is_null());
   EXPECT_EQ(DumpJson(json("\xff")), "\"\xEF\xBF\xBD\"");  // invalid UTF-8 never throws
+}
+
+}  // namespace
+}  // namespace xq
+
+namespace xq {
+namespace {
+
+TEST(OpenAiRequest, APromptListSplitsIntoOneRequestPerPrompt) {
+  const OpenAiRequest texts =
+      ParseCompletionRequest({{"prompt", {"a", "b", "c"}}, {"n", 2}, {"max_tokens", 3}}, 100);
+  const std::vector<OpenAiRequest> parts = SplitPromptBatch(texts);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[2].prompt_text, "c");
+  EXPECT_EQ(parts[2].params.n, 2);
+  EXPECT_EQ(parts[2].params.max_tokens, 3);
+  EXPECT_TRUE(parts[0].batch_texts.empty());
+  const OpenAiRequest ids = ParseCompletionRequest({{"prompt", {{1, 2}, {3}}}}, 100);
+  const std::vector<OpenAiRequest> id_parts = SplitPromptBatch(ids);
+  ASSERT_EQ(id_parts.size(), 2u);
+  EXPECT_EQ(*id_parts[1].prompt_ids, std::vector<int32_t>{3});
+  EXPECT_EQ(SplitPromptBatch(ParseCompletionRequest({{"prompt", "x"}}, 100)).size(), 1u);
 }
 
 }  // namespace
