@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "server/core/api_error.h"
 #include "server/core/json_fields.h"
@@ -43,7 +44,14 @@ void ParseSampling(const nlohmann::json& body, int64_t vocab_size, OpenAiRequest
   if (auto v = GetInt(body, "n", 1, SamplingParams::kMaxN)) p.n = static_cast<int32_t>(*v);
   if (auto v = GetStringOrList(body, "stop")) p.stop = *v;
   if (auto v = GetInt(body, "seed")) p.seed = static_cast<uint64_t>(*v);
-  if (auto v = GetFloat(body, "temperature")) p.temperature = *v;
+  if (auto v = GetFloat(body, "temperature")) {
+    // OpenAI's own range (the engine would sample at any finite temperature).
+    if (!(*v >= 0.0 && *v <= 2.0)) {
+      throw InvalidRequestError("temperature",
+                                "must be in [0, 2], got " + nlohmann::json(*v).dump());
+    }
+    p.temperature = *v;
+  }
   if (auto v = GetFloat(body, "top_p")) p.top_p = *v;
   if (auto v = GetFloat(body, "presence_penalty")) p.presence_penalty = *v;
   if (auto v = GetFloat(body, "frequency_penalty")) p.frequency_penalty = *v;
@@ -143,6 +151,13 @@ OpenAiRequest ParseChatRequest(const nlohmann::json& body, int64_t vocab_size) {
     auto role = m.find("role");
     if (role == m.end() || !role->is_string()) {
       throw InvalidRequestError(name + ".role", "must be a string");
+    }
+    static const std::set<std::string> kRoles = {"system",    "developer", "user",
+                                                 "assistant", "tool",      "function"};
+    if (!kRoles.count(role->get<std::string>())) {
+      throw InvalidRequestError(name + ".role",
+                                "must be one of system, developer, user, assistant, tool, "
+                                "function");
     }
     auto content = m.find("content");
     r.messages.push_back(

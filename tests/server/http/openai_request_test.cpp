@@ -141,6 +141,7 @@ TEST(OpenAiRequest, WrongTypesNameTheField) {
       {{{"top_logprobs", 2}}, "top_logprobs"},
       {{{"top_p", 2.0}}, "top_p"},
       {{{"temperature", -1}}, "temperature"},
+      {{{"temperature", 2.5}}, "temperature"},  // OpenAI's range is [0, 2]
       {{{"presence_penalty", 3}}, "presence_penalty"},
       {{{"stop_token_ids", {1, -1}}}, "stop_token_ids[1]"},
       {{{"min_tokens", 10}, {"max_tokens", 5}}, "min_tokens"},
@@ -150,6 +151,9 @@ TEST(OpenAiRequest, WrongTypesNameTheField) {
       {{{"messages", json::array()}}, "messages"},
       {{{"messages", "hi"}}, "messages"},
       {{{"messages", {{{"role", 1}, {"content", "x"}}}}}, "messages[0].role"},
+      {{{"messages", {{{"role", ""}, {"content", "x"}}}}}, "messages[0].role"},
+      {{{"messages", {{{"role", "user"}, {"content", "x"}}, {{"role", "root"}, {"content", "x"}}}}},
+       "messages[1].role"},
       {{{"messages", {{{"role", "user"}, {"content", 5}}}}}, "messages[0].content"},
       {{{"messages", {{{"role", "user"}, {"content", {{{"type", "image_url"}}}}}}}},
        "messages[0].content[0].type"},
