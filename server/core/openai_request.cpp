@@ -164,6 +164,18 @@ OpenAiRequest ParseChatRequest(const nlohmann::json& body, int64_t vocab_size) {
         {role->get<std::string>(),
          MessageContent(content == m.end() ? nlohmann::json() : *content, name + ".content")});
   }
+  r.render.add_generation_prompt = GetBool(body, "add_generation_prompt").value_or(true);
+  r.render.continue_final_message = GetBool(body, "continue_final_message").value_or(false);
+  if (r.render.continue_final_message) {
+    if (r.render.add_generation_prompt && body.contains("add_generation_prompt")) {
+      throw InvalidRequestError("continue_final_message",
+                                "cannot be combined with add_generation_prompt: true");
+    }
+    if (r.messages.back().role != "assistant") {
+      throw InvalidRequestError("continue_final_message",
+                                "the final message must be the assistant's to continue it");
+    }
+  }
   if (auto lp = GetBool(body, "logprobs")) r.params.logprobs = *lp;
   if (auto top = GetInt(body, "top_logprobs", 0, SamplingParams::kMaxTopLogprobs)) {
     r.params.top_logprobs = static_cast<int32_t>(*top);

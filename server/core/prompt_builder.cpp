@@ -43,17 +43,33 @@ PromptBuilder::PromptBuilder(const Tokenizer& tokenizer, ChatTemplate chat_templ
   if (spec.eos_id) options_.eos_token = tokenizer.TokenBytes(*spec.eos_id);
 }
 
-std::string PromptBuilder::ChatText(const std::vector<ChatMessage>& messages) const {
+std::string PromptBuilder::ChatText(const std::vector<ChatMessage>& messages,
+                                    const ChatRender& render) const {
+  ChatTemplateOptions options = options_;
+  options.add_generation_prompt = render.add_generation_prompt && !render.continue_final_message;
+  std::string text;
   try {
-    return template_.Apply(messages, options_);
+    text = template_.Apply(messages, options);
   } catch (const Error& e) {
     throw InvalidRequestError("messages",
                               std::string("the chat template rejected them: ") + e.what());
   }
+  if (!render.continue_final_message || messages.empty()) return text;
+  // Cut what the template writes after the final message (its end-of-turn), as vLLM does.
+  const std::string& content = messages.back().content;
+  const size_t at = content.empty() ? std::string::npos : text.rfind(content);
+  if (at == std::string::npos) {
+    throw InvalidRequestError(
+        "continue_final_message",
+        "the chat template does not write the final message's content verbatim");
+  }
+  text.resize(at + content.size());
+  return text;
 }
 
-std::vector<int32_t> PromptBuilder::Chat(const std::vector<ChatMessage>& messages) const {
-  const std::string text = ChatText(messages);
+std::vector<int32_t> PromptBuilder::Chat(const std::vector<ChatMessage>& messages,
+                                         const ChatRender& render) const {
+  const std::string text = ChatText(messages, render);
   // Templates usually write BOS themselves; don't add a second one.
   const bool has_bos = !options_.bos_token.empty() && text.starts_with(options_.bos_token);
   return tokenizer_->Encode(text, /*add_special=*/!has_bos, /*parse_special=*/true);

@@ -18,6 +18,12 @@ namespace xq {
 ChatTemplate ResolveChatTemplate(const std::string& override_name_or_file,
                                  const TokenizerSpec& spec);
 
+// How a conversation is rendered (the OpenAI-compatible extensions of vLLM's chat API).
+struct ChatRender {
+  bool add_generation_prompt = true;    // open the assistant's turn after the messages
+  bool continue_final_message = false;  // leave the final (assistant) message open: prefill
+};
+
 class PromptBuilder {
  public:
   // tokenizer must outlive the builder.
@@ -25,8 +31,12 @@ class PromptBuilder {
 
   // Renders the template (with the generation prompt) and tokenizes it, special tokens parsed.
   // Throws a 400 ApiError naming "messages" when the template rejects the conversation.
-  std::vector<int32_t> Chat(const std::vector<ChatMessage>& messages) const;
-  std::string ChatText(const std::vector<ChatMessage>& messages) const;
+  // With continue_final_message the text ends right after the final message's content (a 400
+  // naming it when the template does not write that content verbatim).
+  std::vector<int32_t> Chat(const std::vector<ChatMessage>& messages,
+                            const ChatRender& render = {}) const;
+  std::string ChatText(const std::vector<ChatMessage>& messages,
+                       const ChatRender& render = {}) const;
   // A plain prompt: BOS as the model wants it, special-token text kept as text.
   std::vector<int32_t> Text(std::string_view text, bool add_special = true) const;
 

@@ -14,7 +14,7 @@ GenerateRequest BuildGenerateRequest(const OpenAiRequest& request, const PromptB
   out.priority = request.priority;
   const char* prompt_field = request.kind == ApiKind::kChat ? "messages" : "prompt";
   if (request.kind == ApiKind::kChat) {
-    out.prompt = prompts.Chat(request.messages);
+    out.prompt = prompts.Chat(request.messages, request.render);
   } else if (request.prompt_ids) {
     out.prompt = *request.prompt_ids;
   } else {

@@ -49,6 +49,41 @@ TEST_F(RequestBuilderTest, ChatAppliesTheTemplateAndFillsTheContext) {
   EXPECT_EQ(g.params.max_tokens, 100 - static_cast<int32_t>(g.prompt.size()));
 }
 
+TEST_F(RequestBuilderTest, AssistantPrefillAndNoGenerationPrompt) {
+  const json prefill = {{"messages",
+                         {{{"role", "user"}, {"content", "is the"}},
+                          {{"role", "assistant"}, {"content", "The answer is"}}}},
+                        {"continue_final_message", true}};
+  const OpenAiRequest r = ParseChatRequest(prefill, vocab());
+  // The final message stays open: no end-of-turn after it, no new assistant turn.
+  EXPECT_EQ(prompts_.ChatText(r.messages, r.render),
+            "<|im_start|>user\nis the<|im_end|>\n<|im_start|>assistant\nThe answer is");
+  const GenerateRequest g = BuildGenerateRequest(r, prompts_, 100, "id");
+  EXPECT_EQ(tokenizer_.Decode(g.prompt).substr(tokenizer_.Decode(g.prompt).size() - 13),
+            "The answer is");
+
+  const OpenAiRequest no_prompt = ParseChatRequest(
+      {{"messages", {{{"role", "user"}, {"content", "is the"}}}}, {"add_generation_prompt", false}},
+      vocab());
+  EXPECT_EQ(prompts_.ChatText(no_prompt.messages, no_prompt.render),
+            "<|im_start|>user\nis the<|im_end|>\n");
+
+  auto error = [&](const json& body) {
+    try {
+      ParseChatRequest(body, vocab());
+    } catch (const ApiError& e) {
+      return std::string(e.param());
+    }
+    return std::string("(no error)");
+  };
+  json both = prefill;
+  both["add_generation_prompt"] = true;
+  EXPECT_EQ(error(both), "continue_final_message");
+  json user_last = prefill;
+  user_last["messages"] = {{{"role", "user"}, {"content", "hi"}}};
+  EXPECT_EQ(error(user_last), "continue_final_message");
+}
+
 TEST_F(RequestBuilderTest, CompletionDefaultsTo16AndKeepsSpecialTextAsText) {
   const OpenAiRequest r = ParseCompletionRequest({{"prompt", "<|im_end|>"}}, vocab());
   const GenerateRequest g = BuildGenerateRequest(r, prompts_, 100, "id");

@@ -186,3 +186,16 @@ def test_auth_and_queue_full_errors():
         good.close()  # idle keep-alive connections would hold shutdown up to keep_alive_timeout_s
     finally:
         assert s.stop() == 0
+
+
+def test_assistant_prefill_continues_the_final_message(client, model_id):
+    messages = [{"role": "user", "content": "What is the capital of France?"},
+                {"role": "assistant", "content": "The capital of France is"}]
+    r = client.chat.completions.create(
+        model=model_id, messages=messages, max_tokens=4, temperature=0,
+        extra_body={"continue_final_message": True, "add_generation_prompt": False})
+    # The reply continues the open message instead of starting a new turn.
+    assert r.choices[0].message.content.lstrip().startswith("Paris"), r.choices[0].message.content
+    fresh = client.chat.completions.create(model=model_id, messages=messages[:1], max_tokens=4,
+                                           temperature=0)
+    assert r.usage.prompt_tokens > fresh.usage.prompt_tokens
