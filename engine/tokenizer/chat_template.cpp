@@ -1,5 +1,7 @@
 #include "engine/tokenizer/chat_template.h"
 
+#include <algorithm>
+
 #include "engine/common/error.h"
 #include "engine/tokenizer/jinja_eval.h"
 #include "engine/tokenizer/jinja_lexer.h"
@@ -22,6 +24,39 @@ ChatTemplate::ChatTemplate(std::string source) : impl_(std::make_unique<Impl>())
 ChatTemplate::~ChatTemplate() = default;
 ChatTemplate::ChatTemplate(ChatTemplate&&) noexcept = default;
 ChatTemplate& ChatTemplate::operator=(ChatTemplate&&) noexcept = default;
+
+namespace {
+
+jinja::Value FromJson(const nlohmann::json& j) {
+  using jinja::Value;
+  switch (j.type()) {
+    case nlohmann::json::value_t::null:
+      return Value::None();
+    case nlohmann::json::value_t::boolean:
+      return Value(j.get<bool>());
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+      return Value(j.get<int64_t>());
+    case nlohmann::json::value_t::number_float:
+      return Value(j.get<double>());
+    case nlohmann::json::value_t::string:
+      return Value(j.get<std::string>());
+    case nlohmann::json::value_t::array: {
+      jinja::ValueList items;
+      for (const auto& item : j) items.push_back(FromJson(item));
+      return Value::List(std::move(items));
+    }
+    case nlohmann::json::value_t::object: {
+      Value dict = Value::MakeDict();
+      for (const auto& [key, value] : j.items()) dict.AsDict().Set(key, FromJson(value));
+      return dict;
+    }
+    default:
+      return Value::None();
+  }
+}
+
+}  // namespace
 
 std::string ChatTemplate::Apply(const std::vector<ChatMessage>& messages,
                                 const ChatTemplateOptions& options) const {
@@ -58,6 +93,18 @@ std::string ChatTemplate::Apply(const std::vector<ChatMessage>& messages,
                                          return Value(std::string(buf, n));
                                        })},
   };
+  if (options.extra.is_object()) {
+    for (const auto& [key, value] : options.extra.items()) {
+      if (key == "messages") throw Error("chat template: extra variables cannot replace messages");
+      auto it =
+          std::find_if(vars.begin(), vars.end(), [&](const auto& v) { return v.first == key; });
+      if (it != vars.end()) {
+        it->second = FromJson(value);
+      } else {
+        vars.emplace_back(key, FromJson(value));
+      }
+    }
+  }
   try {
     return jinja::Render(impl_->body, vars);
   } catch (const Error& e) {

@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct ChatTemplateOptions {
   std::string eos_token;
   // The instant strftime_now() formats (in local time, as transformers does); 0 is now.
   std::time_t now = 0;
+  // More template variables (a JSON object), e.g. {"enable_thinking": false}; they may override
+  // every variable but messages.
+  nlohmann::json extra = nlohmann::json::object();
 };
 
 class ChatTemplate {

@@ -165,6 +165,15 @@ OpenAiRequest ParseChatRequest(const nlohmann::json& body, int64_t vocab_size) {
          MessageContent(content == m.end() ? nlohmann::json() : *content, name + ".content")});
   }
   r.render.add_generation_prompt = GetBool(body, "add_generation_prompt").value_or(true);
+  if (auto kwargs = body.find("chat_template_kwargs"); kwargs != body.end() && !kwargs->is_null()) {
+    if (!kwargs->is_object()) {
+      throw InvalidRequestError("chat_template_kwargs", "must be an object");
+    }
+    if (kwargs->contains("messages")) {
+      throw InvalidRequestError("chat_template_kwargs", "cannot replace messages");
+    }
+    r.render.template_kwargs = *kwargs;
+  }
   r.render.continue_final_message = GetBool(body, "continue_final_message").value_or(false);
   if (r.render.continue_final_message) {
     if (r.render.add_generation_prompt && body.contains("add_generation_prompt")) {

@@ -47,6 +47,7 @@ std::string PromptBuilder::ChatText(const std::vector<ChatMessage>& messages,
                                     const ChatRender& render) const {
   ChatTemplateOptions options = options_;
   options.add_generation_prompt = render.add_generation_prompt && !render.continue_final_message;
+  options.extra = render.template_kwargs;
   std::string text;
   try {
     text = template_.Apply(messages, options);

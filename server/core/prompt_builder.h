@@ -22,6 +22,7 @@ ChatTemplate ResolveChatTemplate(const std::string& override_name_or_file,
 struct ChatRender {
   bool add_generation_prompt = true;    // open the assistant's turn after the messages
   bool continue_final_message = false;  // leave the final (assistant) message open: prefill
+  nlohmann::json template_kwargs = nlohmann::json::object();  // chat_template_kwargs
 };
 
 class PromptBuilder {

@@ -84,6 +84,27 @@ TEST_F(RequestBuilderTest, AssistantPrefillAndNoGenerationPrompt) {
   EXPECT_EQ(error(user_last), "continue_final_message");
 }
 
+TEST_F(RequestBuilderTest, ChatTemplateKwargsReachTheTemplate) {
+  const OpenAiRequest r = ParseChatRequest(
+      {{"messages", {{{"role", "user"}, {"content", "hi"}}}},
+       {"chat_template_kwargs", {{"add_generation_prompt", false}, {"extra", {1, "two"}}}}},
+      vocab());
+  // The kwarg overrides the generation prompt the request would otherwise add.
+  EXPECT_EQ(prompts_.ChatText(r.messages, r.render), "<|im_start|>user\nhi<|im_end|>\n");
+  auto error = [&](const json& kwargs) {
+    try {
+      ParseChatRequest(
+          {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"chat_template_kwargs", kwargs}},
+          vocab());
+    } catch (const ApiError& e) {
+      return std::string(e.param());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_EQ(error(json::array({1})), "chat_template_kwargs");
+  EXPECT_EQ(error({{"messages", json::array()}}), "chat_template_kwargs");
+}
+
 TEST_F(RequestBuilderTest, CompletionDefaultsTo16AndKeepsSpecialTextAsText) {
   const OpenAiRequest r = ParseCompletionRequest({{"prompt", "<|im_end|>"}}, vocab());
   const GenerateRequest g = BuildGenerateRequest(r, prompts_, 100, "id");
