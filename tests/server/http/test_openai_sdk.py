@@ -165,8 +165,10 @@ def test_auth_and_queue_full_errors():
         model = good.models.list().data[0].id
         assert requests.get(s.url + "/health", timeout=5).status_code == 200  # no key needed
 
-        # One request runs, one waits, the next finds the queue full.
-        long = {"model": model, "prompt": "Hi", "max_tokens": 300,
+        # One request runs, one waits, the next finds the queue full. The running one is long
+        # enough (tens of seconds) that it cannot finish and let the waiting one in before the
+        # third arrives, however slow the machine; closing it below aborts it.
+        long = {"model": model, "prompt": "Hi", "max_tokens": 4000,
                 "extra_body": {"ignore_eos": True}}
         running = good.completions.create(stream=True, **long)
         next(iter(running))
