@@ -34,6 +34,11 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config,
                          ? std::min(config.max_model_len, model.config.max_context)
                          : model.config.max_context),
       runner_(runner ? std::move(runner) : std::make_unique<CpuModelRunner>(model)) {
+  if (config_.max_model_len > model.config.max_context) {
+    throw Error("max_model_len: " + std::to_string(config_.max_model_len) +
+                " exceeds the model's context length of " +
+                std::to_string(model.config.max_context) + " tokens");
+  }
   if (config_.max_num_seqs < 1) throw Error("max_num_seqs: must be at least 1");
   if (config_.max_num_batched_tokens < 1) throw Error("max_num_batched_tokens: must be at least 1");
   if (config_.max_waiting_requests < 1) throw Error("max_waiting_requests: must be at least 1");

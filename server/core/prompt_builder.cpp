@@ -19,6 +19,10 @@ ChatTemplate ResolveChatTemplate(const std::string& override_name_or_file,
       text << file.rdbuf();
       return ChatTemplate(text.str());
     }
+    // A path that is not there is a missing file, not an unknown built-in name.
+    if (override_name_or_file.find_first_of("/.") != std::string::npos) {
+      throw Error("--chat-template: cannot open the file '" + override_name_or_file + "'");
+    }
     return ChatTemplate(ChatTemplate::BuiltinSource(override_name_or_file));
   }
   if (spec.chat_template.empty()) {

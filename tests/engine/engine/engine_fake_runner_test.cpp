@@ -182,3 +182,25 @@ TEST_P(EngineFakeRunnerTest, PromptLogprobsCoverEveryPromptTokenUnderPreemption)
 
 }  // namespace
 }  // namespace xq
+
+namespace xq {
+namespace {
+
+TEST(EngineConfigErrors, AContextLongerThanTheModelsIsRefusedNotClamped) {
+  const Model model = test::MakeTinyModel();  // 256 tokens of context
+  EngineConfig c;
+  c.kv_profile = "fp16";
+  c.max_model_len = 1000;
+  try {
+    Engine engine(model, c, std::make_unique<test::FakeRunner>(model.config.vocab_size));
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("max_model_len: 1000 exceeds the model's context length "
+                                         "of 256 tokens"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace xq

@@ -152,3 +152,28 @@ TEST_F(RequestBuilderTest, EchoTextOfIdsIsDecoded) {
 
 }  // namespace
 }  // namespace xq
+
+namespace xq {
+namespace {
+
+TEST(ResolveChatTemplate, AMissingFileIsNamedAsOne) {
+  const Model m = test::MakeTinyModel();
+  try {
+    ResolveChatTemplate("/nonexistent/template.jinja", m.tokenizer);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot open the file '/nonexistent/template.jinja'"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    ResolveChatTemplate("vicuna", m.tokenizer);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown built-in template 'vicuna'"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace xq
