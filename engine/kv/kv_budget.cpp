@@ -54,10 +54,6 @@ int64_t CheckedMul(int64_t a, int64_t b, const char* what) {
 
 }  // namespace
 
-int64_t Fp16KvBytesPerToken(int64_t num_layers, int64_t num_kv_heads, int64_t head_dim) {
-  return num_layers * 2 * num_kv_heads * head_dim * 2;
-}
-
 int64_t WindowPages(int64_t rows, int64_t block_tokens, int64_t pages_per_block) {
   if (rows <= 0) return 0;
   return CheckedMul((rows + block_tokens - 1) / block_tokens, pages_per_block, "window pages");

@@ -30,9 +30,6 @@ struct KvBudget {
   int64_t window_blocks_peak = 0;
 };
 
-// Bytes of one token's unquantized K and V across all layers.
-int64_t Fp16KvBytesPerToken(int64_t num_layers, int64_t num_kv_heads, int64_t head_dim);
-
 // Pages of the window blocks that hold `rows` fp16 window tokens from a block boundary on.
 int64_t WindowPages(int64_t rows, int64_t block_tokens, int64_t pages_per_block);
 

@@ -175,7 +175,6 @@ PrefixCacheStats PrefixCache::Stats() const {
   PrefixCacheStats s;
   s.queries = queries_;
   s.hits = hits_;
-  s.window_blocks_cached = static_cast<int32_t>(windows_.size());
   return s;
 }
 

@@ -22,7 +22,6 @@ namespace xq {
 struct PrefixCacheStats {
   int64_t queries = 0;  // prompt tokens looked up
   int64_t hits = 0;     // of those, reused
-  int32_t window_blocks_cached = 0;
 };
 
 // A prefix found for a new sequence: `length` positions, its blocks already referenced.

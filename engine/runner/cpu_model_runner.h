@@ -28,8 +28,6 @@ class CpuModelRunner : public ModelRunner {
   KvStorage& kv_storage() override;
   void Execute(const BatchInputs& inputs, std::vector<float>& logits) override;
 
-  const ModelConfig& config() const { return model_.config; }
-
  private:
   void Validate(const BatchInputs& in) const;
   void Attend(const BatchInputs& in, int64_t layer);

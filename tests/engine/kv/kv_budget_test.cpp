@@ -36,11 +36,6 @@ KvBudgetRequest SmallRequest(int64_t total_bytes) {
   return r;
 }
 
-TEST(KvBudgetTest, Fp16BytesPerTokenOfTheDefaultModel) {
-  // SmolLM2-135M: 30 layers, 3 KV heads, head_dim 64; K and V, 2 bytes each.
-  EXPECT_EQ(Fp16KvBytesPerToken(30, 3, 64), 23040);
-}
-
 TEST(KvBudgetTest, TheWholeBudgetIsOnePoolAndWindowsAreChargedToIt) {
   const KvBudget b = PlanKvBudget(SmallRequest(100500));
   EXPECT_EQ(b.num_blocks, 100);

@@ -59,19 +59,7 @@ void SyncThreads();
 uint64_t WarpExchange(uint64_t bits, int src_lane);
 void RequireFullMask(unsigned mask);
 
-template <typename T>
-T ShuffleXor(unsigned mask, T v, int lane_mask) {
-  static_assert(sizeof(T) <= 8);
-  RequireFullMask(mask);
-  uint64_t bits = 0;
-  std::memcpy(&bits, &v, sizeof(T));
-  const int lane = static_cast<int>(tls.linear % 32);
-  const uint64_t got = WarpExchange(bits, lane ^ lane_mask);
-  T out;
-  std::memcpy(&out, &got, sizeof(T));
-  return out;
-}
-
+// Lane src_lane's v, for every lane of the calling thread's (full) warp.
 template <typename T>
 T Shuffle(unsigned mask, T v, int src_lane) {
   static_assert(sizeof(T) <= 8);
@@ -82,6 +70,11 @@ T Shuffle(unsigned mask, T v, int src_lane) {
   T out;
   std::memcpy(&out, &got, sizeof(T));
   return out;
+}
+
+template <typename T>
+T ShuffleXor(unsigned mask, T v, int lane_mask) {
+  return Shuffle(mask, v, static_cast<int>(tls.linear % 32) ^ lane_mask);
 }
 
 }  // namespace xq::simt
