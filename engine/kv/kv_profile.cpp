@@ -88,7 +88,7 @@ LayerThreshold ParseThreshold(const json& v, const std::string& source, const st
 KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& source,
                         const std::string& where) {
   if (!v.is_object()) Fail(source, where, "must be an object like {\"bits\": 2}");
-  RejectUnknownKeys(v, {"bits", "rules", "share_from_layer"}, source, where + ".");
+  RejectUnknownKeys(v, {"bits", "rules", "share_from_layer", "rotation"}, source, where + ".");
   KvSlotProfile s;
   if (!v.contains("bits")) Fail(source, where + ".bits", "missing");
   s.bits = ParseBits(v["bits"], block_tokens, source, where + ".bits");
@@ -107,6 +107,13 @@ KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& 
   }
   if (v.contains("share_from_layer") && !v["share_from_layer"].is_null()) {
     s.share_from_layer = ParseThreshold(v["share_from_layer"], source, where + ".share_from_layer");
+  }
+  if (v.contains("rotation")) {
+    const json& r = v["rotation"];
+    if (r != "hadamard" && r != "none") {
+      Fail(source, where + ".rotation", "expected \"hadamard\" or \"none\", got " + r.dump());
+    }
+    s.rotated = r == "hadamard";
   }
   return s;
 }
@@ -146,6 +153,7 @@ void ResolveSlot(const KvProfile& p, const KvSlotProfile& slot, const std::strin
     KvSlotSpec& s = keys ? out[l].k : out[l].v;
     s.bits = bits[l];
     s.shares_codes = l % 2 == 1 && l >= share_from;
+    s.rotated = slot.rotated;
     s.eta = s.bits == kFp16Bits || !p.calibration ? 0.0f : p.EtaFor(s.bits);
     if (!s.shares_codes) continue;
     if (bits[l] == kFp16Bits) {

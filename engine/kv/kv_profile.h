@@ -37,6 +37,8 @@ struct KvSlotProfile {
   std::vector<KvBitsRule> rules;
   // Odd layers l >= this decode with the codes of layer l - 1 and store only their own params.
   std::optional<LayerThreshold> share_from_layer;
+  // "rotation": "hadamard" caches this half in the rotated basis (kernels/include/xquant_rotation.h).
+  bool rotated = false;
 };
 
 struct KvProfile {

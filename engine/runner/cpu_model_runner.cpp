@@ -4,13 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string>
 #include <numbers>
+#include <string>
 
 #include "engine/common/error.h"
 #include "engine/model/dequantize.h"
 #include "kernels/include/qgemm.h"
 #include "kernels/include/xquant_batch.h"
+#include "kernels/include/xquant_rotation.h"
 
 namespace xq {
 namespace {
@@ -33,7 +34,7 @@ QWeightType KernelType(GgmlType type) {
 // y[rows, out] = x[rows, in] * W[out, in]^T (+ y when accumulate). Quantized weights go through
 // the 8-bit activation kernels (llama.cpp's arithmetic), fp32 weights through OpenBLAS.
 void CpuModelRunner::MatMul(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
-                         bool accumulate) {
+                            bool accumulate) {
   const int64_t out = w.rows();
   if (w.quantized()) {
     const QWeightType type = KernelType(w.block_type);
@@ -106,6 +107,13 @@ void ApplyRope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const in
       }
     }
   }
+}
+
+// Every head vector of [rows, heads * head_dim] into (or back out of) the KV cache's rotated basis.
+void RotateHeads(float* x, int64_t rows, int64_t heads, int64_t head_dim, bool inverse) {
+  const int64_t vectors = rows * heads;
+#pragma omp parallel for schedule(static) if (vectors > 64)
+  for (int64_t i = 0; i < vectors; ++i) RotateHead(x + i * head_dim, head_dim, inverse);
 }
 
 RopeTable MakeRopeTable(const Model& model) {
@@ -197,8 +205,8 @@ void CpuModelRunner::Validate(const BatchInputs& in) const {
     }
   }
   const int32_t num_blocks = kv_.num_blocks;
-  for (const auto* ids : {&in.block_ids, &in.window_pages, &in.quantize_pages,
-                          &in.quantize_blocks}) {
+  for (const auto* ids :
+       {&in.block_ids, &in.window_pages, &in.quantize_pages, &in.quantize_blocks}) {
     for (int32_t b : *ids) {
       if (b < 0 || b >= num_blocks) fail("block id " + std::to_string(b) + " out of range");
     }
@@ -287,8 +295,15 @@ void CpuModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logit
     AddBias(v_.data(), n, l.bv);
     ApplyRope(q_.data(), n, c.num_heads, c.head_dim, batch.positions.data(), rope_);
     ApplyRope(k_.data(), n, c.num_kv_heads, c.head_dim, batch.positions.data(), rope_);
+    const KvLayerSpec& spec = kv_.layout.layers[layer];
+    if (spec.k.rotated) {
+      RotateHeads(q_.data(), n, c.num_heads, c.head_dim, /*inverse=*/false);
+      RotateHeads(k_.data(), n, c.num_kv_heads, c.head_dim, /*inverse=*/false);
+    }
+    if (spec.v.rotated) RotateHeads(v_.data(), n, c.num_kv_heads, c.head_dim, /*inverse=*/false);
 
     Attend(batch, layer);
+    if (spec.v.rotated) RotateHeads(attn_.data(), n, c.num_heads, c.head_dim, /*inverse=*/true);
     MatMul(attn_.data(), n, q_dim, l.wo, x_.data(), /*accumulate=*/true);
 
     RmsNorm(x_.data(), n, h, l.ffn_norm, c.rms_norm_eps, xn_.data());

@@ -22,6 +22,9 @@ void LaunchResidualAdd(float* x, const float* delta, int64_t n, cudaStream_t str
 void LaunchRope(float* x, const int32_t* positions, int64_t rows, int64_t heads, int64_t head_dim,
                 float theta_scale, float freq_scale, const float* freq_divisors,
                 cudaStream_t stream);
+//   x: [rows, heads * head_dim] in place, into the KV rotation's basis or back (inverse)
+void LaunchRotateHeads(float* x, int64_t rows, int64_t heads, int64_t head_dim, bool inverse,
+                       cudaStream_t stream);
 // XqQuantizeJobs on the device: job j turns the window block in pages[j * P, (j + 1) * P) into
 // compressed block blocks[j], layer `layer` only (layout: a device copy).
 void LaunchQuantizeWindowBlocks(const KvBlockLayout* layout, uint8_t* arena, int64_t layer,

@@ -10,7 +10,7 @@
 //   value codes  [H][G][D*B/8]   per (head, token): the D channels' codes, channel d at bit d*B.
 //   value params [H][G][D/G]{s,z} fp16 calibrated scale and zero point per G-channel group.
 // A 16-bit slot stores raw fp16 instead of codes and params: keys [H][G][D], values [H][G][D].
-// Dequantization: x = code * s + z. Codes use the uncalibrated quantizer; s and z are stored
+// Dequantization: x = code * s + z (in the rotated basis for a slot with `rotated` set). Codes use the uncalibrated quantizer; s and z are stored
 // calibrated: z' = z + eta*s*(2^B - 1), s' = (1 - 2*eta)*s (data-free calibration).
 // A layer that shares codes (the upper layer 2j+1 of a pair) stores only its own params and
 // decodes with the codes of layer 2j in the same block; both have the same bits.
@@ -37,6 +37,9 @@ struct KvSlotSpec {
   int bits = kFp16Bits;       // 1, 2, 4, 8, or 16 (fp16, unquantized)
   bool shares_codes = false;  // decode with the codes of the layer below (same bits)
   float eta = 0.0f;           // calibration; 0 = off
+  // Cached in the Hadamard-rotated basis of kernels/include/xquant_rotation.h (window rows and
+  // blocks alike); the runner rotates on the way in and, for values, the output on the way out.
+  bool rotated = false;
 };
 
 struct KvLayerSpec {

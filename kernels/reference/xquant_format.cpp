@@ -52,6 +52,9 @@ KvBlockLayout MakeKvBlockLayout(int64_t num_kv_heads, int64_t head_dim, int64_t 
           fail(where + name + ".shares_codes: bits differ from layer " + std::to_string(l - 1));
         if (below.shares_codes)
           fail(where + name + ".shares_codes: layer " + std::to_string(l - 1) + " shares too");
+        if (below.rotated != s.rotated)
+          fail(where + name + ".shares_codes: rotation differs from layer " +
+               std::to_string(l - 1));
       }
       if (s.eta < 0.0f || s.eta >= 0.5f) fail(where + name + ".eta must be in [0, 0.5)");
     }

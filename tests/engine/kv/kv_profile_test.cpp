@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,33 @@ TEST(KvProfile, CustomEtaAndFp16SlotsUncalibrated) {
   EXPECT_FLOAT_EQ(p.EtaFor(2), 0.045f);  // unspecified entries keep their defaults
 }
 
+TEST(KvProfile, RotationIsChosenPerHalfAndCarriedToEveryLayer) {
+  const KvProfile p = ParseKvProfile(
+      R"({"keys": {"bits": 2, "rotation": "hadamard"},
+          "values": {"bits": 1, "rotation": "none", "share_from_layer": "50%"}})",
+      "rot.json");
+  const KvBlockLayout layout = ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim);
+  for (int64_t l = 0; l < kLayers; ++l) {
+    EXPECT_TRUE(layout.layers[l].k.rotated) << l;
+    EXPECT_FALSE(layout.layers[l].v.rotated) << l;
+  }
+  EXPECT_FALSE(
+      ResolveLayers(ParseKvProfile(R"({"keys": {"bits": 2}, "values": {"bits": 1}})", "plain.json"),
+                    2)[1]
+          .k.rotated);
+}
+
+// A layer decoding another layer's codes must read them in the same basis.
+TEST(KvProfile, ASharedPairMustAgreeOnRotation) {
+  std::vector<KvLayerSpec> layers(2);
+  for (KvLayerSpec& l : layers) l.k.bits = l.v.bits = 2;
+  layers[1].v.shares_codes = true;
+  layers[0].v.rotated = true;
+  EXPECT_THROW(MakeKvBlockLayout(kKvHeads, kHeadDim, 32, layers.data(), 2), std::invalid_argument);
+  layers[1].v.rotated = true;
+  EXPECT_NO_THROW(MakeKvBlockLayout(kKvHeads, kHeadDim, 32, layers.data(), 2));
+}
+
 TEST(KvProfile, LoadsByPathAndNamesUnknownProfiles) {
   const std::filesystem::path path = kConfigs / "kivi-2.json";
   EXPECT_EQ(LoadKvProfile(path.string(), "/nonexistent").name, "kivi-2");
@@ -193,6 +221,11 @@ INSTANTIATE_TEST_SUITE_P(
                 R"({"bits": 2, "rules": [{"from_layer": 15, "bits": 1}], "share_from_layer": 0})",
                 R"({"bits": 1})") "}",
             "keys.share_from_layer"},
+        BadProfile{"rotationName",
+                   "{" KV(R"({"bits": 2, "rotation": "walsh"})", R"({"bits": 1})") "}",
+                   "keys.rotation"},
+        BadProfile{"rotationType", "{" KV(R"({"bits": 2})", R"({"bits": 1, "rotation": true})") "}",
+                   "values.rotation"},
         BadProfile{"fp16Shared",
                    "{" KV(R"({"bits": 2})", R"({"bits": 16, "share_from_layer": "50%"})") "}",
                    "values.share_from_layer"},

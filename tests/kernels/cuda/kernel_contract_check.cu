@@ -10,6 +10,7 @@
 #include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_format.h"
 #include "kernels/include/xquant_kernels.h"
+#include "kernels/include/xquant_rotation.h"
 
 namespace xq {
 

@@ -10,6 +10,7 @@
 #include "kernels/cuda/residual_add.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope.cuh"
+#include "kernels/cuda/rotate_heads.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
 namespace xq {
@@ -59,6 +60,24 @@ TEST(CudaKernelsEmulated, SiluMulAndResidualAddMatchTheCpuRunnerExactly) {
     for (int64_t i = 0; i < n; ++i) sum[i] = x[i] + delta[i];
     simt::Launch(dim3(3), dim3(32), 0, cuda::ResidualAddKernel, x.data(), delta.data(), n);
     EXPECT_EQ(x, sum) << n;
+  }
+}
+
+// The same butterflies as the CPU runner's RotateHeads, so the rows both backends cache agree bit
+// for bit; the grid covers fewer threads than head vectors, in both directions.
+TEST(CudaKernelsEmulated, RotateHeadsMatchesTheCpuRotationExactly) {
+  for (const auto& [rows, heads, head_dim] :
+       {std::tuple{5, 3, 64}, std::tuple{2, 9, 96}, std::tuple{1, 1, 128}}) {
+    const int64_t vectors = rows * heads;
+    for (const bool inverse : {false, true}) {
+      auto x = Random(vectors * head_dim, 7);
+      auto want = x;
+      for (int64_t i = 0; i < vectors; ++i)
+        RotateHead(want.data() + i * head_dim, head_dim, inverse);
+      simt::Launch(dim3(2), dim3(4), 0, cuda::RotateHeadsKernel, x.data(),
+                   static_cast<int64_t>(vectors), static_cast<int64_t>(head_dim), inverse);
+      EXPECT_EQ(x, want) << rows << "x" << heads << "x" << head_dim << " inverse " << inverse;
+    }
   }
 }
 
