@@ -1,5 +1,6 @@
 #include "engine/kv/kv_accounting.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <map>
@@ -44,6 +45,7 @@ std::string DescribeSlots(const KvBlockLayout& layout, bool keys) {
     if (Slot(layout, l, keys).shares_codes && shared++ == 0) first_shared = l;
   }
   if (shared > 0) out += Printf(", codes shared by %d layers from L%zu", shared, first_shared);
+  if (Slot(layout, 0, keys).rotated) out += ", Hadamard-rotated";
   return out;
 }
 
@@ -64,6 +66,7 @@ KvAccounting ComputeKvAccounting(const KvBlockLayout& layout, int64_t recent_win
   a.block_bytes = layout.block_bytes;
   a.block_tokens = G;
   a.recent_window = recent_window;
+  a.sink_blocks = layout.sink_blocks;
   a.real_bits_per_element =
       static_cast<double>(layout.block_bytes) * 8.0 / static_cast<double>(G * L * 2 * H * D);
   a.bytes_per_token = static_cast<double>(layout.block_bytes) / static_cast<double>(G);
@@ -77,8 +80,10 @@ KvAccounting ComputeKvAccounting(const KvBlockLayout& layout, int64_t recent_win
 double BytesPerTokenAt(const KvAccounting& a, int64_t context_length) {
   if (context_length <= 0) throw std::invalid_argument("KV accounting: context length must be > 0");
   const int64_t frontier = QuantizedFrontier(context_length, a.recent_window, a.block_tokens);
+  const int64_t sinks = std::min(a.sink_blocks, frontier / a.block_tokens);
   const double bytes = static_cast<double>(frontier / a.block_tokens) * a.block_bytes +
-                       static_cast<double>(context_length - frontier) * a.window_bytes_per_token;
+                       static_cast<double>(context_length - frontier + sinks * a.block_tokens) *
+                           a.window_bytes_per_token;
   return bytes / static_cast<double>(context_length);
 }
 
@@ -101,6 +106,10 @@ std::string DescribeKvAccounting(const std::string& profile_name, const KvBlockL
   std::string s = Printf("KV profile %s: K ", profile_name.c_str());
   s += DescribeSlots(layout, true) + "; V " + DescribeSlots(layout, false);
   s += calibration.empty() ? "; no calibration" : "; calibration " + calibration;
+  if (layout.sink_blocks > 0) {
+    s += Printf("; the first %lld tokens stay fp16 (attention sinks)",
+                static_cast<long long>(layout.sink_blocks * layout.block_tokens));
+  }
   s += Printf(
       ". %.3f equivalent bits (paper convention), %.3f real bits per element. A block of %lld "
       "tokens is %lld bytes: %.1f bytes/token vs %lld in fp16 (%.2fx compression). ",

@@ -20,12 +20,14 @@ struct KvAccounting {
   int64_t block_bytes = 0;
   int64_t block_tokens = 0;
   int64_t recent_window = 0;
+  int64_t sink_blocks = 0;  // kept in window pages (and their compressed blocks) once they left
 };
 
 KvAccounting ComputeKvAccounting(const KvBlockLayout& layout, int64_t recent_window);
 
 // Average bytes per token of one sequence of `context_length` (> 0) tokens: tokens before
-// F = QuantizedFrontier(C, R, G) sit in compressed blocks, the rest in fp16.
+// F = QuantizedFrontier(C, R, G) sit in compressed blocks, the rest in fp16; sinks that left the
+// window cost their window pages on top.
 double BytesPerTokenAt(const KvAccounting& accounting, int64_t context_length);
 
 // One paragraph for startup logs: per-layer bits and sharing, both bit counts, block and token

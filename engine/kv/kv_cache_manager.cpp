@@ -23,11 +23,16 @@ int64_t KvCacheManager::WindowBlocksFor(int64_t window_start, int64_t end) const
   return end <= window_start ? 0 : (end - window_start + G - 1) / G;
 }
 
+int64_t KvCacheManager::SinksHeld(const SequenceKv& seq) const {
+  return SinkBlocksHeld(layout_, seq.window_start / block_tokens());
+}
+
 int64_t KvCacheManager::BlocksToGrow(const SequenceKv& seq, int64_t total, int64_t now) const {
   const int64_t G = block_tokens(), P = pages_per_block();
   const int64_t compressed = QuantizedFrontier(seq.length + total, recent_window_, G) / G -
                              static_cast<int64_t>(seq.blocks.size());
-  const int64_t window = WindowBlocksFor(seq.window_start, seq.length + now) - seq.window_blocks(P);
+  const int64_t window =
+      SinksHeld(seq) + WindowBlocksFor(seq.window_start, seq.length + now) - seq.window_blocks(P);
   return std::max<int64_t>(0, compressed) + std::max<int64_t>(0, window) * P;
 }
 
@@ -37,7 +42,7 @@ void KvCacheManager::Reserve(SequenceKv& seq, int64_t n) {
       std::max<int64_t>(0, QuantizedFrontier(seq.length + n, recent_window_, G) / G -
                                static_cast<int64_t>(seq.blocks.size()));
   const int64_t window = std::max<int64_t>(
-      0, WindowBlocksFor(seq.window_start, seq.length + n) - seq.window_blocks(P));
+      0, SinksHeld(seq) + WindowBlocksFor(seq.window_start, seq.length + n) - seq.window_blocks(P));
   const int64_t needed = compressed + window * P;
   if (needed == 0) return;
   if (!pool_.CanAllocate(static_cast<int32_t>(needed))) {
@@ -54,24 +59,30 @@ void KvCacheManager::Commit(SequenceKv& seq, int64_t n) {
   const int64_t G = block_tokens(), P = pages_per_block();
   seq.length += n;
   const int64_t frontier = QuantizedFrontier(seq.length, recent_window_, G);
-  const int64_t leaving = (frontier - seq.window_start) / G;
+  const int64_t first = seq.window_start / G, leaving = frontier / G - first;
+  const int64_t held = SinksHeld(seq);
   if (static_cast<int64_t>(seq.blocks.size()) * G < frontier ||
-      seq.window_blocks(P) < WindowBlocksFor(seq.window_start, seq.length)) {
+      seq.window_blocks(P) < held + WindowBlocksFor(seq.window_start, seq.length)) {
     throw std::logic_error("KvCacheManager::Commit: more tokens than were reserved");
   }
+  // Leaving blocks below sink_blocks stay where they are, as sinks right after those held.
+  const int64_t sinking = std::clamp<int64_t>(layout_.sink_blocks - first, 0, leaving);
   for (int64_t i = 0; i < leaving; ++i) {
-    const int64_t b = seq.window_start / G + i;
-    const std::span<const int32_t> pages(seq.window_pages.data() + i * P, P);
+    const int64_t b = first + i;
+    const std::span<const int32_t> pages(seq.window_pages.data() + (held + i) * P, P);
     if (prefix_) {
       prefix_->IndexCompressed(seq, b);
-      if (b < seq.window_keep_blocks) prefix_->KeepWindowBlock(seq, b, pages);
+      if (i < sinking || b < seq.window_keep_blocks) prefix_->KeepWindowBlock(seq, b, pages);
     }
-    for (int32_t page : pages) pool_.Release(page);
+    if (i >= sinking) {
+      for (int32_t page : pages) pool_.Release(page);
+    }
   }
-  seq.window_pages.erase(seq.window_pages.begin(), seq.window_pages.begin() + leaving * P);
+  seq.window_pages.erase(seq.window_pages.begin() + (held + sinking) * P,
+                         seq.window_pages.begin() + (held + leaving) * P);
   seq.window_start = frontier;
   // Pages reserved for tokens that were not appended after all.
-  const int64_t keep = WindowBlocksFor(seq.window_start, seq.length) * P;
+  const int64_t keep = (SinksHeld(seq) + WindowBlocksFor(seq.window_start, seq.length)) * P;
   while (static_cast<int64_t>(seq.window_pages.size()) > keep) {
     pool_.Release(seq.window_pages.back());
     seq.window_pages.pop_back();
@@ -81,10 +92,12 @@ void KvCacheManager::Commit(SequenceKv& seq, int64_t n) {
 void KvCacheManager::Release(SequenceKv& seq) {
   const int64_t G = block_tokens(), P = pages_per_block();
   if (prefix_) {
-    const int64_t full = seq.length / G - seq.window_start / G;
-    for (int64_t i = 0; i < full && i < seq.window_blocks(P); ++i) {
-      prefix_->KeepWindowBlock(seq, seq.window_start / G + i,
-                               std::span<const int32_t>(seq.window_pages.data() + i * P, P));
+    // The window list: sinks (blocks 0 .. held - 1), then blocks from window_start / G on.
+    const int64_t held = SinksHeld(seq), first = seq.window_start / G;
+    const int64_t full = held + seq.length / G - first;
+    for (int64_t w = 0; w < full && w < seq.window_blocks(P); ++w) {
+      prefix_->KeepWindowBlock(seq, w < held ? w : first + w - held,
+                               std::span<const int32_t>(seq.window_pages.data() + w * P, P));
     }
   }
   for (int32_t b : seq.blocks) pool_.Release(b);
@@ -94,7 +107,7 @@ void KvCacheManager::Release(SequenceKv& seq) {
 
 SequenceKv KvCacheManager::Fork(const SequenceKv& seq, std::vector<BlockCopy>& copies) {
   const int64_t G = block_tokens(), P = pages_per_block();
-  const int64_t full = (seq.length - seq.window_start) / G;
+  const int64_t full = SinksHeld(seq) + (seq.length - seq.window_start) / G;
   const int64_t partial = seq.window_blocks(P) - full;  // 0 or 1 between steps
   if (!pool_.CanAllocate(static_cast<int32_t>(partial * P))) {
     throw KvCacheFull("KV cache full: a copy's window needs " + std::to_string(partial * P) +
@@ -135,8 +148,9 @@ int64_t KvCacheManager::BlocksForRequest(int64_t prompt, int64_t total, int64_t 
   const int64_t G = block_tokens(), R = recent_window_, P = pages_per_block();
   const int64_t full = QuantizedFrontier(total, R, G) / G;
   const int64_t shared = std::min(full, prompt / G);
+  // Sinks are full blocks, shared by the copies.
   return full + (copies - 1) * (full - shared) + WindowPages(R + G - 1 + max_chunk, G, P) +
-         (copies - 1) * WindowPages(R + G, G, P);
+         (copies - 1) * WindowPages(R + G, G, P) + layout_.sink_blocks * P;
 }
 
 std::string KvCacheManager::CheckInvariants() const {

@@ -77,6 +77,8 @@ class KvCacheManager {
 
  private:
   int64_t WindowBlocksFor(int64_t window_start, int64_t end) const;
+  // Attention sinks in front of seq's window list (xquant_format.h: XqWindowView).
+  int64_t SinksHeld(const SequenceKv& seq) const;
 
   KvBlockLayout layout_;
   int64_t recent_window_;

@@ -193,8 +193,8 @@ KvProfile ParseKvProfile(std::string_view json_text, const std::string& source) 
   }
   if (!doc.is_object()) Fail(source, "(top level)", "must be a JSON object");
   RejectUnknownKeys(doc,
-                    {"name", "description", "block_tokens", "recent_window", "calibration", "eta",
-                     "keys", "values"},
+                    {"name", "description", "block_tokens", "recent_window", "sink_tokens",
+                     "calibration", "eta", "keys", "values"},
                     source, "");
   KvProfile p;
   p.source = source;
@@ -218,6 +218,14 @@ KvProfile ParseKvProfile(std::string_view json_text, const std::string& source) 
     Fail(source, "recent_window",
          std::to_string(p.recent_window) + " is not a multiple of block_tokens " +
              std::to_string(p.block_tokens) + " (whole blocks leave the window)");
+  }
+  if (doc.contains("sink_tokens")) {
+    p.sink_tokens = GetInt(doc["sink_tokens"], source, "sink_tokens");
+    if (p.sink_tokens < 0 || p.sink_tokens % p.block_tokens != 0) {
+      Fail(source, "sink_tokens",
+           std::to_string(p.sink_tokens) + " is not a non-negative multiple of block_tokens " +
+               std::to_string(p.block_tokens) + " (sinks are whole blocks)");
+    }
   }
   if (doc.contains("calibration")) {
     if (!doc["calibration"].is_boolean()) Fail(source, "calibration", "must be true or false");
@@ -308,8 +316,10 @@ KvBlockLayout ResolveKvLayout(const KvProfile& profile, int64_t num_layers, int6
   }
   std::vector<KvLayerSpec> layers = ResolveLayers(profile, num_layers);
   try {
-    return MakeKvBlockLayout(num_kv_heads, head_dim, profile.block_tokens, layers.data(),
-                             static_cast<int64_t>(layers.size()));
+    KvBlockLayout layout = MakeKvBlockLayout(num_kv_heads, head_dim, profile.block_tokens,
+                                             layers.data(), static_cast<int64_t>(layers.size()));
+    layout.sink_blocks = profile.sink_tokens / profile.block_tokens;
+    return layout;
   } catch (const std::invalid_argument& e) {
     throw Error(profile.source + ": " + e.what());
   }

@@ -37,7 +37,8 @@ struct KvSlotProfile {
   std::vector<KvBitsRule> rules;
   // Odd layers l >= this decode with the codes of layer l - 1 and store only their own params.
   std::optional<LayerThreshold> share_from_layer;
-  // "rotation": "hadamard" caches this half in the rotated basis (kernels/include/xquant_rotation.h).
+  // "rotation": "hadamard" caches this half in the rotated basis
+  // (kernels/include/xquant_rotation.h).
   bool rotated = false;
 };
 
@@ -47,6 +48,7 @@ struct KvProfile {
   std::string source;  // the file it came from; every error message names it
   int64_t block_tokens = 32;
   int64_t recent_window = 128;
+  int64_t sink_tokens = 0;  // the first tokens kept fp16 for good (a multiple of block_tokens)
   bool calibration = true;
   std::map<int, float> eta;  // bits -> calibration eta, used only when calibration is on
   KvSlotProfile keys, values;

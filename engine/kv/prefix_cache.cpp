@@ -29,6 +29,7 @@ PrefixCache::PrefixCache(BlockPool& pool, const KvBlockLayout& layout, int64_t r
     : pool_(pool),
       block_tokens_(layout.block_tokens),
       recent_blocks_(recent_window / layout.block_tokens),
+      sink_blocks_(layout.sink_blocks),
       profile_seed_(profile_seed),
       hash_(hash ? hash : ChainHash) {
   pool_.SetEvictionListener([this](int32_t block, uint64_t hash) { OnEvict(block, hash); });
@@ -41,6 +42,7 @@ uint64_t PrefixCache::ProfileSeed(const std::string& profile_name, const KvBlock
   uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char c : profile_name) h = (h ^ c) * 0x100000001b3ULL;
   h = Mix(h ^ static_cast<uint64_t>(layout.block_bytes));
+  h = Mix(h ^ static_cast<uint64_t>(layout.sink_blocks));
   return Mix(h ^ static_cast<uint64_t>(recent_window));
 }
 
@@ -82,27 +84,31 @@ PrefixHit PrefixCache::Acquire(std::span<const int32_t> tokens) {
     const auto block = tokens.subspan(b * block_tokens_, block_tokens_);
     hashes.push_back(NextHash(parent, block));
     compressed.push_back(Find(compressed_, hashes.back(), parent, block));
-    windows.push_back(recent_blocks_ > 0 ? Find(windows_, hashes.back(), parent, block) : nullptr);
+    windows.push_back(KeepsWindows() ? Find(windows_, hashes.back(), parent, block) : nullptr);
   }
   int64_t leading = 0;  // leading blocks present compressed
   while (leading < max_blocks && compressed[leading]) ++leading;
   // The longest h whose state a fresh run would have: blocks [0, h - R/G) compressed and the
-  // window [h - R/G, h) in fp16.
+  // window [h - R/G, h) in fp16, with the attention sinks among the first ones in fp16 too.
+  auto first_window = [&](int64_t h) { return std::max<int64_t>(0, h - recent_blocks_); };
+  auto sinks = [&](int64_t h) { return std::min(sink_blocks_, first_window(h)); };
   int64_t h = max_blocks;
   for (; h > 0; --h) {
-    const int64_t first_window = std::max<int64_t>(0, h - recent_blocks_);
-    if (first_window > leading) continue;
+    if (first_window(h) > leading) continue;
     bool windows_present = true;
-    for (int64_t b = first_window; b < h && windows_present; ++b) windows_present = windows[b];
+    for (int64_t b = 0; b < sinks(h) && windows_present; ++b) windows_present = windows[b];
+    for (int64_t b = first_window(h); b < h && windows_present; ++b) windows_present = windows[b];
     if (windows_present) break;
   }
   if (h == 0) return hit;
 
-  const int64_t first_window = std::max<int64_t>(0, h - recent_blocks_);
   std::vector<int32_t> ids;
-  for (int64_t b = 0; b < first_window; ++b) ids.push_back(compressed[b]->ids[0]);
+  for (int64_t b = 0; b < first_window(h); ++b) ids.push_back(compressed[b]->ids[0]);
   const size_t num_compressed = ids.size();
-  for (int64_t b = first_window; b < h; ++b) {
+  for (int64_t b = 0; b < sinks(h); ++b) {
+    ids.insert(ids.end(), windows[b]->ids.begin(), windows[b]->ids.end());
+  }
+  for (int64_t b = first_window(h); b < h; ++b) {
     ids.insert(ids.end(), windows[b]->ids.begin(), windows[b]->ids.end());
   }
   // Reviving takes the cached blocks themselves off the free list: it always succeeds, and a
@@ -129,7 +135,7 @@ void PrefixCache::IndexCompressed(const SequenceKv& seq, int64_t b) {
 
 void PrefixCache::KeepWindowBlock(const SequenceKv& seq, int64_t b,
                                   std::span<const int32_t> pages) {
-  if (recent_blocks_ == 0 || b >= static_cast<int64_t>(seq.block_hashes.size())) return;
+  if (!KeepsWindows() || b >= static_cast<int64_t>(seq.block_hashes.size())) return;
   const uint64_t hash = seq.block_hashes[b];
   if (windows_.count(hash)) return;  // kept already (possibly these very pages)
   for (int32_t id : pages) {

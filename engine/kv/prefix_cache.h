@@ -73,11 +73,14 @@ class PrefixCache {
   const Entry* Find(const std::unordered_map<uint64_t, Entry>& index, uint64_t hash,
                     uint64_t parent, std::span<const int32_t> tokens) const;
   void OnEvict(int32_t block, uint64_t hash);
+  // Whether any window block is ever needed to resume a prefix (a recent window or sinks).
+  bool KeepsWindows() const { return recent_blocks_ > 0 || sink_blocks_ > 0; }
   void DropWindowEntry(uint64_t hash);
 
   BlockPool& pool_;
   int64_t block_tokens_;
   int64_t recent_blocks_;  // R / G
+  int64_t sink_blocks_;    // attention sinks: window blocks a hit needs besides the recent ones
   uint64_t profile_seed_;
   HashFn hash_;
   std::unordered_map<uint64_t, Entry> compressed_;     // chain hash -> compressed block

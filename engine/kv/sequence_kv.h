@@ -9,10 +9,12 @@
 namespace xq {
 
 struct SequenceKv {
-  std::vector<int32_t> blocks;        // compressed: blocks[b] holds positions [b*G, (b+1)*G)
-  std::vector<int32_t> window_pages;  // P pages per window block, from window_start / G on
-  int64_t length = 0;                 // committed positions
-  int64_t window_start = 0;           // QuantizedFrontier(length): the first fp16 position
+  std::vector<int32_t> blocks;  // compressed: blocks[b] holds positions [b*G, (b+1)*G)
+  // P pages per window block: the attention sinks that left the window (blocks 0 .. held - 1),
+  // then the window's blocks from window_start / G on (xquant_format.h: XqWindowView).
+  std::vector<int32_t> window_pages;
+  int64_t length = 0;        // committed positions
+  int64_t window_start = 0;  // QuantizedFrontier(length): the first fp16 position
 
   // Prefix caching: the chain hash and token ids of each full block (known ahead from the
   // tokens), and how many leading blocks (the prompt's) are worth keeping in fp16 too.

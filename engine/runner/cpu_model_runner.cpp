@@ -200,7 +200,7 @@ void CpuModelRunner::Validate(const BatchInputs& in) const {
     const int64_t L = in.kv_len[s], start = in.window_start[s];
     if (rows < 0 || rows > L || start % G != 0 || start > L - rows ||
         QuantizedFrontier(L, kv_.recent_window, G) > blocks * G ||
-        pages != ((L - start + G - 1) / G) * P) {
+        pages != (SinkBlocksHeld(kv_.layout, start / G) + (L - start + G - 1) / G) * P) {
       fail("sequence " + std::to_string(s) + " has an inconsistent KV description");
     }
   }

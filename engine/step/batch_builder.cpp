@@ -23,10 +23,11 @@ void AppendSequence(BatchInputs& in, const KvCacheManager& kv, const SequenceKv&
   in.window_indptr.push_back(static_cast<int64_t>(in.window_pages.size()));
   in.window_start.push_back(seq.window_start);
   // Window blocks whose positions leave the window in this step become compressed blocks.
-  const int64_t first = seq.window_start / G;
+  // (Sinks leaving are quantized too: the prefix cache chains through their compressed blocks.)
+  const int64_t first = seq.window_start / G, held = SinkBlocksHeld(kv.layout(), first);
   const int64_t last = QuantizedFrontier(start + n, kv.recent_window(), G) / G;
   for (int64_t b = first; b < last; ++b) {
-    const auto pages = seq.window_pages.begin() + (b - first) * P;
+    const auto pages = seq.window_pages.begin() + (held + b - first) * P;
     in.quantize_pages.insert(in.quantize_pages.end(), pages, pages + P);
     in.quantize_blocks.push_back(seq.blocks[b]);
   }

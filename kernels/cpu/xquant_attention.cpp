@@ -118,7 +118,7 @@ void XqAttention(const XqAttentionParams& p) {
       for (int64_t g = 0; g < H; ++g) {
         first_item.push_back(static_cast<int64_t>(items.size()));
         for (int64_t a = 0; a <= pos; a += chunk) {
-          items.push_back({t, g, a, std::min(a + chunk, pos + 1), frontier});
+          items.push_back({t, g, a, std::min(a + chunk, pos + 1), frontier, SinkEnd(L, frontier)});
         }
       }
     }

@@ -190,8 +190,9 @@ XQ_AVX2 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, int ng, f
   const bool fp16 = c.k.bits == kFp16Bits;
   const QuantKeyFn quant = fp16 ? nullptr : PickQuantKey(c.k.bits, ng);
   const int64_t code_bytes = fp16 ? G * D * 2 : D * L.KeyCodeBytes(c.k.bits);
-  const int64_t block_end = std::min(it.b, it.frontier);
-  for (int64_t j0 = it.a; j0 < block_end; j0 += G) {
+  const ItemSpans spans = SpansOf(it);
+  const int64_t block_end = spans.blocks_end;
+  for (int64_t j0 = spans.blocks_begin; j0 < block_end; j0 += G) {
     const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
     if (j0 + kAhead * G < block_end) {
       const uint8_t* next =
@@ -207,11 +208,12 @@ XQ_AVX2 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, int ng, f
       quant(block + c.k.codes + it.g * code_bytes, D, G, qs, cz, p.scale, scores + j0, st);
     }
   }
-  const int64_t w0 = std::max(it.a, it.frontier);
-  for (int64_t j = w0; j < it.b;) {
-    const WindowRun run = WindowRunAt(p, 0, j, it.b);
-    Fp16Scores(run.rows + it.g * D, H * D, run.count, D, q16, ng, p.scale, scores + j, st);
-    j += run.count;
+  for (const auto [lo, hi] : spans.fp16) {
+    for (int64_t j = lo; j < hi;) {
+      const WindowRun run = WindowRunAt(p, 0, j, hi);
+      Fp16Scores(run.rows + it.g * D, H * D, run.count, D, q16, ng, p.scale, scores + j, st);
+      j += run.count;
+    }
   }
 }
 
@@ -258,13 +260,13 @@ XQ_AVX2 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w, f
   const int64_t H = c.H, D = c.D, G = c.G, st = c.score_stride;
   const int64_t code_bytes = B == kFp16Bits ? G * D * 2 : G * (D * B / 8);
   const int64_t param_bytes = G * (D / G) * 4;
-  const int64_t block_end = std::min(it.b, it.frontier);
-  const int64_t w0 = std::max(it.a, it.frontier);
+  const ItemSpans spans = SpansOf(it);
+  const int64_t block_end = spans.blocks_end;
   for (int64_t d0 = 0; d0 < D; d0 += 16) {
     __m256 acc[NG][2];
     for (int h = 0; h < NG; ++h) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
     float zsum[NG] = {};
-    for (int64_t j0 = it.a; j0 < block_end; j0 += G) {
+    for (int64_t j0 = spans.blocks_begin; j0 < block_end; j0 += G) {
       const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
       if (d0 == 0 && j0 + kAhead * G < block_end) {
         const uint8_t* next =
@@ -281,10 +283,12 @@ XQ_AVX2 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w, f
                            zsum);
       }
     }
-    for (int64_t j = w0; j < it.b;) {
-      const WindowRun run = WindowRunAt(p, 1, j, it.b);
-      Fp16Values<NG>(run.rows + it.g * D + d0, H * D, run.count, w + j, st, acc);
-      j += run.count;
+    for (const auto [lo, hi] : spans.fp16) {
+      for (int64_t j = lo; j < hi;) {
+        const WindowRun run = WindowRunAt(p, 1, j, hi);
+        Fp16Values<NG>(run.rows + it.g * D + d0, H * D, run.count, w + j, st, acc);
+        j += run.count;
+      }
     }
     for (int h = 0; h < NG; ++h) {
       const __m256 z = _mm256_set1_ps(zsum[h]);

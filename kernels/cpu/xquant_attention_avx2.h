@@ -8,6 +8,8 @@ namespace xq::xq_avx2 {
 
 using xq_attn::AttnCtx;
 using xq_attn::Item;
+using xq_attn::ItemSpans;
+using xq_attn::SpansOf;
 using xq_attn::WindowRun;
 using xq_attn::WindowRunAt;
 

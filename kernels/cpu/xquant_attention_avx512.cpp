@@ -237,9 +237,10 @@ XQ_AVX512 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, float* 
     q[h] = p.q + (it.t * p.num_heads + it.g * c.heads_per_kv + h0 + h) * D;
     for (int64_t d = 0; d < D; ++d) q16[h * kMaxDim + d] = RoundHalf(q[h][d]);
   }
-  const int64_t block_end = std::min(it.b, it.frontier);
+  const ItemSpans spans = SpansOf(it);
+  const int64_t block_end = spans.blocks_end;
   const QuantKeyFn quant = c.k.bits == kFp16Bits ? nullptr : PickQuantKey<NG>(c.k.bits, G);
-  for (int64_t j0 = it.a; j0 < block_end; j0 += G) {
+  for (int64_t j0 = spans.blocks_begin; j0 < block_end; j0 += G) {
     const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
     if (j0 + kAhead * G < block_end) {
       const uint8_t* next =
@@ -261,11 +262,12 @@ XQ_AVX512 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, float* 
             scores + j0, st);
     }
   }
-  const int64_t w0 = std::max(it.a, it.frontier);
-  for (int64_t j = w0; j < it.b;) {
-    const WindowRun run = WindowRunAt(p, 0, j, it.b);
-    Fp16Scores<NG, DV>(run.rows + it.g * D, H * D, run.count, q16, p.scale, scores + j, st);
-    j += run.count;
+  for (const auto [lo, hi] : spans.fp16) {
+    for (int64_t j = lo; j < hi;) {
+      const WindowRun run = WindowRunAt(p, 0, j, hi);
+      Fp16Scores<NG, DV>(run.rows + it.g * D, H * D, run.count, q16, p.scale, scores + j, st);
+      j += run.count;
+    }
   }
 }
 
@@ -341,8 +343,9 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
     for (int u = 0; u < DV; ++u) acc[h][u] = _mm512_setzero_ps();
   }
   alignas(64) float zsum[NG * (kMaxDim / 16) * 16] = {};
-  const int64_t block_end = std::min(it.b, it.frontier);
-  for (int64_t j0 = it.a; j0 < block_end; j0 += G) {
+  const ItemSpans spans = SpansOf(it);
+  const int64_t block_end = spans.blocks_end;
+  for (int64_t j0 = spans.blocks_begin; j0 < block_end; j0 += G) {
     const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
     if (j0 + kAhead * G < block_end) {
       const uint8_t* next =
@@ -363,11 +366,12 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
       QuantValueBlock<B, NG, DV>(codes, params, G, w + j0, st, acc, zsum);
     }
   }
-  const int64_t w0 = std::max(it.a, it.frontier);
-  for (int64_t j = w0; j < it.b;) {
-    const WindowRun run = WindowRunAt(p, 1, j, it.b);
-    Fp16Values<NG, DV>(run.rows + it.g * D, H * D, run.count, w + j, st, acc);
-    j += run.count;
+  for (const auto [lo, hi] : spans.fp16) {
+    for (int64_t j = lo; j < hi;) {
+      const WindowRun run = WindowRunAt(p, 1, j, hi);
+      Fp16Values<NG, DV>(run.rows + it.g * D, H * D, run.count, w + j, st, acc);
+      j += run.count;
+    }
   }
   for (int h = 0; h < NG; ++h) {
     for (int u = 0; u < DV; ++u) {

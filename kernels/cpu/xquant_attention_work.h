@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "kernels/include/xquant_kernels.h"
 
@@ -39,10 +40,24 @@ struct AttnCtx {
 };
 
 // One work item: query t (0-based within p.n), KV head g, positions [a, b). `a` is a multiple of
-// G; positions below `frontier` (a multiple of G) come from blocks, the rest from the window.
+// G; positions in [sink_end, frontier) (multiples of G) come from blocks, the rest from window
+// pages (the fp16 sinks below sink_end, the recent window from frontier on).
 struct Item {
-  int64_t t, g, a, b, frontier;
+  int64_t t, g, a, b, frontier, sink_end;
 };
+
+// An item's positions by where they are stored: [blocks_begin, blocks_end) in compressed
+// blocks; fp16[0] (the sinks) and fp16[1] (the recent window) in window pages. Any may be empty.
+struct ItemSpans {
+  int64_t blocks_begin, blocks_end;
+  std::pair<int64_t, int64_t> fp16[2];
+};
+inline ItemSpans SpansOf(const Item& it) {
+  const int64_t blocks_begin = std::max(it.a, it.sink_end);
+  return {blocks_begin,
+          std::min(it.b, it.frontier),
+          {{it.a, std::min(it.b, it.sink_end)}, {std::max(blocks_begin, it.frontier), it.b}}};
+}
 
 // One instruction set's kernels; the driver runs Scores, Softmax, Values in that order.
 struct Kernels {

@@ -47,6 +47,7 @@ struct AttentionView {
   const int32_t* blocks;
   XqWindowView window;
   int64_t layer, g, frontier;
+  int64_t sink_end;  // positions below it are fp16 sinks (xquant_format.h: SinkEnd)
   DeviceSlot k, v;
 };
 
@@ -56,7 +57,7 @@ __device__ float Score(const AttentionView& a, const float* q, const float* q16,
   const KvBlockLayout& L = *a.L;
   const int64_t D = L.head_dim, G = L.block_tokens;
   float dot = 0.0f;
-  if (j < a.frontier) {
+  if (j >= a.sink_end && j < a.frontier) {
     const uint8_t* block = a.arena + static_cast<int64_t>(a.blocks[j / G]) * L.block_bytes;
     if (a.k.bits == kFp16Bits) {
       const uint8_t* k = block + a.k.codes + ((a.g * G + j % G) * D) * 2;
@@ -83,7 +84,7 @@ __device__ float Score(const AttentionView& a, const float* q, const float* q16,
 __device__ void AddValue(const AttentionView& a, int64_t j, float w, float* acc) {
   const KvBlockLayout& L = *a.L;
   const int64_t D = L.head_dim, G = L.block_tokens;
-  if (j < a.frontier) {
+  if (j >= a.sink_end && j < a.frontier) {
     const uint8_t* block = a.arena + static_cast<int64_t>(a.blocks[j / G]) * L.block_bytes;
     const int64_t row = a.g * G + j % G;
     if (a.v.bits == kFp16Bits) {
@@ -152,6 +153,7 @@ __global__ void XqAttentionKernel(XqBatchAttentionParams p) {
   a.layer = p.layer;
   a.g = head / (p.num_heads / L.num_kv_heads);
   a.frontier = QuantizedFrontier(pos + 1, p.recent_window, L.block_tokens);
+  a.sink_end = SinkEnd(L, a.frontier);
   a.k = SlotOf(L, p.layer, true);
   a.v = SlotOf(L, p.layer, false);
 

@@ -10,16 +10,22 @@
 //   value codes  [H][G][D*B/8]   per (head, token): the D channels' codes, channel d at bit d*B.
 //   value params [H][G][D/G]{s,z} fp16 calibrated scale and zero point per G-channel group.
 // A 16-bit slot stores raw fp16 instead of codes and params: keys [H][G][D], values [H][G][D].
-// Dequantization: x = code * s + z (in the rotated basis for a slot with `rotated` set). Codes use the uncalibrated quantizer; s and z are stored
-// calibrated: z' = z + eta*s*(2^B - 1), s' = (1 - 2*eta)*s (data-free calibration).
-// A layer that shares codes (the upper layer 2j+1 of a pair) stores only its own params and
-// decodes with the codes of layer 2j in the same block; both have the same bits.
+// Dequantization: x = code * s + z (in the rotated basis for a slot with `rotated` set). Codes use
+// the uncalibrated quantizer; s and z are stored calibrated: z' = z + eta*s*(2^B - 1), s' = (1 -
+// 2*eta)*s (data-free calibration). A layer that shares codes (the upper layer 2j+1 of a pair)
+// stores only its own params and decodes with the codes of layer 2j in the same block; both have
+// the same bits.
 //
 // The fp16 recent window lives in the same pool as "window pages" (any block id can be either).
 // A window block holds the fp16 keys and values of G consecutive tokens for every layer as
 // 2 * L * G rows of [H * D] fp16, row r = (layer * 2 + is_value) * G + token, spread over
 // window_pages_per_block pages of window_rows_per_page rows each (page k holds rows
 // [k * rows_per_page, (k + 1) * rows_per_page)). A page is as big as a compressed block.
+//
+// Attention sinks: the first sink_blocks window blocks of a sequence never leave fp16. Once the
+// frontier passes them they stay in front of the sequence's window list (they are still
+// quantized into their compressed blocks, which the prefix cache chains through, but attention
+// reads them from the window pages).
 #pragma once
 
 #include <cstdint>
@@ -65,6 +71,7 @@ struct KvBlockLayout {
   // fp16 window pages (see the top of this file).
   int64_t window_rows_per_page = 0;    // block_bytes / (H * D * 2)
   int64_t window_pages_per_block = 0;  // ceil(2 * L * G / window_rows_per_page)
+  int64_t sink_blocks = 0;             // leading blocks kept in fp16 for good (see the top)
 
   // Bytes of one (head, channel) key code string / one (head, token) value code string.
   XQ_HOST_DEVICE int64_t KeyCodeBytes(int bits) const { return block_tokens * bits / 8; }
@@ -90,12 +97,26 @@ XQ_HOST_DEVICE inline int64_t QuantizedFrontier(int64_t length, int64_t recent_w
   return old <= 0 ? 0 : old / block_tokens * block_tokens;
 }
 
-// One sequence's fp16 window as the kernels see it: window block w (positions
-// [(first_block + w) * G, (first_block + w + 1) * G)) is pages[w * P, (w + 1) * P).
+// Where the fp16 attention sinks end for a query whose frontier is `frontier`: positions
+// [0, SinkEnd) are read from window pages, [SinkEnd, frontier) from compressed blocks and
+// [frontier, ...) from window pages again.
+XQ_HOST_DEVICE inline int64_t SinkEnd(const KvBlockLayout& L, int64_t frontier) {
+  const int64_t sinks = L.sink_blocks * L.block_tokens;
+  return sinks < frontier ? sinks : frontier;
+}
+
+// One sequence's fp16 window as the kernels see it: first the sink blocks that have left the
+// recent window (held = min(sink_blocks, first_block) of them, blocks 0 .. held - 1), then the
+// recent window's blocks from first_block on; list entry w is pages[w * P, (w + 1) * P).
 struct XqWindowView {
-  const int32_t* pages = nullptr;  // [window blocks * window_pages_per_block]
+  const int32_t* pages = nullptr;  // [(held + window blocks) * window_pages_per_block]
   int64_t first_block = 0;         // window_start / G
 };
+
+// Sink blocks in front of a window list that starts at block first_block.
+XQ_HOST_DEVICE inline int64_t SinkBlocksHeld(const KvBlockLayout& L, int64_t first_block) {
+  return L.sink_blocks < first_block ? L.sink_blocks : first_block;
+}
 
 // Byte offset in the arena of the fp16 row [H * D] holding layer `layer`'s keys (is_value 0) or
 // values (1) at position `pos` of the window; *run receives how many rows from pos on are
@@ -103,7 +124,8 @@ struct XqWindowView {
 XQ_HOST_DEVICE inline int64_t WindowRowOffset(const KvBlockLayout& L, XqWindowView w, int64_t layer,
                                               int is_value, int64_t pos, int64_t* run) {
   const int64_t G = L.block_tokens, per_page = L.window_rows_per_page;
-  const int64_t block = pos / G - w.first_block, token = pos % G;
+  const int64_t held = SinkBlocksHeld(L, w.first_block), b = pos / G, token = pos % G;
+  const int64_t block = b < held ? b : b - w.first_block + held;
   const int64_t row = (layer * 2 + is_value) * G + token;
   const int64_t page = row / per_page, slot = row % per_page;
   const int64_t to_block_end = G - token, to_page_end = per_page - slot;

@@ -33,17 +33,18 @@ struct XqAttentionParams {
   // fp16 positions [window_start, window_start + window_len) in window pages (the recent window
   // plus the tokens being appended; xquant_format.h gives the page format). window_start is a
   // multiple of G. Requires window_start <= QuantizedFrontier(L - n + 1, R, G) (the first
-  // query's frontier) and QuantizedFrontier(L, R, G) <= num_blocks * G.
-  const int32_t* window_pages = nullptr;  // [ceil(window_len / G) * window_pages_per_block]
+  // query's frontier) and QuantizedFrontier(L, R, G) <= num_blocks * G. The list starts with the
+  // sink blocks held (xquant_format.h: XqWindowView).
+  const int32_t* window_pages = nullptr;  // [(held + ceil(window_len / G)) * pages per block]
   int64_t window_start = 0;
   int64_t window_len = 0;
   // Queries for the last n positions [L - n, L), L = window_start + window_len, causal.
   const float* q = nullptr;  // [n, num_heads * D], RoPE applied
   int64_t n = 0;
   int64_t num_heads = 0;  // multiple of layout->num_kv_heads (GQA)
-  // The query at position p reads positions [0, QuantizedFrontier(p + 1, R, G)) from blocks and
-  // the rest up to p from the window: exactly what one-token-at-a-time decoding would see, so
-  // chunked prefill and decode agree.
+  // The query at position p reads positions [SinkEnd, F) with F = QuantizedFrontier(p + 1, R, G)
+  // from blocks and the rest up to p from window pages: exactly what one-token-at-a-time
+  // decoding would see, so chunked prefill and decode agree.
   int64_t recent_window = 0;  // R
   float scale = 0.0f;         // softmax scale, usually 1/sqrt(D)
   float* out = nullptr;       // [n, num_heads * D]

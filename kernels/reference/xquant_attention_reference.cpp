@@ -79,6 +79,8 @@ void XqAttentionReference(const XqAttentionParams& p) {
     const int64_t pos = length - p.n + t;
     const int64_t frontier = QuantizedFrontier(pos + 1, p.recent_window, G);
     assert(frontier <= p.num_blocks * G && p.window_start <= frontier);
+    const int64_t sink_end = SinkEnd(L, frontier);
+    auto compressed = [&](int64_t j) { return j >= sink_end && j < frontier; };
     weights.assign(pos + 1, 0.0f);
     for (int64_t h = 0; h < p.num_heads; ++h) {
       const int64_t g = h / heads_per_kv;
@@ -89,7 +91,7 @@ void XqAttentionReference(const XqAttentionParams& p) {
       float max_score = -INFINITY;
       for (int64_t j = 0; j <= pos; ++j) {
         float dot = 0.0f;
-        if (j < frontier) {
+        if (compressed(j)) {
           const uint8_t* block = p.arena + p.block_table[j / G] * L.block_bytes;
           const float* qq = ks.fp16() ? q16.data() : q;
           for (int64_t d = 0; d < D; ++d) dot += qq[d] * ks.Key(block, g, j % G, d);
@@ -110,7 +112,7 @@ void XqAttentionReference(const XqAttentionParams& p) {
 
       for (int64_t d = 0; d < D; ++d) out[d] = 0.0f;
       for (int64_t j = 0; j <= pos; ++j) {
-        if (j < frontier) {
+        if (compressed(j)) {
           const uint8_t* block = p.arena + p.block_table[j / G] * L.block_bytes;
           const float w = vs.fp16() ? RoundHalf(weights[j]) : weights[j];
           for (int64_t d = 0; d < D; ++d) out[d] += w * vs.Value(block, g, j % G, d);

@@ -26,6 +26,8 @@ struct Problem {
   std::vector<int32_t> table, window_pages;
   std::vector<std::vector<_Float16>> k, v;    // per layer [T][H*D] token data
   std::vector<std::vector<_Float16>> wk, wv;  // per layer [length - window_start][H*D]
+  std::vector<std::vector<_Float16>> sk, sv;  // per layer [held * G][H*D]: the sinks' pages
+  int64_t held = 0;                           // sink blocks in front of the window list
   std::vector<float> q;                       // [n][num_heads*D]
 
   int64_t NumHeads() const { return L.num_kv_heads * gqa; }
@@ -53,11 +55,16 @@ struct Problem {
 
 // consistent: the window holds the same tokens the blocks were quantized from (as in serving);
 // otherwise independent data, so that reading a position from the wrong side shows.
+// sink_blocks: the layout's attention sinks; those that have left the window get pages of their
+// own in front of the window's (independent data too unless consistent).
 Problem MakeProblem(const KvBlockLayout& L, int64_t length, int64_t n, int64_t gqa, int64_t R,
-                    int64_t window_start, int64_t num_blocks, bool consistent, uint32_t seed) {
+                    int64_t window_start, int64_t num_blocks, bool consistent, uint32_t seed,
+                    int64_t sink_blocks = 0) {
   std::mt19937 rng(seed);
   Problem P;
   P.L = L;
+  P.L.sink_blocks = sink_blocks;
+  P.held = SinkBlocksHeld(P.L, window_start / L.block_tokens);
   P.length = length, P.n = n, P.gqa = gqa, P.recent_window = R;
   P.window_start = window_start, P.num_blocks = num_blocks;
   const int64_t G = L.block_tokens, row = P.Row();
@@ -77,18 +84,23 @@ Problem MakeProblem(const KvBlockLayout& L, int64_t length, int64_t n, int64_t g
       k[i] = static_cast<_Float16>(kx), v[i] = static_cast<_Float16>(vx);
     }
     P.k.push_back(std::move(k)), P.v.push_back(std::move(v));
-    const int64_t first = window_start * row, last = length * row;
+    const int64_t first = window_start * row, last = length * row, sinks = P.held * G * row;
     if (consistent) {
       P.wk.emplace_back(P.k[l].begin() + first, P.k[l].begin() + last);
       P.wv.emplace_back(P.v[l].begin() + first, P.v[l].begin() + last);
+      P.sk.emplace_back(P.k[l].begin(), P.k[l].begin() + sinks);
+      P.sv.emplace_back(P.v[l].begin(), P.v[l].begin() + sinks);
     } else {
       P.wk.push_back(xqtest::RandomHalves(rng, last - first));
       P.wv.push_back(xqtest::RandomHalves(rng, last - first));
+      P.sk.push_back(xqtest::RandomHalves(rng, sinks));
+      P.sv.push_back(xqtest::RandomHalves(rng, sinks));
     }
   }
   // A shuffled table over a larger arena whose unused bytes are huge fp16 values (0x7B7B).
   // Window pages come from the same arena, shuffled among the blocks.
-  const int64_t pages = xqtest::WindowPageCount(L, length - window_start);
+  const int64_t sink_pages = P.held * L.window_pages_per_block;
+  const int64_t pages = sink_pages + xqtest::WindowPageCount(L, length - window_start);
   const int64_t capacity = num_blocks + 2 + pages;
   P.arena.assign(capacity * L.block_bytes, 0x7B);
   std::vector<int32_t> ids(capacity);
@@ -96,12 +108,17 @@ Problem MakeProblem(const KvBlockLayout& L, int64_t length, int64_t n, int64_t g
   std::shuffle(ids.begin(), ids.end(), rng);
   P.table.assign(ids.begin(), ids.begin() + num_blocks);
   P.window_pages.assign(ids.begin() + num_blocks, ids.begin() + num_blocks + pages);
-  std::vector<const _Float16*> wk_rows, wv_rows;
+  std::vector<const _Float16*> wk_rows, wv_rows, sk_rows, sv_rows;
   for (int64_t l = 0; l < L.num_layers; ++l) {
     wk_rows.push_back(P.wk[l].data());
     wv_rows.push_back(P.wv[l].data());
+    sk_rows.push_back(P.sk[l].data());
+    sv_rows.push_back(P.sv[l].data());
   }
-  xqtest::WriteWindowPages(L, window_start, length - window_start, wk_rows, wv_rows, P.window_pages,
+  const std::vector<int32_t> sink_ids(P.window_pages.begin(), P.window_pages.begin() + sink_pages);
+  const std::vector<int32_t> window_ids(P.window_pages.begin() + sink_pages, P.window_pages.end());
+  xqtest::WriteWindowPages(L, 0, P.held * G, sk_rows, sv_rows, sink_ids, P.arena.data());
+  xqtest::WriteWindowPages(L, window_start, length - window_start, wk_rows, wv_rows, window_ids,
                            P.arena.data());
   for (int64_t b = 0; b < num_blocks; ++b) {
     for (int64_t l = 0; l < L.num_layers; ++l) {
@@ -136,6 +153,7 @@ void Oracle(const Problem& P, int64_t layer, std::vector<double>& want, std::vec
   for (int64_t t = 0; t < P.n; ++t) {
     const int64_t pos = P.length - P.n + t;
     const int64_t frontier = std::max<int64_t>(0, pos + 1 - P.recent_window) / G * G;
+    const int64_t sink_end = std::min(L.sink_blocks * G, frontier);
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t g = h / P.gqa;
       const float* q = P.q.data() + (t * heads + h) * D;
@@ -146,16 +164,18 @@ void Oracle(const Problem& P, int64_t layer, std::vector<double>& want, std::vec
         bool half_key;
         val[j].resize(D), vmag[j].resize(D);
         for (int64_t d = 0; d < D; ++d) {
-          if (j < frontier) {
+          if (j >= sink_end && j < frontier) {
             const auto& blk = blocks[j / G];
             const int64_t i = ((j % G) * H + g) * D + d;
             kv[d] = blk.k[i], kmag[d] = blk.k_mag[i], val[j][d] = blk.v[i],
             vmag[j][d] = blk.v_mag[i];
             half_key = k16, half_value[j] = v16;
           } else {
-            const int64_t i = (j - P.window_start) * row + g * D + d;
-            kv[d] = static_cast<double>(P.wk[layer][i]), kmag[d] = std::abs(kv[d]);
-            val[j][d] = static_cast<double>(P.wv[layer][i]), vmag[j][d] = std::abs(val[j][d]);
+            const bool sink = j < P.held * G;  // else the window, which covers [window_start, ..)
+            const int64_t i = (sink ? j : j - P.window_start) * row + g * D + d;
+            kv[d] = static_cast<double>((sink ? P.sk : P.wk)[layer][i]), kmag[d] = std::abs(kv[d]);
+            val[j][d] = static_cast<double>((sink ? P.sv : P.wv)[layer][i]);
+            vmag[j][d] = std::abs(val[j][d]);
             half_key = true, half_value[j] = true;
           }
         }
@@ -262,6 +282,13 @@ TEST_P(XqAttentionReferenceOracle, MatchesDequantizedFp32Attention) {
                                         static_cast<uint32_t>(c * 1000 + R * 10 + i));
           ExpectMatchesOracle(P, 0);
           ExpectMatchesOracle(P, 1);
+          // The same with one or two attention sinks, once the first block has left the window
+          // (the sinks then have fp16 pages of their own; before, nothing changes).
+          if (window_start < G) continue;
+          const Problem S = MakeProblem(L, length, n, gqa, R, window_start, num_blocks, false,
+                                        static_cast<uint32_t>(c * 1000 + R * 10 + i), 1 + i % 2);
+          ExpectMatchesOracle(S, 0);
+          ExpectMatchesOracle(S, 1);
         }
       }
     }

@@ -22,11 +22,12 @@ std::vector<KvLayerSpec> UniformSpecs(int64_t layers, int k_bits, int v_bits, bo
 
 KvBackend MakeTestBackend(const Model& m, const std::vector<KvLayerSpec>& specs,
                           int64_t block_tokens, int64_t recent_window, int32_t blocks,
-                          bool prefix_caching) {
+                          bool prefix_caching, int64_t sink_blocks) {
   KvBackend b;
   b.name = "test";
   b.plan.layout = MakeKvBlockLayout(m.config.num_kv_heads, m.config.head_dim, block_tokens,
                                     specs.data(), static_cast<int64_t>(specs.size()));
+  b.plan.layout.sink_blocks = sink_blocks;
   b.plan.recent_window = recent_window;
   b.plan.budget.num_blocks = blocks;
   b.runner = std::make_unique<CpuModelRunner>(m);

@@ -15,10 +15,11 @@ namespace xq::test {
 std::vector<KvLayerSpec> UniformSpecs(int64_t layers, int k_bits, int v_bits, bool share_v = false,
                                       float eta = 0.0f);
 
-// A CPU runner and KV manager with exactly `blocks` pool blocks.
+// A CPU runner and KV manager with exactly `blocks` pool blocks (and `sink_blocks` attention
+// sinks).
 KvBackend MakeTestBackend(const Model& m, const std::vector<KvLayerSpec>& specs,
                           int64_t block_tokens, int64_t recent_window, int32_t blocks = 256,
-                          bool prefix_caching = false);
+                          bool prefix_caching = false, int64_t sink_blocks = 0);
 
 // Logits of every position, [tokens, vocab], feeding one fresh sequence `chunk` tokens a time.
 std::vector<float> RunTokens(KvBackend& backend, const std::vector<int32_t>& tokens, int64_t chunk);

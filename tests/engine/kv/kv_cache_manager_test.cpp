@@ -136,6 +136,77 @@ TEST(KvCacheManager, ForkSharesFullBlocksAndCopiesThePartialWindowBlock) {
   EXPECT_EQ(kv.CheckInvariants(), "");
 }
 
+KvBlockLayout WithSinks(KvBlockLayout L, int64_t sink_blocks) {
+  L.sink_blocks = sink_blocks;
+  return L;
+}
+
+// Attention sinks: the first blocks keep their window pages in front of the window list once
+// they leave the window (and are still quantized into their compressed blocks).
+TEST(KvCacheManager, SinksKeepTheirWindowPagesAfterLeavingTheWindow) {
+  const KvBlockLayout L = WithSinks(Layout(2, 1), 2);
+  const int64_t P = L.window_pages_per_block;
+  KvCacheManager kv(L, /*recent_window=*/16, 300, false, "test");
+  SequenceKv seq;
+  kv.Reserve(seq, 45);
+  kv.Commit(seq, 45);  // [0, 24) compressed, window [24, 45); blocks 0 and 1 are sinks
+  EXPECT_EQ(seq.window_start, 24);
+  EXPECT_EQ(seq.blocks.size(), 3u);
+  EXPECT_EQ(static_cast<int64_t>(seq.window_pages.size()), (2 + 3) * P);
+  EXPECT_EQ(Used(kv), 3 + 5 * P);
+  const std::vector<int32_t> sinks(seq.window_pages.begin(), seq.window_pages.begin() + 2 * P);
+  // Decoding on: the sinks stay first, the window moves.
+  for (int i = 0; i < 40; ++i) {
+    const int64_t want = kv.BlocksNeeded(seq, 1);
+    const int32_t used = Used(kv);
+    kv.Reserve(seq, 1);
+    ASSERT_EQ(Used(kv) - used, want);
+    kv.Commit(seq, 1);
+    ASSERT_EQ(static_cast<int64_t>(seq.window_pages.size()),
+              (2 + (seq.length - seq.window_start + kBlock - 1) / kBlock) * P);
+    ASSERT_TRUE(std::equal(sinks.begin(), sinks.end(), seq.window_pages.begin()));
+  }
+  // A sink block left in a single step with the blocks after it.
+  SequenceKv one_step;
+  kv.Reserve(one_step, 70);
+  kv.Commit(one_step, 70);
+  EXPECT_EQ(one_step.window_start, 48);
+  EXPECT_EQ(static_cast<int64_t>(one_step.window_pages.size()), (2 + 3) * P);
+  std::vector<BlockCopy> copies;
+  SequenceKv child = kv.Fork(seq, copies);
+  for (int32_t page : sinks) EXPECT_EQ(kv.pool().RefCount(page), 2) << "forks share sinks";
+  for (SequenceKv* s : {&seq, &one_step, &child}) kv.Release(*s);
+  EXPECT_EQ(Used(kv), 0);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
+TEST(KvCacheManager, RandomGrowthWithSinksMatchesBlocksToGrowAndTheRequestBound) {
+  std::mt19937 rng(12);
+  for (const auto& [R, sinks] : {std::pair{16, 1}, std::pair{0, 2}, std::pair{32, 3}}) {
+    KvCacheManager kv(WithSinks(Layout(2, 1), sinks), R, 4000, false, "test");
+    for (int trial = 0; trial < 20; ++trial) {
+      const int64_t prompt = 1 + rng() % 100, total = prompt + rng() % 60;
+      const int64_t chunk = 1 + rng() % 40;
+      SequenceKv seq;
+      int32_t peak = 0;
+      while (seq.length < total) {
+        const int64_t n = seq.length < prompt ? std::min(chunk, prompt - seq.length) : 1;
+        const int64_t want = kv.BlocksNeeded(seq, n);
+        const int32_t used = Used(kv);
+        kv.Reserve(seq, n);
+        ASSERT_EQ(Used(kv) - used, want);
+        peak = std::max(peak, Used(kv));
+        kv.Commit(seq, n);
+        ASSERT_EQ(kv.CheckInvariants(), "");
+      }
+      EXPECT_LE(peak, kv.BlocksForRequest(prompt, total, 1, chunk))
+          << "prompt " << prompt << " total " << total << " chunk " << chunk;
+      kv.Release(seq);
+      ASSERT_EQ(Used(kv), 0);
+    }
+  }
+}
+
 TEST(KvCacheManager, WindowPagesHoldEveryRowOfAWindowBlockOnce) {
   for (const auto& [k_bits, v_bits] : {std::pair{16, 16}, std::pair{2, 1}, std::pair{8, 4}}) {
     const KvBlockLayout L = Layout(k_bits, v_bits);

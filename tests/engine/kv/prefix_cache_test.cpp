@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include "engine/kv/kv_cache_manager.h"
@@ -61,6 +62,36 @@ TEST(PrefixCache, WindowBlocksAreReusedByReference) {
   for (int32_t p : window) EXPECT_EQ(kv.pool().RefCount(p), 2);
   kv.Release(hit);
   kv.Release(again);
+  EXPECT_EQ(kv.CheckInvariants(), "");
+}
+
+// A hit with attention sinks revives the sinks' window pages too, in front of the window's.
+TEST(PrefixCache, SinksAreReusedByReference) {
+  KvBlockLayout L = Layout();
+  L.sink_blocks = 1;
+  const int64_t P = L.window_pages_per_block;
+  KvCacheManager kv(L, /*recent_window=*/16, 300, true, "test");
+  const auto tokens = Tokens(40);
+  SequenceKv first = RunPrompt(kv, tokens);
+  const std::vector<int32_t> window = first.window_pages;  // sink block 0, then blocks 3 and 4
+  ASSERT_EQ(static_cast<int64_t>(window.size()), 3 * P);
+  // While the first runs, a second request can resume where the prompt's blocks left the window
+  // (24 tokens: block 0 a sink, blocks 1 and 2 its window), sharing the sink's pages.
+  auto query = Tokens(45);
+  SequenceKv concurrent = kv.Acquire(query);
+  EXPECT_EQ(concurrent.length, 24);
+  EXPECT_EQ(concurrent.window_start, 8);
+  ASSERT_EQ(static_cast<int64_t>(concurrent.window_pages.size()), 3 * P);
+  EXPECT_TRUE(std::equal(window.begin(), window.begin() + P, concurrent.window_pages.begin()));
+  kv.Release(concurrent);
+  kv.Release(first);
+  SequenceKv hit = kv.Acquire(query);
+  EXPECT_EQ(hit.length, 40);
+  EXPECT_EQ(hit.window_start, 24);
+  EXPECT_EQ(hit.window_pages, window) << "the same pages, sinks first";
+  EXPECT_EQ(kv.CheckInvariants(), "");
+  kv.Release(hit);
+  EXPECT_EQ(kv.pool().Stats().used_blocks, 0);
   EXPECT_EQ(kv.CheckInvariants(), "");
 }
 

@@ -287,6 +287,40 @@ TEST(CpuModelRunnerRotation, QuantizedRotatedCacheIsChunkingInvariant) {
   }
 }
 
+// Sinks covering the whole sequence keep every position fp16: the logits are the fp16 cache's
+// although every block is 1-bit, whether prefilled in one chunk or decoded token by token.
+TEST(CpuModelRunnerSinks, SinksCoveringEverythingGiveTheFp16Logits) {
+  const Model m = test::MakeTinyModel();
+  const auto tokens = test::RandomTokens(60, m.config.vocab_size, 4);
+  const int64_t L = m.config.num_layers;
+  KvBackend fp16 = Fp16Backend(m);
+  const auto base = test::RunTokens(fp16, tokens, 60);
+  KvBackend sinks = test::MakeTestBackend(m, test::UniformSpecs(L, 1, 1, true, 0.1f), kBlock, 16,
+                                          256, false, /*sink_blocks=*/8);
+  KvBackend none = test::MakeTestBackend(m, test::UniformSpecs(L, 1, 1, true, 0.1f), kBlock, 16);
+  EXPECT_GT(MaxAbsDiff(test::RunTokens(none, tokens, 60), base), 1e-2) << "1-bit is lossy";
+  for (int64_t chunk : {1, 7, 60}) {
+    EXPECT_LT(MaxAbsDiff(test::RunTokens(sinks, tokens, chunk), base), 1e-4) << chunk;
+  }
+  EXPECT_EQ(sinks.kv->pool().Stats().used_blocks, 0);
+}
+
+// With fewer sinks than the sequence, chunked prefill still agrees with decoding, and the sinks
+// change the logits (their positions are read in fp16, not from the 1-bit blocks).
+TEST(CpuModelRunnerSinks, PartialSinksAreChunkingInvariant) {
+  const Model m = test::MakeTinyModel();
+  const auto tokens = test::RandomTokens(70, m.config.vocab_size, 8);
+  const int64_t L = m.config.num_layers;
+  KvBackend sinks = test::MakeTestBackend(m, test::UniformSpecs(L, 2, 1, true, 0.1f), kBlock, 16,
+                                          256, false, /*sink_blocks=*/2);
+  KvBackend none = test::MakeTestBackend(m, test::UniformSpecs(L, 2, 1, true, 0.1f), kBlock, 16);
+  const auto by_token = test::RunTokens(sinks, tokens, 1);
+  for (int64_t chunk : {5, 16, 70}) {
+    EXPECT_LT(MaxAbsDiff(test::RunTokens(sinks, tokens, chunk), by_token), 1e-5) << chunk;
+  }
+  EXPECT_GT(MaxAbsDiff(test::RunTokens(none, tokens, 1), by_token), 1e-3);
+}
+
 TEST(CpuModelRunnerValidation, RejectsInconsistentInputs) {
   const Model m = test::MakeTinyModel();
   KvBackend kv = Fp16Backend(m);
