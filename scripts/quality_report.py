@@ -1,30 +1,53 @@
 #!/usr/bin/env python3
-"""Writes docs/QUALITY.md: every shipped KV profile plus ablations (calibration off, an eta sweep,
-sharing thresholds, the recent window) evaluated by `xquant eval` on the default model.
+"""Writes docs/QUALITY.md: every shipped KV profile and the ablations of each technique, evaluated
+by `xquant eval` on the default model over three texts of different kinds, plus passkey retrieval.
 
-Text: /usr/share/common-licenses/GPL-3, from Debian's base-files package (the GNU GPL v3 text,
-which its licence lets anyone copy verbatim); nobody on this project wrote it.
+Texts (none written by this project, all on any machine that runs the tests):
+  prose  /usr/share/common-licenses/GPL-3 (Debian base-files; the GNU GPL v3, copied verbatim)
+  docs   the Python Language Reference topics shipped with Python (pydoc_data.topics)
+  code   the source of Python's argparse module
 
-  python3 scripts/quality_report.py [--max-tokens 2048] [--skip-passkey]
+  python3 scripts/quality_report.py [--max-tokens 2048] [--only text|passkey]
+
+Results are kept in build/quality/{text,passkey}.json; --only reruns one part and renders the
+report from both.
 """
 import argparse
 import json
 import pathlib
 import subprocess
+import sysconfig
 import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 XQUANT = ROOT / "build/bin/xquant"
 MODEL = ROOT / "models/SmolLM2-135M-Instruct.Q4_1.gguf"
-TEXT = pathlib.Path("/usr/share/common-licenses/GPL-3")
-PROFILES = ["int8", "kivi-2", "asymkv-1.5", "xquant-1.38", "xquant-1.15", "xquant-1.0"]
+RESULTS = ROOT / "build/quality"
+SHIPPED = ["int8", "kivi-2", "asymkv-1.5", "xquant-1.5", "xquant-1.38", "xquant-1.15",
+           "xquant-1.0"]
+PASSKEY_PROFILES = ["fp16", "kivi-2", "xquant-1.5", "xquant-1.38"]
+TEXTS = ["prose", "docs", "code"]
 
 
-def variants(tmp):
-    """Ablations of xquant-1.38 (and kivi-2), written as profile files."""
-    base = json.loads((ROOT / "configs/kv/xquant-1.38.json").read_text())
-    kivi = json.loads((ROOT / "configs/kv/kivi-2.json").read_text())
+def write_texts(tmp):
+    from pydoc_data.topics import topics
+    out = {"prose": pathlib.Path("/usr/share/common-licenses/GPL-3")}
+    out["docs"] = pathlib.Path(tmp) / "python-reference.txt"
+    out["docs"].write_text("\n\n".join(topics[k] for k in sorted(topics)))
+    out["code"] = pathlib.Path(sysconfig.get_paths()["stdlib"]) / "argparse.py"
+    return out
+
+
+def load(name):
+    return json.loads((ROOT / "configs/kv" / f"{name}.json").read_text())
+
+
+def ablations(tmp):
+    """Each technique added to (or removed from) a base layout, written as profile files."""
+    k2v1 = load("asymkv-1.5")  # 2-bit keys, 1-bit values, calibrated: the goal's budget
+    x138 = load("xquant-1.38")
+    rot = {"rotation": "hadamard"}
     out = []
 
     def add(name, profile, what):
@@ -33,90 +56,143 @@ def variants(tmp):
         path.write_text(json.dumps(profile))
         out.append((str(path), what))
 
-    add("xquant-1.38-nocal", dict(base, calibration=False), "xquant-1.38 without calibration")
-    for eta1 in [0.0833, 0.25, 0.3333]:
-        add(f"xquant-1.38-eta1-{eta1}", dict(base, eta={"1": eta1, "2": 0.045}),
-            f"xquant-1.38 with eta1 = {eta1}")
-    add("xquant-1.38-eta2-0.09", dict(base, eta={"1": 0.16667, "2": 0.09}),
-        "xquant-1.38 with eta2 = 0.09")
-    add("xquant-1.38-noshare", dict(base, values={"bits": 1}),
-        "xquant-1.38 without sharing (K2 V1, 1.5 bits)")
-    add("xquant-1.38-share25", dict(base, values={"bits": 1, "share_from_layer": "25%"}),
-        "values shared from 25% of the layers up")
-    add("xquant-1.38-share75", dict(base, values={"bits": 1, "share_from_layer": "75%"}),
-        "values shared from 75% of the layers up")
-    add("xquant-1.38-window32", dict(base, recent_window=32), "xquant-1.38 with a 32-token window")
-    add("kivi-2-cal", dict(kivi, calibration=True, eta={"1": 0.16667, "2": 0.045}),
-        "kivi-2 with calibration")
+    plain_x138 = dict(x138, keys={"bits": 2}, values={"bits": 1, "share_from_layer": "50%"})
+    plain_x138.pop("sink_tokens", None)
+    add("xquant-1.38-paper", plain_x138, "the paper's xquant-1.38: no rotation, no sinks")
+    add("xquant-1.38-rot", dict(plain_x138, keys={"bits": 2, **rot},
+                                values={"bits": 1, "share_from_layer": "50%", **rot}),
+        "xquant-1.38 rotated, no sinks")
+    add("xquant-1.38-sinks", dict(plain_x138, sink_tokens=32), "xquant-1.38 with sinks, no rotation")
+    add("k2v1-rotk", dict(k2v1, keys={"bits": 2, **rot}), "K2 V1, keys rotated")
+    add("k2v1-rotv", dict(k2v1, values={"bits": 1, **rot}), "K2 V1, values rotated")
+    add("k2v1-rotkv", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot}),
+        "K2 V1, keys and values rotated")
+    add("k2v1-sinks", dict(k2v1, sink_tokens=32), "K2 V1, 32 sink tokens")
+    add("k2v1-rotkv-sinks64", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot},
+                                   sink_tokens=64), "K2 V1 rotated, 64 sink tokens")
+    add("k2v1-rotkv-sinks-eta0.25", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot},
+                                         sink_tokens=32, eta={"1": 0.25, "2": 0.045}),
+        "xquant-1.5 with eta1 = 0.25")
+    add("kivi-2-rotkv-sinks", dict(load("kivi-2"), keys={"bits": 2, **rot},
+                                   values={"bits": 2, **rot}, sink_tokens=32),
+        "kivi-2 rotated, 32 sink tokens")
     return out
 
 
 def run_eval(args):
     cmd = [str(XQUANT), "eval", "--model", str(MODEL), "--json", "--threads", "2",
-           "--kv-cache-memory", "256MiB"] + args
+           "--kv-cache-memory", "512MiB"] + args
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def run_text(max_tokens):
+    results = {"max_tokens": max_tokens, "what": {}, "texts": {}}
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        texts = write_texts(tmp)
+        extra = ablations(tmp)
+        results["what"] = {pathlib.Path(p).stem: w for p, w in extra}
+        profiles = SHIPPED + [p for p, _ in extra]
+        for kind in TEXTS:
+            args = ["--text", str(texts[kind]), "--max-tokens", str(max_tokens)]
+            for p in profiles:
+                args += ["--kv-profile", p]
+            results["texts"][kind] = run_eval(args)
+    results["minutes"] = (time.time() - t0) / 60
+    return results
+
+
+def run_passkey(contexts, trials):
+    depths = [round((i + 0.5) / trials, 4) for i in range(trials)]
+    t0 = time.time()
+    args = ["--task", "passkey", "--contexts", *map(str, contexts), "--depths", *map(str, depths)]
+    for p in PASSKEY_PROFILES:
+        args += ["--kv-profile", p]
+    return {"rows": run_eval(args), "trials": trials, "minutes": (time.time() - t0) / 60}
+
+
+def render(text, passkey):
+    lines = ["# KV cache quality", "",
+             "Every profile runs the real forward path of `xquant` on the default model "
+             "(SmolLM2-135M-Instruct, Q4_1) with its paged XQuant cache, quantizing as it goes "
+             "exactly as serving does, and is compared position by position with the fp16 cache. "
+             "Produced by `python3 scripts/quality_report.py` on 2 cores.", ""]
+    if text:
+        n = text["max_tokens"]
+        lines += [
+            f"## Text: KL against fp16 on three kinds of text ({text['minutes']:.0f} min)", "",
+            f"The first {n} tokens of each text: **prose** (the GNU GPL v3, "
+            "`/usr/share/common-licenses/GPL-3`), **docs** (the Python Language Reference topics "
+            "shipped with Python, `pydoc_data.topics`), **code** (Python's `argparse.py`). Only "
+            "positions past the first recent window plus one block are scored, where quantized "
+            "history is actually read.", "",
+            "eq bits: code bits averaged over all K and V layer slots, shared slots counting 0 "
+            "(the paper's convention). real bits: everything a compressed block stores per "
+            "element (codes, fp16 scales and zero points). @ctx: bytes per token of a "
+            f"{n}-token sequence, counting the fp16 recent window and the sinks, and the same in "
+            "bits per element. KL: mean KL(fp16 ‖ profile) per token in nats. "
+            "ΔPPL and top-1 (agreement with fp16's argmax) are averaged over the texts.", "",
+            "| profile | eq bits | real bits | bytes/token @ctx | real bits @ctx | KL prose | "
+            "KL docs | KL code | ΔPPL | top-1 |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        by_text = {k: {r["profile"]: r for r in rows} for k, rows in text["texts"].items()}
+        first = text["texts"][TEXTS[0]]
+        for r in first:
+            name = r["profile"]
+            what = text["what"].get(name)
+            label = f"{name} ({what})" if what else f"**{name}**"
+            rows = [by_text[k][name] for k in TEXTS]
+            dppl = sum(x["ppl"] - x["ppl_fp16"] for x in rows) / len(rows)
+            top1 = sum(x["top1_agreement"] for x in rows) / len(rows)
+            at = r["bytes_per_token_at_context"]
+            real_at = at * r["real_bits"] / r["bytes_per_token"]  # same bits per byte
+            kls = " | ".join(f"{x['kl_vs_fp16']:.4f}" for x in rows)
+            lines.append(f"| {label} | {r['eq_bits']:.3f} | {r['real_bits']:.3f} | {at:.0f} | "
+                         f"{real_at:.2f} | {kls} | {dppl:+.3f} | {top1:.3f} |")
+        fp16_ppl = ", ".join(f"{k} {by_text[k][first[0]['profile']]['ppl_fp16']:.2f}"
+                             for k in TEXTS)
+        lines += ["", f"fp16 perplexity on the scored positions: {fp16_ppl}.", ""]
+    if passkey:
+        rows = passkey["rows"]
+        contexts = sorted({r["context_tokens"] for r in rows})
+        lines += [f"## Passkey retrieval ({passkey['minutes']:.0f} min)", "",
+                  f"A 5-digit key hidden at {passkey['trials']} evenly spaced depths of filler "
+                  "text (a new key each); the question is processed after the whole context, so "
+                  "it reads the key after it has left the recent window and been quantized. "
+                  "Greedy answer, exact digits.", "",
+                  "| profile | " + " | ".join(f"{c} tokens" for c in contexts) + " |",
+                  "| --- |" + " --- |" * len(contexts)]
+        for name in dict.fromkeys(r["profile"] for r in rows):
+            cells = []
+            for c in contexts:
+                r = next(x for x in rows if x["profile"] == name and x["context_tokens"] == c)
+                cells.append(f"{r['correct']}/{r['total']}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-tokens", type=int, default=2048)
-    ap.add_argument("--skip-passkey", action="store_true")
+    ap.add_argument("--contexts", type=int, nargs="+", default=[1024, 2048, 4096, 8000])
+    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--only", choices=["text", "passkey"])
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        ablations = variants(tmp)
-        t0 = time.time()
-        profile_args = []
-        for p in PROFILES + [path for path, _ in ablations]:
-            profile_args += ["--kv-profile", p]
-        text = run_eval(["--text", str(TEXT), "--max-tokens", str(args.max_tokens)] + profile_args)
-        passkey = [] if args.skip_passkey else run_eval(
-            ["--task", "passkey", "--kv-profile", "fp16"] +
-            sum((["--kv-profile", p] for p in PROFILES), []))
-        elapsed = time.time() - t0
-    what = {pathlib.Path(p).stem: w for p, w in ablations}
-
-    lines = ["# KV cache quality", "",
-             "Every profile runs the real forward path of `xquant` on the default model "
-             "(SmolLM2-135M-Instruct, Q4_1) with its paged XQuant cache, quantizing as it goes "
-             "exactly as serving does, and is compared position by position with the fp16 cache.",
-             "",
-             f"Produced by `python3 scripts/quality_report.py --max-tokens {args.max_tokens}` "
-             f"({elapsed / 60:.1f} min on 2 cores). Text: the first {args.max_tokens} tokens of "
-             "`/usr/share/common-licenses/GPL-3` (Debian package `base-files`; the GNU GPL v3, "
-             "which may be copied verbatim). Only positions past the first recent window plus "
-             "one block are scored, where quantized history is actually read.", "",
-             "eq bits: code bits averaged over all K and V layer slots, shared slots counting 0 "
-             "(the paper's convention). real bits: everything a compressed block stores per "
-             "element (codes, fp16 scales and zero points, alignment). bytes/token: compressed; "
-             f"@ctx: including the fp16 recent window at {args.max_tokens} tokens. KL: mean "
-             "KL(fp16 ‖ profile) per token in nats.", "",
-             "| profile | eq bits | real bits | bytes/token | @ctx | PPL | ΔPPL | KL | top-1 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in text:
-        name = r["profile"]
-        label = f"{name} ({what[name]})" if name in what else f"**{name}**"
-        lines.append(
-            f"| {label} | {r['eq_bits']:.3f} | {r['real_bits']:.3f} | {r['bytes_per_token']:.0f} | "
-            f"{r['bytes_per_token_at_context']:.0f} | {r['ppl']:.3f} | "
-            f"{r['ppl'] - r['ppl_fp16']:+.3f} | {r['kl_vs_fp16']:.4f} | {r['top1_agreement']:.3f} |")
-    lines += ["", f"fp16 perplexity on the same positions: {text[0]['ppl_fp16']:.3f} "
-              f"({text[0]['tokens_scored']} tokens scored).", ""]
-    if passkey:
-        contexts = sorted({r["context_tokens"] for r in passkey})
-        lines += ["## Passkey retrieval", "",
-                  "A 5-digit key hidden at depths 10/30/50/70/90% of filler text; the question is "
-                  "processed after the whole context, so it reads the context after it has left "
-                  "the recent window and been quantized. Greedy answer, exact digits.", "",
-                  "| profile | " + " | ".join(f"{c} tokens" for c in contexts) + " |",
-                  "| --- |" + " --- |" * len(contexts)]
-        for name in dict.fromkeys(r["profile"] for r in passkey):
-            cells = []
-            for c in contexts:
-                r = next(x for x in passkey if x["profile"] == name and x["context_tokens"] == c)
-                cells.append(f"{r['correct']}/{r['total']}")
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines.append("")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    parts = {"text": lambda: run_text(args.max_tokens),
+             "passkey": lambda: run_passkey(args.contexts, args.trials)}
+    loaded = {}
+    for part, run in parts.items():
+        path = RESULTS / f"{part}.json"
+        if args.only in (None, part):
+            path.write_text(json.dumps(run()))
+        loaded[part] = json.loads(path.read_text()) if path.exists() else None
+    lines = render(loaded["text"], loaded["passkey"])
+    notes = ROOT / "docs/quality_notes.md"
+    if notes.exists():
+        lines += [notes.read_text()]
     (ROOT / "docs/QUALITY.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -86,7 +86,7 @@ TEST(KvAccounting, RealBitsIncludeSectionAlignment) {
 }
 
 TEST(KvAccounting, BytesPerTokenWithRecentWindow) {
-  const KvAccounting a = Account("xquant-1.38");  // R = 128, G = 32, block 109824 B
+  const KvAccounting a = Account("xquant-1.38");  // R = 128, G = 32, block 109824 B, 1 sink
   // Window tokens live in window pages of the pool: a window block of 32 tokens takes 7 pages
   // of 109824 bytes (286 fp16 rows each; 2 * 30 * 32 rows), 4.3% more than raw fp16.
   const double window = 7 * 109824.0 / 32;
@@ -94,10 +94,10 @@ TEST(KvAccounting, BytesPerTokenWithRecentWindow) {
   // Shorter than the window: everything in window pages.
   EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 100), window);
   EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 128), window);
-  // 200 tokens: frontier floor(72/32)*32 = 64, so 2 blocks + 136 window tokens.
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 200), (2 * 109824.0 + 136 * window) / 200);
-  // 4096 tokens: frontier 3968 = 124 blocks, 128 window tokens.
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 4096), (124 * 109824.0 + 128 * window) / 4096);
+  // 200 tokens: frontier floor(72/32)*32 = 64, so 2 blocks + 136 window tokens + the sink's 32.
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 200), (2 * 109824.0 + (136 + 32) * window) / 200);
+  // 4096 tokens: frontier 3968 = 124 blocks, 128 window tokens, 32 sink tokens.
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 4096), (124 * 109824.0 + (128 + 32) * window) / 4096);
   // No window: only the partial block is in a window page, and an fp16 block is exactly one
   // page, so it costs exactly fp16.
   const KvAccounting f = Account("fp16");
@@ -108,17 +108,37 @@ TEST(KvAccounting, BytesPerTokenWithRecentWindow) {
   EXPECT_THROW(BytesPerTokenAt(a, 0), std::invalid_argument);
 }
 
+TEST(KvAccounting, SinksCostTheirWindowPagesOnceTheyLeftTheWindow) {
+  const KvProfile p = LoadKvProfile("asymkv-1.5", kConfigs);  // R = 128, block 115200 B, P = 7
+  KvBlockLayout layout = ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim);
+  const KvAccounting plain = ComputeKvAccounting(layout, p.recent_window);
+  layout.sink_blocks = 2;
+  const KvAccounting a = ComputeKvAccounting(layout, p.recent_window);
+  EXPECT_EQ(a.block_bytes, plain.block_bytes) << "sinks change no block";
+  const double window = 7 * 115200.0 / 32;
+  // Within the window nothing has left it yet: no extra cost.
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 150), BytesPerTokenAt(plain, 150));
+  // 170 tokens: frontier 32, so sink block 0 is held (block 1 has not left the window).
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 170), (1 * 115200.0 + (138 + 32) * window) / 170);
+  // 4096 tokens: both sinks held, on top of 124 compressed blocks and the 128-token window.
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 4096), (124 * 115200.0 + (128 + 64) * window) / 4096);
+  const std::string s = DescribeKvAccounting("sinky", layout, p.recent_window, 4096);
+  EXPECT_THAT(s, HasSubstr("the first 64 tokens stay fp16 (attention sinks)"));
+}
+
 TEST(KvAccounting, SummaryNamesTheNumbers) {
   const KvProfile p = LoadKvProfile("xquant-1.38", kConfigs);
   const std::string s = DescribeKvAccounting(
       p.name, ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim), p.recent_window, 4096);
   EXPECT_THAT(s, HasSubstr("xquant-1.38"));
-  EXPECT_THAT(s, HasSubstr("K 2-bit L0-29; V 1-bit L0-29, codes shared by 7 layers from L17"));
+  EXPECT_THAT(s, HasSubstr("K 2-bit L0-29, Hadamard-rotated; V 1-bit L0-29, codes shared by 7 "
+                           "layers from L17, Hadamard-rotated"));
+  EXPECT_THAT(s, HasSubstr("the first 32 tokens stay fp16 (attention sinks)"));
   EXPECT_THAT(s, HasSubstr("eta1=0.1667 eta2=0.045"));
   EXPECT_THAT(s, HasSubstr("1.383 equivalent bits"));
   EXPECT_THAT(s, HasSubstr("2.383 real bits"));
   EXPECT_THAT(s, HasSubstr("109824 bytes: 3432.0 bytes/token vs 23040"));
-  EXPECT_THAT(s, HasSubstr("4075.5 bytes/token"));  // (124*109824 + 128*24024) / 4096
+  EXPECT_THAT(s, HasSubstr("4263.2 bytes/token"));  // (124*109824 + 160*24024) / 4096
   const KvProfile k = LoadKvProfile("kivi-2", kConfigs);
   EXPECT_THAT(DescribeKvAccounting(k.name, ResolveKvLayout(k, kLayers, kKvHeads, kHeadDim),
                                    k.recent_window, 4096),

@@ -35,8 +35,8 @@ std::vector<int64_t> OddFrom(int64_t first, int64_t end) {
 
 TEST(KvProfile, ShippedProfilesAreListed) {
   EXPECT_THAT(ListKvProfiles(kConfigs),
-              ::testing::IsSupersetOf({"fp16", "int8", "kivi-2", "asymkv-1.5", "xquant-1.38",
-                                       "xquant-1.15", "xquant-1.0"}));
+              ::testing::IsSupersetOf({"fp16", "int8", "kivi-2", "asymkv-1.5", "xquant-1.5",
+                                       "xquant-1.38", "xquant-1.15", "xquant-1.0"}));
 }
 
 TEST(KvProfile, EveryShippedProfileResolvesForSmolLM2) {
@@ -131,6 +131,19 @@ TEST(KvProfile, CustomEtaAndFp16SlotsUncalibrated) {
   EXPECT_FLOAT_EQ(p.EtaFor(2), 0.045f);  // unspecified entries keep their defaults
 }
 
+// Our 1.5-bit profile: the AsymKV layout plus rotation of both halves and one sink block.
+TEST(KvProfile, Xquant15IsRotatedWithOneSinkBlock) {
+  const KvBlockLayout L =
+      ResolveKvLayout(LoadKvProfile("xquant-1.5", kConfigs), kLayers, kKvHeads, kHeadDim);
+  EXPECT_EQ(L.sink_blocks, 1);
+  for (int64_t l = 0; l < kLayers; ++l) {
+    EXPECT_EQ(L.layers[l].k.bits, 2);
+    EXPECT_EQ(L.layers[l].v.bits, 1);
+    EXPECT_TRUE(L.layers[l].k.rotated && L.layers[l].v.rotated);
+    EXPECT_FALSE(L.layers[l].k.shares_codes || L.layers[l].v.shares_codes);
+  }
+}
+
 TEST(KvProfile, RotationIsChosenPerHalfAndCarriedToEveryLayer) {
   const KvProfile p = ParseKvProfile(
       R"({"keys": {"bits": 2, "rotation": "hadamard"},
@@ -221,6 +234,9 @@ INSTANTIATE_TEST_SUITE_P(
                 R"({"bits": 2, "rules": [{"from_layer": 15, "bits": 1}], "share_from_layer": 0})",
                 R"({"bits": 1})") "}",
             "keys.share_from_layer"},
+        BadProfile{"sinksNotWholeBlocks",
+                   R"({"sink_tokens": 20, )" KV(R"({"bits": 2})", R"({"bits": 1})") "}",
+                   "sink_tokens"},
         BadProfile{"rotationName",
                    "{" KV(R"({"bits": 2, "rotation": "walsh"})", R"({"bits": 1})") "}",
                    "keys.rotation"},
