@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   xq::cli::AddBenchCommand(app);
   xq::cli::AddEvalCommand(app);
   xq::cli::AddServeCommand(app);
+  xq::cli::AddTuneCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

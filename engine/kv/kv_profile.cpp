@@ -251,6 +251,45 @@ KvProfile ParseKvProfile(std::string_view json_text, const std::string& source) 
   return p;
 }
 
+namespace {
+
+json ThresholdJson(const LayerThreshold& t) {
+  if (t.layer) return *t.layer;
+  std::ostringstream s;
+  s << t.percent << '%';
+  return s.str();
+}
+
+json SlotJson(const KvSlotProfile& slot) {
+  json j = {{"bits", slot.bits}};
+  if (!slot.rules.empty()) {
+    j["rules"] = json::array();
+    for (const KvBitsRule& r : slot.rules) {
+      j["rules"].push_back({{"from_layer", ThresholdJson(r.from)}, {"bits", r.bits}});
+    }
+  }
+  if (slot.share_from_layer) j["share_from_layer"] = ThresholdJson(*slot.share_from_layer);
+  if (slot.rotated) j["rotation"] = "hadamard";
+  return j;
+}
+
+}  // namespace
+
+std::string KvProfileJson(const KvProfile& p) {
+  json eta = json::object();
+  for (const auto& [bits, value] : p.eta) eta[std::to_string(bits)] = value;
+  const json j = {{"name", p.name},
+                  {"description", p.description},
+                  {"block_tokens", p.block_tokens},
+                  {"recent_window", p.recent_window},
+                  {"sink_tokens", p.sink_tokens},
+                  {"calibration", p.calibration},
+                  {"eta", eta},
+                  {"keys", SlotJson(p.keys)},
+                  {"values", SlotJson(p.values)}};
+  return j.dump(2) + "\n";
+}
+
 std::filesystem::path DefaultKvConfigsDir() {
   namespace fs = std::filesystem;
   std::error_code ec;

@@ -61,6 +61,10 @@ struct KvProfile {
 // strings. Throws xq::Error "<source>: <field>: <problem>".
 KvProfile ParseKvProfile(std::string_view json_text, const std::string& source);
 
+// The profile as a JSON document ParseKvProfile reads back to the same profile (what
+// `xquant tune` writes).
+std::string KvProfileJson(const KvProfile& profile);
+
 // The shipped profiles: the first of <exe dir>/configs/kv, <exe dir>/../configs/kv,
 // <exe dir>/../share/xquant/configs/kv, ./configs/kv that exists (else the last).
 std::filesystem::path DefaultKvConfigsDir();

@@ -9,6 +9,7 @@ void AddGenerateCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
 void AddServeCommand(CLI::App& app);
+void AddTuneCommand(CLI::App& app);
 
 // Applies --threads to OpenMP and OpenBLAS (0 = all cores).
 void SetThreads(int threads);

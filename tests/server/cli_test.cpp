@@ -23,8 +23,8 @@ struct CliRun {
 };
 
 CliRun Xquant(const std::string& args) {
-  const std::string err_file = std::filesystem::temp_directory_path() /
-                               ("xq-cli-" + std::to_string(::getpid()) + ".err");
+  const std::string err_file =
+      std::filesystem::temp_directory_path() / ("xq-cli-" + std::to_string(::getpid()) + ".err");
   const std::string cmd = std::string(XQ_BINARY) + " " + args + " 2>" + err_file;
   CliRun r;
   FILE* pipe = ::popen(cmd.c_str(), "r");
@@ -54,11 +54,11 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, GreedyChatPrintsOnlyTheAnswer) {
   const CliRun r = Xquant("generate " + model_ +
-                       " --chat --prompt 'What is the capital of Germany?' --max-tokens 32 "
-                       "--temperature 0 --threads 2");
+                          " --chat --prompt 'What is the capital of Germany?' --max-tokens 32 "
+                          "--temperature 0 --threads 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "The capital of Germany is Berlin.");  // llama.cpp's greedy answer too
-  EXPECT_THAT(r.err, HasSubstr("generated"));  // the timing line is a log, on stderr
+  EXPECT_THAT(r.err, HasSubstr("generated"));             // the timing line is a log, on stderr
 }
 
 TEST_F(CliTest, SeedMakesSamplingReproducible) {
@@ -93,12 +93,34 @@ TEST_F(CliTest, BadInputFailsWithAClearMessage) {
 }
 
 TEST_F(CliTest, BenchPrintsOneJsonLine) {
-  const CliRun r = Xquant("bench " + model_ +
-                       " --prefill-tokens 32 --decode-tokens 4 --repeats 1 --threads 2");
+  const CliRun r =
+      Xquant("bench " + model_ + " --prefill-tokens 32 --decode-tokens 4 --repeats 1 --threads 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"prefill_tps\""));
   EXPECT_THAT(r.out, HasSubstr("\"decode_tps\""));
   EXPECT_THAT(r.out, Not(HasSubstr("[info]")));
+}
+
+// A generous budget is met by the first batch of the cheapest candidates: the written profile
+// loads (eval runs it) and says what was measured; a text too short to score is refused.
+TEST_F(CliTest, TuneWritesAProfileThatLoads) {
+  const std::string text = "/usr/share/common-licenses/GPL-3";
+  const std::string out =
+      std::filesystem::temp_directory_path() / ("xq-tuned-" + std::to_string(::getpid()) + ".json");
+  CliRun r = Xquant("tune " + model_ + " --text " + text + " --max-tokens 256 --max-kl 5" +
+                    " --threads 2 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("wrote " + out));
+  r = Xquant("eval " + model_ + " --text " + text + " --max-tokens 256 --threads 2 --json" +
+             " --kv-profile " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"kl_vs_fp16\""));
+  std::filesystem::remove(out);
+
+  r = Xquant("tune " + model_ + " --text " + text + " --max-tokens 100 --threads 2 --out " + out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--text"));
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace

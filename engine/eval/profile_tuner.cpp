@@ -1,0 +1,86 @@
+#include "engine/eval/profile_tuner.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+
+namespace xq {
+namespace {
+
+LayerThreshold Share(double percent) {
+  LayerThreshold t;
+  t.percent = percent;
+  t.text = std::to_string(static_cast<int>(percent)) + "%";
+  return t;
+}
+
+KvSlotProfile Slot(int bits, std::optional<double> low_bits_from, std::optional<double> share) {
+  KvSlotProfile s;
+  s.bits = bits;
+  s.rotated = true;
+  if (low_bits_from) s.rules.push_back({Share(*low_bits_from), bits - 1});
+  if (share) s.share_from_layer = Share(*share);
+  return s;
+}
+
+}  // namespace
+
+std::vector<KvProfile> TuneCandidates(const KvProfile& base) {
+  const std::vector<KvSlotProfile> keys = {Slot(2, std::nullopt, std::nullopt),
+                                           Slot(2, 75.0, std::nullopt),
+                                           Slot(2, 50.0, std::nullopt)};
+  const std::vector<KvSlotProfile> values = {
+      Slot(1, std::nullopt, std::nullopt), Slot(1, std::nullopt, 75.0), Slot(1, std::nullopt, 50.0),
+      Slot(2, std::nullopt, std::nullopt)};
+  std::vector<KvProfile> out;
+  for (const KvSlotProfile& k : keys) {
+    for (const KvSlotProfile& v : values) {
+      for (int64_t sinks : {0, 1, 2}) {
+        KvProfile p = base;
+        p.name = "tuned-" + std::to_string(out.size());
+        p.keys = k;
+        p.values = v;
+        p.sink_tokens = sinks * base.block_tokens;
+        out.push_back(p);
+      }
+    }
+  }
+  return out;
+}
+
+TuneResult TuneProfile(const std::vector<KvProfile>& candidates, const ModelKvShape& shape,
+                       const TuneOptions& options, const TuneEvaluator& evaluate) {
+  std::vector<TuneCandidate> pool;
+  for (const KvProfile& p : candidates) {
+    TuneCandidate c;
+    c.profile = p;
+    const KvBlockLayout layout =
+        ResolveKvLayout(p, shape.num_layers, shape.num_kv_heads, shape.head_dim);
+    c.accounting = ComputeKvAccounting(layout, p.recent_window);
+    c.bytes_per_token = BytesPerTokenAt(c.accounting, options.context_tokens);
+    if (c.accounting.real_bits_per_element <= options.max_real_bits) pool.push_back(c);
+  }
+  std::stable_sort(pool.begin(), pool.end(), [](const TuneCandidate& a, const TuneCandidate& b) {
+    return a.bytes_per_token < b.bytes_per_token;
+  });
+  TuneResult result;
+  const size_t batch = static_cast<size_t>(std::max<int64_t>(1, options.batch));
+  for (size_t first = 0; first < pool.size(); first += batch) {
+    const size_t end = std::min(pool.size(), first + batch);
+    std::vector<KvProfile> profiles;
+    for (size_t i = first; i < end; ++i) profiles.push_back(pool[i].profile);
+    const std::vector<double> kl = evaluate(profiles);
+    for (size_t i = first; i < end; ++i) {
+      pool[i].kl = kl.at(i - first);
+      result.tried.push_back(pool[i]);
+      if (!result.found && pool[i].kl <= options.max_kl) {
+        result.found = true;
+        result.best = pool[i];  // the batch is in cost order: the first within budget wins
+      }
+    }
+    if (result.found) break;
+  }
+  return result;
+}
+
+}  // namespace xq
