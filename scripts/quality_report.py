@@ -27,6 +27,8 @@ RESULTS = ROOT / "build/quality"
 SHIPPED = ["int8", "kivi-2", "asymkv-1.5", "xquant-1.5", "xquant-1.38", "xquant-1.15",
            "xquant-1.0"]
 PASSKEY_PROFILES = ["fp16", "kivi-2", "xquant-1.5", "xquant-1.38"]
+# Ablations on passkey: what rotation, sinks and key calibration do to retrieval (1K only).
+PASSKEY_ABLATIONS = ["asymkv-1.5", "k2v1-rotkv-sinks"]
 TEXTS = ["prose", "docs", "code"]
 
 
@@ -47,7 +49,9 @@ def ablations(tmp):
     """Each technique added to (or removed from) a base layout, written as profile files."""
     k2v1 = load("asymkv-1.5")  # 2-bit keys, 1-bit values, calibrated: the goal's budget
     x138 = load("xquant-1.38")
+    x15 = load("xquant-1.5")
     rot = {"rotation": "hadamard"}
+    paper_eta = {"1": 0.16667, "2": 0.045}
     out = []
 
     def add(name, profile, what):
@@ -56,7 +60,8 @@ def ablations(tmp):
         path.write_text(json.dumps(profile))
         out.append((str(path), what))
 
-    plain_x138 = dict(x138, keys={"bits": 2}, values={"bits": 1, "share_from_layer": "50%"})
+    plain_x138 = dict(x138, keys={"bits": 2}, values={"bits": 1, "share_from_layer": "50%"},
+                      eta=paper_eta)
     plain_x138.pop("sink_tokens", None)
     add("xquant-1.38-paper", plain_x138, "the paper's xquant-1.38: no rotation, no sinks")
     add("xquant-1.38-rot", dict(plain_x138, keys={"bits": 2, **rot},
@@ -68,11 +73,12 @@ def ablations(tmp):
     add("k2v1-rotkv", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot}),
         "K2 V1, keys and values rotated")
     add("k2v1-sinks", dict(k2v1, sink_tokens=32), "K2 V1, 32 sink tokens")
-    add("k2v1-rotkv-sinks64", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot},
-                                   sink_tokens=64), "K2 V1 rotated, 64 sink tokens")
-    add("k2v1-rotkv-sinks-eta0.25", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot},
-                                         sink_tokens=32, eta={"1": 0.25, "2": 0.045}),
+    add("k2v1-rotkv-sinks", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot},
+                                 sink_tokens=32), "xquant-1.5 with calibrated keys (eta2 = 0.045)")
+    add("xquant-1.5-sinks64", dict(x15, sink_tokens=64), "xquant-1.5 with 64 sink tokens")
+    add("xquant-1.5-eta1-0.25", dict(x15, eta={"1": 0.25, "2": 0.0}),
         "xquant-1.5 with eta1 = 0.25")
+    add("xquant-1.38-keycal", dict(x138, eta=paper_eta), "xquant-1.38 with calibrated keys")
     add("kivi-2-rotkv-sinks", dict(load("kivi-2"), keys={"bits": 2, **rot},
                                    values={"bits": 2, **rot}, sink_tokens=32),
         "kivi-2 rotated, 32 sink tokens")
@@ -106,10 +112,19 @@ def run_text(max_tokens):
 def run_passkey(contexts, trials):
     depths = [round((i + 0.5) / trials, 4) for i in range(trials)]
     t0 = time.time()
-    args = ["--task", "passkey", "--contexts", *map(str, contexts), "--depths", *map(str, depths)]
+    common = ["--task", "passkey", "--depths", *map(str, depths)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {pathlib.Path(p).stem: p for p, _ in ablations(tmp)}
+        short = ["--contexts", str(contexts[0])]
+        for p in PASSKEY_ABLATIONS:
+            short += ["--kv-profile", paths.get(p, p)]
+        rows += run_eval(common + short)
+    full = ["--contexts", *map(str, contexts)]
     for p in PASSKEY_PROFILES:
-        args += ["--kv-profile", p]
-    return {"rows": run_eval(args), "trials": trials, "minutes": (time.time() - t0) / 60}
+        full += ["--kv-profile", p]
+    rows += run_eval(common + full)
+    return {"rows": rows, "trials": trials, "minutes": (time.time() - t0) / 60}
 
 
 def render(text, passkey):
@@ -166,8 +181,8 @@ def render(text, passkey):
         for name in dict.fromkeys(r["profile"] for r in rows):
             cells = []
             for c in contexts:
-                r = next(x for x in rows if x["profile"] == name and x["context_tokens"] == c)
-                cells.append(f"{r['correct']}/{r['total']}")
+                r = [x for x in rows if x["profile"] == name and x["context_tokens"] == c]
+                cells.append(f"{r[0]['correct']}/{r[0]['total']}" if r else "–")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines

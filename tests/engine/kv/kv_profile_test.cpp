@@ -60,9 +60,11 @@ TEST(KvProfile, Xquant138SharesValueCodesOnOddUpperLayers) {
   for (const KvLayerSpec& s : layers) {
     EXPECT_EQ(s.k.bits, 2);
     EXPECT_EQ(s.v.bits, 1);
-    EXPECT_FLOAT_EQ(s.k.eta, 0.045f);
+    EXPECT_EQ(s.k.eta, 0.0f);  // keys uncalibrated: calibration costs passkey retrieval
     EXPECT_NEAR(s.v.eta, 1.0 / 6.0, 1e-5);
+    EXPECT_TRUE(s.k.rotated && s.v.rotated);
   }
+  EXPECT_EQ(ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim).sink_blocks, 1);
   EXPECT_TRUE(SharedLayers(layers, true).empty());
   // "50%" of 30 layers is 15, rounded up to the pair boundary 16.
   EXPECT_EQ(SharedLayers(layers, false), OddFrom(17, 30));
