@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace xq::cli {
 
@@ -13,5 +14,8 @@ void AddTuneCommand(CLI::App& app);
 
 // Applies --threads to OpenMP and OpenBLAS (0 = all cores).
 void SetThreads(int threads);
+
+// The whole file at `path`; throws xq::Error naming `flag` when it cannot be read.
+std::string ReadTextFile(const std::string& path, const std::string& flag);
 
 }  // namespace xq::cli

@@ -34,14 +34,6 @@ struct EvalOptions {
   int threads = 0;
 };
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("--text: cannot read " + path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void Emit(const nlohmann::json& j, bool json) {
   if (json) {
     std::printf("%s\n", j.dump().c_str());
@@ -94,7 +86,7 @@ void RunEval(const EvalOptions& o) {
     return;
   }
   if (o.text.empty()) throw Error("--text: a text file is required for the text task");
-  std::vector<int32_t> tokens = tokenizer.Encode(ReadFile(o.text), true, false);
+  std::vector<int32_t> tokens = tokenizer.Encode(ReadTextFile(o.text, "--text"), true, false);
   if (static_cast<int64_t>(tokens.size()) > context) tokens.resize(context);
   auto baseline = MakeKvBackend(model, o.baseline, o.memory, max_chunk, context);
   int64_t score_from = 0;

@@ -33,14 +33,6 @@ struct TuneCommandOptions {
   int threads = 0;
 };
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("--text: cannot read " + path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string Describe(const TuneCandidate& c, const TuneCommandOptions& o) {
   char buf[512];
   std::snprintf(buf, sizeof(buf),
@@ -56,7 +48,7 @@ void RunTune(const TuneCommandOptions& o) {
   SetThreads(o.threads);
   const Model model = LoadModel(o.model);
   const Tokenizer tokenizer(model.tokenizer);
-  std::vector<int32_t> tokens = tokenizer.Encode(ReadText(o.text), true, false);
+  std::vector<int32_t> tokens = tokenizer.Encode(ReadTextFile(o.text, "--text"), true, false);
   const int64_t length = std::min<int64_t>(o.max_tokens, model.config.max_context);
   if (static_cast<int64_t>(tokens.size()) > length) tokens.resize(length);
   const KvProfile base = LoadKvProfile(o.base);

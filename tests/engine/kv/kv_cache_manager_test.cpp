@@ -77,32 +77,37 @@ TEST(KvCacheManager, RunningOutTakesNothing) {
   kv.Release(again);
 }
 
+// Random prompts and decodes: every Reserve takes exactly what BlocksNeeded said, the peak stays
+// within BlocksForRequest, and releasing returns everything.
+void GrowRandomSequences(KvCacheManager& kv, std::mt19937& rng) {
+  for (int trial = 0; trial < 20; ++trial) {
+    const int64_t prompt = 1 + rng() % 100, total = prompt + rng() % 60;
+    const int64_t chunk = 1 + rng() % 40;
+    SequenceKv seq;
+    int32_t peak = 0;
+    while (seq.length < total) {
+      const int64_t n = seq.length < prompt ? std::min(chunk, prompt - seq.length) : 1;
+      const int64_t want = kv.BlocksNeeded(seq, n);
+      const int32_t used = Used(kv);
+      kv.Reserve(seq, n);
+      ASSERT_EQ(Used(kv) - used, want);
+      peak = std::max(peak, Used(kv));
+      kv.Commit(seq, n);
+      ASSERT_EQ(kv.CheckInvariants(), "");
+    }
+    EXPECT_LE(peak, kv.BlocksForRequest(prompt, total, 1, chunk))
+        << "prompt " << prompt << " total " << total << " chunk " << chunk;
+    kv.Release(seq);
+    ASSERT_EQ(Used(kv), 0);
+  }
+}
+
 TEST(KvCacheManager, RandomGrowthMatchesBlocksToGrowAndStaysWithinTheRequestBound) {
   std::mt19937 rng(11);
   for (const auto& [k_bits, v_bits, R] :
        {std::tuple{2, 1, 16}, std::tuple{16, 16, 0}, std::tuple{4, 2, 32}, std::tuple{1, 1, 8}}) {
-    const KvBlockLayout L = Layout(k_bits, v_bits);
-    KvCacheManager kv(L, R, 4000, false, "test");
-    for (int trial = 0; trial < 20; ++trial) {
-      const int64_t prompt = 1 + rng() % 100, total = prompt + rng() % 60;
-      const int64_t chunk = 1 + rng() % 40;
-      SequenceKv seq;
-      int32_t peak = 0;
-      while (seq.length < total) {
-        const int64_t n = seq.length < prompt ? std::min(chunk, prompt - seq.length) : 1;
-        const int64_t want = kv.BlocksNeeded(seq, n);
-        const int32_t used = Used(kv);
-        kv.Reserve(seq, n);
-        ASSERT_EQ(Used(kv) - used, want);
-        peak = std::max(peak, Used(kv));
-        kv.Commit(seq, n);
-        ASSERT_EQ(kv.CheckInvariants(), "");
-      }
-      EXPECT_LE(peak, kv.BlocksForRequest(prompt, total, 1, chunk))
-          << "prompt " << prompt << " total " << total << " chunk " << chunk;
-      kv.Release(seq);
-      ASSERT_EQ(Used(kv), 0);
-    }
+    KvCacheManager kv(Layout(k_bits, v_bits), R, 4000, false, "test");
+    GrowRandomSequences(kv, rng);
   }
 }
 
@@ -184,26 +189,7 @@ TEST(KvCacheManager, RandomGrowthWithSinksMatchesBlocksToGrowAndTheRequestBound)
   std::mt19937 rng(12);
   for (const auto& [R, sinks] : {std::pair{16, 1}, std::pair{0, 2}, std::pair{32, 3}}) {
     KvCacheManager kv(WithSinks(Layout(2, 1), sinks), R, 4000, false, "test");
-    for (int trial = 0; trial < 20; ++trial) {
-      const int64_t prompt = 1 + rng() % 100, total = prompt + rng() % 60;
-      const int64_t chunk = 1 + rng() % 40;
-      SequenceKv seq;
-      int32_t peak = 0;
-      while (seq.length < total) {
-        const int64_t n = seq.length < prompt ? std::min(chunk, prompt - seq.length) : 1;
-        const int64_t want = kv.BlocksNeeded(seq, n);
-        const int32_t used = Used(kv);
-        kv.Reserve(seq, n);
-        ASSERT_EQ(Used(kv) - used, want);
-        peak = std::max(peak, Used(kv));
-        kv.Commit(seq, n);
-        ASSERT_EQ(kv.CheckInvariants(), "");
-      }
-      EXPECT_LE(peak, kv.BlocksForRequest(prompt, total, 1, chunk))
-          << "prompt " << prompt << " total " << total << " chunk " << chunk;
-      kv.Release(seq);
-      ASSERT_EQ(Used(kv), 0);
-    }
+    GrowRandomSequences(kv, rng);
   }
 }
 
