@@ -79,7 +79,8 @@ def ablations(tmp):
     add("xquant-1.5-sinks64", dict(x15, sink_tokens=64), "xquant-1.5 with 64 sink tokens")
     add("xquant-1.5-eta1-0.25", dict(x15, eta={"1": 0.25, "2": 0.0}),
         "xquant-1.5 with eta1 = 0.25")
-    add("xquant-1.38-keycal", dict(x138, eta=paper_eta), "xquant-1.38 with calibrated keys")
+    add("xquant-1.38-keys-uncal", dict(x138, eta={"1": 0.16667, "2": 0.0}),
+        "xquant-1.38 with uncalibrated keys, as xquant-1.5")
     add("kivi-2-rotkv-sinks", dict(load("kivi-2"), keys={"bits": 2, **rot},
                                    values={"bits": 2, **rot}, sink_tokens=32),
         "kivi-2 rotated, 32 sink tokens")
