@@ -134,7 +134,7 @@ TEST(KvAccounting, SummaryNamesTheNumbers) {
   EXPECT_THAT(s, HasSubstr("K 2-bit L0-29, Hadamard-rotated; V 1-bit L0-29, codes shared by 7 "
                            "layers from L17, Hadamard-rotated"));
   EXPECT_THAT(s, HasSubstr("the first 32 tokens stay fp16 (attention sinks)"));
-  EXPECT_THAT(s, HasSubstr("calibration eta1=0.1667;"));  // keys (2-bit) uncalibrated
+  EXPECT_THAT(s, HasSubstr("eta1=0.1667 eta2=0.045"));
   EXPECT_THAT(s, HasSubstr("1.383 equivalent bits"));
   EXPECT_THAT(s, HasSubstr("2.383 real bits"));
   EXPECT_THAT(s, HasSubstr("109824 bytes: 3432.0 bytes/token vs 23040"));

@@ -60,7 +60,7 @@ TEST(KvProfile, Xquant138SharesValueCodesOnOddUpperLayers) {
   for (const KvLayerSpec& s : layers) {
     EXPECT_EQ(s.k.bits, 2);
     EXPECT_EQ(s.v.bits, 1);
-    EXPECT_EQ(s.k.eta, 0.0f);  // keys uncalibrated: calibration costs passkey retrieval
+    EXPECT_FLOAT_EQ(s.k.eta, 0.045f);
     EXPECT_NEAR(s.v.eta, 1.0 / 6.0, 1e-5);
     EXPECT_TRUE(s.k.rotated && s.v.rotated);
   }
@@ -139,6 +139,7 @@ TEST(KvProfile, Xquant15IsRotatedWithOneSinkBlock) {
       ResolveKvLayout(LoadKvProfile("xquant-1.5", kConfigs), kLayers, kKvHeads, kHeadDim);
   EXPECT_EQ(L.sink_blocks, 1);
   for (int64_t l = 0; l < kLayers; ++l) {
+    EXPECT_EQ(L.layers[l].k.eta, 0.0f);  // keys uncalibrated: calibration costs retrieval
     EXPECT_EQ(L.layers[l].k.bits, 2);
     EXPECT_EQ(L.layers[l].v.bits, 1);
     EXPECT_TRUE(L.layers[l].k.rotated && L.layers[l].v.rotated);
