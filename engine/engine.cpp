@@ -32,6 +32,7 @@ int64_t Engine::max_model_len() const { return loop_->max_model_len(); }
 
 std::shared_ptr<RequestStream> Engine::Submit(GenerateRequest request) {
   loop_->Validate(request);
+  loop_->CompileGrammar(request);
   auto stream = std::make_shared<RequestStream>(request.id);
   {
     std::lock_guard lock(mutex_);

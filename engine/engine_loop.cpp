@@ -114,6 +114,30 @@ void EngineLoop::Validate(const GenerateRequest& r) const {
   }
 }
 
+void EngineLoop::CompileGrammar(GenerateRequest& request) const {
+  if (!request.params.grammar) return;
+  std::call_once(grammar_compiler_once_, [this] {
+    grammar_compiler_ = std::make_unique<GrammarCompiler>(
+        tokenizer_, static_cast<int32_t>(model_.config.vocab_size), eos_ids_);
+  });
+  try {
+    request.compiled_grammar = grammar_compiler_->Compile(*request.params.grammar);
+  } catch (const Error& e) {
+    throw InvalidRequest(e.what());
+  }
+}
+
+std::unique_ptr<SequenceSampler> EngineLoop::NewSampler(const GenerateRequest& request,
+                                                        int32_t index) const {
+  std::unique_ptr<TokenConstraint> constraint;
+  if (request.compiled_grammar) {
+    constraint = MakeGrammarConstraint(request.compiled_grammar,
+                                       StopTokenIds(request.params, eos_ids_));
+  }
+  return std::make_unique<SequenceSampler>(request.params, request.prompt, eos_ids_, index,
+                                           std::move(constraint));
+}
+
 void EngineLoop::Add(GenerateRequest request, std::shared_ptr<RequestStream> stream) {
   auto req = std::make_unique<Request>();
   req->stream = std::move(stream);
@@ -127,9 +151,7 @@ void EngineLoop::Add(GenerateRequest request, std::shared_ptr<RequestStream> str
   seq->prompt_tokens = static_cast<int64_t>(request.prompt.size());
   seq->prompt_logits = request.params.prompt_logprobs >= 0;
   if (seq->prompt_logits) req->prompt_logprobs.resize(request.prompt.size() - 1);
-  req->copies.push_back(
-      Copy{seq->id, std::make_unique<SequenceSampler>(request.params, request.prompt, eos_ids_, 0),
-           IncrementalDetokenizer(tokenizer_)});
+  req->copies.push_back(Copy{seq->id, NewSampler(request, 0), IncrementalDetokenizer(tokenizer_)});
   req->request = std::move(request);
   by_seq_[seq->id] = {req.get(), 0};
   scheduler_->Add(std::move(seq));
@@ -296,10 +318,8 @@ bool EngineLoop::Step() {
       for (int32_t i = 1; i < req->request.params.n; ++i) {
         const int64_t child = next_seq_id_++;
         scheduler_->Fork(sampled_seq, child, copies_);
-        req->copies.push_back(Copy{child,
-                                   std::make_unique<SequenceSampler>(
-                                       req->request.params, req->request.prompt, eos_ids_, i),
-                                   IncrementalDetokenizer(tokenizer_)});
+        req->copies.push_back(
+            Copy{child, NewSampler(req->request, i), IncrementalDetokenizer(tokenizer_)});
         by_seq_[child] = {req, req->copies.size() - 1};
       }
       for (size_t i = 0; i < req->copies.size(); ++i) Sample(*req, i, logits);

@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/grammar/grammar_compiler.h"
 #include "engine/kv/kv_cache_manager.h"
 #include "engine/model/model_weights.h"
 #include "engine/runner/model_runner.h"
@@ -28,6 +30,9 @@ class EngineLoop {
 
   // Throws InvalidRequest naming the field. Reads only immutable state: any thread may call it.
   void Validate(const GenerateRequest& request) const;
+  // Compiles request.params.grammar (if any) into request.compiled_grammar; throws
+  // InvalidRequest naming the field. Any thread may call it.
+  void CompileGrammar(GenerateRequest& request) const;
   // Engine thread: the request joins the queue.
   void Add(GenerateRequest request, std::shared_ptr<RequestStream> stream);
   // Engine thread: one step. False when there was nothing to do.
@@ -60,6 +65,7 @@ class EngineLoop {
     bool prompt_logprobs_sent = false;
   };
 
+  std::unique_ptr<SequenceSampler> NewSampler(const GenerateRequest& request, int32_t index) const;
   void Sample(Request& req, size_t copy_index, std::span<const float> logits);
   void RecordPromptLogprob(Request& req, int64_t position, std::span<const float> logits);
   void PublishPromptLogprobs(Request& req, int64_t seq_id);
@@ -78,6 +84,9 @@ class EngineLoop {
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Scheduler> scheduler_;
+  // Built on the first request with a grammar (building the vocabulary index costs time).
+  mutable std::once_flag grammar_compiler_once_;
+  mutable std::unique_ptr<GrammarCompiler> grammar_compiler_;
   double real_bits_ = 0, equivalent_bits_ = 0;
 
   std::map<uint64_t, std::unique_ptr<Request>> requests_;  // by arrival

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 namespace xq {
 
 using Clock = std::chrono::steady_clock;
+struct CompiledGrammar;
 
 struct GenerateRequest {
   std::string id;               // unique per request; used in logs and errors
@@ -21,6 +23,8 @@ struct GenerateRequest {
   SamplingParams params;        // validated by Engine::Submit
   int32_t priority = 0;         // lower runs first; equal priorities are first come first served
   std::optional<Clock::time_point> deadline;  // past it the request is aborted
+  // params.grammar compiled for the model's vocabulary; Engine::Submit fills it in.
+  std::shared_ptr<const CompiledGrammar> compiled_grammar;
 };
 
 enum class FinishKind {

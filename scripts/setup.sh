@@ -4,14 +4,15 @@
 set -euo pipefail
 
 DEBIAN_PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config git unzip
+  build-essential cmake ninja-build ccache pkg-config git unzip curl ca-certificates
   libopenblas-openmp-dev libpcre2-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcli11-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 )
 # "distribution:module" where the import name differs.
 PYTHON_PACKAGES=(numpy jinja2 gguf pytest openai requests grpcio:grpc grpcio-tools:grpc_tools
-                 grpcio-health-checking:grpc_health grpcio-reflection:grpc_reflection)
+                 grpcio-health-checking:grpc_health grpcio-reflection:grpc_reflection
+                 langchain-openai:langchain_openai)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -45,3 +46,6 @@ if [[ $(python3 -c "import importlib.metadata as m; print(m.version('llama_cpp_p
     python3 -m pip install -q --no-binary llama-cpp-python \
     "llama-cpp-python==$LLAMA_CPP_PYTHON" >&2
 fi
+
+# XGrammar's C++ sources (grammar-constrained decoding), built by our CMake.
+"$(dirname "$0")/fetch_xgrammar.sh"

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/sampling/grammar_spec.h"
+
 namespace xq {
 
 // Which distribution logprobs describe. kRaw (the default, as vLLM and OpenAI do) is the model's
@@ -52,6 +54,9 @@ struct SamplingParams {
   LogprobsMode logprobs_mode = LogprobsMode::kRaw;
 
   int32_t n = 1;
+
+  // Structured output: every copy's text must match this grammar (compiled by Engine::Submit).
+  std::optional<GrammarSpec> grammar;
 
   // Throws xq::Error naming the offending field. vocab_size bounds the token ids.
   void Validate(int64_t vocab_size) const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <limits>
 
 #include "engine/sampling/logits_processor.h"
 
@@ -20,15 +21,21 @@ uint64_t EffectiveSeed(const SamplingParams& params, int32_t index) {
   return (params.seed ? *params.seed : RandomSeed()) + static_cast<uint64_t>(index);
 }
 
+std::vector<int32_t> StopTokenIds(const SamplingParams& params, std::span<const int32_t> eos_ids) {
+  std::vector<int32_t> ids = params.stop_token_ids;
+  if (!params.ignore_eos) ids.insert(ids.end(), eos_ids.begin(), eos_ids.end());
+  return ids;
+}
+
 SequenceSampler::SequenceSampler(SamplingParams params, std::span<const int32_t> prompt,
-                                 std::span<const int32_t> eos_ids, int32_t index)
+                                 std::span<const int32_t> eos_ids, int32_t index,
+                                 std::unique_ptr<TokenConstraint> constraint)
     : params_(std::move(params)),
-      stop_tokens_(params_.stop_token_ids),
+      stop_tokens_(StopTokenIds(params_, eos_ids)),
       sampler_(params_, EffectiveSeed(params_, index)),
       history_(prompt),
-      stop_matcher_(params_.stop) {
-  if (!params_.ignore_eos) stop_tokens_.insert(stop_tokens_.end(), eos_ids.begin(), eos_ids.end());
-}
+      stop_matcher_(params_.stop),
+      constraint_(std::move(constraint)) {}
 
 bool SequenceSampler::IsStopToken(int32_t token) const {
   return std::find(stop_tokens_.begin(), stop_tokens_.end(), token) != stop_tokens_.end();
@@ -38,7 +45,8 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
   assert(!finished() && !logits.empty());
   std::vector<float>& processed = ProcessedScratch();
   processed.assign(logits.begin(), logits.end());
-  if (generated_ < params_.min_tokens) MaskTokens(processed, stop_tokens_);
+  if (constraint_) constraint_->MaskLogits(processed);
+  if (generated_ < params_.min_tokens) MaskStopTokensBeforeMinTokens(processed);
   ApplyLogitBias(processed, params_.logit_bias);
   ApplyRepetitionPenalty(processed, history_, params_.repetition_penalty);
   ApplyPresenceFrequencyPenalty(processed, history_, params_.presence_penalty,
@@ -55,6 +63,13 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
     result.top_logprobs = std::move(lp.top);
   }
 
+  // The draw kept to the mask, so only a constraint that masked every token can refuse it.
+  if (constraint_ && !constraint_->Accept(result.token)) {
+    result.is_stop_token = true;
+    finish_ = FinishReason::kStop;
+    result.finish = finish_;
+    return result;
+  }
   history_.AddOutput(result.token);
   ++generated_;
   if (IsStopToken(result.token)) {
@@ -65,6 +80,18 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
   }
   result.finish = finish_;
   return result;
+}
+
+void SequenceSampler::MaskStopTokensBeforeMinTokens(std::span<float> logits) const {
+  if (constraint_) {
+    bool other_allowed = false;
+    for (size_t t = 0; t < logits.size() && !other_allowed; ++t) {
+      other_allowed = logits[t] != -std::numeric_limits<float>::infinity() &&
+                      !IsStopToken(static_cast<int32_t>(t));
+    }
+    if (!other_allowed) return;
+  }
+  MaskTokens(logits, stop_tokens_);
 }
 
 StopMatcher::Output SequenceSampler::PushText(std::string_view piece) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/sampling/stop_matcher.h"
+#include "engine/sampling/token_constraint.h"
 #include "engine/sampling/token_history.h"
 #include "engine/sampling/token_logprobs.h"
 
@@ -32,12 +34,15 @@ class SequenceSampler {
  public:
   // params must have passed Validate. prompt feeds the repetition penalty; eos_ids are the
   // model's end-of-generation tokens. Copy `index` of an n > 1 request draws with seed + index.
+  // constraint (optional) restricts every token drawn, e.g. to a grammar.
   SequenceSampler(SamplingParams params, std::span<const int32_t> prompt,
-                  std::span<const int32_t> eos_ids, int32_t index = 0);
+                  std::span<const int32_t> eos_ids, int32_t index = 0,
+                  std::unique_ptr<TokenConstraint> constraint = nullptr);
 
-  // One decode step: process the logits row (mask EOS / stop tokens before min_tokens, logit
-  // bias, penalties), draw, record the token. Order follows vLLM: masks, bias, penalties,
-  // temperature, top-k, min-p, top-p.
+  // One decode step: process the logits row (the constraint's mask, EOS / stop tokens masked
+  // before min_tokens unless the constraint allows nothing else, logit bias, penalties), draw,
+  // record the token. Order follows vLLM: masks, bias, penalties, temperature, top-k, min-p,
+  // top-p.
   SampleResult Next(std::span<const float> logits);
 
   // Feeds the detokenized text of the last token (skip it for a stop token). Stop strings are
@@ -55,15 +60,22 @@ class SequenceSampler {
 
  private:
   bool IsStopToken(int32_t token) const;
+  // Masks the stop tokens before min_tokens; with a constraint, only while it allows another
+  // token (a finished grammar can only end).
+  void MaskStopTokensBeforeMinTokens(std::span<float> logits) const;
 
   SamplingParams params_;
   std::vector<int32_t> stop_tokens_;  // stop_token_ids, plus eos_ids unless ignore_eos
   Sampler sampler_;
   TokenHistory history_;
   StopMatcher stop_matcher_;
+  std::unique_ptr<TokenConstraint> constraint_;
   int32_t generated_ = 0;
   FinishReason finish_ = FinishReason::kNone;
 };
+
+// The tokens that end a sequence: params.stop_token_ids, and eos_ids unless params.ignore_eos.
+std::vector<int32_t> StopTokenIds(const SamplingParams& params, std::span<const int32_t> eos_ids);
 
 // The seed copy `index` of a request uses: params.seed + index, or a random one when absent.
 uint64_t EffectiveSeed(const SamplingParams& params, int32_t index);

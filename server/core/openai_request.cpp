@@ -6,6 +6,7 @@
 
 #include "server/core/api_error.h"
 #include "server/core/json_fields.h"
+#include "server/core/structured_output.h"
 
 namespace xq {
 namespace {
@@ -61,6 +62,7 @@ void ParseSampling(const nlohmann::json& body, int64_t vocab_size, OpenAiRequest
   if (auto v = GetBool(body, "ignore_eos")) p.ignore_eos = *v;
   if (auto v = GetInt(body, "min_tokens", 0, kInt32Max)) p.min_tokens = static_cast<int32_t>(*v);
   if (auto v = GetTokenList(body, "stop_token_ids", vocab_size)) p.stop_token_ids = *v;
+  p.grammar = ParseStructuredOutput(body);
   r.user = GetString(body, "user").value_or("");
   if (auto v = GetInt(body, "priority", -kMaxPriority, kMaxPriority)) {
     r.priority = static_cast<int32_t>(*v);

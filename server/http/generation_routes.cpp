@@ -10,6 +10,7 @@
 #include "server/core/json_fields.h"
 #include "server/core/openai_response.h"
 #include "server/core/request_builder.h"
+#include "server/core/structured_output.h"
 #include "server/http/connection_probe.h"
 #include "server/http/http_server.h"
 
@@ -250,6 +251,7 @@ void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& re
   const nlohmann::json body = ParseJsonObject(req.body);
   OpenAiRequest parsed = kind == ApiKind::kChat ? ParseChatRequest(body, model.vocab_size)
                                                 : ParseCompletionRequest(body, model.vocab_size);
+  if (parsed.params.grammar) KeepSchemaKeyOrder(*parsed.params.grammar, req.body);
   if (!parsed.model.empty() && parsed.model != model.name && parsed.model != ctx.config.model) {
     throw ApiError(
         404, "invalid_request_error",

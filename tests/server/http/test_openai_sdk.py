@@ -172,18 +172,24 @@ def test_auth_and_queue_full_errors():
                 "extra_body": {"ignore_eos": True}}
         running = good.completions.create(stream=True, **long)
         next(iter(running))
-        waiting = threading.Thread(target=lambda: good.completions.create(
-            model=model, prompt="Hi", max_tokens=5))
+        waited = []  # what the waiting request got: it must be served once the long one ends
+        waiting = threading.Thread(target=lambda: waited.append(good.completions.create(
+            model=model, prompt="Hi", max_tokens=5)))
         waiting.start()
-        deadline = time.time() + 10
+        # The third request must find the second already queued; on a loaded machine (ctest -j2
+        # beside the C++ suites) the second can take seconds to arrive, so wait for it explicitly
+        # rather than for a fixed time (a fixed 10 s once let the third overtake it).
+        deadline = time.time() + 60
         while s.metrics().get("xquant_requests_waiting", 0) < 1 and time.time() < deadline:
             time.sleep(0.02)
+        assert s.metrics().get("xquant_requests_waiting", 0) == 1
         with pytest.raises(openai.RateLimitError) as e:
             good.completions.create(model=model, prompt="Hi", max_tokens=2)
         assert e.value.response.headers["Retry-After"] == "1"
         assert e.value.body["code"] == "queue_full"
         running.close()
         waiting.join(60)
+        assert len(waited) == 1 and waited[0].choices[0].finish_reason is not None
         bad.close()
         good.close()  # idle keep-alive connections would hold shutdown up to keep_alive_timeout_s
     finally:

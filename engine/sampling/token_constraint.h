@@ -1,0 +1,20 @@
+// TokenConstraint: a per-sequence restriction of which tokens may come next (a grammar's state,
+// for structured outputs), applied to the logits before anything else and advanced with each
+// sampled token. The sampler sees only this interface; engine/grammar implements it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace xq {
+
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  // Sets the logits of every token that may not come next to -inf.
+  virtual void MaskLogits(std::span<float> logits) = 0;
+  // Advances past the sampled token; false when the constraint did not allow it.
+  virtual bool Accept(int32_t token) = 0;
+};
+
+}  // namespace xq
