@@ -2,6 +2,7 @@
 // next-token bitmask.
 #include <xgrammar/matcher.h>
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -25,6 +26,7 @@ class GrammarConstraint : public TokenConstraint {
         shape_{static_cast<int64_t>(bitmask_.size())} {}
 
   void MaskLogits(std::span<float> logits) override {
+    if (matcher_.IsTerminated()) return MaskAllButStopTokens(logits);
     DLTensor tensor{bitmask_.data(), DLDevice{kDLCPU, 0}, 1, xgrammar::GetBitmaskDLType(),
                     shape_, nullptr, 0};
     if (!matcher_.FillNextTokenBitmask(&tensor)) return;  // every token allowed
@@ -40,9 +42,22 @@ class GrammarConstraint : public TokenConstraint {
     }
   }
 
-  bool Accept(int32_t token) override { return matcher_.AcceptToken(token); }
+  // A terminated matcher (the grammar ended with a stop token the sampler does not stop on,
+  // as with ignore_eos) accepts nothing more.
+  bool Accept(int32_t token) override {
+    return !matcher_.IsTerminated() && matcher_.AcceptToken(token);
+  }
 
  private:
+  void MaskAllButStopTokens(std::span<float> logits) const {
+    const std::vector<int>& stop = matcher_.GetStopTokenIds();
+    for (size_t t = 0; t < logits.size(); ++t) {
+      if (std::find(stop.begin(), stop.end(), static_cast<int>(t)) == stop.end()) {
+        logits[t] = -std::numeric_limits<float>::infinity();
+      }
+    }
+  }
+
   std::shared_ptr<const CompiledGrammar> grammar_;
   xgrammar::GrammarMatcher matcher_;
   std::vector<int32_t> bitmask_;  // bit t of the mask: token t may come next

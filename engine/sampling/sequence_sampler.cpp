@@ -63,7 +63,8 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
     result.top_logprobs = std::move(lp.top);
   }
 
-  // The draw kept to the mask, so only a constraint that masked every token can refuse it.
+  // The draw kept to the mask, so only a constraint that masked every token, or one already
+  // complete (its stop token was drawn under ignore_eos), refuses it: the sequence ends there.
   if (constraint_ && !constraint_->Accept(result.token)) {
     result.is_stop_token = true;
     finish_ = FinishReason::kStop;

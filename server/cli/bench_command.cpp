@@ -105,6 +105,8 @@ void AddBenchCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", offline->json, "(--offline) one JSON line instead of indented JSON");
+  cmd->add_option("--json-schema", offline->json_schema,
+                  "(--offline) constrain every output to this JSON Schema file");
   cmd->add_option("--model,-m", opts->model, "GGUF file or Hugging Face model directory")
       ->required();
   cmd->add_option("--threads,-t", opts->threads, "Threads (0 = all cores)")->capture_default_str();

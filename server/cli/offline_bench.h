@@ -20,6 +20,8 @@ struct OfflineBenchOptions {
   bool prefix_caching = false;
   int shared_prefix_tokens = 0;  // every prompt starts with the same tokens (a system prompt)
   bool json = false;
+  // A JSON Schema file: every request's output is constrained to it (structured outputs).
+  std::string json_schema;
 };
 
 void RunOfflineBench(const OfflineBenchOptions& options);

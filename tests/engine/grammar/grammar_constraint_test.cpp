@@ -190,6 +190,27 @@ TEST_F(GrammarTest, ACompleteGrammarStillEndsBeforeMinTokens) {
   EXPECT_EQ(sampler.finish_reason(), FinishReason::kStop);
 }
 
+TEST_F(GrammarTest, ACompleteGrammarEndsTheSequenceEvenWithIgnoreEos) {
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.ignore_eos = true;
+  params.max_tokens = 50;
+  auto constraint = MakeGrammarConstraint(
+      compiler_->Compile({GrammarKind::kChoice, "", {"no"}, "guided_choice"}),
+      StopTokenIds(params, eos_));
+  SequenceSampler sampler(params, {}, eos_, 0, std::move(constraint));
+  std::vector<float> logits(static_cast<size_t>(tokenizer_->vocab_size()), 0.0f);
+  std::string text;
+  int steps = 0;
+  for (; steps < 10 && !sampler.finished(); ++steps) {
+    const SampleResult r = sampler.Next(logits);
+    if (!r.is_stop_token) text += tokenizer_->TokenBytes(r.token);
+  }
+  EXPECT_EQ(sampler.finish_reason(), FinishReason::kStop);
+  EXPECT_LE(steps, 4);
+  EXPECT_TRUE(text.starts_with("no")) << text;
+}
+
 std::string CompileError(const GrammarSpec& spec, GrammarCompiler& compiler) {
   try {
     compiler.Compile(spec);
