@@ -66,6 +66,9 @@ std::string ChatTemplate::Apply(const std::vector<ChatMessage>& messages,
     Value msg = Value::MakeDict();
     msg.AsDict().Set("role", Value(m.role));
     msg.AsDict().Set("content", Value(m.content));
+    if (!m.tool_calls.is_null()) msg.AsDict().Set("tool_calls", FromJson(m.tool_calls));
+    if (!m.tool_call_id.empty()) msg.AsDict().Set("tool_call_id", Value(m.tool_call_id));
+    if (!m.name.empty()) msg.AsDict().Set("name", Value(m.name));
     list.push_back(std::move(msg));
   }
   const std::time_t now = options.now ? options.now : std::time(nullptr);
@@ -75,7 +78,7 @@ std::string ChatTemplate::Apply(const std::vector<ChatMessage>& messages,
       {"add_generation_prompt", Value(options.add_generation_prompt)},
       {"bos_token", Value(options.bos_token)},
       {"eos_token", Value(options.eos_token)},
-      {"tools", Value::None()},
+      {"tools", options.tools.is_null() ? Value::None() : FromJson(options.tools)},
       {"documents", Value::None()},
       {"raise_exception", Value::Function("raise_exception",
                                           [](jinja::Args& a) -> Value {

@@ -13,6 +13,11 @@ namespace xq {
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant", "tool"
   std::string content;
+  // An assistant's calls, in OpenAI's shape with each call's arguments as an object, as
+  // templates write them (null when none).
+  nlohmann::json tool_calls = nullptr;
+  std::string tool_call_id;  // a tool result: the call it answers
+  std::string name;          // a tool result: the function's name
 };
 
 struct ChatTemplateOptions {
@@ -24,6 +29,9 @@ struct ChatTemplateOptions {
   // More template variables (a JSON object), e.g. {"enable_thinking": false}; they may override
   // every variable but messages.
   nlohmann::json extra = nlohmann::json::object();
+  // The tools the model may call (OpenAI's list of {"type": "function", "function": ...}); null
+  // renders as none.
+  nlohmann::json tools = nullptr;
 };
 
 class ChatTemplate {

@@ -129,6 +129,12 @@ void RunServe(const ServeOptions& o) {
   serving.max_model_len = engine.max_model_len();
   serving.vocab_size = std::min<int64_t>(model.config.vocab_size, tokenizer.vocab_size());
   serving.created = static_cast<int64_t>(std::time(nullptr));
+  serving.tool_format = DetectToolCallFormat(prompts, config.tool_call_parser);
+  if (serving.tool_format) {
+    spdlog::info("tools: calls are read in the {} format", ToolCallFormatName(*serving.tool_format));
+  } else {
+    spdlog::info("tools: the chat template does not offer tools; requests with tools get 400");
+  }
   http.SetReady(serving);
   if (grpc) {
     grpc->SetReady(serving);

@@ -133,6 +133,34 @@ std::string MessageContent(const nlohmann::json& content, const std::string& par
   return text;
 }
 
+// An assistant's tool_calls (each call's arguments, a JSON string in OpenAI's shape, become the
+// object templates expect), a tool result's tool_call_id and name.
+void ParseToolFields(const nlohmann::json& m, const std::string& name, ChatMessage& out) {
+  if (auto calls = m.find("tool_calls"); calls != m.end() && !calls->is_null()) {
+    if (!calls->is_array()) throw InvalidRequestError(name + ".tool_calls", "must be a list");
+    out.tool_calls = nlohmann::json::array();
+    for (size_t i = 0; i < calls->size(); ++i) {
+      const std::string field = name + ".tool_calls[" + std::to_string(i) + "]";
+      const nlohmann::json& call = (*calls)[i];
+      const auto fn = call.is_object() ? call.find("function") : call.end();
+      if (fn == call.end() || !fn->is_object() || !fn->contains("name") ||
+          !(*fn)["name"].is_string()) {
+        throw InvalidRequestError(field + ".function", "must be an object with a name");
+      }
+      nlohmann::json args = fn->value("arguments", nlohmann::json::object());
+      if (args.is_string()) {
+        nlohmann::json parsed = nlohmann::json::parse(args.get<std::string>(), nullptr, false);
+        if (!parsed.is_discarded()) args = std::move(parsed);
+      }
+      nlohmann::json rendered = call;
+      rendered["function"]["arguments"] = std::move(args);
+      out.tool_calls.push_back(std::move(rendered));
+    }
+  }
+  if (auto v = GetString(m, "tool_call_id")) out.tool_call_id = *v;
+  if (auto v = GetString(m, "name")) out.name = *v;
+}
+
 }  // namespace
 
 OpenAiRequest ParseChatRequest(const nlohmann::json& body, int64_t vocab_size) {
@@ -165,7 +193,9 @@ OpenAiRequest ParseChatRequest(const nlohmann::json& body, int64_t vocab_size) {
     r.messages.push_back(
         {role->get<std::string>(),
          MessageContent(content == m.end() ? nlohmann::json() : *content, name + ".content")});
+    ParseToolFields(m, name, r.messages.back());
   }
+  r.tools = ParseToolRequest(body);
   r.render.add_generation_prompt = GetBool(body, "add_generation_prompt").value_or(true);
   if (auto kwargs = body.find("chat_template_kwargs"); kwargs != body.end() && !kwargs->is_null()) {
     if (!kwargs->is_object()) {

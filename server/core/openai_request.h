@@ -11,6 +11,7 @@
 #include "engine/sampling/sampling_params.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/core/prompt_builder.h"
+#include "server/core/tool_request.h"
 
 namespace xq {
 
@@ -29,6 +30,7 @@ struct OpenAiRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool echo = false;           // completions: prepend the prompt to the text
   ChatRender render;           // chat: add_generation_prompt, continue_final_message
+  ToolRequest tools;           // chat: tools, tool_choice, parallel_tool_calls
   std::string user;
   int32_t priority = 0;  // extension (as vLLM): lower runs first; ties first come first served
   // Completions with a list of several prompts: each runs as its own request, and the choices of

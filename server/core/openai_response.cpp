@@ -51,6 +51,43 @@ ResponseFormatter::ResponseFormatter(ApiKind kind, std::string id, std::string m
       logprobs_(params.logprobs),
       stream_offsets_(static_cast<size_t>(std::max(params.n, 1)), 0) {}
 
+namespace {
+
+nlohmann::json ToolCallsJson(const std::vector<ToolCall>& calls, bool with_index) {
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    nlohmann::json call = {{"id", calls[i].id},
+                           {"type", "function"},
+                           {"function",
+                            {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}};
+    if (with_index) call["index"] = i;
+    list.push_back(std::move(call));
+  }
+  return list;
+}
+
+}  // namespace
+
+void ResponseFormatter::set_tool_calls(ToolCallFormat format) {
+  tool_format_ = format;
+  tool_streams_.assign(stream_offsets_.size(), ToolCallStream(format));
+}
+
+bool ResponseFormatter::ToolCallDelta(const SequenceDelta& delta, nlohmann::json& d) {
+  const size_t i =
+      std::min(static_cast<size_t>(std::max(delta.index, 0)), tool_streams_.size() - 1);
+  std::string content = tool_streams_[i].Push(delta.text);
+  std::vector<ToolCall> calls;
+  if (delta.finish != FinishKind::kNone) {
+    ToolCallOutput rest = tool_streams_[i].Finish();
+    content += rest.content;
+    calls = std::move(rest.calls);
+  }
+  if (!content.empty() || delta.finish == FinishKind::kNone) d["content"] = content;
+  if (!calls.empty()) d["tool_calls"] = ToolCallsJson(calls, /*with_index=*/true);
+  return !calls.empty();
+}
+
 nlohmann::json ResponseFormatter::TokenEntry(int32_t token, float logprob) const {
   const std::string bytes = tokenizer_->TokenBytes(token);
   nlohmann::json byte_list = nlohmann::json::array();
@@ -108,6 +145,15 @@ nlohmann::json ResponseFormatter::Final(const std::vector<ChoiceResult>& choices
     if (kind_ == ApiKind::kChat) {
       if (logprobs_) logprobs = ChatLogprobs(c.tokens);
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      if (tool_format_) {
+        ToolCallOutput out = ParseToolCalls(*tool_format_, c.text);
+        if (!out.calls.empty()) {
+          choice["message"]["content"] =
+              out.content.empty() ? nlohmann::json(nullptr) : nlohmann::json(out.content);
+          choice["message"]["tool_calls"] = ToolCallsJson(out.calls, /*with_index=*/false);
+          if (c.finish == FinishKind::kStop) choice["finish_reason"] = "tool_calls";
+        }
+      }
     } else {
       size_t offset = 0;
       if (logprobs_) logprobs = CompletionLogprobs(c.tokens, offset);
@@ -153,7 +199,13 @@ nlohmann::json ResponseFormatter::DeltaChunk(const SequenceDelta& delta) {
   if (kind_ == ApiKind::kChat) {
     if (logprobs_ && !delta.tokens.empty()) logprobs = ChatLogprobs(delta.tokens);
     nlohmann::json d = nlohmann::json::object();
-    if (!delta.text.empty() || delta.finish == FinishKind::kNone) d["content"] = delta.text;
+    if (tool_format_) {
+      if (ToolCallDelta(delta, d) && delta.finish == FinishKind::kStop) {
+        choice["finish_reason"] = "tool_calls";
+      }
+    } else if (!delta.text.empty() || delta.finish == FinishKind::kNone) {
+      d["content"] = delta.text;
+    }
     choice["delta"] = std::move(d);
   } else {
     if (logprobs_ && !delta.tokens.empty()) {

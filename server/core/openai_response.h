@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/request.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/core/openai_request.h"
+#include "server/core/tool_call_parser.h"
 
 namespace xq {
 
@@ -36,6 +38,9 @@ class ResponseFormatter {
   // tokenizer must outlive the formatter; it spells the tokens of logprobs.
   ResponseFormatter(ApiKind kind, std::string id, std::string model, int64_t created,
                     const Tokenizer& tokenizer, const SamplingParams& params);
+  // Chat with tools the model may call: tool calls in the text become message.tool_calls (and
+  // finish_reason "tool_calls"); streamed, the text from a call marker on is held until the end.
+  void set_tool_calls(ToolCallFormat format);
 
   nlohmann::json Final(const std::vector<ChoiceResult>& choices, const Usage& usage) const;
 
@@ -55,6 +60,8 @@ class ResponseFormatter {
   // Completions' legacy shape; text_offset continues from `offset` (advanced).
   nlohmann::json CompletionLogprobs(const std::vector<TokenOutput>& tokens, size_t& offset) const;
   nlohmann::json TokenEntry(int32_t token, float logprob) const;
+  // Streaming with tools: fills the delta's content and tool_calls; true when calls were made.
+  bool ToolCallDelta(const SequenceDelta& delta, nlohmann::json& d);
 
   ApiKind kind_;
   std::string id_;
@@ -64,6 +71,8 @@ class ResponseFormatter {
   bool logprobs_;
   bool include_usage_ = false;
   std::vector<size_t> stream_offsets_;  // per choice, for streamed text_offset
+  std::optional<ToolCallFormat> tool_format_;
+  std::vector<ToolCallStream> tool_streams_;  // per choice
 };
 
 }  // namespace xq

@@ -52,6 +52,7 @@ std::string PromptBuilder::ChatText(const std::vector<ChatMessage>& messages,
   ChatTemplateOptions options = options_;
   options.add_generation_prompt = render.add_generation_prompt && !render.continue_final_message;
   options.extra = render.template_kwargs;
+  options.tools = render.tools;
   std::string text;
   try {
     text = template_.Apply(messages, options);

@@ -23,6 +23,7 @@ struct ChatRender {
   bool add_generation_prompt = true;    // open the assistant's turn after the messages
   bool continue_final_message = false;  // leave the final (assistant) message open: prefill
   nlohmann::json template_kwargs = nlohmann::json::object();  // chat_template_kwargs
+  nlohmann::json tools = nullptr;  // the tools offered to the model (null: none)
 };
 
 class PromptBuilder {

@@ -71,6 +71,10 @@ void ValidateServerConfig(const ServerConfig& c, const std::string& source) {
     throw Error(source + ": " + key + ": " + why);
   };
   if (c.host.empty()) fail("host", "must not be empty");
+  if (!c.tool_call_parser.empty() && c.tool_call_parser != "hermes" &&
+      c.tool_call_parser != "llama3_json" && c.tool_call_parser != "mistral") {
+    fail("tool_call_parser", "must be hermes, llama3_json or mistral");
+  }
   if (c.port < 0 || c.port > 65535) fail("port", "must be in [0, 65535] (0: any free port)");
   if (c.grpc_port < 0 || c.grpc_port > 65535) fail("grpc_port", "must be in [0, 65535] (0: off)");
   if (c.max_num_seqs < 1) fail("max_num_seqs", "must be >= 1");

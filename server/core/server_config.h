@@ -12,6 +12,7 @@ struct ServerConfig {
   std::string model;              // GGUF file or Hugging Face directory
   std::string served_model_name;  // the id in /v1/models; empty: the model file's stem
   std::string chat_template;      // Jinja file or built-in name; empty: the model's own
+  std::string tool_call_parser;   // hermes, llama3_json, mistral; empty: from the template
   std::string host = "127.0.0.1";
   int64_t port = 8000;
   int64_t grpc_port = 50051;    // 0: no gRPC service
@@ -57,6 +58,9 @@ void ForEachConfigField(Config& c, F&& f) {
     "Model id clients use (in /v1/models); default: the model file's name");
   f("chat_template", c.chat_template,
     "Chat template override: a Jinja file or chatml, llama2, llama3, mistral, qwen2, gemma, phi3");
+  f("tool_call_parser", c.tool_call_parser,
+    "How the model writes tool calls: hermes, llama3_json or mistral; default: from the chat "
+    "template");
   f("host", c.host, "Address to bind (loopback by default; 0.0.0.0 for all interfaces)");
   f("port", c.port, "HTTP port");
   f("grpc_port", c.grpc_port, "gRPC port (xquant.v1.Inference, health, reflection); 0 disables");

@@ -5,11 +5,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/core/prompt_builder.h"
+#include "server/core/tool_call_format.h"
 
 namespace xq {
 
@@ -22,6 +24,8 @@ struct ServingModel {
   int64_t max_model_len = 0;
   int64_t vocab_size = 0;
   int64_t created = 0;  // unix seconds
+  // How the model writes tool calls; nullopt when its chat template cannot offer tools.
+  std::optional<ToolCallFormat> tool_format;
 };
 
 enum class ServerState { kLoading, kReady, kDraining };

@@ -11,6 +11,7 @@
 #include "server/core/openai_response.h"
 #include "server/core/request_builder.h"
 #include "server/core/structured_output.h"
+#include "server/core/tool_choice.h"
 #include "server/http/connection_probe.h"
 #include "server/http/http_server.h"
 
@@ -230,6 +231,9 @@ std::shared_ptr<Generation> StartGeneration(HttpContext& ctx, const ServingModel
                                                      static_cast<int64_t>(std::time(nullptr)),
                                                      *model.tokenizer, g->request.params);
   g->formatter->set_include_usage(g->request.include_usage);
+  if (g->request.tools.calls_allowed() && model.tool_format) {
+    g->formatter->set_tool_calls(*model.tool_format);
+  }
   g->probe = std::make_unique<ConnectionProbe>(req.remote_addr, req.remote_port, req.local_port);
   if (!g->probe->found()) {
     spdlog::debug("{}: connection socket of {}:{} not found; disconnects are noticed on write only",
@@ -252,6 +256,7 @@ void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& re
   OpenAiRequest parsed = kind == ApiKind::kChat ? ParseChatRequest(body, model.vocab_size)
                                                 : ParseCompletionRequest(body, model.vocab_size);
   if (parsed.params.grammar) KeepSchemaKeyOrder(*parsed.params.grammar, req.body);
+  if (kind == ApiKind::kChat) ApplyToolChoice(parsed, model.tool_format);
   if (!parsed.model.empty() && parsed.model != model.name && parsed.model != ctx.config.model) {
     throw ApiError(
         404, "invalid_request_error",
