@@ -184,6 +184,10 @@ void HttpServer::RegisterRoutes() {
                 Guarded(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
                   HandleGeneration(ctx, ApiKind::kCompletion, req, res);
                 }));
+  server_->Post("/v1/responses",
+                Guarded(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
+                  HandleResponses(ctx, req, res);
+                }));
   server_->Post("/tokenize",
                 Guarded(ctx, [&ctx](const httplib::Request& req, httplib::Response& res) {
                   HandleTokenize(ctx, req, res);

@@ -44,5 +44,7 @@ class HttpServer {
 // The generation routes (/v1/chat/completions, /v1/completions), in generation_routes.cpp.
 void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& req,
                       httplib::Response& res);
+// POST /v1/responses (responses_route.cpp).
+void HandleResponses(HttpContext& ctx, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace xq

@@ -36,3 +36,25 @@ def client(server):
 @pytest.fixture(scope="session")
 def model_id(server):
     return requests.get(server.url + "/v1/models", timeout=5).json()["data"][0]["id"]
+
+
+# The default model's own template offers no tools: tool tests serve it with Qwen 2.5's ChatML
+# template (the same special tokens, Hermes-style <tool_call> blocks) from llama.cpp's templates.
+TOOL_TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "models", "llamacpp",
+                             "templates", "Qwen-Qwen2.5-7B-Instruct.jinja")
+
+
+@pytest.fixture(scope="session")
+def tool_server():
+    if not os.path.exists(TOOL_TEMPLATE):
+        skip_or_fail(f"{TOOL_TEMPLATE} is missing; run `make model`")
+    s = Server("--chat-template", TOOL_TEMPLATE, "--max-model-len", "1024")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def tc(tool_server):
+    """An openai client of tool_server."""
+    import openai
+    return openai.OpenAI(base_url=tool_server.url + "/v1", api_key="unused", max_retries=0)

@@ -1,6 +1,5 @@
-"""Tool calling against the real binary with the openai SDK and langchain-openai. The default
-model's own template offers no tools, so tool tests serve it with Qwen 2.5's ChatML template
-(same special tokens, Hermes-style <tool_call> blocks) from llama.cpp's template collection."""
+"""Tool calling against the real binary with the openai SDK and langchain-openai (the server is
+conftest's tool_server: the default model with a chat template that offers tools)."""
 import json
 import os
 
@@ -9,11 +8,7 @@ import pydantic
 import pytest
 import requests
 
-from conftest import Server
 from server_process import MODEL
-
-TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "models", "llamacpp",
-                        "templates", "Qwen-Qwen2.5-7B-Instruct.jinja")
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
@@ -27,20 +22,6 @@ TIME = {"type": "function", "function": {
                    "required": ["tz"], "additionalProperties": False}}}
 ASK = [{"role": "user", "content": "What is the weather in Paris right now?"}]
 MODEL_ID = os.path.splitext(os.path.basename(MODEL))[0]  # the served name: the file's stem
-
-
-@pytest.fixture(scope="module")
-def tool_server():
-    if not os.path.exists(TEMPLATE):
-        pytest.fail(f"{TEMPLATE} is missing; run `make model`")
-    s = Server("--chat-template", TEMPLATE, "--max-model-len", "1024")
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def tc(tool_server):
-    return openai.OpenAI(base_url=tool_server.url + "/v1", api_key="unused", max_retries=0)
 
 
 def check_weather_call(call):

@@ -1,0 +1,85 @@
+#include "server/http/generation.h"
+
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <limits>
+
+#include "server/core/request_builder.h"
+#include "server/core/submit_error.h"
+
+namespace xq {
+
+void RequireServedModel(const HttpContext& ctx, const ServingModel& model,
+                        const std::string& requested) {
+  if (requested.empty() || requested == model.name || requested == ctx.config.model) return;
+  throw ApiError(404, "invalid_request_error",
+                 "the model '" + requested + "' does not exist; this server serves '" +
+                     model.name + "'",
+                 "model", "model_not_found");
+}
+
+std::shared_ptr<Generation> StartGeneration(HttpContext& ctx, const ServingModel& model,
+                                            ApiKind kind, OpenAiRequest request,
+                                            const std::string& id, const httplib::Request& req,
+                                            const httplib::Response& res) {
+  auto g = std::make_shared<Generation>(ctx);
+  g->request_id = RequestId(res);
+  g->start = Clock::now();
+  g->request = std::move(request);
+  GenerateRequest generate =
+      BuildGenerateRequest(g->request, *model.prompts, model.max_model_len, id);
+  if (g->request.echo) g->echo = PromptTextForEcho(g->request, *model.prompts);
+  g->prompt = generate.prompt;
+  g->usage.prompt_tokens = static_cast<int32_t>(generate.prompt.size());
+  g->choices.resize(static_cast<size_t>(g->request.params.n));
+  g->formatter = std::make_unique<ResponseFormatter>(kind, id, model.name,
+                                                     static_cast<int64_t>(std::time(nullptr)),
+                                                     *model.tokenizer, g->request.params);
+  g->formatter->set_include_usage(g->request.include_usage);
+  if (g->request.tools.calls_allowed() && model.tool_format) {
+    g->formatter->set_tool_calls(*model.tool_format);
+  }
+  g->probe = std::make_unique<ConnectionProbe>(req.remote_addr, req.remote_port, req.local_port);
+  if (!g->probe->found()) {
+    spdlog::debug("{}: connection socket of {}:{} not found; disconnects are noticed on write only",
+                  g->request_id, req.remote_addr, req.remote_port);
+  }
+  try {
+    g->stream = model.engine->Submit(std::move(generate));
+  } catch (const std::exception& e) {
+    throw SubmitApiError(ClassifySubmitError(e), ctx.config.retry_after_s);
+  }
+  return g;
+}
+
+
+bool Collect(Generation& g, httplib::Response& res) {
+  while (!g.finished) {
+    std::optional<RequestUpdate> update = g.stream->Next(kPollInterval);
+    if (update) g.Take(*update);
+    if (!g.finished && g.ClientGone()) {
+      g.Cancel();
+      res.status = 499;  // nobody reads it; the access log shows the client left
+      return false;
+    }
+  }
+  g.Record();
+  if (!g.error.empty()) {
+    throw ApiError(500, "server_error", "the engine failed on this request: " + g.error);
+  }
+  if (!g.echo.empty()) {
+    for (auto& c : g.choices) c.text = g.echo + c.text;
+  }
+  if (g.request.echo && g.request.params.prompt_logprobs >= 0 && !g.prompt.empty()) {
+    // The echoed prompt's tokens come first in each choice's logprobs.
+    std::vector<TokenOutput> echoed;
+    echoed.push_back({g.prompt[0], std::numeric_limits<float>::quiet_NaN(), {}});
+    echoed.insert(echoed.end(), g.prompt_logprobs.begin(), g.prompt_logprobs.end());
+    for (auto& c : g.choices) c.tokens.insert(c.tokens.begin(), echoed.begin(), echoed.end());
+  }
+  return true;
+}
+
+
+}  // namespace xq
