@@ -355,7 +355,7 @@ void EngineLoop::RecordPromptLogprob(Request& req, int64_t position,
   // Recomputed after a preemption: the same position is simply written again.
   const int32_t token = prompt[position + 1];
   TokenLogprobs lp = ComputeTokenLogprobs(logits, token, top);
-  req.prompt_logprobs[position] = TokenOutput{token, lp.logprob, std::move(lp.top)};
+  req.prompt_logprobs[position] = TokenOutput{token, lp.logprob, std::move(lp.top), lp.rank};
 }
 
 void EngineLoop::PublishPromptLogprobs(Request& req, int64_t seq_id) {

@@ -41,6 +41,7 @@ struct TokenOutput {
   int32_t token = -1;
   float logprob = 0.0f;                    // only when params.logprobs
   std::vector<TokenLogprob> top_logprobs;  // only when params.top_logprobs > 0
+  int32_t rank = 0;                        // prompt logprobs: 1 + how many were more likely
 };
 
 // New output of one of the n copies since its previous delta.

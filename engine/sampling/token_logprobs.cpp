@@ -28,7 +28,8 @@ TokenLogprobs ComputeTokenLogprobs(std::span<const float> logits, int32_t token,
   const float log_z = static_cast<float>(std::log(sum));
   auto logprob = [&](float l) { return (l - max_logit) * inv_t - log_z; };
 
-  TokenLogprobs out{logprob(logits[token]), {}};
+  TokenLogprobs out{logprob(logits[token]), 1, {}};
+  for (float l : logits) out.rank += l > logits[token] ? 1 : 0;
   const size_t n = std::min<size_t>(std::max(top_n, 0), logits.size());
   if (n == 0) return out;
   // A min-heap (under Before) of the best n seen so far; its front is the weakest kept.

@@ -1,5 +1,6 @@
 #include "server/core/openai_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -63,6 +64,13 @@ void ParseSampling(const nlohmann::json& body, int64_t vocab_size, OpenAiRequest
   if (auto v = GetInt(body, "min_tokens", 0, kInt32Max)) p.min_tokens = static_cast<int32_t>(*v);
   if (auto v = GetTokenList(body, "stop_token_ids", vocab_size)) p.stop_token_ids = *v;
   p.grammar = ParseStructuredOutput(body);
+  if (auto v = GetInt(body, "prompt_logprobs", 0, SamplingParams::kMaxTopLogprobs)) {
+    if (r.stream) {
+      throw InvalidRequestError("prompt_logprobs", "is not available when streaming");
+    }
+    r.prompt_logprobs = static_cast<int32_t>(*v);
+    p.prompt_logprobs = r.prompt_logprobs;
+  }
   r.user = GetString(body, "user").value_or("");
   if (auto v = GetInt(body, "priority", -kMaxPriority, kMaxPriority)) {
     r.priority = static_cast<int32_t>(*v);
@@ -265,6 +273,10 @@ OpenAiRequest ParseCompletionRequest(const nlohmann::json& body, int64_t vocab_s
                               "one of those");
   }
   r.echo = GetBool(body, "echo").value_or(false);
+  r.suffix = GetString(body, "suffix").value_or("");
+  if (!r.suffix.empty() && (r.prompt_ids || !r.batch_ids.empty())) {
+    throw InvalidRequestError("suffix", "needs a text prompt, not token ids");
+  }
   if (auto lp = GetInt(body, "logprobs", 0, SamplingParams::kMaxTopLogprobs)) {
     r.params.logprobs = true;
     r.params.top_logprobs = static_cast<int32_t>(*lp);
@@ -275,7 +287,7 @@ OpenAiRequest ParseCompletionRequest(const nlohmann::json& body, int64_t vocab_s
       throw InvalidRequestError("echo",
                                 "echo together with logprobs is not supported when streaming");
     }
-    r.params.prompt_logprobs = r.params.top_logprobs;
+    r.params.prompt_logprobs = std::max(r.params.prompt_logprobs, r.params.top_logprobs);
   }
   ValidateSamplingParams(r.params, r.kind, vocab_size);
   return r;

@@ -29,6 +29,8 @@ struct OpenAiRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool echo = false;           // completions: prepend the prompt to the text
+  std::string suffix;          // completions: fill in between the prompt and this (FIM)
+  int32_t prompt_logprobs = -1;  // vLLM's extension: the prompt's tokens scored, with N more
   ChatRender render;           // chat: add_generation_prompt, continue_final_message
   ToolRequest tools;           // chat: tools, tool_choice, parallel_tool_calls
   std::string user;

@@ -124,6 +124,8 @@ nlohmann::json ResponseFormatter::CompletionLogprobs(const std::vector<TokenOutp
       for (const TokenLogprob& alt : t.top_logprobs) {
         top[tokenizer_->TokenBytes(alt.token)] = alt.logprob;
       }
+      // As OpenAI's completions do, the chosen token is listed too (N + 1 entries at most).
+      if (!top.contains(bytes)) top[bytes] = t.logprob;
       tops.push_back(std::move(top));
     }
     offsets.push_back(offset);
@@ -160,17 +162,48 @@ nlohmann::json ResponseFormatter::Final(const std::vector<ChoiceResult>& choices
       choice["text"] = c.text;
     }
     choice["logprobs"] = std::move(logprobs);
+    if (kind_ == ApiKind::kCompletion && !c.prompt_logprobs.empty()) {
+      choice["prompt_logprobs"] = PromptLogprobs(c.prompt_logprobs);
+    }
     // vLLM's extension: which stop string or token ended the choice.
     choice["stop_reason"] =
         c.stop_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.stop_reason);
     list.push_back(std::move(choice));
   }
-  return {{"id", id_},
-          {"object", kind_ == ApiKind::kChat ? "chat.completion" : "text_completion"},
-          {"created", created_},
-          {"model", model_},
-          {"choices", std::move(list)},
-          {"usage", UsageJson(usage)}};
+  nlohmann::json out = {{"id", id_},
+                        {"object", kind_ == ApiKind::kChat ? "chat.completion" : "text_completion"},
+                        {"created", created_},
+                        {"model", model_},
+                        {"choices", std::move(list)},
+                        {"usage", UsageJson(usage)}};
+  // Chat has one prompt for all choices: vLLM puts its scores beside them.
+  if (kind_ == ApiKind::kChat && !choices.empty() && !choices[0].prompt_logprobs.empty()) {
+    out["prompt_logprobs"] = PromptLogprobs(choices[0].prompt_logprobs);
+  }
+  return out;
+}
+
+nlohmann::json ResponseFormatter::PromptLogprobs(const std::vector<TokenOutput>& tokens) const {
+  nlohmann::json list = nlohmann::json::array();
+  for (const TokenOutput& t : tokens) {
+    if (std::isnan(t.logprob)) {
+      list.push_back(nullptr);
+      continue;
+    }
+    nlohmann::json ranked = nlohmann::json::object();
+    for (size_t i = 0; i < t.top_logprobs.size(); ++i) {
+      const TokenLogprob& alt = t.top_logprobs[i];
+      ranked[std::to_string(alt.token)] = {{"logprob", alt.logprob},
+                                           {"rank", i + 1},
+                                           {"decoded_token", tokenizer_->TokenBytes(alt.token)}};
+    }
+    // The prompt's own token, with its true rank, whether or not it made the top N.
+    ranked[std::to_string(t.token)] = {{"logprob", t.logprob},
+                                       {"rank", t.rank},
+                                       {"decoded_token", tokenizer_->TokenBytes(t.token)}};
+    list.push_back(std::move(ranked));
+  }
+  return list;
 }
 
 nlohmann::json ResponseFormatter::ChunkBase() const {

@@ -22,6 +22,8 @@ struct ChoiceResult {
   std::vector<TokenOutput> tokens;
   FinishKind finish = FinishKind::kNone;
   std::string stop_reason;
+  // vLLM's prompt_logprobs: every prompt token, the first with a NaN logprob (null in JSON).
+  std::vector<TokenOutput> prompt_logprobs;
 
   void Append(const SequenceDelta& delta);
 };
@@ -60,6 +62,8 @@ class ResponseFormatter {
   // Completions' legacy shape; text_offset continues from `offset` (advanced).
   nlohmann::json CompletionLogprobs(const std::vector<TokenOutput>& tokens, size_t& offset) const;
   nlohmann::json TokenEntry(int32_t token, float logprob) const;
+  // vLLM's shape: [null, {"<id>": {"logprob", "rank", "decoded_token"}, ...}, ...].
+  nlohmann::json PromptLogprobs(const std::vector<TokenOutput>& tokens) const;
   // Streaming with tools: fills the delta's content and tool_calls; true when calls were made.
   bool ToolCallDelta(const SequenceDelta& delta, nlohmann::json& d);
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -45,6 +46,11 @@ PromptBuilder::PromptBuilder(const Tokenizer& tokenizer, ChatTemplate chat_templ
   const TokenizerSpec& spec = tokenizer.spec();
   if (spec.bos_id) options_.bos_token = tokenizer.TokenBytes(*spec.bos_id);
   if (spec.eos_id) options_.eos_token = tokenizer.TokenBytes(*spec.eos_id);
+  fim_ = FindFimTokens(spec);
+  // At least 4: an unknown character (up to 4 UTF-8 bytes) may become one token that spells less.
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    max_token_bytes_ = std::max(max_token_bytes_, tokenizer.TokenBytes(id).size());
+  }
 }
 
 std::string PromptBuilder::ChatText(const std::vector<ChatMessage>& messages,
@@ -83,6 +89,25 @@ std::vector<int32_t> PromptBuilder::Chat(const std::vector<ChatMessage>& message
 
 std::vector<int32_t> PromptBuilder::Text(std::string_view text, bool add_special) const {
   return tokenizer_->Encode(text, add_special, /*parse_special=*/false);
+}
+
+std::vector<int32_t> PromptBuilder::FillInMiddle(std::string_view prefix,
+                                                 std::string_view suffix) const {
+  if (!fim_) {
+    throw InvalidRequestError("suffix",
+                              "this model has no fill-in-the-middle tokens, so it cannot "
+                              "complete text before a suffix");
+  }
+  std::vector<int32_t> ids = Text("", /*add_special=*/true);  // BOS, when the model wants one
+  const auto append = [&ids](const std::vector<int32_t>& more) {
+    ids.insert(ids.end(), more.begin(), more.end());
+  };
+  ids.push_back(fim_->prefix);
+  append(Text(prefix, false));
+  ids.push_back(fim_->suffix);
+  append(Text(suffix, false));
+  ids.push_back(fim_->middle);
+  return ids;
 }
 
 }  // namespace xq

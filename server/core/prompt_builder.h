@@ -9,6 +9,7 @@
 
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "server/core/fill_in_middle.h"
 
 namespace xq {
 
@@ -41,6 +42,16 @@ class PromptBuilder {
                        const ChatRender& render = {}) const;
   // A plain prompt: BOS as the model wants it, special-token text kept as text.
   std::vector<int32_t> Text(std::string_view text, bool add_special = true) const;
+  // A fill-in-the-middle prompt: the model writes what goes between prefix and suffix. Throws a
+  // 400 ApiError naming "suffix" when the model has no FIM tokens.
+  std::vector<int32_t> FillInMiddle(std::string_view prefix, std::string_view suffix) const;
+
+  // A lower bound on the tokens of `bytes` bytes of text, whatever the text: no token spells more
+  // than the longest one in the vocabulary. Lets a prompt far beyond the context be refused
+  // without spending seconds tokenizing it.
+  int64_t MinTokensFor(size_t bytes) const {
+    return static_cast<int64_t>((bytes + max_token_bytes_ - 1) / max_token_bytes_);
+  }
 
   const Tokenizer& tokenizer() const { return *tokenizer_; }
 
@@ -48,6 +59,8 @@ class PromptBuilder {
   const Tokenizer* tokenizer_;
   ChatTemplate template_;
   ChatTemplateOptions options_;
+  std::optional<FimTokens> fim_;
+  size_t max_token_bytes_ = 4;
 };
 
 }  // namespace xq

@@ -5,6 +5,24 @@
 #include "server/core/api_error.h"
 
 namespace xq {
+namespace {
+
+// The bytes of text the prompt holds at least (templates only add to them).
+size_t PromptTextBytes(const OpenAiRequest& request) {
+  if (request.kind == ApiKind::kChat) {
+    size_t bytes = 0;
+    for (const ChatMessage& m : request.messages) bytes += m.content.size();
+    return bytes;
+  }
+  return request.prompt_ids ? 0 : request.prompt_text.size() + request.suffix.size();
+}
+
+std::string ContextExceeded(int64_t max_model_len, const std::string& prompt_tokens) {
+  return "this model's maximum context length is " + std::to_string(max_model_len) +
+         " tokens, but the prompt has " + prompt_tokens + " tokens";
+}
+
+}  // namespace
 
 GenerateRequest BuildGenerateRequest(const OpenAiRequest& request, const PromptBuilder& prompts,
                                      int64_t max_model_len, std::string id) {
@@ -13,8 +31,17 @@ GenerateRequest BuildGenerateRequest(const OpenAiRequest& request, const PromptB
   out.params = request.params;
   out.priority = request.priority;
   const char* prompt_field = request.kind == ApiKind::kChat ? "messages" : "prompt";
+  // A prompt certain not to fit is refused before tokenizing (megabytes take seconds).
+  if (const int64_t at_least = prompts.MinTokensFor(PromptTextBytes(request));
+      at_least >= max_model_len) {
+    throw InvalidRequestError(prompt_field,
+                              ContextExceeded(max_model_len, "at least " + std::to_string(at_least)),
+                              "context_length_exceeded");
+  }
   if (request.kind == ApiKind::kChat) {
     out.prompt = prompts.Chat(request.messages, request.render);
+  } else if (!request.suffix.empty()) {
+    out.prompt = prompts.FillInMiddle(request.prompt_text, request.suffix);
   } else if (request.prompt_ids) {
     out.prompt = *request.prompt_ids;
   } else {
@@ -25,9 +52,7 @@ GenerateRequest BuildGenerateRequest(const OpenAiRequest& request, const PromptB
   const int64_t prompt_len = static_cast<int64_t>(out.prompt.size());
   if (prompt_len >= max_model_len) {
     throw InvalidRequestError(prompt_field,
-                              "this model's maximum context length is " +
-                                  std::to_string(max_model_len) + " tokens, but the prompt has " +
-                                  std::to_string(prompt_len) + " tokens",
+                              ContextExceeded(max_model_len, std::to_string(prompt_len)),
                               "context_length_exceeded");
   }
   const int64_t room = max_model_len - prompt_len;

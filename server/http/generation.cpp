@@ -54,6 +54,22 @@ std::shared_ptr<Generation> StartGeneration(HttpContext& ctx, const ServingModel
 }
 
 
+namespace {
+
+// Every prompt token with its score (the first has none: NaN) and at most `top` alternatives;
+// the engine scored with as many as the echo and prompt_logprobs fields together asked for.
+std::vector<TokenOutput> ScoredPrompt(const Generation& g, int32_t top) {
+  std::vector<TokenOutput> out;
+  out.push_back({g.prompt[0], std::numeric_limits<float>::quiet_NaN(), {}, 0});
+  out.insert(out.end(), g.prompt_logprobs.begin(), g.prompt_logprobs.end());
+  for (TokenOutput& t : out) {
+    if (t.top_logprobs.size() > static_cast<size_t>(top)) t.top_logprobs.resize(top);
+  }
+  return out;
+}
+
+}  // namespace
+
 bool Collect(Generation& g, httplib::Response& res) {
   while (!g.finished) {
     std::optional<RequestUpdate> update = g.stream->Next(kPollInterval);
@@ -71,12 +87,14 @@ bool Collect(Generation& g, httplib::Response& res) {
   if (!g.echo.empty()) {
     for (auto& c : g.choices) c.text = g.echo + c.text;
   }
-  if (g.request.echo && g.request.params.prompt_logprobs >= 0 && !g.prompt.empty()) {
+  if (g.request.echo && g.request.params.logprobs && !g.prompt.empty()) {
     // The echoed prompt's tokens come first in each choice's logprobs.
-    std::vector<TokenOutput> echoed;
-    echoed.push_back({g.prompt[0], std::numeric_limits<float>::quiet_NaN(), {}});
-    echoed.insert(echoed.end(), g.prompt_logprobs.begin(), g.prompt_logprobs.end());
+    const auto echoed = ScoredPrompt(g, g.request.params.top_logprobs);
     for (auto& c : g.choices) c.tokens.insert(c.tokens.begin(), echoed.begin(), echoed.end());
+  }
+  if (g.request.prompt_logprobs >= 0 && !g.prompt.empty()) {
+    const auto scored = ScoredPrompt(g, g.request.prompt_logprobs);
+    for (auto& c : g.choices) c.prompt_logprobs = scored;
   }
   return true;
 }

@@ -38,7 +38,7 @@ struct Generation {
   OpenAiRequest request;
   std::string echo;
   std::vector<int32_t> prompt;               // what the engine got
-  std::vector<TokenOutput> prompt_logprobs;  // with echo + logprobs
+  std::vector<TokenOutput> prompt_logprobs;  // with echo + logprobs, or prompt_logprobs
   Clock::time_point start;
   std::optional<Clock::time_point> first_token;
   Usage usage;

@@ -221,6 +221,9 @@ TEST_P(EngineTest, PromptLogprobsAreTheTeacherForcedOnes) {
     const TokenLogprobs want = ComputeTokenLogprobs(row, r.prompt[p + 1], 1);
     ASSERT_EQ(got[p].token, r.prompt[p + 1]);
     EXPECT_NEAR(got[p].logprob, want.logprob, 2e-3) << "position " << p;
+    // Ranked first exactly when nothing in the top list is more likely.
+    EXPECT_GE(got[p].rank, 1);
+    EXPECT_EQ(got[p].rank == 1, got[p].top_logprobs[0].logprob <= got[p].logprob) << p;
     ASSERT_EQ(got[p].top_logprobs.size(), 1u);
   }
 }

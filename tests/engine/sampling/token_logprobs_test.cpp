@@ -14,6 +14,8 @@ TEST(TokenLogprobsTest, MatchesHandComputedLogSoftmax) {
   const std::vector<float> logits = {0.0f, std::log(3.0f), 0.0f};  // probs 0.2 0.6 0.2
   TokenLogprobs lp = ComputeTokenLogprobs(logits, 2, 3);
   EXPECT_NEAR(lp.logprob, std::log(0.2), 1e-6);
+  EXPECT_EQ(lp.rank, 2);  // only token 1 is more likely; token 0 ties
+  EXPECT_EQ(ComputeTokenLogprobs(logits, 1, 0).rank, 1);
   ASSERT_EQ(lp.top.size(), 3u);
   EXPECT_EQ(lp.top[0].token, 1);
   EXPECT_NEAR(lp.top[0].logprob, std::log(0.6), 1e-6);
@@ -42,6 +44,9 @@ TEST(TokenLogprobsTest, SumsToOneAndTopIsOrderedAndComplete) {
   EXPECT_NEAR(sum, 1.0, 1e-4);
 
   TokenLogprobs lp = ComputeTokenLogprobs(logits, 17, 20);
+  int more_likely = 0;
+  for (float l : logits) more_likely += l > logits[17];
+  EXPECT_EQ(lp.rank, more_likely + 1);
   ASSERT_EQ(lp.top.size(), 20u);
   for (size_t i = 1; i < lp.top.size(); ++i) EXPECT_GE(lp.top[i - 1].logprob, lp.top[i].logprob);
   // Nothing outside the list beats its last entry.

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "server/core/api_error.h"
 #include "tests/support/tiny_model.h"
 
@@ -141,6 +143,36 @@ TEST_F(RequestBuilderTest, TooLongPromptsAndBudgetsAreRefused) {
   EXPECT_EQ(BuildError(chat, 50).param(), "max_completion_tokens");
 
   EXPECT_EQ(BuildError(ParseCompletionRequest({{"prompt", ""}}, vocab()), 50).param(), "prompt");
+}
+
+TEST_F(RequestBuilderTest, APromptFarBeyondTheContextIsRefusedBeforeTokenizing) {
+  // 8 MB would take seconds to tokenize; the byte count alone proves it cannot fit.
+  const std::string big(8 << 20, 'a');
+  ApiError e = BuildError(ParseCompletionRequest({{"prompt", big}}, vocab()), 100);
+  EXPECT_EQ(e.code(), "context_length_exceeded");
+  EXPECT_NE(std::string(e.what()).find("at least"), std::string::npos) << e.what();
+  e = BuildError(ParseChatRequest({{"messages", {{{"role", "user"}, {"content", big}}}}}, vocab()),
+                 100);
+  EXPECT_EQ(e.param(), "messages");
+  EXPECT_NE(std::string(e.what()).find("at least"), std::string::npos) << e.what();
+}
+
+TEST_F(RequestBuilderTest, TheTokenLowerBoundNeverExceedsTheRealCount) {
+  // Random text from the merged pieces (the most bytes per token this vocabulary has) and
+  // stray bytes: the bound never refuses a prompt that would have fit.
+  std::mt19937 rng(3);
+  const std::vector<std::string> pieces = {" the", " and", "ing", " wh", " is", "\xE2\x96\x81", "x",
+                                           "<|im_end|>", " ", "\n"};
+  for (int trial = 0; trial < 200; ++trial) {
+    std::string text;
+    const int n = 1 + static_cast<int>(rng() % 64);
+    for (int i = 0; i < n; ++i) text += pieces[rng() % pieces.size()];
+    const int64_t real = static_cast<int64_t>(prompts_.Text(text).size());
+    EXPECT_LE(prompts_.MinTokensFor(text.size()), real) << text;
+    const OpenAiRequest r = ParseCompletionRequest({{"prompt", text}}, vocab());
+    EXPECT_EQ(BuildGenerateRequest(r, prompts_, real + 1, "id").prompt.size(),
+              static_cast<size_t>(real));
+  }
 }
 
 TEST_F(RequestBuilderTest, EchoTextOfIdsIsDecoded) {

@@ -135,6 +135,17 @@ def test_logprobs(client, model_id):
     assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 3
     assert all(len(t) <= 2 for t in lp.top_logprobs)
     assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    # As OpenAI's completions do, each top_logprobs entry also holds the sampled token, even when
+    # a hot sample picked one outside the top N (so N + 1 entries at most).
+    hot = client.completions.create(model=model_id, prompt="One, two,", max_tokens=24,
+                                    temperature=2.0, seed=7, logprobs=1,
+                                    extra_body={"ignore_eos": True})
+    lp = hot.choices[0].logprobs
+    assert len(lp.tokens) == 24
+    for token, logprob, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        assert 1 <= len(top) <= 2
+        assert abs(top[token] - logprob) < 1e-5
+    assert any(len(top) == 2 for top in lp.top_logprobs), "temperature 2 never left the top 1"
 
 
 def test_typed_exceptions(client, model_id):
@@ -153,6 +164,11 @@ def test_typed_exceptions(client, model_id):
     with pytest.raises(openai.BadRequestError) as e:
         client.completions.create(model=model_id, prompt="Hi", max_tokens=100000)
     assert e.value.body["param"] == "max_tokens"
+    # SmolLM2 has no fill-in-the-middle tokens: a suffix is refused, never silently dropped.
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model=model_id, prompt="def f(", suffix="\n    return x",
+                                  max_tokens=4)
+    assert e.value.body["param"] == "suffix"
 
 
 def test_auth_and_queue_full_errors():

@@ -2,7 +2,10 @@
 requests): the prompt's tokens come back first with their log-probabilities (the first one null),
 then the generated tokens, and the same prefix gets the same numbers in another request. A list of
 prompts (batch_size > 1) runs as one batch whose choice i*n+j belongs to prompt i."""
+import json
 import math
+import os
+import subprocess
 
 import pytest
 import requests
@@ -74,3 +77,82 @@ def test_lists_of_token_ids_and_the_errors_of_a_batch(server, client, model_id):
                              timeout=30)
         assert resp.status_code == 400, resp.text
         assert resp.json()["error"]["param"] == param
+
+
+def token_ids(server, text):
+    r = requests.post(server.url + "/tokenize", json={"prompt": text}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["tokens"]
+
+
+def test_vllm_prompt_logprobs_on_completions_and_chat(server, client, model_id):
+    prompt = "The capital of France is Paris. The capital of Germany is"
+    body = {"model": model_id, "prompt": prompt, "max_tokens": 1, "temperature": 0,
+            "prompt_logprobs": 2}
+    r = requests.post(server.url + "/v1/completions", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    scored = r.json()["choices"][0]["prompt_logprobs"]
+    ids = token_ids(server, prompt)
+    assert len(scored) == len(ids) == r.json()["usage"]["prompt_tokens"]
+    assert scored[0] is None
+    for token, entry in zip(ids[1:], scored[1:]):
+        # The prompt's own token is always there, with its true rank; then the top 2.
+        own = entry[str(token)]
+        assert own["logprob"] <= 0 and own["rank"] >= 1
+        assert 2 <= len(entry) <= 3
+        ranked = sorted(entry.values(), key=lambda v: v["rank"])
+        assert ranked[0]["rank"] == 1
+        assert [v["logprob"] for v in ranked] == sorted((v["logprob"] for v in ranked),
+                                                         reverse=True)
+        if own["rank"] > 2:
+            assert len(entry) == 3
+    # The same numbers as echo + logprobs gives lm-evaluation-harness.
+    echo, _ = loglikelihood(client, model_id, prompt)
+    for token, entry, lp in zip(ids[1:], scored[1:], echo.logprobs.token_logprobs[1:]):
+        assert entry[str(token)]["logprob"] == pytest.approx(lp, abs=1e-5)
+
+    chat = requests.post(server.url + "/v1/chat/completions", timeout=60, json={
+        "model": model_id, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2,
+        "prompt_logprobs": 0}).json()
+    assert len(chat["prompt_logprobs"]) == chat["usage"]["prompt_tokens"]
+    assert chat["prompt_logprobs"][0] is None
+    assert all(len(entry) == 1 for entry in chat["prompt_logprobs"][1:])
+
+    streamed = requests.post(server.url + "/v1/completions", timeout=30,
+                             json={**body, "stream": True})
+    assert streamed.status_code == 400 and streamed.json()["error"]["param"] == "prompt_logprobs"
+
+
+PROSE = (
+    "The lighthouse keeper kept a ledger of every ship that passed. In the spring the fishing "
+    "boats went out before dawn and came back heavy with cod, their decks shining with scales. "
+    "In summer the yachts arrived, white and slow, and their owners waved at the tower as if it "
+    "were a friend. Autumn brought the cargo steamers, low in the water, trailing smoke that "
+    "hung over the bay for hours. Winter was the hardest season: storms came in from the west, "
+    "the lamp had to be trimmed every hour, and the ledger stayed almost empty for weeks. Still "
+    "he wrote the date each morning, the wind and the height of the waves, because his father "
+    "had done so and because a record that stops is worth less than one that goes on. When the "
+    "harbour board replaced the lamp with an electric beacon, they offered him a pension and a "
+    "cottage in the town. He took the cottage but kept the ledger, and every morning he walked "
+    "to the end of the pier to write down the ships, even those that no longer needed him.")
+
+
+def test_echo_logprobs_are_the_teacher_forced_eval_numbers(server, client, model_id, tmp_path):
+    """What lm-evaluation-harness reads from the server equals what `xquant eval` computes by
+    teacher forcing the same text through the engine (fp16 cache)."""
+    text = tmp_path / "prose.txt"
+    text.write_text(PROSE)
+    from server_process import BINARY, MODEL
+    out = subprocess.run([BINARY, "eval", "--model", MODEL, "--text", str(text), "--kv-profile",
+                          "fp16", "--baseline", "fp16", "--json"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    scored = result["tokens_scored"]
+    choice, usage = loglikelihood(client, model_id, PROSE)
+    prompt_lps = choice.logprobs.token_logprobs[1:usage.prompt_tokens]
+    assert 0 < scored < len(prompt_lps)
+    # eval scores the predictions of the last `scored` tokens of the text.
+    ppl = math.exp(-sum(prompt_lps[-scored:]) / scored)
+    assert ppl == pytest.approx(result["ppl_fp16"], rel=1e-3), (ppl, result)
