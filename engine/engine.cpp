@@ -57,6 +57,9 @@ void Engine::Run() {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || abort_all_ || !inbox_.empty() || !loop_->idle(); });
       arrived.swap(inbox_);
+      // Still waiting while the loop takes them in: without this, a Submit between the swap and
+      // the next PublishStats would see neither and overrun max_waiting_requests.
+      waiting_ += static_cast<int32_t>(arrived.size());
       abort_all = abort_all_ || stop_;
       abort_all_ = false;
     }

@@ -110,7 +110,7 @@ class Engine {
   bool stop_ = false;
   bool abort_all_ = false;
   bool idle_now_ = true;
-  int32_t waiting_ = 0;  // queued in the loop, as of the last step
+  int32_t waiting_ = 0;  // queued in the loop as of the last step, plus those taken in since
   EngineStats stats_;    // snapshot after the last step
   std::thread thread_;
 };

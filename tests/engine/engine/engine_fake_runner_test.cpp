@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "engine/engine.h"
 #include "tests/engine/engine/engine_test_util.h"
@@ -186,6 +187,8 @@ TEST_P(EngineFakeRunnerTest, PromptLogprobsCoverEveryPromptTokenUnderPreemption)
 namespace xq {
 namespace {
 
+using namespace std::chrono_literals;
+
 TEST(EngineConfigErrors, AContextLongerThanTheModelsIsRefusedNotClamped) {
   const Model model = test::MakeTinyModel();  // 256 tokens of context
   EngineConfig c;
@@ -200,6 +203,54 @@ TEST(EngineConfigErrors, AContextLongerThanTheModelsIsRefusedNotClamped) {
               std::string::npos)
         << e.what();
   }
+}
+
+// A fake runner whose steps take long enough to submit during one.
+class SlowFakeRunner : public test::FakeRunner {
+ public:
+  using FakeRunner::FakeRunner;
+  void Execute(const BatchInputs& in, std::vector<float>& logits) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    FakeRunner::Execute(in, logits);
+  }
+};
+
+// The queue bound holds while the loop takes a request in: one step after the second request
+// arrived it is neither in the inbox nor yet in the loop's published count, and a third
+// submitted then was once accepted beyond max_waiting_requests.
+TEST(EngineQueueBound, HoldsWhileTheLoopTakesARequestIn) {
+  const Model model = test::MakeTinyModel();
+  test::TempDir dir;
+  const std::string profile = (dir.path() / "profile.json").string();
+  std::ofstream(profile) << R"({"name": "fake-fp16", "block_tokens": 8, "recent_window": 0,
+      "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})";
+  EngineConfig c;
+  c.kv_profile = profile;
+  c.kv_cache_bytes = 1 << 20;
+  c.max_num_seqs = 1;
+  c.max_num_batched_tokens = 48;
+  c.max_waiting_requests = 1;
+  Engine engine(model, c, std::make_unique<SlowFakeRunner>(model.config.vocab_size));
+  auto request = [](const std::string& id, int32_t max_tokens) {
+    GenerateRequest r;
+    r.id = id;
+    r.prompt = {1, 2, 3};
+    r.params.temperature = 0.0f;
+    r.params.ignore_eos = true;
+    r.params.max_tokens = max_tokens;
+    return r;
+  };
+  auto running = engine.Submit(request("running", 100));
+  while (engine.Stats().running_requests < 1) std::this_thread::sleep_for(1ms);
+  auto waiting = engine.Submit(request("waiting", 1));
+  // Published at the end of the step it arrived in, while still in the inbox; the next step
+  // takes it in (150 ms).
+  while (engine.Stats().waiting_requests < 1) std::this_thread::sleep_for(1ms);
+  EXPECT_THROW(engine.Submit(request("third", 1)), EngineBusy);
+  std::this_thread::sleep_for(200ms);  // and once the loop has counted it
+  EXPECT_THROW(engine.Submit(request("fourth", 1)), EngineBusy);
+  running->Cancel();
+  EXPECT_EQ(test::Drain(*waiting).copies.at(0).tokens.size(), 1u);
 }
 
 }  // namespace
