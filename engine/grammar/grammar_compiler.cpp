@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "engine/common/cpu_budget.h"
 #include "engine/common/error.h"
 #include "engine/grammar/compiled_grammar.h"
 #include "engine/grammar/json_schema_support.h"
@@ -27,7 +28,7 @@ std::vector<std::string> DecodedVocab(const Tokenizer& tokenizer, int32_t vocab_
 
 // Compiling builds the token-mask cache, which XGrammar spreads over threads.
 int CompileThreads() {
-  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  return std::clamp(DetectCpuBudget().cpus, 1, 8);
 }
 
 // One alternative per choice: root ::= "a" | "b". JSON string escapes are EBNF string escapes.

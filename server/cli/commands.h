@@ -11,8 +11,10 @@ void AddBenchCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
 void AddServeCommand(CLI::App& app);
 void AddTuneCommand(CLI::App& app);
+void AddHealthCommand(CLI::App& app);
 
-// Applies --threads to OpenMP and OpenBLAS (0 = all cores).
+// Applies --threads to OpenMP and OpenBLAS (0 = the CPUs this process may use: its affinity,
+// capped by a cgroup CPU quota).
 void SetThreads(int threads);
 
 // The whole file at `path`; throws xq::Error naming `flag` when it cannot be read.
