@@ -10,6 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENGINE=${XQ_CONTAINER_ENGINE:-docker}
+# A docker client newer than 23 builds with BuildKit only through the buildx plugin; Debian's
+# docker.io client (/usr/bin/docker, 20.10) has BuildKit built in. The Dockerfile's ccache
+# mount needs BuildKit.
+if [[ $ENGINE == docker ]] && ! docker buildx version > /dev/null 2>&1 && [[ -x /usr/bin/docker ]]; then
+  ENGINE=/usr/bin/docker
+fi
 BASE_TAG=$(sed -n 's/^ARG BASE_IMAGE=//p' docker/Dockerfile)  # debian:12-slim
 SUITE=${XQ_DEBIAN_SUITE:-bookworm}
 IMAGE=${XQ_IMAGE:-xquant:smoke}
@@ -29,11 +35,11 @@ start_engine() {
     fi
     return
   fi
-  docker info > /dev/null 2>&1 && return
+  $ENGINE info > /dev/null 2>&1 && return
   log "starting dockerd (log: /tmp/dockerd.log)"
   (dockerd > /tmp/dockerd.log 2>&1 &)
   for _ in $(seq 60); do
-    docker info > /dev/null 2>&1 && return
+    $ENGINE info > /dev/null 2>&1 && return
     sleep 1
   done
   log "dockerd did not start; see /tmp/dockerd.log"
@@ -46,8 +52,15 @@ make_base() {
   local sources=(/etc/apt/sources.list.d/*.sources /etc/apt/sources.list)
   local existing=()
   for s in "${sources[@]}"; do [[ -f $s ]] && existing+=("$s"); done
-  mmdebstrap --variant=minbase --include=ca-certificates "$SUITE" - "${existing[@]}" \
-    | $ENGINE import - "$BASE_TAG"
+  # Where egress goes through a TLS-inspecting proxy the machine trusts extra CAs; the image
+  # build fetches from PyPI, so the base trusts them too.
+  local hooks=() cas=(/usr/local/share/ca-certificates/*.crt)
+  if [[ -f ${cas[0]} ]]; then
+    hooks=(--customize-hook="copy-in ${cas[*]} /usr/local/share/ca-certificates/"
+           --customize-hook='chroot "$1" update-ca-certificates')
+  fi
+  mmdebstrap --variant=minbase --include=ca-certificates "${hooks[@]}" "$SUITE" - \
+    "${existing[@]}" | $ENGINE import - "$BASE_TAG"
 }
 
 wait_for() {  # wait_for SECONDS COMMAND...: retries the command once a second
@@ -79,8 +92,8 @@ if ! wait_for 120 curl -sf "http://127.0.0.1:$PORT/health"; then
   exit 1
 fi
 log "/health ready after $((SECONDS - start)) s"
-if [[ $ENGINE == docker ]]; then
-  healthy() { [[ $(docker inspect -f '{{.State.Health.Status}}' "$NAME") == healthy ]]; }
+if [[ $ENGINE != podman ]]; then
+  healthy() { [[ $($ENGINE inspect -f '{{.State.Health.Status}}' "$NAME") == healthy ]]; }
   wait_for 60 healthy || { log "FAILED: the HEALTHCHECK never passed"; exit 1; }
   log "HEALTHCHECK: healthy"
 fi

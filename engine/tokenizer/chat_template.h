@@ -20,6 +20,14 @@ struct ChatMessage {
   std::string name;          // a tool result: the function's name
 };
 
+// A plain message: a role and its text.
+inline ChatMessage TextMessage(std::string role, std::string content) {
+  ChatMessage m;
+  m.role = std::move(role);
+  m.content = std::move(content);
+  return m;
+}
+
 struct ChatTemplateOptions {
   bool add_generation_prompt = true;
   std::string bos_token;

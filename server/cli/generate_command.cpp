@@ -57,8 +57,8 @@ void RunGenerate(const GenerateOptions& o) {
   std::vector<int32_t> prompt;
   if (o.chat) {
     std::vector<ChatMessage> messages;
-    if (!o.system.empty()) messages.push_back({"system", o.system});
-    messages.push_back({"user", o.prompt});
+    if (!o.system.empty()) messages.push_back(TextMessage("system", o.system));
+    messages.push_back(TextMessage("user", o.prompt));
     ChatTemplateOptions opts;
     opts.bos_token = TokenText(tokenizer, model.tokenizer.bos_id);
     opts.eos_token = TokenText(tokenizer, model.tokenizer.eos_id);

@@ -198,9 +198,9 @@ OpenAiRequest ParseChatRequest(const nlohmann::json& body, int64_t vocab_size) {
                                 "function");
     }
     auto content = m.find("content");
-    r.messages.push_back(
-        {role->get<std::string>(),
-         MessageContent(content == m.end() ? nlohmann::json() : *content, name + ".content")});
+    r.messages.push_back(TextMessage(
+        role->get<std::string>(),
+        MessageContent(content == m.end() ? nlohmann::json() : *content, name + ".content")));
     ParseToolFields(m, name, r.messages.back());
   }
   r.tools = ParseToolRequest(body);

@@ -64,7 +64,7 @@ std::optional<ToolCallFormat> DetectToolCallFormat(const PromptBuilder& prompts,
           {"parameters", {{"type", "object"}, {"properties", nlohmann::json::object()}}}}}}});
   std::string text;
   try {
-    text = prompts.ChatText({{"user", "hello"}}, render);
+    text = prompts.ChatText({TextMessage("user", "hello")}, render);
   } catch (const std::exception&) {
     return std::nullopt;  // a template that refuses tools
   }

@@ -193,7 +193,7 @@ grpc::Status InferenceService::Tokenize(grpc::ServerContext* context,
       }
       std::vector<ChatMessage> messages;
       for (const pb::ChatMessage& m : request->chat().messages()) {
-        messages.push_back({m.role(), m.content()});
+        messages.push_back(TextMessage(m.role(), m.content()));
       }
       try {
         tokens = model.prompts->Chat(messages);

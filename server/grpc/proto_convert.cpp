@@ -91,7 +91,7 @@ OpenAiRequest ToOpenAiRequest(const pb::GenerateRequest& request, int64_t vocab_
         throw InvalidRequestError("chat.messages", "must be a non-empty list of messages");
       }
       for (const pb::ChatMessage& m : request.chat().messages()) {
-        r.messages.push_back({m.role(), m.content()});
+        r.messages.push_back(TextMessage(m.role(), m.content()));
       }
       break;
     default:
