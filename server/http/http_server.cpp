@@ -9,6 +9,7 @@
 #include "server/core/api_key.h"
 #include "server/core/json_fields.h"
 #include "server/core/request_id.h"
+#include "server/http/request_precheck.h"
 
 namespace xq {
 namespace {
@@ -133,15 +134,17 @@ HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::RegisterRoutes() {
   HttpContext& ctx = *context_;
-  server_->set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+  const auto body_limit =
+      static_cast<size_t>(ParseByteSize(ctx.config.max_body_size, "max_body_size"));
+  server_->set_pre_routing_handler([&ctx, body_limit](const httplib::Request& req,
+                                                      httplib::Response& res) {
     const std::string id = NewRequestId();
     res.set_header("X-Request-Id", id);
     ctx.BeginAccess(id);
     ctx.cors.AddHeaders(req, res);
-    return httplib::Server::HandlerResponse::Unhandled;
+    return RejectBeforeBody(req, res, body_limit) ? httplib::Server::HandlerResponse::Handled
+                                                  : httplib::Server::HandlerResponse::Unhandled;
   });
-  const auto body_limit =
-      static_cast<size_t>(ParseByteSize(ctx.config.max_body_size, "max_body_size"));
   // CORS preflights for every route, without the API key (browsers never send it there).
   server_->Options(".*", [&ctx](const httplib::Request& req, httplib::Response& res) {
     ctx.cors.Preflight(req, res);
@@ -149,6 +152,9 @@ void HttpServer::RegisterRoutes() {
   // Errors httplib produces itself (unknown route, body too large, bad request line).
   server_->set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        // Requests the transport refused before routing (a bad request line, a URI too long)
+        // never got an id from the pre-routing handler.
+        if (!res.has_header("X-Request-Id")) res.set_header("X-Request-Id", NewRequestId());
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         std::string message =
             "the request could not be served (HTTP " + std::to_string(res.status) + ")";

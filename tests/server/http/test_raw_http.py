@@ -121,6 +121,40 @@ def test_compressed_bodies_are_inflated_within_the_limit(server):
     assert requests.get(server.url + "/health", timeout=5).status_code == 200
 
 
+def raw_exchange(server, head, timeout=10):
+    """Sends a raw request head (no body) and returns (seconds, response text)."""
+    start = time.time()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as s:
+        s.sendall(head)
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return time.time() - start, data.decode("utf-8", "replace")
+
+
+def test_heads_that_promise_a_body_are_answered_at_once(server):
+    """Answered from the head, not after the 30 s read timeout waiting for a body that is
+    never coming, each with an x-request-id."""
+    cases = [
+        (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n", 413),
+        (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
+        (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n\r\n", 411),
+        (b"PUT /v1/completions HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        (b"PATCH /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        (b"THIS IS NOT HTTP\r\n\r\n", 400),
+        (b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    ]
+    for head, status in cases:
+        seconds, response = raw_exchange(server, head)
+        assert response.startswith(f"HTTP/1.1 {status} "), (head[:60], response[:200])
+        assert "x-request-id:" in response.lower(), response[:400]
+        assert seconds < 5, (head[:60], seconds)
+    assert requests.get(server.url + "/health", timeout=5).status_code == 200
+
+
 def test_tokenize_detokenize(server):
     r = post(server, "/tokenize", {"prompt": "Hello world"})
     assert r.status_code == 200
