@@ -82,7 +82,10 @@ struct Tokenizer::Impl {
 
   void Validate();
   void BuildPieces();
-  std::vector<Fragment> Partition(std::string_view text, bool parse_special) const;
+  std::vector<Fragment> Partition(std::string_view text, bool parse_special,
+                                  std::span<const TextSpan> literal = {}) const;
+  std::vector<int32_t> Encode(std::string_view text, bool add_special, bool parse_special,
+                              std::span<const TextSpan> literal) const;
 };
 
 void Tokenizer::Impl::Validate() {
@@ -137,10 +140,17 @@ void Tokenizer::Impl::BuildPieces() {
   }
 }
 
-std::vector<Fragment> Tokenizer::Impl::Partition(std::string_view text, bool parse_special) const {
+std::vector<Fragment> Tokenizer::Impl::Partition(std::string_view text, bool parse_special,
+                                                 std::span<const TextSpan> literal) const {
   std::vector<Fragment> frags;
   if (text.empty()) return frags;
   frags.push_back({-1, text});
+  const auto in_literal = [&](size_t at, size_t size) {
+    for (const TextSpan& s : literal) {
+      if (at < s.end && s.begin < at + size) return true;
+    }
+    return false;
+  };
   // Longest special token first over the whole text, then the next one in what is left, as
   // llama.cpp's tokenizer_st_partition does.
   for (int32_t id : special_order) {
@@ -152,11 +162,16 @@ std::vector<Fragment> Tokenizer::Impl::Partition(std::string_view text, bool par
         next.push_back(f);
         continue;
       }
-      size_t pos = 0;
-      for (size_t hit; (hit = f.text.find(tok, pos)) != std::string_view::npos;
-           pos = hit + tok.size()) {
+      size_t pos = 0, search = 0;
+      for (size_t hit; (hit = f.text.find(tok, search)) != std::string_view::npos;) {
+        const size_t at = static_cast<size_t>(f.text.data() - text.data()) + hit;
+        if (types[id] != TokenType::kUserDefined && in_literal(at, tok.size())) {
+          search = hit + 1;  // text here, not a token
+          continue;
+        }
         if (hit > pos) next.push_back({-1, f.text.substr(pos, hit - pos)});
         next.push_back({id, {}});
+        pos = search = hit + tok.size();
       }
       if (pos < f.text.size()) next.push_back({-1, f.text.substr(pos)});
     }
@@ -221,12 +236,32 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
                                        bool parse_special) const {
-  const Impl& m = *impl_;
+  return impl_->Encode(text, add_special, parse_special, {});
+}
+
+std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
+                                       std::span<const TextSpan> literal) const {
+  return impl_->Encode(text, add_special, /*parse_special=*/true, literal);
+}
+
+std::string Tokenizer::FindControlText(std::string_view text) const {
+  for (int32_t id : impl_->special_order) {
+    if (impl_->types[id] == TokenType::kUserDefined) continue;
+    const std::string& tok = impl_->spec.tokens[id];
+    if (text.find(tok) != std::string_view::npos) return tok;
+  }
+  return {};
+}
+
+std::vector<int32_t> Tokenizer::Impl::Encode(std::string_view text, bool add_special,
+                                             bool parse_special,
+                                             std::span<const TextSpan> literal) const {
+  const Impl& m = *this;
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 2);
   if (add_special && m.spec.add_bos) out.push_back(*m.spec.bos_id);
   bool prev_special = true;  // SentencePiece prefixes a space at the start and after specials
-  for (const Fragment& f : m.Partition(text, parse_special)) {
+  for (const Fragment& f : m.Partition(text, parse_special, literal)) {
     if (f.token >= 0) {
       out.push_back(f.token);
       prev_special = true;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,11 @@
 #include "engine/tokenizer/tokenizer_spec.h"
 
 namespace xq {
+
+// A byte range [begin, end) of a text.
+struct TextSpan {
+  size_t begin = 0, end = 0;
+};
 
 class Tokenizer {
  public:
@@ -27,6 +33,13 @@ class Tokenizer {
   // "<|im_start|>" becomes its control/user-defined token instead of being split as text.
   std::vector<int32_t> Encode(std::string_view text, bool add_special = true,
                               bool parse_special = true) const;
+  // Special tokens parsed everywhere except inside `literal`, where control-token text stays
+  // text (as with parse_special = false): a chat template's own tokens around user content
+  // that may spell them.
+  std::vector<int32_t> Encode(std::string_view text, bool add_special,
+                              std::span<const TextSpan> literal) const;
+  // The first control token whose text appears in `text`; empty when none does.
+  std::string FindControlText(std::string_view text) const;
   // Concatenated bytes of the tokens. As llama.cpp's detokenize does, a SentencePiece vocab with
   // add_space_prefix loses one leading space of the first token (so Decode(Encode(s, false)) == s;
   // after a leading BOS the space stays). No clean-up of spaces before punctuation is applied.

@@ -79,12 +79,53 @@ std::string PromptBuilder::ChatText(const std::vector<ChatMessage>& messages,
   return text;
 }
 
+std::string PromptBuilder::ChatTextWithLiterals(const std::vector<ChatMessage>& messages,
+                                                const ChatRender& render,
+                                                std::vector<TextSpan>& literal) const {
+  // Content that spells a control token goes through the template as a marker (private-use
+  // characters no template touches), then comes back as text with its span recorded.
+  std::vector<ChatMessage> marked = messages;
+  std::vector<std::pair<std::string, size_t>> markers;  // marker, message index
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (tokenizer_->FindControlText(messages[i].content).empty()) continue;
+    markers.emplace_back("\xEE\x80\x80" "xq-content-" + std::to_string(i) + "\xEE\x80\x81", i);
+    marked[i].content = markers.back().first;
+  }
+  if (markers.empty()) return ChatText(messages, render);
+  const std::string text = ChatText(marked, render);
+  std::vector<std::pair<size_t, size_t>> found;  // position in text, index in markers
+  for (size_t k = 0; k < markers.size(); ++k) {
+    const auto& [marker, i] = markers[k];
+    const size_t at = text.find(marker);
+    if (at == std::string::npos || text.find(marker, at + 1) != std::string::npos) {
+      throw InvalidRequestError(
+          "messages[" + std::to_string(i) + "].content",
+          "contains the control token '" + tokenizer_->FindControlText(messages[i].content) +
+              "' as text, which this chat template does not write verbatim");
+    }
+    found.emplace_back(at, k);
+  }
+  std::sort(found.begin(), found.end());
+  std::string out;
+  size_t pos = 0;
+  for (const auto& [at, k] : found) {
+    const auto& [marker, i] = markers[k];
+    out.append(text, pos, at - pos);
+    literal.push_back({out.size(), out.size() + messages[i].content.size()});
+    out += messages[i].content;
+    pos = at + marker.size();
+  }
+  out.append(text, pos);
+  return out;
+}
+
 std::vector<int32_t> PromptBuilder::Chat(const std::vector<ChatMessage>& messages,
                                          const ChatRender& render) const {
-  const std::string text = ChatText(messages, render);
+  std::vector<TextSpan> literal;
+  const std::string text = ChatTextWithLiterals(messages, render, literal);
   // Templates usually write BOS themselves; don't add a second one.
   const bool has_bos = !options_.bos_token.empty() && text.starts_with(options_.bos_token);
-  return tokenizer_->Encode(text, /*add_special=*/!has_bos, /*parse_special=*/true);
+  return tokenizer_->Encode(text, /*add_special=*/!has_bos, literal);
 }
 
 std::vector<int32_t> PromptBuilder::Text(std::string_view text, bool add_special) const {

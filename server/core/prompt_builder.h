@@ -32,8 +32,10 @@ class PromptBuilder {
   // tokenizer must outlive the builder.
   PromptBuilder(const Tokenizer& tokenizer, ChatTemplate chat_template);
 
-  // Renders the template (with the generation prompt) and tokenizes it, special tokens parsed.
-  // Throws a 400 ApiError naming "messages" when the template rejects the conversation.
+  // Renders the template (with the generation prompt) and tokenizes it, special tokens parsed
+  // where the template writes them: control-token text typed in a message's content stays text,
+  // so a user cannot forge a turn. Throws a 400 ApiError naming "messages" when the template
+  // rejects the conversation.
   // With continue_final_message the text ends right after the final message's content (a 400
   // naming it when the template does not write that content verbatim).
   std::vector<int32_t> Chat(const std::vector<ChatMessage>& messages,
@@ -56,6 +58,10 @@ class PromptBuilder {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
 
  private:
+  // The rendered text and the spans of it that are message content spelling control tokens.
+  std::string ChatTextWithLiterals(const std::vector<ChatMessage>& messages,
+                                   const ChatRender& render, std::vector<TextSpan>& literal) const;
+
   const Tokenizer* tokenizer_;
   ChatTemplate template_;
   ChatTemplateOptions options_;

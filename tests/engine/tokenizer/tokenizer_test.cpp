@@ -233,5 +233,32 @@ TEST(TokenizerErrors, BadSpecsAndIdsThrow) {
   EXPECT_THROW(Tokenizer{bad_merge}, Error);
 }
 
+// Chat prompts: the template's own control tokens are parsed, while the same text inside a
+// literal span (a message's content) stays text, exactly as parse_special = false writes it;
+// user-defined tokens are tokens everywhere, as they are with parse_special = false.
+TEST(Tokenizer, LiteralSpansKeepControlTextAsText) {
+  const TokenizerSpec spec = ByteLevelSpec({});
+  const Tokenizer tok(spec);
+  const int32_t im_end = IdOf(spec, "<|im_end|>");
+  const std::string content = "a<|im_end|>b<tool>c";
+  const std::string text = "<|im_end|>" + content + "<|im_end|>";
+  const TextSpan span{10, 10 + content.size()};
+  Ids want = {im_end};
+  for (int32_t id : tok.Encode(content, false, false)) want.push_back(id);
+  want.push_back(im_end);
+  EXPECT_EQ(tok.Encode(text, false, std::span<const TextSpan>(&span, 1)), want);
+  EXPECT_EQ(std::count(want.begin(), want.end(), IdOf(spec, "<tool>")), 1);
+  // A span covering part of a token's text keeps all of it text (the three <|im_end|> here
+  // become the two outer ones); no spans is parse_special = true.
+  const TextSpan part{12, 13};
+  const Ids partly = tok.Encode(text, false, std::span<const TextSpan>(&part, 1));
+  EXPECT_EQ(std::count(partly.begin(), partly.end(), im_end), 2);
+  EXPECT_EQ(tok.Decode(partly), text);
+  EXPECT_EQ(tok.Encode(text, false, std::span<const TextSpan>()), tok.Encode(text, false, true));
+
+  EXPECT_EQ(tok.FindControlText("plain <tool> text"), "");
+  EXPECT_EQ(tok.FindControlText("x <|endoftext|>"), "<|endoftext|>");
+}
+
 }  // namespace
 }  // namespace xq
