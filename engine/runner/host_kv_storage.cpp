@@ -19,6 +19,10 @@ HostKvStorage::HostKvStorage(int64_t block_bytes, int32_t num_blocks)
                 " bytes of host memory for the KV cache");
   }
   arena_.reset(p);
+  // Commit every page now: with overcommit the allocation above succeeds beyond what the
+  // machine has, and the shortfall would surface as an OOM kill while serving. Touched at
+  // startup, memory use is also flat from the first request on (no page faults mid-step).
+  std::memset(p, 0, bytes);
 }
 
 void HostKvStorage::CopyBlock(int32_t src, int32_t dst) {
