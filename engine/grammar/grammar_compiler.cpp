@@ -4,7 +4,6 @@
 #include <xgrammar/tokenizer_info.h>
 
 #include <algorithm>
-#include <thread>
 
 #include "engine/common/cpu_budget.h"
 #include "engine/common/error.h"

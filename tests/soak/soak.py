@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import random
+import socket
 import sys
 import tempfile
 import threading
@@ -156,7 +157,6 @@ def main():
     args = parser.parse_args()
     if not os.path.exists(MODEL):
         skip_or_fail(f"{MODEL} is missing; run `make model`")
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         grpc_port = s.getsockname()[1]
