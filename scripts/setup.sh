@@ -8,7 +8,7 @@ set -euo pipefail
 BUILD_DEBIAN_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config unzip curl ca-certificates
   libopenblas-openmp-dev libpcre2-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libcpp-httplib-dev libcli11-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
+  libboost1.81-dev libbrotli-dev zlib1g-dev libcli11-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
   protobuf-compiler-grpc
 )
 TEST_DEBIAN_PACKAGES=(git libgtest-dev libgmock-dev libbenchmark-dev)

@@ -1,8 +1,11 @@
 // `xquant health`: asks a running server's /health whether it is ready, for container
 // HEALTHCHECKs and exec probes that should need nothing but the binary (no curl in the image).
 // Exit 0 when ready; 1, with the reason on stderr, when loading, draining or unreachable.
-#include <httplib.h>
-
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
 #include <iostream>
 #include <memory>
 
@@ -19,17 +22,30 @@ struct HealthOptions {
 };
 
 void CheckHealth(const HealthOptions& o) {
-  httplib::Client client(o.host, o.port);
-  const auto timeout = std::chrono::duration<double>(o.timeout_s);
-  client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-  client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+  namespace beast = boost::beast;
+  namespace http = beast::http;
   const std::string where = "http://" + o.host + ":" + std::to_string(o.port) + "/health";
-  const httplib::Result res = client.Get("/health");
-  if (!res) throw Error(where + ": " + httplib::to_string(res.error()));
-  if (res->status != 200) {
-    throw Error(where + ": HTTP " + std::to_string(res->status) + " " + res->body);
+  boost::asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  // One deadline for connecting, sending and reading the answer.
+  stream.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(o.timeout_s)));
+  http::response<http::string_body> res;
+  try {
+    boost::asio::ip::tcp::resolver resolver(ioc);
+    stream.connect(resolver.resolve(o.host, std::to_string(o.port)));
+    http::request<http::empty_body> req(http::verb::get, "/health", 11);
+    req.set(http::field::host, o.host);
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::read(stream, buffer, res);
+  } catch (const beast::system_error& e) {
+    throw Error(where + ": " + e.code().message());
   }
-  std::cout << res->body << std::endl;
+  if (res.result_int() != 200) {
+    throw Error(where + ": HTTP " + std::to_string(res.result_int()) + " " + res.body());
+  }
+  std::cout << res.body() << std::endl;
 }
 
 }  // namespace

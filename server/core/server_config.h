@@ -28,9 +28,9 @@ struct ServerConfig {
   bool prefix_caching = true;
   int64_t threads = 0;  // compute threads; 0: all cores
 
-  int64_t http_threads = 128;  // connections served at once (each stream holds one)
+  int64_t http_threads = 128;  // requests served at once (a stream holds one to its end)
   std::string max_body_size = "16MiB";
-  double read_timeout_s = 30;  // a client that sends nothing for this long is dropped
+  double read_timeout_s = 30;  // for a request head, then for its body
   double write_timeout_s = 30;
   double keep_alive_timeout_s = 5;
   double shutdown_timeout_s = 30;  // in-flight requests get this long to finish on SIGTERM
@@ -76,9 +76,9 @@ void ForEachConfigField(Config& c, F&& f) {
   f("max_model_len", c.max_model_len, "Context length limit (0: the model's)");
   f("prefix_caching", c.prefix_caching, "Reuse KV blocks of shared prompt prefixes");
   f("threads", c.threads, "Compute threads (0: all cores)");
-  f("http_threads", c.http_threads, "HTTP worker threads (concurrent connections)");
+  f("http_threads", c.http_threads, "HTTP handler threads (requests served at once)");
   f("max_body_size", c.max_body_size, "Largest request body (larger ones get 413)");
-  f("read_timeout_s", c.read_timeout_s, "Seconds a client may stay silent while sending");
+  f("read_timeout_s", c.read_timeout_s, "Seconds for a request head, then for its body");
   f("write_timeout_s", c.write_timeout_s, "Seconds a write to a client may block");
   f("keep_alive_timeout_s", c.keep_alive_timeout_s, "Seconds an idle keep-alive connection lives");
   f("shutdown_timeout_s", c.shutdown_timeout_s,

@@ -34,24 +34,24 @@ bool CorsPolicy::Allows(std::string_view origin) const {
   return any_ || std::find(origins_.begin(), origins_.end(), origin) != origins_.end();
 }
 
-void CorsPolicy::AddHeaders(const httplib::Request& req, httplib::Response& res) const {
+void CorsPolicy::AddHeaders(const HttpRequest& req, HttpResponse& res) const {
   if (!any_ && origins_.empty()) return;
-  res.set_header("Vary", "Origin");
-  const std::string origin = req.get_header_value("Origin");
+  res.SetHeader("Vary", "Origin");
+  const std::string origin = req.Header("Origin");
   if (!Allows(origin)) return;
-  res.set_header("Access-Control-Allow-Origin", origin);
-  res.set_header("Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
+  res.SetHeader("Access-Control-Allow-Origin", origin);
+  res.SetHeader("Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
 }
 
-void CorsPolicy::Preflight(const httplib::Request& req, httplib::Response& res) const {
+void CorsPolicy::Preflight(const HttpRequest& req, HttpResponse& res) const {
   res.status = 204;
-  res.set_header("Allow", kMethods);
-  if (!Allows(req.get_header_value("Origin"))) return;
-  res.set_header("Access-Control-Allow-Methods", kMethods);
-  const std::string asked = req.get_header_value("Access-Control-Request-Headers");
-  res.set_header("Access-Control-Allow-Headers",
+  res.SetHeader("Allow", kMethods);
+  if (!Allows(req.Header("Origin"))) return;
+  res.SetHeader("Access-Control-Allow-Methods", kMethods);
+  const std::string asked = req.Header("Access-Control-Request-Headers");
+  res.SetHeader("Access-Control-Allow-Headers",
                  asked.empty() ? "Authorization, Content-Type" : asked);
-  res.set_header("Access-Control-Max-Age", "600");
+  res.SetHeader("Access-Control-Max-Age", "600");
 }
 
 }  // namespace xq

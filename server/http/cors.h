@@ -3,7 +3,7 @@
 // browsers do not send it there).
 #pragma once
 
-#include <httplib.h>
+#include "server/http/http_message.h"
 
 #include <string>
 #include <string_view>
@@ -18,9 +18,9 @@ class CorsPolicy {
 
   bool Allows(std::string_view origin) const;
   // On every response: Access-Control-Allow-Origin for an allowed Origin, and Vary: Origin.
-  void AddHeaders(const httplib::Request& req, httplib::Response& res) const;
+  void AddHeaders(const HttpRequest& req, HttpResponse& res) const;
   // OPTIONS: 204 with Allow; for an allowed origin also the methods and headers it may use.
-  void Preflight(const httplib::Request& req, httplib::Response& res) const;
+  void Preflight(const HttpRequest& req, HttpResponse& res) const;
 
  private:
   bool any_ = false;

@@ -21,8 +21,8 @@ void RequireServedModel(const HttpContext& ctx, const ServingModel& model,
 
 std::shared_ptr<Generation> StartGeneration(HttpContext& ctx, const ServingModel& model,
                                             ApiKind kind, OpenAiRequest request,
-                                            const std::string& id, const httplib::Request& req,
-                                            const httplib::Response& res) {
+                                            const std::string& id, const HttpRequest& req,
+                                            const HttpResponse& res) {
   auto g = std::make_shared<Generation>(ctx);
   g->request_id = RequestId(res);
   g->start = Clock::now();
@@ -40,11 +40,7 @@ std::shared_ptr<Generation> StartGeneration(HttpContext& ctx, const ServingModel
   if (g->request.tools.calls_allowed() && model.tool_format) {
     g->formatter->set_tool_calls(*model.tool_format);
   }
-  g->probe = std::make_unique<ConnectionProbe>(req.remote_addr, req.remote_port, req.local_port);
-  if (!g->probe->found()) {
-    spdlog::debug("{}: connection socket of {}:{} not found; disconnects are noticed on write only",
-                  g->request_id, req.remote_addr, req.remote_port);
-  }
+  g->peer_closed = req.peer_closed;
   try {
     g->stream = model.engine->Submit(std::move(generate));
   } catch (const std::exception& e) {
@@ -70,13 +66,18 @@ std::vector<TokenOutput> ScoredPrompt(const Generation& g, int32_t top) {
 
 }  // namespace
 
-bool Collect(Generation& g, httplib::Response& res) {
+bool Collect(Generation& g, HttpResponse& res) {
   while (!g.finished) {
     std::optional<RequestUpdate> update = g.stream->Next(kPollInterval);
     if (update) g.Take(*update);
     if (!g.finished && g.ClientGone()) {
       g.Cancel();
-      res.status = 499;  // nobody reads it; the access log shows the client left
+      // Only a client that half-closed reads this: TCP shows it the same as one that left.
+      SendJson(res,
+               ErrorBody("the client closed its side of the connection, so the request was "
+                         "cancelled",
+                         "invalid_request_error"),
+               499);
       return false;
     }
   }

@@ -3,16 +3,16 @@
 // OpenAI routes: chat and completions, and the Responses API.
 #pragma once
 
-#include <httplib.h>
+#include "server/http/http_message.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "server/core/openai_response.h"
-#include "server/http/connection_probe.h"
 #include "server/http/http_context.h"
 
 namespace xq {
@@ -23,7 +23,7 @@ inline constexpr std::chrono::milliseconds kPollInterval{50};
 inline double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // One generation request in flight; shared by the handler and the streaming content provider,
-// which httplib runs after the handler returned.
+// which the transport runs after the handler returned.
 struct Generation {
   explicit Generation(HttpContext& context) : ctx(&context) { ctx->GenerationStarted(); }
   ~Generation() { ctx->GenerationEnded(); }
@@ -34,7 +34,7 @@ struct Generation {
   std::string request_id;  // X-Request-Id, the key of the access-log entry
   std::shared_ptr<RequestStream> stream;
   std::unique_ptr<ResponseFormatter> formatter;
-  std::unique_ptr<ConnectionProbe> probe;
+  std::function<bool()> peer_closed;  // the transport's hang-up check
   OpenAiRequest request;
   std::string echo;
   std::vector<int32_t> prompt;               // what the engine got
@@ -55,7 +55,7 @@ struct Generation {
     const auto now = Clock::now();
     if (now - last_probe < kPollInterval) return false;
     last_probe = now;
-    return probe->PeerClosed();
+    return peer_closed();
   }
 
   void Take(const RequestUpdate& update) {
@@ -116,11 +116,11 @@ void RequireServedModel(const HttpContext& ctx, const ServingModel& model,
 // engine refuses it).
 std::shared_ptr<Generation> StartGeneration(HttpContext& ctx, const ServingModel& model,
                                             ApiKind kind, OpenAiRequest request,
-                                            const std::string& id, const httplib::Request& req,
-                                            const httplib::Response& res);
+                                            const std::string& id, const HttpRequest& req,
+                                            const HttpResponse& res);
 
 // Waits for the whole result; false when the client left (res then says so). Throws ApiError
 // when the engine failed the request.
-bool Collect(Generation& g, httplib::Response& res);
+bool Collect(Generation& g, HttpResponse& res);
 
 }  // namespace xq

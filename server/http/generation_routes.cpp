@@ -1,7 +1,7 @@
 // /v1/chat/completions and /v1/completions: parse, tokenize, submit to the engine, then either
 // collect the whole answer or stream it as server-sent events. A client that goes away cancels
 // its request: a failed write, or a hang-up seen while waiting for the engine.
-#include <httplib.h>
+#include "server/http/http_message.h"
 #include <spdlog/spdlog.h>
 
 #include <ctime>
@@ -18,12 +18,12 @@
 namespace xq {
 namespace {
 
-bool Write(httplib::DataSink& sink, const std::string& data) {
-  return sink.write(data.data(), data.size());
+bool Write(ChunkSink& sink, const std::string& data) {
+  return sink.Write(data);
 }
 
 // Streams one engine update (or the opening chunks) per call; false ends the response early.
-bool StreamStep(Generation& g, httplib::DataSink& sink) {
+bool StreamStep(Generation& g, ChunkSink& sink) {
   if (!g.stream_opened) {
     g.stream_opened = true;
     for (int32_t i = 0; i < g.request.params.n; ++i) {
@@ -59,18 +59,18 @@ bool StreamStep(Generation& g, httplib::DataSink& sink) {
     if (g.request.include_usage) Write(sink, SseData(g.formatter->UsageChunk(g.usage)));
     Write(sink, kSseDone);
     g.Record();
-    sink.done();
+    sink.Done();
   }
   return true;
 }
 
-void RespondWhole(Generation& g, httplib::Response& res) {
+void RespondWhole(Generation& g, HttpResponse& res) {
   if (Collect(g, res)) SendJson(res, g.formatter->Final(g.choices, g.usage));
 }
 
 // Several prompts in one completions request: all run at once in the engine; the response lists
 // the choices of prompt i at n*i .. n*i + n-1 and sums the usage.
-void RespondBatch(std::vector<std::shared_ptr<Generation>>& parts, httplib::Response& res) {
+void RespondBatch(std::vector<std::shared_ptr<Generation>>& parts, HttpResponse& res) {
   std::vector<ChoiceResult> choices;
   Usage usage;
   for (auto& g : parts) {
@@ -95,8 +95,8 @@ void RespondBatch(std::vector<std::shared_ptr<Generation>>& parts, httplib::Resp
 
 }  // namespace
 
-void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& req,
-                      httplib::Response& res) {
+void HandleGeneration(HttpContext& ctx, ApiKind kind, const HttpRequest& req,
+                      HttpResponse& res) {
   const ServingModel& model = ctx.RequireModel();
   const nlohmann::json body = ParseJsonObject(req.body);
   OpenAiRequest parsed = kind == ApiKind::kChat ? ParseChatRequest(body, model.vocab_size)
@@ -122,13 +122,13 @@ void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& re
 
   if (!g->request.stream) return RespondWhole(*g, res);
 
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream", [g](size_t, httplib::DataSink& sink) { return StreamStep(*g, sink); },
+  res.SetHeader("Cache-Control", "no-cache");
+  res.SetHeader("X-Accel-Buffering", "no");
+  res.Stream(
+      "text/event-stream", [g](ChunkSink& sink) { return StreamStep(*g, sink); },
       // Runs when the response ends for any reason: a stream not finished by then lost its
       // client (or the server is stopping).
-      [g](bool) { g->Cancel(); });
+      [g] { g->Cancel(); });
 }
 
 }  // namespace xq

@@ -25,17 +25,17 @@ std::optional<AccessInfo> HttpContext::EndAccess(const std::string& request_id) 
   return info;
 }
 
-void SendJson(httplib::Response& res, const nlohmann::json& body, int status) {
+void SendJson(HttpResponse& res, const nlohmann::json& body, int status) {
   res.status = status;
-  res.set_content(DumpJson(body), "application/json");
+  res.SetContent(DumpJson(body), "application/json");
 }
 
-void SendError(httplib::Response& res, const ApiError& error) {
-  if (error.retry_after) res.set_header("Retry-After", std::to_string(*error.retry_after));
+void SendError(HttpResponse& res, const ApiError& error) {
+  if (error.retry_after) res.SetHeader("Retry-After", std::to_string(*error.retry_after));
   SendJson(res, error.ToJson(), error.status());
 }
 
-std::string RequestId(const httplib::Response& res) { return res.get_header_value("X-Request-Id"); }
+std::string RequestId(const HttpResponse& res) { return res.Header("X-Request-Id"); }
 
 ApiError SubmitApiError(const SubmitError& error, int64_t retry_after_s) {
   auto retry_later = [retry_after_s](ApiError api_error) {

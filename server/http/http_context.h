@@ -2,7 +2,7 @@
 // serving state (model and lifecycle) and per-request access-log facts.
 #pragma once
 
-#include <httplib.h>
+#include "server/http/http_message.h"
 
 #include <atomic>
 #include <chrono>
@@ -54,10 +54,10 @@ class HttpContext : public ServingState {
 };
 
 // Writes an OpenAI-shaped error (and Retry-After when set).
-void SendError(httplib::Response& res, const ApiError& error);
-void SendJson(httplib::Response& res, const nlohmann::json& body, int status = 200);
+void SendError(HttpResponse& res, const ApiError& error);
+void SendJson(HttpResponse& res, const nlohmann::json& body, int status = 200);
 // The id the pre-routing handler assigned (also sent as X-Request-Id).
-std::string RequestId(const httplib::Response& res);
+std::string RequestId(const HttpResponse& res);
 
 // The HTTP answer to a refused submission: 400 naming the field, 429 (queue full) or 503
 // (shutting down) with Retry-After, 500 for a server fault.

@@ -1,24 +1,23 @@
-// HttpServer: the OpenAI-compatible HTTP frontend (cpp-httplib): routes, API key, body limit,
-// timeouts, request ids, access log. Listens before the model is loaded so /health can say so.
+// HttpServer: the OpenAI-compatible HTTP frontend: routes, API key, body decoding and limit,
+// request ids, CORS, access log, on the Beast transport (http_transport.h). Listens before the
+// model is loaded so /health can say so.
 #pragma once
 
 #include <memory>
-#include <thread>
 
 #include "server/core/openai_request.h"
 #include "server/core/server_config.h"
 #include "server/http/http_context.h"
+#include "server/http/http_transport.h"
+#include "server/http/router.h"
 
-namespace httplib {
-class Server;
-}
 
 namespace xq {
 
-class HttpServer {
+class HttpServer : private HttpApplication {
  public:
   explicit HttpServer(ServerConfig config);
-  ~HttpServer();  // stops and joins
+  ~HttpServer() override;  // stops and joins
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
@@ -36,15 +35,24 @@ class HttpServer {
  private:
   void RegisterRoutes();
 
+  // HttpApplication, called by the transport.
+  bool OnHead(HttpRequest& req, HttpResponse& res) override;
+  bool IsQuick(HttpRequest& req) override;
+  void Handle(HttpRequest& req, HttpResponse& res) override;
+  void OnTransportError(int status, std::string_view message, const HttpRequest& req,
+                        HttpResponse& res) override;
+  void OnComplete(const HttpRequest& req, const HttpResponse& res) override;
+
   std::unique_ptr<HttpContext> context_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  size_t body_limit_;  // bytes, after decompression
+  Router router_;
+  std::unique_ptr<HttpTransport> transport_;
 };
 
 // The generation routes (/v1/chat/completions, /v1/completions), in generation_routes.cpp.
-void HandleGeneration(HttpContext& ctx, ApiKind kind, const httplib::Request& req,
-                      httplib::Response& res);
+void HandleGeneration(HttpContext& ctx, ApiKind kind, const HttpRequest& req,
+                      HttpResponse& res);
 // POST /v1/responses (responses_route.cpp).
-void HandleResponses(HttpContext& ctx, const httplib::Request& req, httplib::Response& res);
+void HandleResponses(HttpContext& ctx, const HttpRequest& req, HttpResponse& res);
 
 }  // namespace xq

@@ -10,8 +10,8 @@
 namespace xq {
 namespace {
 
-bool Reject(httplib::Response& res, int status, const std::string& message) {
-  res.set_header("Connection", "close");
+bool Reject(HttpResponse& res, int status, const std::string& message) {
+  res.SetHeader("Connection", "close");
   SendError(res, ApiError(status, "invalid_request_error", message));
   return true;
 }
@@ -24,22 +24,22 @@ bool AllDigits(const std::string& s) {
 
 }  // namespace
 
-bool RejectBeforeBody(const httplib::Request& req, httplib::Response& res, size_t max_body) {
+bool RejectBeforeBody(const HttpRequest& req, HttpResponse& res, size_t max_body) {
   const std::string& method = req.method;
   if (method != "GET" && method != "HEAD" && method != "POST" && method != "OPTIONS") {
-    res.set_header("Allow", "GET, HEAD, POST, OPTIONS");
+    res.SetHeader("Allow", "GET, HEAD, POST, OPTIONS");
     return Reject(res, 405, "method " + method + " is not allowed");
   }
-  const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") !=
+  const bool chunked = req.Header("Transfer-Encoding").find("chunked") !=
                        std::string::npos;
-  if (!req.has_header("Content-Length")) {
+  if (!req.HasHeader("Content-Length")) {
     // Without a length or chunking, the body would only end when the client closes.
     if (method == "POST" && !chunked) {
       return Reject(res, 411, "a POST needs a Content-Length header (or chunked encoding)");
     }
     return false;
   }
-  const std::string length = req.get_header_value("Content-Length");
+  const std::string length = req.Header("Content-Length");
   if (!AllDigits(length) || length.size() > 19) {
     return Reject(res, 400, "Content-Length must be a number of bytes, got '" +
                                 length.substr(0, 32) + "'");

@@ -4,13 +4,13 @@
 // cannot be told apart from a next request).
 #pragma once
 
-#include <httplib.h>
+#include "server/http/http_message.h"
 
 #include <cstddef>
 
 namespace xq {
 
 // True when `res` now holds the answer (411, 400, 413 or 405); false to route the request.
-bool RejectBeforeBody(const httplib::Request& req, httplib::Response& res, size_t max_body);
+bool RejectBeforeBody(const HttpRequest& req, HttpResponse& res, size_t max_body);
 
 }  // namespace xq

@@ -1,6 +1,6 @@
 // POST /v1/responses: the Responses API over the chat machinery (stateless), whole or streamed
 // as typed events.
-#include <httplib.h>
+#include "server/http/http_message.h"
 
 #include <ctime>
 
@@ -20,12 +20,12 @@ struct ResponseStream {
   bool started = false;
 };
 
-bool Write(httplib::DataSink& sink, const std::string& data) {
-  return data.empty() || sink.write(data.data(), data.size());
+bool Write(ChunkSink& sink, const std::string& data) {
+  return data.empty() || sink.Write(data);
 }
 
 // One engine update per call; false ends the response early.
-bool ResponseStep(ResponseStream& s, httplib::DataSink& sink) {
+bool ResponseStep(ResponseStream& s, ChunkSink& sink) {
   Generation& g = *s.generation;
   if (!s.started) {
     s.started = true;
@@ -48,14 +48,14 @@ bool ResponseStep(ResponseStream& s, httplib::DataSink& sink) {
     const FinishKind finish = !g.error.empty() ? FinishKind::kError : g.choices[0].finish;
     Write(sink, s.events.Finish(finish, g.usage));
     g.Record();
-    sink.done();
+    sink.Done();
   }
   return true;
 }
 
 }  // namespace
 
-void HandleResponses(HttpContext& ctx, const httplib::Request& req, httplib::Response& res) {
+void HandleResponses(HttpContext& ctx, const HttpRequest& req, HttpResponse& res) {
   const ServingModel& model = ctx.RequireModel();
   const nlohmann::json body = ParseJsonObject(req.body);
   ResponsesRequest parsed = ParseResponsesRequest(body, req.body, model.vocab_size);
@@ -76,11 +76,11 @@ void HandleResponses(HttpContext& ctx, const httplib::Request& req, httplib::Res
     return;
   }
   auto s = std::make_shared<ResponseStream>(ResponseStream{g, ResponseEvents(std::move(meta))});
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream", [s](size_t, httplib::DataSink& sink) { return ResponseStep(*s, sink); },
-      [s](bool) { s->generation->Cancel(); });
+  res.SetHeader("Cache-Control", "no-cache");
+  res.SetHeader("X-Accel-Buffering", "no");
+  res.Stream(
+      "text/event-stream", [s](ChunkSink& sink) { return ResponseStep(*s, sink); },
+      [s] { s->generation->Cancel(); });
 }
 
 }  // namespace xq

@@ -67,7 +67,9 @@ TEST(ServerConfig, ShippedDefaultsMatchTheBuiltIns) {
   }
   // Every setting is documented in the shipped file except the model, which has no default.
   for (const auto& [key, value] : builtin.items()) {
-    if (key != "model") EXPECT_TRUE(shipped.contains(key)) << key;
+    if (key != "model") {
+      EXPECT_TRUE(shipped.contains(key)) << key;
+    }
   }
   EXPECT_NO_THROW(LoadServerConfig(path));
 }
