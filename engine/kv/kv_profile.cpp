@@ -27,7 +27,8 @@ constexpr float kDefaultEta2 = 0.045f;
 
 void RejectUnknownKeys(const json& obj, std::initializer_list<const char*> allowed,
                        const std::string& source, const std::string& where) {
-  for (const auto& [key, value] : obj.items()) {
+  for (const auto& item : obj.items()) {
+    const std::string& key = item.key();  // clang 14 cannot capture a structured binding
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
       std::string list;
       for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
@@ -188,7 +189,7 @@ KvProfile ParseKvProfile(std::string_view json_text, const std::string& source) 
   json doc;
   try {
     doc = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors, and numbers beyond a double (1e999)
     throw Error(source + ": malformed JSON: " + e.what());
   }
   if (!doc.is_object()) Fail(source, "(top level)", "must be a JSON object");

@@ -44,6 +44,12 @@ class Reader {
     return s;
   }
 
+  // `count` items of at least `item_size` bytes each; checked without multiplying, which could
+  // wrap around (a 2^62-element array passed the product check, then reserve() threw).
+  void NeedItems(uint64_t count, uint64_t item_size, const char* what) const {
+    if (item_size != 0 && count > remaining() / item_size) Need(remaining() + 1, what);
+  }
+
   void Need(uint64_t n, const char* what) const {
     if (n > remaining()) {
       throw Error(file_ + ": truncated file while reading " + what + " at byte " +
@@ -109,7 +115,7 @@ GgufValue ReadValue(Reader& r, GgufType type, const std::string& key, uint64_t d
                std::to_string(static_cast<uint32_t>(elem)));
       }
       // Reject absurd counts before allocating.
-      r.Need(count * min_elem, key.c_str());
+      r.NeedItems(count, min_elem, key.c_str());
       out.elem_type = elem;
       std::vector<GgufValue> items;
       items.reserve(count);
@@ -185,7 +191,7 @@ GgufFile::GgufFile(const std::filesystem::path& path) : path_(path) {
     if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
       r.Fail("general.alignment " + std::to_string(alignment) + " is not a power of two");
     }
-    r.Need(tensor_count * 24, "tensor infos");
+    r.NeedItems(tensor_count, 24, "tensor infos");
     tensors_.reserve(tensor_count);
     for (uint64_t i = 0; i < tensor_count; ++i) {
       GgufTensorInfo t;

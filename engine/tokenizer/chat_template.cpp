@@ -97,7 +97,10 @@ std::string ChatTemplate::Apply(const std::vector<ChatMessage>& messages,
                                        })},
   };
   if (options.extra.is_object()) {
-    for (const auto& [key, value] : options.extra.items()) {
+    for (const auto& item : options.extra.items()) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+      const std::string& key = item.key();
+      const nlohmann::json& value = item.value();
       if (key == "messages") throw Error("chat template: extra variables cannot replace messages");
       auto it =
           std::find_if(vars.begin(), vars.end(), [&](const auto& v) { return v.first == key; });

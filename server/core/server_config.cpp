@@ -53,7 +53,7 @@ ServerConfig LoadServerConfig(const std::string& path, ServerConfig base) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(file, nullptr, true, /*ignore_comments=*/true);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // also numbers beyond a double (1e999)
     throw Error(path + ": not valid JSON: " + e.what());
   }
   return ServerConfigFromJson(j, path, std::move(base));

@@ -338,3 +338,21 @@ def test_sigterm_drains_the_open_stream_then_exits_0():
     assert choices[0]["finish"] == pb.FINISH_REASON_LENGTH
     assert s.proc.wait(30) == 0
     s.stop()
+
+
+@pytest.mark.parametrize("method,streaming", [("Generate", True), ("Tokenize", False),
+                                              ("GetModelInfo", False)])
+def test_malformed_protobuf_is_invalid_argument(server, method, streaming):
+    """Bytes that are not the request message: INVALID_ARGUMENT naming the message type (was
+    INTERNAL with empty details), and the server keeps serving."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    path = f"/xquant.v1.Inference/{method}"
+    call = (channel.unary_stream if streaming else channel.unary_unary)(path)
+    # Field 1 as a varint, then a length-delimited field whose length runs past the end.
+    garbage = b"\x08\x96\x01\x12\xff\xff\xff\x0fshort"
+    error = rpc_error(lambda: list(call(garbage, timeout=10)) if streaming
+                      else call(garbage, timeout=10))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (error.code(), error.details())
+    assert "xquant.v1." in error.details() and "protobuf" in error.details(), error.details()
+    channel.close()
+    assert requests.get(server.url + "/health", timeout=5).status_code == 200
