@@ -42,7 +42,8 @@ text = open(log, errors="replace").read()
 stat = dict(re.findall(r"stat::(\w+):\s+(\d+)", text))
 cov = re.findall(r"cov: (\d+) ft: (\d+)", text)
 print(json.dumps({"target": target, "executions": int(stat.get("number_of_executed_units", 0)),
-                  "seconds": int(stat.get("total_time", 0) or 0) or None,
+                  "exec_per_s": int(stat.get("average_exec_per_sec", 0)),
+                  "peak_rss_mb": int(stat.get("peak_rss_mb", 0)),
                   "coverage_edges": int(cov[-1][0]) if cov else 0,
                   "features": int(cov[-1][1]) if cov else 0,
                   "new_inputs": len(os.listdir(corpus))}))

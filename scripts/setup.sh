@@ -11,7 +11,8 @@ BUILD_DEBIAN_PACKAGES=(
   libboost1.81-dev libbrotli-dev zlib1g-dev libcli11-dev libgrpc++-dev libprotobuf-dev protobuf-compiler
   protobuf-compiler-grpc
 )
-TEST_DEBIAN_PACKAGES=(git libgtest-dev libgmock-dev libbenchmark-dev)
+# clang and its runtimes: the libFuzzer targets (scripts/fuzz.sh)
+TEST_DEBIAN_PACKAGES=(git libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev)
 # "distribution" or "distribution==version"; checked by distribution, not by import.
 PYTHON_PACKAGES=(numpy jinja2 gguf pytest openai requests grpcio grpcio-tools
                  grpcio-health-checking grpcio-reflection langchain-openai

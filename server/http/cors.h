@@ -3,7 +3,7 @@
 // browsers do not send it there).
 #pragma once
 
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 
 #include <string>
 #include <string_view>

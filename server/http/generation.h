@@ -3,7 +3,7 @@
 // OpenAI routes: chat and completions, and the Responses API.
 #pragma once
 
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 
 #include <chrono>
 #include <functional>

@@ -1,7 +1,7 @@
 // /v1/chat/completions and /v1/completions: parse, tokenize, submit to the engine, then either
 // collect the whole answer or stream it as server-sent events. A client that goes away cancels
 // its request: a failed write, or a hang-up seen while waiting for the engine.
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 #include <spdlog/spdlog.h>
 
 #include <ctime>

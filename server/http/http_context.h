@@ -2,7 +2,7 @@
 // serving state (model and lifecycle) and per-request access-log facts.
 #pragma once
 
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 
 #include <atomic>
 #include <chrono>

@@ -6,7 +6,7 @@
 #include "server/core/api_key.h"
 #include "server/core/json_fields.h"
 #include "server/core/request_id.h"
-#include "server/http/body_inflater.h"
+#include "server/http/transport/body_inflater.h"
 #include "server/http/request_precheck.h"
 
 namespace xq {

@@ -8,7 +8,7 @@
 #include "server/core/openai_request.h"
 #include "server/core/server_config.h"
 #include "server/http/http_context.h"
-#include "server/http/http_transport.h"
+#include "server/http/transport/http_transport.h"
 #include "server/http/router.h"
 
 

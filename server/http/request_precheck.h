@@ -4,7 +4,7 @@
 // cannot be told apart from a next request).
 #pragma once
 
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 
 #include <cstddef>
 

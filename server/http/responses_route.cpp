@@ -1,6 +1,6 @@
 // POST /v1/responses: the Responses API over the chat machinery (stateless), whole or streamed
 // as typed events.
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 
 #include <ctime>
 

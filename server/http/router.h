@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 
 namespace xq {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 
 namespace xq {
 

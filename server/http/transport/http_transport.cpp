@@ -1,4 +1,4 @@
-#include "server/http/http_transport.h"
+#include "server/http/transport/http_transport.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "engine/common/error.h"
-#include "server/http/handler_pool.h"
-#include "server/http/http_wire.h"
-#include "server/http/socket_peer.h"
+#include "server/http/transport/handler_pool.h"
+#include "server/http/transport/http_wire.h"
+#include "server/http/transport/socket_peer.h"
 
 namespace xq {
 

@@ -1,4 +1,4 @@
-#include "server/http/http_message.h"
+#include "server/http/transport/http_message.h"
 
 #include <strings.h>
 

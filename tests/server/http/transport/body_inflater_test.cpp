@@ -1,4 +1,4 @@
-#include "server/http/body_inflater.h"
+#include "server/http/transport/body_inflater.h"
 
 #include <brotli/encode.h>
 #include <gtest/gtest.h>

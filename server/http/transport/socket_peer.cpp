@@ -1,4 +1,4 @@
-#include "server/http/socket_peer.h"
+#include "server/http/transport/socket_peer.h"
 
 #include <poll.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-#include "server/http/handler_pool.h"
+#include "server/http/transport/handler_pool.h"
 
 namespace xq {
 

@@ -1,4 +1,4 @@
-#include "server/http/http_wire.h"
+#include "server/http/transport/http_wire.h"
 
 #include <strings.h>
 
