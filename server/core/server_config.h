@@ -30,7 +30,7 @@ struct ServerConfig {
 
   int64_t http_threads = 128;  // requests served at once (a stream holds one to its end)
   std::string max_body_size = "16MiB";
-  double read_timeout_s = 30;  // for a request head, then for its body
+  double read_timeout_s = 30;  // for a request's head and body together
   double write_timeout_s = 30;
   double keep_alive_timeout_s = 5;
   double shutdown_timeout_s = 30;  // in-flight requests get this long to finish on SIGTERM
@@ -78,7 +78,7 @@ void ForEachConfigField(Config& c, F&& f) {
   f("threads", c.threads, "Compute threads (0: all cores)");
   f("http_threads", c.http_threads, "HTTP handler threads (requests served at once)");
   f("max_body_size", c.max_body_size, "Largest request body (larger ones get 413)");
-  f("read_timeout_s", c.read_timeout_s, "Seconds for a request head, then for its body");
+  f("read_timeout_s", c.read_timeout_s, "Seconds for a request's head and body together");
   f("write_timeout_s", c.write_timeout_s, "Seconds a write to a client may block");
   f("keep_alive_timeout_s", c.keep_alive_timeout_s, "Seconds an idle keep-alive connection lives");
   f("shutdown_timeout_s", c.shutdown_timeout_s,

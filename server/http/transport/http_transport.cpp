@@ -111,12 +111,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // On Stop: a connection waiting for a request is closed; one being served finishes first.
   void CloseIfIdle() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->phase_ == Phase::kReading) beast::get_lowest_layer(self->stream_).cancel();
+      if (self->phase_ == Phase::kWaitingForHead) beast::get_lowest_layer(self->stream_).cancel();
     });
   }
 
-  // On Stop, once the I/O threads are gone: handlers blocked on a full outbox give up.
+  // On Stop, once the I/O threads are gone: handlers blocked on a full outbox give up, and a
+  // handler waiting on the engine sees its client as gone.
   void Abandon() {
+    abandoned_ = true;
     std::lock_guard lock(mutex_);
     failed_ = true;
     room_.notify_all();
@@ -125,7 +127,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool Enqueue(std::string bytes, bool wait_for_room);
 
  private:
-  enum class Phase { kReading, kServing, kClosed };
+  // Stop closes connections waiting for a head (idle ones, slow ones); the others finish first.
+  enum class Phase { kWaitingForHead, kReadingBody, kServing, kClosed };
 
   void ReadHead();
   void OnHead(beast::error_code ec);
@@ -133,6 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnBody(beast::error_code ec);
   void FillHead();
   void Refuse(int status, std::string_view message);
+  void TimedOut(std::string_view message);
   void Dispatch();
   void Serve();
   void StreamBody();
@@ -151,7 +155,11 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpTransport::Impl& t_;
   HttpRequest req_;
   HttpResponse res_;
-  Phase phase_ = Phase::kReading;  // strand only
+  Phase phase_ = Phase::kWaitingForHead;  // strand only
+  // The head and the body must both arrive by this instant (set when a request's wait starts).
+  std::chrono::steady_clock::time_point request_deadline_;
+  bool quick_ = false;  // the route runs on the strand
+  std::atomic<bool> abandoned_{false};
   bool first_ = true;
   bool keep_alive_ = false;
   bool http11_ = true;
@@ -185,17 +193,20 @@ class SessionSink : public ChunkSink {
 };
 
 void Session::ReadHead() {
-  phase_ = Phase::kReading;
+  phase_ = Phase::kWaitingForHead;
   req_ = HttpRequest{};
   res_ = HttpResponse{};
   close_after_ = false;
   parser_.emplace();
   parser_->header_limit(kHeaderLimit);
   parser_->body_limit(t_.options.max_body_bytes);
-  // The first request may take the read timeout; a follow-up on a kept-alive connection must
-  // start within the keep-alive timeout. Either way the head must be complete by then.
-  stream_.expires_after(
-      Seconds(first_ ? t_.options.read_timeout_s : t_.options.keep_alive_timeout_s));
+  // One deadline for the head and the body together (not per read); a follow-up on a kept-alive
+  // connection must also complete its head within the keep-alive timeout.
+  const auto now = std::chrono::steady_clock::now();
+  request_deadline_ = now + Seconds(t_.options.read_timeout_s);
+  stream_.expires_at(first_ ? request_deadline_
+                            : std::min(request_deadline_,
+                                       now + Seconds(t_.options.keep_alive_timeout_s)));
   if (t_.stopping()) return Close();
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -211,7 +222,7 @@ void Session::OnHead(beast::error_code ec) {
         (ec == beast::error::timeout && nothing_sent)) {
       return Close();  // an idle connection ended: nothing to answer
     }
-    if (ec == beast::error::timeout) return Refuse(408, "the request head was not received in time");
+    if (ec == beast::error::timeout) return TimedOut("the request head was not received in time");
     if (ec == http::error::body_limit) {
       return Refuse(413, "the request body is larger than the server accepts (" +
                              std::to_string(t_.options.max_body_bytes) + " bytes)");
@@ -230,6 +241,7 @@ void Session::OnHead(beast::error_code ec) {
   FillHead();
   if (req_.target.size() > kTargetLimit) return Refuse(414, "the request URI is too long");
   if (t_.app.OnHead(req_, res_)) {
+    phase_ = Phase::kServing;
     close_after_ = true;  // a body that may follow stays unread
     return WriteWhole();
   }
@@ -238,6 +250,7 @@ void Session::OnHead(beast::error_code ec) {
     Enqueue("HTTP/1.1 100 Continue\r\n\r\n", false);
   }
   if (parser_->is_done()) return Dispatch();
+  phase_ = Phase::kReadingBody;
   ReadBody();
 }
 
@@ -256,9 +269,7 @@ void Session::FillHead() {
 }
 
 void Session::ReadBody() {
-  // The body must be complete within the read timeout of the head's arrival, however the
-  // client paces it.
-  stream_.expires_after(Seconds(t_.options.read_timeout_s));
+  stream_.expires_at(request_deadline_);
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, size_t) {
                      self->OnBody(ec);
@@ -270,7 +281,7 @@ void Session::OnBody(beast::error_code ec) {
     return Refuse(413, "the request body is larger than the server accepts (" +
                            std::to_string(t_.options.max_body_bytes) + " bytes)");
   }
-  if (ec == beast::error::timeout) return Refuse(408, "the request body was not received in time");
+  if (ec == beast::error::timeout) return TimedOut("the request body was not received in time");
   if (ec) return Refuse(400, "the request body could not be read (" + ec.message() + ")");
   req_.body = std::move(parser_->get().body());
   Dispatch();
@@ -278,17 +289,30 @@ void Session::OnBody(beast::error_code ec) {
 
 // Answers a request the transport could not take; the connection closes after the reply.
 void Session::Refuse(int status, std::string_view message) {
+  phase_ = Phase::kServing;
   res_.status = status;
   t_.app.OnTransportError(status, message, req_, res_);
   close_after_ = true;
   WriteWhole();
 }
 
+// Beast's timeout has closed the socket already, so no 408 can be sent: the request is logged
+// as one and the connection ends.
+void Session::TimedOut(std::string_view message) {
+  res_.status = 408;
+  t_.app.OnTransportError(408, message, req_, res_);
+  t_.app.OnComplete(req_, res_);
+  Close();
+}
+
 void Session::Dispatch() {
   phase_ = Phase::kServing;
   stream_.expires_never();
-  req_.peer_closed = [fd = stream_.socket().native_handle()] { return SocketPeerClosed(fd); };
-  if (t_.app.IsQuick(req_)) return Serve();
+  req_.peer_closed = [this, fd = stream_.socket().native_handle()] {
+    return abandoned_.load() || SocketPeerClosed(fd);
+  };
+  quick_ = t_.app.IsQuick(req_);
+  if (quick_) return Serve();
   t_.Post([self = shared_from_this()] { self->Serve(); });
 }
 
@@ -298,19 +322,22 @@ void Session::Serve() {
   } catch (const std::exception& e) {
     // The application turns its own failures into responses; this is the last resort.
     spdlog::error("{} {}: unhandled: {}", req_.method, req_.path, e.what());
-    res_ = HttpResponse{};
-    res_.status = 500;
+    res_.step = nullptr;  // keeps the headers (the request id) for the access log
+    res_.end = nullptr;
     t_.app.OnTransportError(500, "internal error", req_, res_);
   }
   if (beast::iequals(res_.Header("Connection"), "close")) close_after_ = true;
-  if (res_.streamed()) return StreamBody();
-  WriteWhole();
+  if (!res_.streamed()) return WriteWhole();
+  // A stream blocks its thread while the client lags: never on the strand that drains it.
+  if (quick_) return t_.Post([self = shared_from_this()] { self->StreamBody(); });
+  StreamBody();
 }
 
 void Session::WriteWhole() {
   const bool close = close_after_ || !keep_alive_ || t_.stopping();
+  const bool bodiless = req_.method == "HEAD" || res_.status == 204 || res_.status == 304;
   std::string bytes = ResponseHead(res_, BodyFraming::kLength, res_.body.size(), close, http11_);
-  if (req_.method != "HEAD") bytes += res_.body;
+  if (!bodiless) bytes += res_.body;
   Enqueue(std::move(bytes), false);
   FinishResponse();
 }
@@ -323,14 +350,22 @@ void Session::StreamBody() {
                        0, close_after_, http11_),
           false);
   SessionSink sink(*this, chunked);
-  while (!sink.done() && res_.step(sink)) {
+  try {
+    while (!sink.done() && res_.step(sink)) {
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: stream failed: {}", req_.method, req_.path, e.what());
   }
   if (!sink.done()) {
     close_after_ = true;  // cut short: the body is incomplete, the connection is unusable
   } else if (chunked) {
     Enqueue(std::string(kLastChunk), false);
   }
-  if (res_.end) res_.end();
+  try {
+    if (res_.end) res_.end();
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: stream end failed: {}", req_.method, req_.path, e.what());
+  }
   FinishResponse();
 }
 
