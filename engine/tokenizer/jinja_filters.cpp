@@ -1,6 +1,7 @@
 #include "engine/tokenizer/jinja_filters.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -19,8 +20,11 @@ Value Attribute(const Value& item, const std::string& path) {
     size_t dot = path.find('.', start);
     std::string part = path.substr(start, dot - start);
     bool digits = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    v = digits ? GetItem(v, Value(static_cast<int64_t>(std::stoll(part))))
-               : GetItem(v, Value(part));
+    int64_t index = 0;
+    // An index too large for int64 finds nothing (stoll threw out_of_range).
+    const bool numeric = digits && std::from_chars(part.data(), part.data() + part.size(), index).ec ==
+                                       std::errc();
+    v = numeric ? GetItem(v, Value(index)) : digits ? Value() : GetItem(v, Value(part));
     if (dot == std::string::npos) return v;
     if (v.IsUndefined()) return v;
     start = dot + 1;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/common/error.h"
@@ -300,7 +301,9 @@ class Lexer {
     }
     Token t{is_float ? TokenKind::kFloat : TokenKind::kInt, text, 0, 0, LineAt(p)};
     if (is_float) {
-      t.float_value = std::stod(text);
+      // strtod, not stod: a literal beyond a double is inf, as in Python (stod threw out_of_range,
+      // a fuzz finding).
+      t.float_value = std::strtod(text.c_str(), nullptr);
     } else {
       try {
         t.int_value = std::stoll(text);
