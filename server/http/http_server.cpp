@@ -180,7 +180,7 @@ bool HttpServer::OnHead(HttpRequest& req, HttpResponse& res) {
   res.SetHeader("X-Request-Id", id);
   context_->BeginAccess(id);
   context_->cors.AddHeaders(req, res);
-  return RejectBeforeBody(req, res, body_limit_);
+  return RejectBeforeBody(req, res);
 }
 
 bool HttpServer::IsQuick(HttpRequest& req) {
