@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/common/error.h"
+#include "engine/device/device.h"
 #include "engine/request.h"
 #include "engine/request_stream.h"
 #include "engine/runner/model_runner.h"
@@ -29,6 +30,7 @@ struct EngineConfig {
   int32_t max_waiting_requests = 1024;   // Submit throws QueueFull beyond this
   int64_t max_model_len = 0;             // 0: the model's context length
   bool prefix_caching = true;
+  Device device = Device::kCpu;  // which runner runs the steps (when none is given)
 };
 
 struct EngineStats {

@@ -7,7 +7,6 @@
 #include "engine/kv/kv_accounting.h"
 #include "engine/kv/kv_budget.h"
 #include "engine/kv/kv_profile.h"
-#include "engine/runner/cpu_model_runner.h"
 
 namespace xq {
 namespace {
@@ -33,7 +32,7 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config,
       max_model_len_(config.max_model_len > 0
                          ? std::min(config.max_model_len, model.config.max_context)
                          : model.config.max_context),
-      runner_(runner ? std::move(runner) : std::make_unique<CpuModelRunner>(model)) {
+      runner_(runner ? std::move(runner) : MakeModelRunner(model, config.device)) {
   if (config_.max_model_len > model.config.max_context) {
     throw Error("max_model_len: " + std::to_string(config_.max_model_len) +
                 " exceeds the model's context length of " +

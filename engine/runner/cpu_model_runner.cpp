@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numbers>
 #include <string>
 
 #include "engine/common/error.h"
+#include "engine/runner/batch_validation.h"
 #include "engine/model/dequantize.h"
 #include "kernels/include/qgemm.h"
 #include "kernels/include/xquant_batch.h"
@@ -116,38 +116,6 @@ void RotateHeads(float* x, int64_t rows, int64_t heads, int64_t head_dim, bool i
   for (int64_t i = 0; i < vectors; ++i) RotateHead(x + i * head_dim, head_dim, inverse);
 }
 
-RopeTable MakeRopeTable(const Model& model) {
-  const ModelConfig& c = model.config;
-  const int64_t half = c.head_dim / 2;
-  RopeTable rope;
-  rope.theta_scale = std::pow(c.rope_theta, -2.0f / static_cast<float>(c.head_dim));
-  rope.freq_divisors.assign(half, 1.0f);
-  const RopeScaling& s = c.rope_scaling;
-  if (s.type == "linear") rope.freq_scale = 1.0f / s.factor;
-  if (s.type == "llama3") {
-    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between
-    // (the same divisors llama.cpp's converter stores as rope_freqs.weight).
-    const double low_wavelen = s.original_max_position / s.low_freq_factor;
-    const double high_wavelen = s.original_max_position / s.high_freq_factor;
-    for (int64_t i = 0; i < half; ++i) {
-      const double freq = std::pow(double(c.rope_theta), -2.0 * double(i) / double(c.head_dim));
-      const double wavelen = 2.0 * std::numbers::pi / freq;
-      if (wavelen > low_wavelen) {
-        rope.freq_divisors[i] = s.factor;
-      } else if (wavelen >= high_wavelen) {
-        const double smooth = (s.original_max_position / wavelen - s.low_freq_factor) /
-                              (s.high_freq_factor - s.low_freq_factor);
-        rope.freq_divisors[i] = static_cast<float>(1.0 / ((1.0 - smooth) / s.factor + smooth));
-      }
-    }
-  }
-  if (!model.weights.rope_freq_factors.empty()) {
-    for (int64_t i = 0; i < half; ++i)
-      rope.freq_divisors[i] *= model.weights.rope_freq_factors.data[i];
-  }
-  return rope;
-}
-
 }  // namespace
 
 CpuModelRunner::CpuModelRunner(const Model& model) : model_(model) {
@@ -169,60 +137,6 @@ void CpuModelRunner::AllocateKv(const KvConfig& config) {
 KvStorage& CpuModelRunner::kv_storage() {
   if (!storage_) throw Error("model runner: the KV storage is not allocated");
   return *storage_;
-}
-
-void CpuModelRunner::Validate(const BatchInputs& in) const {
-  const ModelConfig& c = model_.config;
-  const int64_t n = in.num_tokens(), seqs = in.num_seqs();
-  auto fail = [](const std::string& what) { throw Error("batch inputs: " + what); };
-  if (!storage_) fail("no KV storage allocated");
-  if (static_cast<int64_t>(in.positions.size()) != n) fail("positions and tokens differ in size");
-  if (static_cast<int64_t>(in.qo_indptr.size()) != seqs + 1 ||
-      static_cast<int64_t>(in.block_indptr.size()) != seqs + 1 ||
-      static_cast<int64_t>(in.window_indptr.size()) != seqs + 1 ||
-      static_cast<int64_t>(in.window_start.size()) != seqs) {
-    fail("per-sequence arrays disagree on the number of sequences");
-  }
-  if (in.qo_indptr.front() != 0 || in.qo_indptr.back() != n) {
-    fail("sequences do not cover the tokens exactly");
-  }
-  if (in.block_indptr.front() != 0 ||
-      in.block_indptr.back() != static_cast<int64_t>(in.block_ids.size()) ||
-      in.window_indptr.front() != 0 ||
-      in.window_indptr.back() != static_cast<int64_t>(in.window_pages.size())) {
-    fail("block tables do not cover the block ids exactly");
-  }
-  const int64_t G = kv_.layout.block_tokens, P = kv_.layout.window_pages_per_block;
-  for (int64_t s = 0; s < seqs; ++s) {
-    const int64_t rows = in.qo_indptr[s + 1] - in.qo_indptr[s];
-    const int64_t blocks = in.block_indptr[s + 1] - in.block_indptr[s];
-    const int64_t pages = in.window_indptr[s + 1] - in.window_indptr[s];
-    const int64_t L = in.kv_len[s], start = in.window_start[s];
-    if (rows < 0 || rows > L || start % G != 0 || start > L - rows ||
-        QuantizedFrontier(L, kv_.recent_window, G) > blocks * G ||
-        pages != (SinkBlocksHeld(kv_.layout, start / G) + (L - start + G - 1) / G) * P) {
-      fail("sequence " + std::to_string(s) + " has an inconsistent KV description");
-    }
-  }
-  const int32_t num_blocks = kv_.num_blocks;
-  for (const auto* ids :
-       {&in.block_ids, &in.window_pages, &in.quantize_pages, &in.quantize_blocks}) {
-    for (int32_t b : *ids) {
-      if (b < 0 || b >= num_blocks) fail("block id " + std::to_string(b) + " out of range");
-    }
-  }
-  if (static_cast<int64_t>(in.quantize_pages.size()) !=
-      static_cast<int64_t>(in.quantize_blocks.size()) * P) {
-    fail("quantize jobs: pages and blocks disagree");
-  }
-  for (int32_t t : in.tokens) {
-    if (t < 0 || t >= c.vocab_size) {
-      fail("token id " + std::to_string(t) + " outside the vocabulary");
-    }
-  }
-  for (int64_t r : in.logits_rows) {
-    if (r < 0 || r >= n) fail("logits row out of range");
-  }
 }
 
 void CpuModelRunner::Attend(const BatchInputs& in, int64_t layer) {
@@ -256,7 +170,8 @@ void CpuModelRunner::Attend(const BatchInputs& in, int64_t layer) {
 }
 
 void CpuModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logits) {
-  Validate(batch);
+  if (!storage_) throw Error("batch inputs: no KV storage allocated");
+  ValidateBatchInputs(batch, model_.config, kv_);
   const ModelConfig& c = model_.config;
   const ModelWeights& w = model_.weights;
   const int64_t n = batch.num_tokens();

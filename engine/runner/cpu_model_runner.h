@@ -10,15 +10,9 @@
 #include "engine/model/model_weights.h"
 #include "engine/runner/host_kv_storage.h"
 #include "engine/runner/model_runner.h"
+#include "engine/runner/rope_table.h"
 
 namespace xq {
-
-// RoPE angles: position * freq_scale * theta_scale^i / freq_divisors[i] for pair i.
-struct RopeTable {
-  float theta_scale = 1.0f;          // rope_theta^(-2 / head_dim)
-  float freq_scale = 1.0f;           // linear scaling: 1 / factor
-  std::vector<float> freq_divisors;  // [head_dim / 2] llama3 scaling or GGUF rope_freqs
-};
 
 class CpuModelRunner : public ModelRunner {
  public:
@@ -29,7 +23,6 @@ class CpuModelRunner : public ModelRunner {
   void Execute(const BatchInputs& inputs, std::vector<float>& logits) override;
 
  private:
-  void Validate(const BatchInputs& in) const;
   void Attend(const BatchInputs& in, int64_t layer);
   void MatMul(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
               bool accumulate = false);

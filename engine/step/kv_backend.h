@@ -21,9 +21,10 @@ struct KvBackend {
   std::unique_ptr<KvCacheManager> kv;
 };
 
-// A CPU runner over `budget_bytes` of KV memory for `profile`, prefix caching off; one sequence
-// may append max_chunk_tokens at once. Throws xq::Error when the profile or budget does not fit.
-KvBackend MakeCpuKvBackend(const Model& model, const KvProfile& profile, int64_t budget_bytes,
-                           int64_t max_chunk_tokens);
+// `runner` (for `model`) with `budget_bytes` of KV memory allocated for `profile`, prefix
+// caching off; one sequence may append max_chunk_tokens at once. Throws xq::Error when the
+// profile or budget does not fit.
+KvBackend MakeKvBackend(const Model& model, const KvProfile& profile, int64_t budget_bytes,
+                        int64_t max_chunk_tokens, std::unique_ptr<ModelRunner> runner);
 
 }  // namespace xq

@@ -6,7 +6,8 @@ namespace xq::cuda {
 void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, float* out,
                      int64_t hidden, cudaStream_t stream) {
   if (count <= 0) return;
-  EmbeddingKernel<<<static_cast<unsigned>(count), 128, 0, stream>>>(tokens, table, out, hidden);
+  XQ_LAUNCH(EmbeddingKernel, static_cast<unsigned>(count), 128, 0, stream, tokens, table, out,
+            hidden);
 }
 
 }  // namespace xq::cuda

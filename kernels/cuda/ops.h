@@ -2,14 +2,16 @@
 // pointer is device memory.
 #pragma once
 
-#include <cuda_runtime_api.h>
-
 #include <cstdint>
 
+#include "kernels/cuda/cuda_runtime.h"
 #include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_format.h"
 
 namespace xq::cuda {
+
+// The attention kernel keeps a query and an accumulator per thread in registers.
+inline constexpr int64_t kMaxAttentionHeadDim = 256;
 
 //   x, out: [rows, dim]; weight: [dim]
 void LaunchRmsNorm(const float* x, const float* weight, float* out, int64_t rows, int64_t dim,
@@ -34,6 +36,17 @@ void LaunchQuantizeWindowBlocks(const KvBlockLayout* layout, uint8_t* arena, int
 // batch's rows and the head_dim, at most 256).
 void LaunchXqAttention(const XqBatchAttentionParams& p, int64_t rows, int64_t head_dim,
                        cudaStream_t stream);
+//   x: [rows, n] += bias: [n] broadcast over rows
+void LaunchBiasAdd(float* x, const float* bias, int64_t rows, int64_t n, cudaStream_t stream);
+//   x: [n] fp32 -> out: [n] fp16 bits (the GEMMs' inputs)
+void LaunchToHalf(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
+// XqWriteWindowRows on the device: the step's `rows` new K/V rows of layer `layer` into their
+// window pages (every pointer of kv device memory).
+//   k, v: [rows, H * D]
+void LaunchWriteWindowRows(const XqBatchKv& kv, int64_t rows, int64_t layer, const float* k,
+                           const float* v, cudaStream_t stream);
+// Gathers rows: out[i] = table[tokens[i]] (the token embedding, and the rows whose logits are
+// wanted).
 //   tokens: [count]; table: [vocab, hidden]; out: [count, hidden]
 void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, float* out,
                      int64_t hidden, cudaStream_t stream);

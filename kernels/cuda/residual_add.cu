@@ -6,7 +6,7 @@ namespace xq::cuda {
 
 void LaunchResidualAdd(float* x, const float* delta, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  ResidualAddKernel<<<ElementwiseBlocks(n), kElementwiseThreads, 0, stream>>>(x, delta, n);
+  XQ_LAUNCH(ResidualAddKernel, ElementwiseBlocks(n), kElementwiseThreads, 0, stream, x, delta, n);
 }
 
 }  // namespace xq::cuda

@@ -7,8 +7,8 @@ void LaunchRmsNorm(const float* x, const float* weight, float* out, int64_t rows
                    float eps, cudaStream_t stream) {
   if (rows <= 0) return;
   constexpr unsigned kThreads = 256;
-  RmsNormKernel<<<static_cast<unsigned>(rows), kThreads, 32 * sizeof(float), stream>>>(
-      x, weight, out, dim, eps);
+  XQ_LAUNCH(RmsNormKernel, static_cast<unsigned>(rows), kThreads, 32 * sizeof(float), stream, x,
+            weight, out, dim, eps);
 }
 
 }  // namespace xq::cuda

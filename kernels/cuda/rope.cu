@@ -7,8 +7,8 @@ void LaunchRope(float* x, const int32_t* positions, int64_t rows, int64_t heads,
                 float theta_scale, float freq_scale, const float* freq_divisors,
                 cudaStream_t stream) {
   if (rows <= 0) return;
-  RopeKernel<<<static_cast<unsigned>(rows), 128, 0, stream>>>(
-      x, positions, heads, head_dim, theta_scale, freq_scale, freq_divisors);
+  XQ_LAUNCH(RopeKernel, static_cast<unsigned>(rows), 128, 0, stream, x, positions, heads, head_dim,
+            theta_scale, freq_scale, freq_divisors);
 }
 
 }  // namespace xq::cuda

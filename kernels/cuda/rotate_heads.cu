@@ -8,8 +8,8 @@ void LaunchRotateHeads(float* x, int64_t rows, int64_t heads, int64_t head_dim, 
                        cudaStream_t stream) {
   const int64_t vectors = rows * heads;
   if (vectors <= 0) return;
-  RotateHeadsKernel<<<ElementwiseBlocks(vectors), kElementwiseThreads, 0, stream>>>(
-      x, vectors, head_dim, inverse);
+  XQ_LAUNCH(RotateHeadsKernel, ElementwiseBlocks(vectors), kElementwiseThreads, 0, stream, x,
+            vectors, head_dim, inverse);
 }
 
 }  // namespace xq::cuda

@@ -6,7 +6,7 @@ namespace xq::cuda {
 
 void LaunchSiluMul(float* gate, const float* up, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  SiluMulKernel<<<ElementwiseBlocks(n), kElementwiseThreads, 0, stream>>>(gate, up, n);
+  XQ_LAUNCH(SiluMulKernel, ElementwiseBlocks(n), kElementwiseThreads, 0, stream, gate, up, n);
 }
 
 }  // namespace xq::cuda

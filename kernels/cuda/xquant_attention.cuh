@@ -8,11 +8,10 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/ops.h"
 #include "kernels/include/xquant_batch.h"
 
 namespace xq::cuda {
-
-inline constexpr int kMaxAttentionHeadDim = 256;
 
 // One of K or V of the attended layer as stored; a sharing slot reads the layer below's codes.
 struct DeviceSlot {

@@ -11,6 +11,8 @@
 #include "engine/sampling/sampler.h"
 #include "engine/step/solo_sequence.h"
 #include "server/cli/commands.h"
+#include "server/cli/bench_model.h"
+#include "server/cli/device_option.h"
 #include "server/cli/kv_options.h"
 #include "server/cli/offline_bench.h"
 
@@ -18,13 +20,14 @@ namespace xq::cli {
 namespace {
 
 struct BenchOptions {
-  std::string model;
+  BenchModelOptions model;
   int threads = 0;
   int prefill_tokens = 512;
   int decode_tokens = 128;
   int repeats = 3;
   std::string kv_profile = "fp16";
   std::string kv_memory = "1GiB";
+  std::string device = "auto";
 };
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
@@ -33,12 +36,13 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 
 void RunBench(const BenchOptions& o) {
   SetThreads(o.threads);
-  Model model = LoadModel(o.model);
+  const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
+  Model model = LoadBenchModel(o.model);
   const ModelConfig& c = model.config;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
   auto backend = MakeKvBackend(model, o.kv_profile, o.kv_memory, o.prefill_tokens,
-                               o.prefill_tokens + o.decode_tokens);
+                               o.prefill_tokens + o.decode_tokens, device);
 
   double best_prefill = 0, best_decode = 0;
   for (int rep = 0; rep < o.repeats; ++rep) {
@@ -62,7 +66,8 @@ void RunBench(const BenchOptions& o) {
     best_decode =
         std::max(best_decode, o.decode_tokens / Seconds(t1, std::chrono::steady_clock::now()));
   }
-  nlohmann::json out = {{"engine", "xquant"},          {"threads", o.threads},
+  nlohmann::json out = {{"engine", "xquant"},          {"device", DeviceName(device)},
+                        {"threads", o.threads},
                         {"kv_profile", o.kv_profile},  {"prefill_tokens", o.prefill_tokens},
                         {"prefill_tps", best_prefill}, {"decode_tokens", o.decode_tokens},
                         {"decode_tps", best_decode}};
@@ -107,9 +112,9 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_flag("--json", offline->json, "(--offline) one JSON line instead of indented JSON");
   cmd->add_option("--json-schema", offline->json_schema,
                   "(--offline) constrain every output to this JSON Schema file");
-  cmd->add_option("--model,-m", opts->model, "GGUF file or Hugging Face model directory")
-      ->required();
+  AddBenchModelOptions(cmd, opts->model);
   cmd->add_option("--threads,-t", opts->threads, "Threads (0 = all cores)")->capture_default_str();
+  AddDeviceOption(cmd, opts->device);
   cmd->add_option("--prefill-tokens", opts->prefill_tokens)
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 16));
@@ -127,6 +132,7 @@ void AddBenchCommand(CLI::App& app) {
     offline->threads = opts->threads;
     offline->kv_profile = opts->kv_profile;
     offline->kv_memory = opts->kv_memory;
+    offline->device = opts->device;
     RunOfflineBench(*offline);
   });
 }

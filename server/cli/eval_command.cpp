@@ -14,6 +14,7 @@
 #include "engine/kv/kv_accounting.h"
 #include "engine/model/model_loader.h"
 #include "server/cli/commands.h"
+#include "server/cli/device_option.h"
 #include "server/cli/kv_options.h"
 
 namespace xq::cli {
@@ -32,6 +33,7 @@ struct EvalOptions {
   std::vector<double> depths = {0.1, 0.3, 0.5, 0.7, 0.9};
   bool json = false;
   int threads = 0;
+  std::string device = "auto";
 };
 
 void Emit(const nlohmann::json& j, bool json) {
@@ -48,6 +50,7 @@ void Emit(const nlohmann::json& j, bool json) {
 
 void RunEval(const EvalOptions& o) {
   SetThreads(o.threads);
+  const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
   const Model model = LoadModel(o.model);
   const Tokenizer tokenizer(model.tokenizer);
   const int64_t max_chunk = o.task == "passkey" ? 512 : o.chunk;
@@ -58,7 +61,7 @@ void RunEval(const EvalOptions& o) {
   std::vector<std::unique_ptr<KvBackend>> backends;
   std::vector<KvBackend*> profiles;
   for (const std::string& p : o.profiles) {
-    backends.push_back(MakeKvBackend(model, p, o.memory, max_chunk, context));
+    backends.push_back(MakeKvBackend(model, p, o.memory, max_chunk, context, device));
     profiles.push_back(backends.back().get());
   }
   auto accounting = [&](const KvBackend& b) {
@@ -88,7 +91,7 @@ void RunEval(const EvalOptions& o) {
   if (o.text.empty()) throw Error("--text: a text file is required for the text task");
   std::vector<int32_t> tokens = tokenizer.Encode(ReadTextFile(o.text, "--text"), true, false);
   if (static_cast<int64_t>(tokens.size()) > context) tokens.resize(context);
-  auto baseline = MakeKvBackend(model, o.baseline, o.memory, max_chunk, context);
+  auto baseline = MakeKvBackend(model, o.baseline, o.memory, max_chunk, context, device);
   int64_t score_from = 0;
   for (const KvBackend* b : profiles) {
     score_from = std::max(score_from, b->plan.recent_window + b->plan.layout.block_tokens);
@@ -132,6 +135,7 @@ void AddEvalCommand(CLI::App& app) {
   cmd->add_option("--depths", o->depths, "Passkey depths in [0, 1]")->capture_default_str();
   cmd->add_flag("--json", o->json, "One JSON object per line");
   cmd->add_option("--threads,-t", o->threads, "Threads (0 = all cores)")->capture_default_str();
+  AddDeviceOption(cmd, o->device);
   cmd->callback([o] { RunEval(*o); });
 }
 

@@ -15,6 +15,7 @@
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
+#include "server/cli/device_option.h"
 #include "server/cli/kv_options.h"
 #include "server/core/prompt_builder.h"
 
@@ -36,6 +37,7 @@ struct GenerateOptions {
   std::vector<std::string> stop;
   int64_t seed = -1;
   int threads = 0;
+  std::string device = "auto";
   KvOptions kv;
 };
 
@@ -47,6 +49,7 @@ std::string TokenText(const Tokenizer& tok, const std::optional<int32_t>& id) {
 
 void RunGenerate(const GenerateOptions& o) {
   SetThreads(o.threads);
+  const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
   auto t0 = std::chrono::steady_clock::now();
   Model model = LoadModel(o.model);
   Tokenizer tokenizer(model.tokenizer);
@@ -95,6 +98,7 @@ void RunGenerate(const GenerateOptions& o) {
   config.max_num_seqs = 1;
   config.max_num_batched_tokens = static_cast<int32_t>(kPrefillChunk);
   config.prefix_caching = false;
+  config.device = device;
   Engine engine(model, config);
   const auto t_submit = std::chrono::steady_clock::now();
   std::shared_ptr<RequestStream> stream;
@@ -159,6 +163,7 @@ void AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--stop", opts->stop, "Stop string (repeatable); not printed");
   cmd->add_option("--seed", opts->seed, "Sampling seed (-1 = random)")->capture_default_str();
   cmd->add_option("--threads,-t", opts->threads, "Threads (0 = all cores)")->capture_default_str();
+  AddDeviceOption(cmd, opts->device);
   cmd->add_option("--kv-profile", opts->kv.profile,
                   "KV precision profile: a name in configs/kv (fp16, int8, kivi-2, xquant-1.38, "
                   "xquant-1.15, ...) or a JSON file")

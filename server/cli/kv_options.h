@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/device/device.h"
 #include "engine/model/model_weights.h"
 #include "engine/step/kv_backend.h"
 
@@ -18,10 +19,10 @@ struct KvOptions {
 
 void AddKvMemoryOption(CLI::App* cmd, KvOptions& options);
 
-// Builds a CPU runner with the cache and logs its accounting (both bit counts, bytes per token)
+// Builds the device's runner with the cache and logs its accounting (both bit counts, bytes per token)
 // at `context_length`.
 std::unique_ptr<KvBackend> MakeKvBackend(const Model& model, const std::string& profile,
                                          const std::string& memory, int64_t max_chunk_tokens,
-                                         int64_t context_length);
+                                         int64_t context_length, Device device);
 
 }  // namespace xq::cli

@@ -28,7 +28,8 @@ double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d
 
 void RunOfflineBench(const OfflineBenchOptions& o) {
   SetThreads(o.threads);
-  const Model model = LoadModel(o.model);
+  const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
+  const Model model = LoadBenchModel(o.model);
   EngineConfig config;
   config.kv_profile = o.kv_profile;
   config.kv_cache_bytes = ParseByteSize(o.kv_memory);
@@ -36,6 +37,7 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
   config.max_num_batched_tokens = o.max_num_batched_tokens;
   config.max_waiting_requests = o.concurrency + 1;
   config.prefix_caching = o.prefix_caching;
+  config.device = device;
   Engine engine(model, config);
 
   const int total = o.requests > 0 ? o.requests : 2 * o.concurrency;

@@ -5,12 +5,15 @@
 #include <cstdint>
 #include <string>
 
+#include "server/cli/bench_model.h"
+
 namespace xq::cli {
 
 struct OfflineBenchOptions {
-  std::string model;
+  BenchModelOptions model;
   std::string kv_profile = "fp16";
   std::string kv_memory = "1GiB";
+  std::string device = "auto";
   int threads = 0;
   int concurrency = 8;
   int prompt_tokens = 256;

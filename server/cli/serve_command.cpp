@@ -55,7 +55,7 @@ ServerConfig ResolveConfig(const ServeOptions& o) {
   return config;
 }
 
-EngineConfig MakeEngineConfig(const ServerConfig& c) {
+EngineConfig MakeEngineConfig(const ServerConfig& c, Device device) {
   EngineConfig e;
   e.kv_profile = c.kv_profile;
   e.kv_cache_bytes = ParseByteSize(c.kv_cache_memory, "--kv-cache-memory");
@@ -64,6 +64,7 @@ EngineConfig MakeEngineConfig(const ServerConfig& c) {
   e.max_waiting_requests = static_cast<int32_t>(c.max_waiting_requests);
   e.max_model_len = c.max_model_len;
   e.prefix_caching = c.prefix_caching;
+  e.device = device;
   return e;
 }
 
@@ -102,6 +103,7 @@ void RunServe(const ServeOptions& o) {
   std::signal(SIGPIPE, SIG_IGN);
   static ShutdownSignal* shutdown = new ShutdownSignal();  // before any other thread starts
   SetThreads(static_cast<int>(config.threads));
+  const Device device = ResolveDevice(config.device, "device");  // before ports and model
 
   HttpServer http(config);
   const int port = http.Start();
@@ -120,7 +122,7 @@ void RunServe(const ServeOptions& o) {
   Model model = LoadModel(config.model);
   Tokenizer tokenizer(model.tokenizer);
   PromptBuilder prompts(tokenizer, ResolveChatTemplate(config.chat_template, model.tokenizer));
-  Engine engine(model, MakeEngineConfig(config));
+  Engine engine(model, MakeEngineConfig(config, device));
   ServingModel serving;
   serving.engine = &engine;
   serving.tokenizer = &tokenizer;

@@ -14,6 +14,7 @@
 #include "engine/eval/teacher_forced_eval.h"
 #include "engine/kv/kv_budget.h"
 #include "engine/model/model_loader.h"
+#include "engine/runner/cpu_model_runner.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
 
@@ -58,13 +59,14 @@ void RunTune(const TuneCommandOptions& o) {
                 std::to_string(base.recent_window) + "); give a longer text or --max-tokens");
   }
   const int64_t budget = ParseByteSize(o.memory), chunk = 256;
-  KvBackend baseline = MakeCpuKvBackend(model, LoadKvProfile("fp16"), budget, chunk);
+  KvBackend baseline = MakeKvBackend(model, LoadKvProfile("fp16"), budget, chunk,
+                                     std::make_unique<CpuModelRunner>(model));
   const int64_t score_from = base.recent_window + 2 * base.block_tokens;  // past the sinks too
   auto evaluate = [&](const std::vector<KvProfile>& profiles) {
     std::vector<KvBackend> backends;
     std::vector<KvBackend*> pointers;
     for (const KvProfile& p : profiles) {
-      backends.push_back(MakeCpuKvBackend(model, p, budget, chunk));
+      backends.push_back(MakeKvBackend(model, p, budget, chunk, std::make_unique<CpuModelRunner>(model)));
     }
     for (KvBackend& b : backends) pointers.push_back(&b);
     const auto results = EvaluateTeacherForced(model, tokens, baseline, pointers,

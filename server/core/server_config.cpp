@@ -82,6 +82,9 @@ void ValidateServerConfig(const ServerConfig& c, const std::string& source) {
   if (c.max_waiting_requests < 1) fail("max_waiting_requests", "must be >= 1");
   if (c.max_model_len < 0) fail("max_model_len", "must be >= 0");
   if (c.threads < 0) fail("threads", "must be >= 0");
+  if (c.device != "auto" && c.device != "cpu" && c.device != "cuda") {
+    fail("device", "must be cpu, cuda or auto");
+  }
   if (c.http_threads < 1 || c.http_threads > 4096) fail("http_threads", "must be in [1, 4096]");
   ParseByteSize(c.kv_cache_memory, source + ": kv_cache_memory");
   if (ParseByteSize(c.max_body_size, source + ": max_body_size") < 1) {

@@ -101,6 +101,25 @@ TEST_F(CliTest, BenchPrintsOneJsonLine) {
   EXPECT_THAT(r.out, Not(HasSubstr("[info]")));
 }
 
+// Random weights in a config's shape: the benchmark runs with no model file; giving both or
+// neither source is an error naming the flags.
+TEST_F(CliTest, BenchRunsASyntheticModel) {
+  const std::string config = std::string(XQ_SOURCE_DIR) + "/configs/synthetic/smollm2-135m.json";
+  CliRun r = Xquant("bench --synthetic-model " + config +
+                    " --prefill-tokens 16 --decode-tokens 4 --repeats 1 --threads 2 --device cpu");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"device\":\"cpu\""));
+  EXPECT_THAT(r.out, HasSubstr("\"decode_tps\""));
+  EXPECT_THAT(r.err, HasSubstr("synthetic model"));
+
+  r = Xquant("bench --prefill-tokens 16");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("give --model or --synthetic-model"));
+  r = Xquant("bench " + model_ + " --synthetic-model " + config);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("excludes"));
+}
+
 // A generous budget is met by the first batch of the cheapest candidates: the written profile
 // loads (eval runs it) and says what was measured; a text too short to score is refused.
 TEST_F(CliTest, TuneWritesAProfileThatLoads) {

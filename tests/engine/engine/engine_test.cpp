@@ -9,6 +9,7 @@
 
 #include "engine/kv/kv_profile.h"
 #include "engine/model/model_loader.h"
+#include "engine/runner/cpu_model_runner.h"
 #include "engine/step/kv_backend.h"
 #include "engine/step/solo_sequence.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -210,7 +211,8 @@ TEST_P(EngineTest, PromptLogprobsAreTheTeacherForcedOnes) {
   }
   ASSERT_EQ(got.size(), r.prompt.size() - 1);
 
-  KvBackend solo = MakeCpuKvBackend(*model_, LoadKvProfile(GetParam()), 256 << 20, 1024);
+  KvBackend solo = MakeKvBackend(*model_, LoadKvProfile(GetParam()), 256 << 20, 1024,
+                                 std::make_unique<CpuModelRunner>(*model_));
   SoloSequence seq(*solo.runner, *solo.kv);
   std::vector<int64_t> rows(r.prompt.size());
   std::iota(rows.begin(), rows.end(), 0);

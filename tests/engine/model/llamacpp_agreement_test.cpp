@@ -17,6 +17,7 @@
 
 #include "engine/kv/kv_profile.h"
 #include "engine/model/model_loader.h"
+#include "engine/runner/cpu_model_runner.h"
 #include "engine/sampling/sampler.h"
 #include "engine/step/kv_backend.h"
 #include "engine/step/solo_sequence.h"
@@ -53,7 +54,8 @@ class LlamaCppAgreement : public ::testing::Test {
     }
     const KvProfile profile = LoadKvProfile("fp16", std::string(XQ_SOURCE_DIR) + "/configs/kv");
     backend_ =
-        std::make_unique<KvBackend>(MakeCpuKvBackend(*model_, profile, int64_t{1} << 30, 512));
+        std::make_unique<KvBackend>(MakeKvBackend(*model_, profile, int64_t{1} << 30, 512,
+                                                std::make_unique<CpuModelRunner>(*model_)));
   }
   std::unique_ptr<KvBackend> backend_;
   static Model* model_;

@@ -6,12 +6,15 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cuda/bias_add.cuh"
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/residual_add.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope.cuh"
 #include "kernels/cuda/rotate_heads.cuh"
 #include "kernels/cuda/silu_mul.cuh"
+#include "kernels/cuda/to_half.cuh"
+#include "kernels/reference/half.h"
 
 namespace xq {
 namespace {
@@ -61,6 +64,33 @@ TEST(CudaKernelsEmulated, SiluMulAndResidualAddMatchTheCpuRunnerExactly) {
     simt::Launch(dim3(3), dim3(32), 0, cuda::ResidualAddKernel, x.data(), delta.data(), n);
     EXPECT_EQ(x, sum) << n;
   }
+}
+
+TEST(CudaKernelsEmulated, BiasAddBroadcastsOverRowsExactly) {
+  for (const auto& [rows, n] : {std::pair{1, 7}, std::pair{5, 64}, std::pair{3, 300}}) {
+    auto x = Random(rows * n, 7);
+    const auto bias = Random(n, 8);
+    std::vector<float> want = x;
+    for (int r = 0; r < rows; ++r) {
+      for (int i = 0; i < n; ++i) want[r * n + i] += bias[i];
+    }
+    simt::Launch(dim3(2), dim3(32), 0, cuda::BiasAddKernel, x.data(), bias.data(),
+                 static_cast<int64_t>(n), static_cast<int64_t>(rows * n));
+    EXPECT_EQ(x, want) << rows << "x" << n;
+  }
+}
+
+// Round to nearest even, as the CPU's FloatToHalf: normals, ties, subnormals, overflow.
+TEST(CudaKernelsEmulated, ToHalfRoundsAsTheReference) {
+  std::vector<float> x = Random(1000, 9, 100.0f);
+  for (float special : {0.0f, -0.0f, 65504.0f, 65520.0f, 1e-8f, 6e-5f, 1.0f + 0x1p-11f,
+                        1.0f + 0x1p-10f + 0x1p-11f, INFINITY}) {
+    x.push_back(special);
+  }
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<uint16_t> got(n, 0xFFFF);
+  simt::Launch(dim3(3), dim3(64), 0, cuda::ToHalfKernel, x.data(), got.data(), n);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], FloatToHalf(x[i])) << x[i];
 }
 
 // The same butterflies as the CPU runner's RotateHeads, so the rows both backends cache agree bit

@@ -1,64 +1,173 @@
 #include "tests/kernels/simt/simt.h"
 
+#include <ucontext.h>
+
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
-#include <thread>
 
 namespace xq::simt {
+namespace {
 
-Block::Block(unsigned threads, size_t shared_bytes)
-    : threads(threads),
-      barrier(threads),
-      warp_slots((threads + 31) / 32 * 32),
-      shared(shared_bytes, 0xCD) {
-  for (unsigned w = 0; w < (threads + 31) / 32; ++w) {
-    const unsigned lanes = std::min(32u, threads - w * 32);
-    warp_barriers.push_back(std::make_unique<std::barrier<>>(lanes));
+// Kernels keep small arrays on their stacks (a head's query and accumulator); sanitizer builds
+// grow frames a lot.
+constexpr size_t kStackBytes = 256 * 1024;
+
+enum class Status { kRunnable, kWaiting, kDone };
+
+// Threads arrived at one barrier; released together when all `expected` are there.
+struct Barrier {
+  unsigned expected = 0, arrived = 0;
+};
+
+struct Fiber {
+  ucontext_t context;
+  std::unique_ptr<char[]> stack;  // left uninitialized: only what a thread uses gets touched
+  ThreadState state;
+  Status status = Status::kRunnable;
+  const Barrier* waiting_on = nullptr;
+};
+
+}  // namespace
+
+struct Block {
+  std::vector<Fiber> fibers;
+  std::vector<unsigned char> shared;  // dynamic shared memory, 0xCD before each block
+  Barrier block_barrier;
+  std::vector<Barrier> warp_barriers;  // one per warp of 32
+  std::vector<uint64_t> warp_slots;    // [warps][32] exchange area
+  ucontext_t scheduler;
+  const std::function<void()>* body = nullptr;
+  Fiber* running = nullptr;
+  std::exception_ptr error;
+};
+
+namespace {
+
+void FiberEntry() {
+  Block& b = *tls.block;
+  Fiber& f = *b.running;
+  try {
+    (*b.body)();
+  } catch (...) {
+    if (!b.error) b.error = std::current_exception();
+  }
+  f.status = Status::kDone;
+  // Returning resumes uc_link: the scheduler.
+}
+
+// The calling thread arrives at `barrier`; it stops until the last of its peers arrives, which
+// releases them all.
+void Arrive(Barrier& barrier) {
+  Block& b = *tls.block;
+  Fiber& self = *b.running;
+  if (++barrier.arrived == barrier.expected) {
+    barrier.arrived = 0;
+    for (Fiber& f : b.fibers) {
+      if (f.status == Status::kWaiting && f.waiting_on == &barrier) f.status = Status::kRunnable;
+    }
+    return;  // the last to arrive goes on
+  }
+  self.status = Status::kWaiting;
+  self.waiting_on = &barrier;
+  swapcontext(&self.context, &b.scheduler);
+  tls = self.state;  // other fibers ran meanwhile
+}
+
+// Points f at the start of the body on its own stack, returning to the scheduler when done.
+// Out of line: getcontext returns twice as far as the compiler knows, which would make every
+// local of the caller suspect.
+[[gnu::noinline]] void StartFiber(Fiber& f, Block& b) {
+  getcontext(&f.context);
+  f.context.uc_stack.ss_sp = f.stack.get();
+  f.context.uc_stack.ss_size = kStackBytes;
+  f.context.uc_link = &b.scheduler;
+  makecontext(&f.context, FiberEntry, 0);
+}
+
+// Runs the block's threads until all are done; throws when every thread left waits.
+void RunBlock(Block& b, bool reverse) {
+  const size_t n = b.fibers.size();
+  for (;;) {
+    bool ran = false, all_done = true;
+    for (size_t k = 0; k < n; ++k) {
+      Fiber& f = b.fibers[reverse ? n - 1 - k : k];
+      if (f.status == Status::kDone) continue;
+      all_done = false;
+      if (f.status != Status::kRunnable) continue;
+      ran = true;
+      b.running = &f;
+      tls = f.state;
+      swapcontext(&b.scheduler, &f.context);
+    }
+    if (b.error) std::rethrow_exception(b.error);
+    if (all_done) return;
+    if (!ran) {
+      throw std::logic_error(
+          "simt: threads wait at a barrier that others never reach (exited "
+          "or waiting elsewhere): a deadlock on a GPU");
+    }
   }
 }
+
+}  // namespace
 
 void Run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body) {
   const unsigned threads = block.count();
   if (threads == 0 || threads > 1024) throw std::invalid_argument("simt: 1 to 1024 threads");
-  // One OS thread per CUDA thread, reused block after block (blocks run one at a time).
-  Block state(threads, shared_bytes);
-  const unsigned blocks = grid.count();
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
+  Block b;
+  b.body = &body;
+  b.fibers.resize(threads);
+  b.shared.resize(shared_bytes);
+  const unsigned warps = (threads + 31) / 32;
+  b.warp_barriers.resize(warps);
+  for (unsigned w = 0; w < warps; ++w)
+    b.warp_barriers[w].expected = std::min(32u, threads - w * 32);
+  b.block_barrier.expected = threads;
+  b.warp_slots.resize(warps * 32);
   for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      tls.thread_idx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
-      tls.block_dim = block;
-      tls.grid_dim = grid;
-      tls.linear = t;
-      tls.block = &state;
-      for (unsigned b = 0; b < blocks; ++b) {
-        tls.block_idx = dim3(b % grid.x, b / grid.x % grid.y, b / (grid.x * grid.y));
-        body();
-        state.barrier.arrive_and_wait();  // every thread is done with block b
-        if (t == 0) std::fill(state.shared.begin(), state.shared.end(), 0xCD);
-        state.barrier.arrive_and_wait();  // the next block starts with fresh shared memory
-      }
-    });
+    Fiber& f = b.fibers[t];
+    f.stack.reset(new char[kStackBytes]);
+    f.state.thread_idx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
+    f.state.block_dim = block;
+    f.state.grid_dim = grid;
+    f.state.linear = t;
+    f.state.block = &b;
   }
-  for (std::thread& th : pool) th.join();
+  const unsigned blocks = grid.count();
+  for (unsigned bi = 0; bi < blocks; ++bi) {
+    std::fill(b.shared.begin(), b.shared.end(), 0xCD);
+    for (Fiber& f : b.fibers) {
+      f.state.block_idx = dim3(bi % grid.x, bi / grid.x % grid.y, bi / (grid.x * grid.y));
+      f.status = Status::kRunnable;
+      StartFiber(f, b);
+    }
+    const ThreadState outer = tls;
+    try {
+      RunBlock(b, /*reverse=*/bi % 2 == 1);
+    } catch (...) {
+      tls = outer;
+      throw;
+    }
+    tls = outer;
+  }
 }
 
 unsigned char* BlockShared() { return tls.block->shared.data(); }
 
-void SyncThreads() { tls.block->barrier.arrive_and_wait(); }
+void SyncThreads() { Arrive(tls.block->block_barrier); }
 
 uint64_t WarpExchange(uint64_t bits, int src_lane) {
   Block& b = *tls.block;
+  const unsigned threads = static_cast<unsigned>(b.fibers.size());
   const unsigned warp = tls.linear / 32, lane = tls.linear % 32;
-  std::barrier<>& warp_barrier = *b.warp_barriers[warp];
-  if ((warp + 1) * 32 > b.threads || src_lane < 0 || src_lane > 31) {
+  if ((warp + 1) * 32 > threads || src_lane < 0 || src_lane > 31) {
     throw std::logic_error("simt: shuffles need whole warps of 32 threads");
   }
   b.warp_slots[warp * 32 + lane] = bits;
-  warp_barrier.arrive_and_wait();  // every lane has written
+  Arrive(b.warp_barriers[warp]);  // every lane has written
   const uint64_t got = b.warp_slots[warp * 32 + static_cast<unsigned>(src_lane)];
-  warp_barrier.arrive_and_wait();  // every lane has read before the slots are reused
+  Arrive(b.warp_barriers[warp]);  // every lane has read before the slots are reused
   return got;
 }
 

@@ -1,11 +1,14 @@
 // A test-only SIMT emulation: CUDA kernel sources compiled by the host compiler and run with one
-// OS thread per CUDA thread, so that barriers, shared memory and warp shuffles behave as on a
-// GPU (every thread really waits at __syncthreads; a shuffle really exchanges values between the
-// 32 lanes of a warp). Blocks run one after another. Small and slow by design: it exists to
+// fiber (ucontext) per CUDA thread on the launching OS thread, so that barriers, shared memory
+// and warp shuffles behave as on a GPU: a thread at __syncthreads really stops until every thread
+// of its block is there; a shuffle really exchanges values between the 32 lanes of a warp. A
+// thread runs until it waits, then the next one does. Blocks run one after another, even ones
+// scheduling threads 0..n-1 and odd ones n-1..0, so that a missing barrier shows up whichever
+// side of it the unordered reads fall. A barrier that some threads never reach (they exited or
+// wait elsewhere) fails the launch instead of hanging. Small and deterministic: it exists to
 // check kernel logic against the scalar references in CI, which has no GPU.
 #pragma once
 
-#include <barrier>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -28,15 +31,7 @@ struct dim3 {
   unsigned count() const { return x * y * z; }
 };
 
-// One block's state shared by its threads.
-struct Block {
-  Block(unsigned threads, size_t shared_bytes);
-  unsigned threads;
-  std::barrier<> barrier;
-  std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;  // one per warp of 32
-  std::vector<uint64_t> warp_slots;                            // [warps][32] exchange area
-  std::vector<unsigned char> shared;  // dynamic shared memory, filled with 0xCD at launch
-};
+struct Block;  // one block's threads, barriers and shared memory (simt.cpp)
 
 struct ThreadState {
   dim3 thread_idx, block_idx, block_dim, grid_dim;

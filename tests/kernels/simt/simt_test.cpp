@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/cuda/cuda_compat.h"
@@ -81,6 +82,42 @@ TEST(Simt, IndicesFollowCudaLaunchOrder) {
   for (int b = 0; b < 6; ++b) {
     for (int t = 0; t < 16; ++t) EXPECT_EQ(out[b * 16 + t], b * 1000 + t);
   }
+}
+
+// Reads the neighbour's value with no barrier between write and read: a race on a GPU. Even
+// blocks run threads in order (thread t reads t+1 before it wrote), odd blocks in reverse (t
+// reads t-1... and t+1 already wrote): the race must show as the 0xCD fill in one of them.
+__global__ void RacyNeighbourKernel(int* out) {
+  XQ_SHARED(int, shared);
+  const int t = static_cast<int>(threadIdx.x), n = static_cast<int>(blockDim.x);
+  shared[t] = t;
+  out[blockIdx.x * n + t] = shared[(t + 1) % n];
+}
+
+TEST(Simt, AMissingBarrierShowsUp) {
+  constexpr int kThreads = 64;
+  std::vector<int> out(2 * kThreads, -1);
+  simt::Launch(dim3(2), dim3(kThreads), kThreads * sizeof(int), RacyNeighbourKernel, out.data());
+  int stale = 0;
+  for (int v : out) stale += v == static_cast<int>(0xCDCDCDCDu);
+  EXPECT_GT(stale, 0);
+}
+
+// Thread 0 leaves before the barrier the others wait at: a deadlock on a GPU, an error here.
+__global__ void EarlyExitKernel(int* out) {
+  if (threadIdx.x == 0) return;
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+
+TEST(Simt, ABarrierSomeThreadsNeverReachFailsTheLaunch) {
+  std::vector<int> out(64);
+  EXPECT_THROW(simt::Launch(dim3(1), dim3(64), 0, EarlyExitKernel, out.data()), std::logic_error);
+  // The emulation is usable again afterwards.
+  std::vector<int> casts(64);
+  std::vector<float> sums(64);
+  simt::Launch(dim3(1), dim3(64), 0, ShuffleKernel, sums.data(), casts.data());
+  EXPECT_EQ(casts[40], 37);
 }
 
 }  // namespace

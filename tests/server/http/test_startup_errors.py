@@ -2,6 +2,7 @@
 server on a port in use fails to start with the address named instead of sharing it (SO_REUSEPORT
 let the kernel split traffic), and the HTTP and gRPC ports cannot be the same. A KV cache larger
 than memory is an error naming the flag."""
+import os
 import socket
 import subprocess
 
@@ -53,3 +54,31 @@ def test_a_kv_cache_larger_than_memory_is_a_clear_error():
                           errors="replace", timeout=60)
     assert done.returncode == 1, done.stderr
     assert "--kv-cache-memory: cannot allocate" in done.stderr, done.stderr
+
+
+def run_serve(*flags):
+    cmd = [BINARY, "serve", "--model", MODEL, "--port", "0", "--grpc-port", "0",
+           "--kv-cache-memory", "64MiB", *flags]
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          errors="replace", timeout=60)
+
+
+def test_an_unknown_device_is_named():
+    done = run_serve("--device", "tpu")
+    assert done.returncode == 1, done.stderr
+    assert "device: must be cpu, cuda or auto" in done.stderr, done.stderr
+
+
+def test_cuda_without_a_usable_gpu_is_a_clear_error():
+    if os.path.exists("/dev/nvidia0"):
+        # A GPU machine: the same flag must start the CUDA runner (tests/gpu covers the rest).
+        server = ServerProcess("--device", "cuda")
+        try:
+            assert any("device: cuda 0" in line for line in server.log), server.log
+        finally:
+            assert server.stop() == 0
+        return
+    done = run_serve("--device", "cuda")
+    assert done.returncode == 1, done.stderr
+    assert ("device: cuda: no usable GPU (" in done.stderr or
+            "device: cuda: this binary was built without CUDA" in done.stderr), done.stderr

@@ -1,0 +1,65 @@
+#include "engine/device/device.h"
+
+#include <spdlog/spdlog.h>
+
+#include "engine/common/error.h"
+#include "engine/runner/cpu_model_runner.h"
+#if XQ_WITH_CUDA
+#include "engine/runner/cuda/cuda_model_runner.h"
+#endif
+
+namespace xq {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+#if XQ_WITH_CUDA
+std::unique_ptr<ModelRunner> MakeCudaRunner(const Model& model) {
+  const CudaDeviceInfo info = ProbeCudaDevice();
+  spdlog::info("device: cuda 0, {} ({:.1f} GiB, {:.1f} GiB free)", info.name,
+               info.total_bytes / kGiB, info.free_bytes / kGiB);
+  auto runner = std::make_unique<CudaModelRunner>(model);
+  spdlog::info(
+      "weights: {:.2f} GiB on the device (fp16 matrices; {} GGUF-quantized matrices "
+      "dequantized to fp16)",
+      runner->weight_bytes() / kGiB, runner->dequantized_matrices());
+  return runner;
+}
+#endif
+
+}  // namespace
+
+bool BuiltWithCuda() { return XQ_WITH_CUDA != 0; }
+
+Device ResolveDevice(const std::string& requested, const std::string& flag) {
+  if (requested == "cpu") return Device::kCpu;
+  if (requested != "cuda" && requested != "auto") {
+    throw Error(flag + ": unknown device '" + requested + "' (cpu, cuda or auto)");
+  }
+#if XQ_WITH_CUDA
+  const CudaDeviceInfo info = ProbeCudaDevice();
+  if (info.available) return Device::kCuda;
+  if (requested == "cuda") throw Error(flag + ": cuda: no usable GPU (" + info.why_not + ")");
+  return Device::kCpu;
+#else
+  if (requested == "cuda") {
+    throw Error(flag +
+                ": cuda: this binary was built without CUDA (nvcc was not found at build "
+                "time; see XQ_ENABLE_CUDA)");
+  }
+  return Device::kCpu;
+#endif
+}
+
+std::string DeviceName(Device device) { return device == Device::kCuda ? "cuda" : "cpu"; }
+
+std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device) {
+#if XQ_WITH_CUDA
+  if (device == Device::kCuda) return MakeCudaRunner(model);
+#endif
+  if (device == Device::kCuda) throw Error("this binary was built without CUDA");
+  spdlog::info("device: cpu");
+  return std::make_unique<CpuModelRunner>(model);
+}
+
+}  // namespace xq

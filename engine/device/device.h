@@ -1,0 +1,28 @@
+// Which backend runs the forward pass (--device cpu|cuda|auto) and the runner for it. The CUDA
+// runner exists only in binaries built with nvcc (XQ_ENABLE_CUDA); asking one without it, or a
+// machine without a usable GPU, for cuda is an error that says which.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/model/model_weights.h"
+#include "engine/runner/model_runner.h"
+
+namespace xq {
+
+enum class Device { kCpu, kCuda };
+
+bool BuiltWithCuda();
+
+// "cpu", "cuda" or "auto" (cuda when this binary has CUDA and a GPU is usable, else cpu).
+// Throws xq::Error naming `flag` for an unknown name or an unusable cuda.
+Device ResolveDevice(const std::string& requested, const std::string& flag = "--device");
+
+std::string DeviceName(Device device);
+
+// The device's runner for `model` (which must outlive it); logs the device, its memory and
+// what the weights take on it.
+std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device);
+
+}  // namespace xq

@@ -1,0 +1,61 @@
+#include "engine/runner/batch_validation.h"
+
+#include <string>
+
+#include "engine/common/error.h"
+
+namespace xq {
+
+void ValidateBatchInputs(const BatchInputs& in, const ModelConfig& c, const KvConfig& kv) {
+  const int64_t n = in.num_tokens(), seqs = in.num_seqs();
+  auto fail = [](const std::string& what) { throw Error("batch inputs: " + what); };
+  if (static_cast<int64_t>(in.positions.size()) != n) fail("positions and tokens differ in size");
+  if (static_cast<int64_t>(in.qo_indptr.size()) != seqs + 1 ||
+      static_cast<int64_t>(in.block_indptr.size()) != seqs + 1 ||
+      static_cast<int64_t>(in.window_indptr.size()) != seqs + 1 ||
+      static_cast<int64_t>(in.window_start.size()) != seqs) {
+    fail("per-sequence arrays disagree on the number of sequences");
+  }
+  if (in.qo_indptr.front() != 0 || in.qo_indptr.back() != n) {
+    fail("sequences do not cover the tokens exactly");
+  }
+  if (in.block_indptr.front() != 0 ||
+      in.block_indptr.back() != static_cast<int64_t>(in.block_ids.size()) ||
+      in.window_indptr.front() != 0 ||
+      in.window_indptr.back() != static_cast<int64_t>(in.window_pages.size())) {
+    fail("block tables do not cover the block ids exactly");
+  }
+  const int64_t G = kv.layout.block_tokens, P = kv.layout.window_pages_per_block;
+  for (int64_t s = 0; s < seqs; ++s) {
+    const int64_t rows = in.qo_indptr[s + 1] - in.qo_indptr[s];
+    const int64_t blocks = in.block_indptr[s + 1] - in.block_indptr[s];
+    const int64_t pages = in.window_indptr[s + 1] - in.window_indptr[s];
+    const int64_t L = in.kv_len[s], start = in.window_start[s];
+    if (rows < 0 || rows > L || start % G != 0 || start > L - rows ||
+        QuantizedFrontier(L, kv.recent_window, G) > blocks * G ||
+        pages != (SinkBlocksHeld(kv.layout, start / G) + (L - start + G - 1) / G) * P) {
+      fail("sequence " + std::to_string(s) + " has an inconsistent KV description");
+    }
+  }
+  const int32_t num_blocks = kv.num_blocks;
+  for (const auto* ids :
+       {&in.block_ids, &in.window_pages, &in.quantize_pages, &in.quantize_blocks}) {
+    for (int32_t b : *ids) {
+      if (b < 0 || b >= num_blocks) fail("block id " + std::to_string(b) + " out of range");
+    }
+  }
+  if (static_cast<int64_t>(in.quantize_pages.size()) !=
+      static_cast<int64_t>(in.quantize_blocks.size()) * P) {
+    fail("quantize jobs: pages and blocks disagree");
+  }
+  for (int32_t t : in.tokens) {
+    if (t < 0 || t >= c.vocab_size) {
+      fail("token id " + std::to_string(t) + " outside the vocabulary");
+    }
+  }
+  for (int64_t r : in.logits_rows) {
+    if (r < 0 || r >= n) fail("logits row out of range");
+  }
+}
+
+}  // namespace xq

@@ -1,0 +1,220 @@
+// The CUDA runner against the CPU runner on tiny models, through the real KV manager and
+// BatchInputs: fp16 and quantized caches, shared codes, rotation, sinks, Qwen2 biases, tied
+// embeddings, chunked prefill, decode and ragged batches. Built twice: in CI over the SIMT
+// emulation (the runner's own sources against the CUDA runtime stand-in, which tracks device
+// memory and checks each copy's direction; kernels through the emulation; the GEMM wrapper's
+// scalar stand-in), and where nvcc is found against the real runtime and cuBLAS, for a GPU
+// (tests/gpu/run_all.sh).
+#include "engine/runner/cuda/cuda_model_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/common/error.h"
+#include "engine/step/batch_builder.h"
+#include "engine/step/solo_sequence.h"
+#include "kernels/reference/half.h"
+#include "tests/support/kv_test_backend.h"
+#include "tests/support/tiny_model.h"
+
+namespace xq {
+namespace {
+
+constexpr int64_t kBlock = 8;  // the tiny model's head_dim is 16
+
+// The model with every matrix rounded to fp16, as the CUDA runner holds them: the CPU runner on
+// it differs from the device path only by the fp16 rounding of the GEMMs' activations.
+Model WithFp16Matrices(Model m) {
+  auto round = [](Tensor& t) {
+    for (float& x : t.data) x = HalfToFloat(FloatToHalf(x));
+  };
+  for (LayerWeights& l : m.weights.layers) {
+    for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) round(*t);
+  }
+  round(m.weights.output);           // empty when tied:
+  round(m.weights.token_embedding);  // the output matrix then
+  return m;
+}
+
+// The same backend with the CUDA runner in place of the CPU one.
+KvBackend OnCuda(KvBackend b, const Model& m) {
+  const KvConfig config{b.plan.layout, b.plan.recent_window, b.plan.budget.num_blocks};
+  b.runner = std::make_unique<CudaModelRunner>(m);
+  b.runner->AllocateKv(config);
+  return b;
+}
+
+double MaxAbs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, std::fabs(double(x)));
+  return m;
+}
+
+double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  }
+  return m;
+}
+
+// Same fp16 matrices on both sides; the device path also rounds each GEMM's input activations
+// to fp16 (unit roundoff 2^-11, about 4.9e-4 relative). Bound: twice that, relative to the
+// largest logit. Measured: 1.2e-4 to 2.8e-4; a missing Q bias (a small term) gives 3.6e-3.
+constexpr double kRelativeTolerance = 1e-3;
+
+struct Case {
+  const char* name;
+  test::TinyModelOptions model;
+  int k_bits, v_bits;
+  bool share_v;
+  int64_t recent_window;
+  bool rotate = false;
+  int64_t sinks = 0;
+};
+
+class CudaRunner : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CudaRunner, MatchesTheCpuRunnerOverPrefillChunksAndDecode) {
+  const Case& c = GetParam();
+  const Model m = WithFp16Matrices(test::MakeTinyModel(c.model));
+  auto specs = test::UniformSpecs(m.config.num_layers, c.k_bits, c.v_bits, c.share_v, 0.1f);
+  for (KvLayerSpec& s : specs) s.k.rotated = s.v.rotated = c.rotate;
+  auto make = [&] {
+    return test::MakeTestBackend(m, specs, kBlock, c.recent_window, 64, false, c.sinks);
+  };
+  const auto tokens = test::RandomTokens(30, m.config.vocab_size, 7);
+  KvBackend cpu = make();
+  KvBackend gpu = OnCuda(make(), m);
+  // A 20-token prefill in chunks of 10 (every row's logits), then 10 decode steps: blocks
+  // leave the window on the way, sinks stay.
+  auto run = [&](KvBackend& b) {
+    SoloSequence seq(*b.runner, *b.kv);
+    const std::span<const int32_t> all(tokens);
+    const std::vector<int64_t> rows = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    std::vector<float> logits = seq.Append(all.first(10), rows);
+    const auto& more = seq.Append(all.subspan(10, 10), rows);
+    logits.insert(logits.end(), more.begin(), more.end());
+    for (int32_t t : all.subspan(20)) {
+      const auto& next = seq.Step(t);
+      logits.insert(logits.end(), next.begin(), next.end());
+    }
+    return logits;
+  };
+  const auto want = run(cpu), got = run(gpu);
+  ASSERT_EQ(want.size(), 30u * m.config.vocab_size);
+  EXPECT_LT(MaxAbsDiff(want, got), kRelativeTolerance * MaxAbs(want)) << c.name;
+  EXPECT_EQ(gpu.kv->pool().Stats().used_blocks, 0);
+}
+
+#if defined(XQ_SIMT_EMULATION)
+// The emulated GEMM sums each row alone and in order: a row cannot depend on the batch.
+double BatchInvariance(const std::vector<float>&) { return 1e-5; }
+#else
+// cuBLAS picks kernels by shape (split-K among them), so a row's sums may round differently
+// with the batch around it: bounded as the comparison with the CPU is.
+double BatchInvariance(const std::vector<float>& ref) { return kRelativeTolerance * MaxAbs(ref); }
+#endif
+
+// Chunked prefill, decode token by token, and one-shot prefill give the same logits on the
+// device path.
+TEST(CudaRunnerConsistency, ChunkingDoesNotChangeResultsWithQuantizedBlocks) {
+  const Model m = test::MakeTinyModel();
+  const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
+  KvBackend gpu = OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m);
+  const auto tokens = test::RandomTokens(30, m.config.vocab_size, 3);
+  const auto one_shot = test::RunTokens(gpu, tokens, 30);
+  EXPECT_LT(MaxAbsDiff(test::RunTokens(gpu, tokens, 1), one_shot), BatchInvariance(one_shot));
+  EXPECT_LT(MaxAbsDiff(test::RunTokens(gpu, tokens, 7), one_shot), BatchInvariance(one_shot));
+  EXPECT_EQ(gpu.kv->pool().Stats().used_blocks, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Profiles, CudaRunner,
+    ::testing::Values(
+        Case{"fp16", {}, kFp16Bits, kFp16Bits, false, 0},
+        Case{"qwen2_biases_fp16", {.architecture = "qwen2"}, kFp16Bits, kFp16Bits, false, 0},
+        Case{"tied_k4v2", {.tie_word_embeddings = true}, 4, 2, false, 8},
+        Case{"k2v2_shared", {}, 2, 2, true, 8},
+        Case{"k1v1_rotated_sinks", {}, 1, 1, false, 8, true, 1}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(CudaRunnerBatch, RaggedBatchEqualsOneSequenceAtATime) {
+  const Model m = test::MakeTinyModel();
+  const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
+  auto backend = [&] { return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m); };
+  const int64_t vocab = m.config.vocab_size;
+  const auto a = test::RandomTokens(21, vocab, 1), b = test::RandomTokens(13, vocab, 2);
+  KvBackend solo = backend();
+  const auto ref_a = test::RunTokens(solo, a, 21), ref_b = test::RunTokens(solo, b, 13);
+
+  KvBackend kv = backend();
+  SequenceKv sa, sb;
+  std::vector<float> logits;
+  auto step = [&](std::vector<SequenceKv*> seqs, std::vector<std::span<const int32_t>> chunks,
+                  std::vector<int64_t> rows) {
+    BatchInputs in;
+    in.Clear();
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      kv.kv->Reserve(*seqs[i], static_cast<int64_t>(chunks[i].size()));
+      AppendSequence(in, *kv.kv, *seqs[i], chunks[i], LogitRows::kNone);
+    }
+    in.logits_rows = rows;
+    kv.runner->Execute(in, logits);
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      kv.kv->Commit(*seqs[i], static_cast<int64_t>(chunks[i].size()));
+    }
+  };
+  const std::span<const int32_t> sa_all(a), sb_all(b);
+  step({&sa}, {sa_all.first(17)}, {});
+  // a decodes its last 4 while b prefills whole; rows: a's last, b's 6th and last.
+  step({&sa, &sb}, {sa_all.subspan(17), sb_all}, {3, 9, 16});
+  auto row = [&](const std::vector<float>& v, int64_t r) {
+    return std::vector<float>(v.begin() + r * vocab, v.begin() + (r + 1) * vocab);
+  };
+  auto got = [&](int64_t i) { return row(logits, i); };
+  const double bound = BatchInvariance(ref_a);
+  EXPECT_LT(MaxAbsDiff(got(0), row(ref_a, 20)), bound);
+  EXPECT_LT(MaxAbsDiff(got(1), row(ref_b, 5)), bound);
+  EXPECT_LT(MaxAbsDiff(got(2), row(ref_b, 12)), bound);
+  for (SequenceKv* s : {&sa, &sb}) kv.kv->Release(*s);
+  EXPECT_EQ(kv.kv->CheckInvariants(), "");
+}
+
+TEST(CudaRunnerValidation, RejectsABadBlockIdBeforeAnyKernelRuns) {
+  const Model m = test::MakeTinyModel();
+  KvBackend kv =
+      OnCuda(test::MakeTestBackend(m, test::UniformSpecs(m.config.num_layers, 2, 2), kBlock, 8), m);
+  SequenceKv s;
+  const auto tokens = test::RandomTokens(3, m.config.vocab_size, 4);
+  kv.kv->Reserve(s, 3);
+  BatchInputs in;
+  in.Clear();
+  AppendSequence(in, *kv.kv, s, tokens, LogitRows::kLast);
+  in.window_pages[0] = 1000;
+  std::vector<float> logits;
+  EXPECT_THROW(kv.runner->Execute(in, logits), Error);
+}
+
+#if defined(XQ_SIMT_EMULATION)
+TEST(CudaRunnerMemory, FreesEveryDeviceAllocation) {
+  const size_t before = simt::DeviceBytesInUse();
+  {
+    const Model m = test::MakeTinyModel();
+    KvBackend kv = OnCuda(
+        test::MakeTestBackend(m, test::UniformSpecs(m.config.num_layers, 2, 2), kBlock, 8), m);
+    test::RunTokens(kv, test::RandomTokens(5, m.config.vocab_size, 4), 5);
+    EXPECT_GT(simt::DeviceBytesInUse(), before);
+  }
+  EXPECT_EQ(simt::DeviceBytesInUse(), before);
+}
+#endif
+
+}  // namespace
+}  // namespace xq

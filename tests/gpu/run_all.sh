@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Every check that needs a GPU, in one run on the device machine (CI never runs it):
+#   - the CUDA runner's tests on the real GPU (tests/engine/runner/cuda_model_runner_test.cpp);
+#   - decode attention bandwidth at 8K/32K context, batch 1/32/256, fp16 vs xquant-1.38
+#     (bench/cuda_attention_bench.cpp);
+#   - a synthetic Llama-3-8B (configs/synthetic): batch-1 prefill/decode, and the engine's
+#     throughput at one KV budget for fp16 and xquant-1.38 with 2K-token prompts;
+#   - when the default model was carried in (tests/gpu/prepare.sh --model): greedy generation on
+#     the GPU against the CPU, and batch-1 speed on both.
+# Writes $OUT/gpu_summary.json (per step: exit status, seconds, the JSON it printed) and a few
+# logs: at most 8 files, as the device tool returns. Needs .gpu/ from tests/gpu/prepare.sh.
+# Budget: about 6 minutes on an H200.
+set -uo pipefail
+OUT=${OUT:-/tmp/xq-gpu}
+mkdir -p "$OUT"
+cd "$(dirname "$0")/../.."
+cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null || true)
+export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64:$cublas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export OMP_WAIT_POLICY=PASSIVE
+steps=$OUT/steps.jsonl
+: > "$steps"
+# step NAME SECONDS COMMAND...: runs it with a time limit, output to $OUT/NAME.log.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  printf '{"step": "%s", "rc": %d, "seconds": %d}\n' "$name" "$rc" $((SECONDS - t0)) >> "$steps"
+  return $rc
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/gpu.txt" 2>&1
+step runner_tests 240 .gpu/bin/test_cuda_model_runner_gpu --gtest_output=json:"$OUT/runner_tests.json"
+step attention 120 .gpu/bin/cuda_attention_bench
+
+synthetic=configs/synthetic/llama-3-8b.json
+step synthetic_batch1 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
+  --prefill-tokens 2048 --decode-tokens 64 --repeats 2 --kv-profile xquant-1.38 --kv-cache-memory 8GiB
+for profile in fp16 xquant-1.38; do
+  step "synthetic_engine_$profile" 200 .gpu/bin/xquant bench --offline --synthetic-model $synthetic \
+    --device cuda --kv-profile $profile --kv-cache-memory 16GiB --concurrency 256 \
+    --prompt-tokens 2048 --output-tokens 64 --requests 256 --max-num-batched-tokens 8192 --json
+done
+
+model=.gpu/model.gguf
+if [[ ! -f $model ]] && compgen -G '.gpu/model.part-*' > /dev/null; then cat .gpu/model.part-* > $model; fi
+if [[ -f $model ]]; then
+  gen() {
+    .gpu/bin/xquant generate --model $model --device "$1" --temperature 0 --max-tokens 64 \
+      --prompt 'The history of the printing press' 2> "$OUT/generate_$1.err"
+  }
+  step generate_cpu 120 gen cpu
+  step generate_cuda 120 gen cuda
+  for device in cuda cpu; do
+    step "bench_$device" 180 .gpu/bin/xquant bench --model $model --device $device \
+      --prefill-tokens 2048 --decode-tokens 128 --repeats 3 --kv-profile xquant-1.38
+  done
+fi
+
+python3 - "$OUT" <<'PY'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+summary = {"gpu": (out / "gpu.txt").read_text().strip(), "steps": []}
+for line in (out / "steps.jsonl").read_text().splitlines():
+    step = json.loads(line)
+    log = out / f"{step['step']}.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    results = [json.loads(l) for l in text.splitlines() if l.startswith("{")]
+    if results:
+        step["results"] = results
+    if step["rc"] != 0:
+        step["log_tail"] = text[-3000:]
+    if step["step"] == "runner_tests" and (out / "runner_tests.json").exists():
+        r = json.loads((out / "runner_tests.json").read_text())
+        step["tests"], step["failures"] = r.get("tests"), r.get("failures")
+    summary["steps"].append(step)
+gen = {d: (out / f"generate_{d}.log") for d in ("cpu", "cuda")}
+if all(p.exists() for p in gen.values()):
+    summary["greedy_identical"] = gen["cpu"].read_text() == gen["cuda"].read_text()
+(out / "gpu_summary.json").write_text(json.dumps(summary, indent=2))
+print(json.dumps(summary, indent=2))
+PY
+# What comes back: the summary, the GPU, the runner tests' log and report, the generations.
+rm -f "$OUT/steps.jsonl" "$OUT"/generate_*.err "$OUT"/bench_*.log "$OUT"/synthetic_*.log "$OUT/attention.log"

@@ -1,0 +1,34 @@
+// The GEMM wrapper's contract (kernels/cuda/gemm.h) as a scalar loop over "device" memory, for
+// the CUDA runner under the SIMT emulation. Checks that every operand is device memory, as
+// cuBLAS would fault otherwise.
+#include <stdexcept>
+
+#include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/gemm.h"
+
+namespace xq::cuda {
+
+Gemm::Gemm(cudaStream_t stream) : stream_(stream) {}
+
+Gemm::~Gemm() = default;
+
+void Gemm::Run(const uint16_t* x, const uint16_t* w, float* y, int64_t rows, int64_t out,
+               int64_t in, bool accumulate) {
+  if (rows <= 0 || out <= 0) return;
+  const auto bytes = [](int64_t n, size_t size) { return static_cast<size_t>(n) * size; };
+  if (!simt::IsDeviceRange(x, bytes(rows * in, 2)) || !simt::IsDeviceRange(w, bytes(out * in, 2)) ||
+      !simt::IsDeviceRange(y, bytes(rows * out, 4))) {
+    throw std::runtime_error("emulated cuBLAS: an operand is not device memory");
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      float sum = 0.0f;
+      for (int64_t i = 0; i < in; ++i) {
+        sum += HalfBitsToFloat(x[r * in + i]) * HalfBitsToFloat(w[o * in + i]);
+      }
+      y[r * out + o] = accumulate ? y[r * out + o] + sum : sum;
+    }
+  }
+}
+
+}  // namespace xq::cuda
