@@ -14,6 +14,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/xq-gpu}
 mkdir -p "$OUT"
 cd "$(dirname "$0")/../.."
+if [[ -f .gpu/bundle.tar.xz && ! -x .gpu/bin/xquant ]]; then tar -C .gpu -xJf .gpu/bundle.tar.xz; fi
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null || true)
 export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64:$cublas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export OMP_WAIT_POLICY=PASSIVE
@@ -44,7 +45,9 @@ for profile in fp16 xquant-1.38; do
 done
 
 model=.gpu/model.gguf
-if [[ ! -f $model ]] && compgen -G '.gpu/model.part-*' > /dev/null; then cat .gpu/model.part-* > $model; fi
+if [[ ! -f $model && -f .gpu-model-1/part && -f .gpu-model-2/part ]]; then
+  cat .gpu-model-1/part .gpu-model-2/part > $model
+fi
 if [[ -f $model ]]; then
   gen() {
     .gpu/bin/xquant generate --model $model --device "$1" --temperature 0 --max-tokens 64 \
