@@ -12,7 +12,9 @@ BUILD_DEBIAN_PACKAGES=(
   protobuf-compiler-grpc
 )
 # clang and its runtimes: the libFuzzer targets (scripts/fuzz.sh)
-TEST_DEBIAN_PACKAGES=(git libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev)
+# libboost-context: the fibers of the SIMT emulation (tests/kernels/simt)
+TEST_DEBIAN_PACKAGES=(git libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+                      libboost-context1.81-dev)
 # "distribution" or "distribution==version"; checked by distribution, not by import.
 PYTHON_PACKAGES=(numpy jinja2 gguf pytest openai requests grpcio grpcio-tools
                  grpcio-health-checking grpcio-reflection langchain-openai

@@ -15,12 +15,15 @@
 #define XQ_SHARED(T, name)                                       \
   extern __shared__ __align__(16) unsigned char xq_shared_raw[]; \
   T* name = reinterpret_cast<T*>(xq_shared_raw)
+// Fully unrolls the next loop (constant bound), so arrays it indexes can live in registers.
+#define XQ_UNROLL _Pragma("unroll")
 // A kernel launch on a stream; launchers (kernels/cuda/*.cu) use it so that they compile under
 // the emulation too.
 #define XQ_LAUNCH(kernel, grid, block, shared_bytes, stream, ...) \
   kernel<<<(grid), (block), (shared_bytes), (stream)>>>(__VA_ARGS__)
 #elif defined(XQ_SIMT_EMULATION)
 #include "tests/kernels/simt/simt.h"
+#define XQ_UNROLL
 #define XQ_LAUNCH(kernel, grid, block, shared_bytes, stream, ...) \
   ((void)(stream), ::xq::simt::Launch(dim3(grid), dim3(block), (shared_bytes), kernel, __VA_ARGS__))
 #else

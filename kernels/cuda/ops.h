@@ -32,9 +32,21 @@ void LaunchRotateHeads(float* x, int64_t rows, int64_t heads, int64_t head_dim, 
 void LaunchQuantizeWindowBlocks(const KvBlockLayout* layout, uint8_t* arena, int64_t layer,
                                 const int32_t* pages, const int32_t* blocks, int64_t jobs,
                                 cudaStream_t stream);
+// How attention splits each row's positions into chunks of split_tokens (at most `splits`), so
+// that rows x KV heads x splits CUDA blocks keep a GPU busy even for one long decode row.
+struct AttentionSplit {
+  int64_t split_tokens = 1;
+  int64_t splits = 1;
+};
+AttentionSplit PlanAttentionSplit(int64_t rows, int64_t num_kv_heads, int64_t max_kv_len);
+// Floats of the scratch LaunchXqAttention needs (partial results of every split).
+int64_t AttentionWorkspaceFloats(int64_t rows, int64_t num_heads, int64_t head_dim,
+                                 const AttentionSplit& split);
 // XqBatchAttention on the device (every pointer in p device memory, so the host passes the
-// batch's rows and the head_dim, at most 256).
+// batch's rows, head_dim (at most kMaxAttentionHeadDim) and KV heads); split must cover the
+// longest sequence of the batch; workspace holds AttentionWorkspaceFloats.
 void LaunchXqAttention(const XqBatchAttentionParams& p, int64_t rows, int64_t head_dim,
+                       int64_t num_kv_heads, const AttentionSplit& split, float* workspace,
                        cudaStream_t stream);
 //   x: [rows, n] += bias: [n] broadcast over rows
 void LaunchBiasAdd(float* x, const float* bias, int64_t rows, int64_t n, cudaStream_t stream);

@@ -1,8 +1,16 @@
 // Attention over XQuant blocks and the fp16 window on the device, reading the packed codes
-// directly (kernels/include/xquant_batch.h gives the batch; XqAttentionReference the semantics
-// and rounding). A first, plain kernel: one CUDA block per (query row, head), threads over
-// positions, three passes (max, sum, weighted values) recomputing the scores, block reductions
-// through shared memory. Split-KV, GQA sharing of loads and CUDA-graph-friendly tuning come next.
+// directly (kernels/include/xquant_batch.h gives the batch; XqAttentionReference the semantics).
+// Split-KV with GQA sharing, in two kernels:
+//   1. XqAttentionPartialKernel: one CUDA block per (query row, KV head, split of the row's
+//      positions). Each warp takes one position at a time; a lane holds D/32 channels, so a key
+//      or value is loaded once (coalesced along channels) for all the query heads that share the
+//      KV head. Softmax is online (running max and sum per head); the warps' partials are
+//      combined through shared memory into one (max, sum, weighted values) per head and split.
+//   2. XqAttentionMergeKernel: one CUDA block per (row, query head) merges the splits.
+// Splitting keeps a GPU busy when rows x KV heads are few (batch-1 decode at long context).
+// Rounding: queries meet fp16 keys rounded to fp16, as the reference does; probabilities are not
+// rounded to fp16 before weighting fp16 values (online softmax has no final probabilities to
+// round), a difference within 2^-11 of max |v|.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +20,13 @@
 #include "kernels/include/xquant_batch.h"
 
 namespace xq::cuda {
+
+inline constexpr int kAttentionWarps = 4;
+// The kernels are instantiated per channels-per-lane C (1, 2, 4 or 8: D up to 32 C), so each
+// lane's state is a fixed number of registers. Query heads of one KV head handled per pass over
+// its positions: fewer when C is large, as each costs 3 C registers.
+template <int C>
+inline constexpr int kHeadsPerPass = C <= 2 ? 8 : 4;
 
 // One of K or V of the attended layer as stored; a sharing slot reads the layer below's codes.
 struct DeviceSlot {
@@ -50,139 +65,239 @@ struct AttentionView {
   DeviceSlot k, v;
 };
 
-// scale * q.k_j; q16 is q rounded to fp16 (used against fp16 keys).
-__device__ float Score(const AttentionView& a, const float* q, const float* q16, int64_t j,
-                       float scale) {
+// A position's key or value channels for one lane: out[c] is channel lane + 32 c (0 past D).
+// Returns whether they are fp16 as stored (the window, sinks, 16-bit slots).
+template <int C>
+__device__ bool LoadKeyChannels(const AttentionView& a, int64_t j, int lane, float* out) {
   const KvBlockLayout& L = *a.L;
   const int64_t D = L.head_dim, G = L.block_tokens;
-  float dot = 0.0f;
   if (j >= a.sink_end && j < a.frontier) {
     const uint8_t* block = a.arena + static_cast<int64_t>(a.blocks[j / G]) * L.block_bytes;
-    if (a.k.bits == kFp16Bits) {
-      const uint8_t* k = block + a.k.codes + ((a.g * G + j % G) * D) * 2;
-      for (int64_t d = 0; d < D; ++d) dot += q16[d] * LoadHalf(k + d * 2);
-    } else {
-      for (int64_t d = 0; d < D; ++d) {
+    XQ_UNROLL
+    for (int c = 0; c < C; ++c) {
+      const int64_t d = lane + kWarpSize * c;
+      if (d >= D) {
+        out[c] = 0.0f;
+      } else if (a.k.bits == kFp16Bits) {
+        out[c] = LoadHalf(block + a.k.codes + ((a.g * G + j % G) * D + d) * 2);
+      } else {
         const int64_t group = a.g * D + d;
         const int code =
             CodeAt(block + a.k.codes + group * L.KeyCodeBytes(a.k.bits), j % G, a.k.bits);
-        const float s = LoadHalf(block + a.k.params + group * 4);
-        const float z = LoadHalf(block + a.k.params + group * 4 + 2);
-        dot += q[d] * (static_cast<float>(code) * s + z);
+        out[c] = static_cast<float>(code) * LoadHalf(block + a.k.params + group * 4) +
+                 LoadHalf(block + a.k.params + group * 4 + 2);
       }
     }
-  } else {
-    int64_t run;
-    const uint8_t* k = a.arena + WindowRowOffset(L, a.window, a.layer, 0, j, &run) + a.g * D * 2;
-    for (int64_t d = 0; d < D; ++d) dot += q16[d] * LoadHalf(k + d * 2);
+    return a.k.bits == kFp16Bits;
   }
-  return dot * scale;
+  int64_t run;
+  const uint8_t* k = a.arena + WindowRowOffset(L, a.window, a.layer, 0, j, &run) + a.g * D * 2;
+  XQ_UNROLL
+  for (int c = 0; c < C; ++c) {
+    const int64_t d = lane + kWarpSize * c;
+    out[c] = d < D ? LoadHalf(k + d * 2) : 0.0f;
+  }
+  return true;
 }
 
-// acc[d] += w * v_j[d], w rounded to fp16 where v_j is fp16 (as the reference does).
-__device__ void AddValue(const AttentionView& a, int64_t j, float w, float* acc) {
+template <int C>
+__device__ void LoadValueChannels(const AttentionView& a, int64_t j, int lane, float* out) {
   const KvBlockLayout& L = *a.L;
   const int64_t D = L.head_dim, G = L.block_tokens;
+  const uint8_t* row16 = nullptr;  // fp16 values of position j, when stored so
+  const uint8_t* block = nullptr;
   if (j >= a.sink_end && j < a.frontier) {
-    const uint8_t* block = a.arena + static_cast<int64_t>(a.blocks[j / G]) * L.block_bytes;
-    const int64_t row = a.g * G + j % G;
-    if (a.v.bits == kFp16Bits) {
-      const float w16 = RoundHalf(w);
-      for (int64_t d = 0; d < D; ++d)
-        acc[d] += w16 * LoadHalf(block + a.v.codes + (row * D + d) * 2);
-    } else {
-      const uint8_t* codes = block + a.v.codes + row * L.ValueCodeBytes(a.v.bits);
-      for (int64_t d = 0; d < D; ++d) {
-        const uint8_t* sz = block + a.v.params + (row * L.ValueGroups() + d / G) * 4;
-        const float x =
-            static_cast<float>(CodeAt(codes, d, a.v.bits)) * LoadHalf(sz) + LoadHalf(sz + 2);
-        acc[d] += w * x;
-      }
-    }
+    block = a.arena + static_cast<int64_t>(a.blocks[j / G]) * L.block_bytes;
+    if (a.v.bits == kFp16Bits) row16 = block + a.v.codes + (a.g * G + j % G) * D * 2;
   } else {
     int64_t run;
-    const uint8_t* v = a.arena + WindowRowOffset(L, a.window, a.layer, 1, j, &run) + a.g * D * 2;
-    const float w16 = RoundHalf(w);
-    for (int64_t d = 0; d < D; ++d) acc[d] += w16 * LoadHalf(v + d * 2);
+    row16 = a.arena + WindowRowOffset(L, a.window, a.layer, 1, j, &run) + a.g * D * 2;
+  }
+  const int64_t row = a.g * G + j % G;
+  XQ_UNROLL
+  for (int c = 0; c < C; ++c) {
+    const int64_t d = lane + kWarpSize * c;
+    if (d >= D) {
+      out[c] = 0.0f;
+    } else if (row16) {
+      out[c] = LoadHalf(row16 + d * 2);
+    } else {
+      const uint8_t* codes = block + a.v.codes + row * L.ValueCodeBytes(a.v.bits);
+      const uint8_t* sz = block + a.v.params + (row * L.ValueGroups() + d / G) * 4;
+      out[c] = static_cast<float>(CodeAt(codes, d, a.v.bits)) * LoadHalf(sz) + LoadHalf(sz + 2);
+    }
   }
 }
 
-__device__ __forceinline__ float BlockMax(float v, float* scratch) {
-  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
-  const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
-  const int warps = static_cast<int>(blockDim.x) / kWarpSize;
-  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
-    v = fmaxf(v, __shfl_xor_sync(kFullWarp, v, offset));
-  }
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : -INFINITY;
-  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
-    v = fmaxf(v, __shfl_xor_sync(kFullWarp, v, offset));
-  }
-  __syncthreads();
-  return v;
+// The row's sequence s and absolute position.
+__device__ __forceinline__ void RowPosition(const XqBatchKv& kv, int64_t row, int64_t* s,
+                                            int64_t* pos) {
+  int64_t q = 0;
+  while (kv.qo_indptr[q + 1] <= row) ++q;
+  const int64_t rows = kv.qo_indptr[q + 1] - kv.qo_indptr[q];
+  *s = q;
+  *pos = kv.kv_len[q] - rows + (row - kv.qo_indptr[q]);
 }
 
-// Threads per block for head_dim D: the final reduction keeps [threads][D] floats (32 KiB) in
-// shared memory.
-__host__ __device__ inline unsigned AttentionThreads(int64_t D) {
-  const int64_t t = 8192 / D / 32 * 32;
-  return static_cast<unsigned>(t < 32 ? 32 : t > 128 ? 128 : t);
-}
-__host__ __device__ inline size_t AttentionSharedBytes(int64_t D) {
-  return static_cast<size_t>(AttentionThreads(D)) * static_cast<size_t>(D) * sizeof(float);
+// Partials: [rows][num_heads][splits] entries of D weighted-value sums, then (max, sum) pairs
+// after all of them.
+__host__ __device__ inline int64_t AttentionPartialFloats(int64_t rows, int64_t num_heads,
+                                                          int64_t head_dim, int64_t splits) {
+  return rows * num_heads * splits * (head_dim + 2);
 }
 
-// grid = (rows, num_heads), block = AttentionThreads(D), shared = AttentionSharedBytes(D).
-__global__ void XqAttentionKernel(XqBatchAttentionParams p) {
-  XQ_SHARED(float, scratch);
+// Shared memory: per warp, D weighted sums and (max, sum).
+__host__ __device__ inline size_t AttentionPartialSharedBytes(int64_t D) {
+  return static_cast<size_t>(kAttentionWarps) * static_cast<size_t>(D + 2) * sizeof(float);
+}
+
+// grid = (rows, num_kv_heads, splits), block = kAttentionWarps * 32 threads,
+// shared = AttentionPartialSharedBytes(D), D <= 32 C. Splits past a row's last position do
+// nothing.
+template <int C>
+__global__ void XqAttentionPartialKernel(XqBatchAttentionParams p, int64_t split_tokens,
+                                         int64_t splits, float* partial) {
+  XQ_SHARED(float, smem);
   const XqBatchKv& kv = p.kv;
   const KvBlockLayout& L = *kv.layout;
-  const int64_t D = L.head_dim, row = blockIdx.x, head = blockIdx.y;
-  int64_t s = 0;  // the row's sequence
-  while (kv.qo_indptr[s + 1] <= row) ++s;
-  const int64_t rows = kv.qo_indptr[s + 1] - kv.qo_indptr[s];
-  const int64_t pos = kv.kv_len[s] - rows + (row - kv.qo_indptr[s]);
+  const int64_t D = L.head_dim, row = blockIdx.x, g = blockIdx.y, split = blockIdx.z;
+  int64_t s, pos;
+  RowPosition(kv, row, &s, &pos);
+  const int64_t lo = split * split_tokens;
+  if (lo > pos) return;  // the whole block: no barrier is left waiting
+  const int64_t hi = lo + split_tokens < pos + 1 ? lo + split_tokens : pos + 1;
   AttentionView a;
   a.L = kv.layout;
   a.arena = kv.arena;
   a.blocks = kv.block_ids + kv.block_indptr[s];
   a.window = {kv.window_pages + kv.window_indptr[s], kv.window_start[s] / L.block_tokens};
   a.layer = p.layer;
-  a.g = head / (p.num_heads / L.num_kv_heads);
+  a.g = g;
   a.frontier = QuantizedFrontier(pos + 1, p.recent_window, L.block_tokens);
   a.sink_end = SinkEnd(L, a.frontier);
   a.k = SlotOf(L, p.layer, true);
   a.v = SlotOf(L, p.layer, false);
 
-  const float* q = p.q + (row * p.num_heads + head) * D;
-  float q16[kMaxAttentionHeadDim];
-  for (int64_t d = 0; d < D; ++d) q16[d] = RoundHalf(q[d]);
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
+  const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
+  constexpr int kHeads = kHeadsPerPass<C>;
+  const int64_t group = p.num_heads / L.num_kv_heads;
+  const int64_t entries = static_cast<int64_t>(gridDim.x) * p.num_heads * splits;
+  float* max_sum = partial + entries * D;
+  // Query heads sharing this KV head, up to kHeads at once: each position's key and
+  // value are loaded once per pass for all of them.
+  for (int64_t h0 = 0; h0 < group; h0 += kHeads) {
+    const int heads = static_cast<int>(group - h0 < kHeads ? group - h0 : kHeads);
+    const int64_t first_head = g * group + h0;
+    // Query channels, fp32 and rounded to fp16 (for fp16 keys); running max, sum and weighted
+    // values of each head over this warp's positions lo + warp, lo + warp + warps, ...
+    // Loops over heads and channels have constant bounds (unrolled), so that this state stays
+    // in registers; heads past `heads` are skipped by a condition uniform across the block.
+    float q[kHeads][C], q16[kHeads][C];
+    float acc[kHeads][C], m[kHeads], l[kHeads];
+    XQ_UNROLL
+    for (int h = 0; h < kHeads; ++h) {
+      const float* qh = p.q + (row * p.num_heads + first_head + (h < heads ? h : 0)) * D;
+      XQ_UNROLL
+      for (int c = 0; c < C; ++c) {
+        const int64_t d = lane + kWarpSize * c;
+        q[h][c] = d < D ? qh[d] : 0.0f;
+        q16[h][c] = RoundHalf(q[h][c]);
+        acc[h][c] = 0.0f;
+      }
+      m[h] = -INFINITY;
+      l[h] = 0.0f;
+    }
+    float key[C], value[C];
+    for (int64_t j = lo + warp; j < hi; j += kAttentionWarps) {
+      const bool fp16_key = LoadKeyChannels<C>(a, j, lane, key);
+      float e[kHeads], correction[kHeads];
+      XQ_UNROLL
+      for (int h = 0; h < kHeads; ++h) {
+        if (h < heads) {
+          float dot = 0.0f;
+          XQ_UNROLL
+          for (int c = 0; c < C; ++c) dot += (fp16_key ? q16[h][c] : q[h][c]) * key[c];
+          const float score = WarpSum(dot) * p.scale;
+          const float m_new = fmaxf(m[h], score);
+          correction[h] = __expf(m[h] - m_new);
+          e[h] = __expf(score - m_new);
+          l[h] = l[h] * correction[h] + e[h];
+          m[h] = m_new;
+        } else {
+          correction[h] = e[h] = 0.0f;
+        }
+      }
+      LoadValueChannels<C>(a, j, lane, value);
+      XQ_UNROLL
+      for (int h = 0; h < kHeads; ++h) {
+        XQ_UNROLL
+        for (int c = 0; c < C; ++c) acc[h][c] = acc[h][c] * correction[h] + e[h] * value[c];
+      }
+    }
+    // Per head, the warps' partials combined in warp order through shared memory.
+    XQ_UNROLL
+    for (int h = 0; h < kHeads; ++h) {
+      if (h >= heads) break;
+      float* mine = smem + warp * (D + 2);
+      XQ_UNROLL
+      for (int c = 0; c < C; ++c) {
+        const int64_t d = lane + kWarpSize * c;
+        if (d < D) mine[d] = acc[h][c];
+      }
+      if (lane == 0) {
+        mine[D] = m[h];
+        mine[D + 1] = l[h];
+      }
+      __syncthreads();
+      float max_all = -INFINITY;
+      for (int w = 0; w < kAttentionWarps; ++w) max_all = fmaxf(max_all, smem[w * (D + 2) + D]);
+      const int64_t entry = (row * p.num_heads + first_head + h) * splits + split;
+      for (int64_t d = threadIdx.x; d < D + 1; d += blockDim.x) {
+        // d < D: weighted values; d == D: the sum. A warp that saw no position has max -inf.
+        float sum = 0.0f;
+        for (int w = 0; w < kAttentionWarps; ++w) {
+          const float* theirs = smem + w * (D + 2);
+          if (theirs[D] != -INFINITY)
+            sum += theirs[d < D ? d : D + 1] * __expf(theirs[D] - max_all);
+        }
+        if (d < D) {
+          partial[entry * D + d] = sum;
+        } else {
+          max_sum[entry * 2] = max_all;
+          max_sum[entry * 2 + 1] = sum;
+        }
+      }
+      __syncthreads();  // smem is reused by the next head
+    }
+  }
+}
 
-  float max_score = -INFINITY;
-  for (int64_t j = threadIdx.x; j <= pos; j += blockDim.x) {
-    max_score = fmaxf(max_score, Score(a, q, q16, j, p.scale));
+// grid = (rows, num_heads), block = any multiple of 32 threads: out = the splits' weighted sums
+// rescaled to their common max, over their rescaled sums.
+__global__ void XqAttentionMergeKernel(XqBatchAttentionParams p, int64_t split_tokens,
+                                       int64_t splits, const float* partial) {
+  const XqBatchKv& kv = p.kv;
+  const int64_t D = kv.layout->head_dim, row = blockIdx.x, head = blockIdx.y;
+  int64_t s, pos;
+  RowPosition(kv, row, &s, &pos);
+  const int64_t used = pos / split_tokens + 1;  // splits that held positions
+  const int64_t first = (row * p.num_heads + head) * splits;
+  const float* ml = partial + static_cast<int64_t>(gridDim.x) * p.num_heads * splits * D;
+  float max_all = -INFINITY;
+  for (int64_t k = 0; k < used; ++k) max_all = fmaxf(max_all, ml[(first + k) * 2]);
+  float total = 0.0f;
+  for (int64_t k = 0; k < used; ++k) {
+    total += ml[(first + k) * 2 + 1] * __expf(ml[(first + k) * 2] - max_all);
   }
-  max_score = BlockMax(max_score, scratch);
-  float sum = 0.0f;
-  for (int64_t j = threadIdx.x; j <= pos; j += blockDim.x) {
-    sum += __expf(Score(a, q, q16, j, p.scale) - max_score);
-  }
-  const float inv = 1.0f / BlockSum(sum, scratch);
-  float acc[kMaxAttentionHeadDim];
-  for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
-  for (int64_t j = threadIdx.x; j <= pos; j += blockDim.x) {
-    AddValue(a, j, __expf(Score(a, q, q16, j, p.scale) - max_score) * inv, acc);
-  }
-  // Partials summed in thread order, one channel per thread.
-  for (int64_t d = 0; d < D; ++d) scratch[threadIdx.x * D + d] = acc[d];
-  __syncthreads();
+  const float inv = 1.0f / total;
   float* out = p.out + (row * p.num_heads + head) * D;
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-    float total = 0.0f;
-    for (unsigned t = 0; t < blockDim.x; ++t) total += scratch[t * D + d];
-    out[d] = total;
+    float sum = 0.0f;
+    for (int64_t k = 0; k < used; ++k) {
+      sum += partial[(first + k) * D + d] * __expf(ml[(first + k) * 2] - max_all);
+    }
+    out[d] = sum * inv;
   }
 }
 

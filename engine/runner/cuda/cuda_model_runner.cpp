@@ -152,7 +152,12 @@ void CudaModelRunner::Attend(const BatchInputs& in, int64_t layer) {
   p.recent_window = kv_.recent_window;
   p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   p.out = attn_.data();
-  cuda::LaunchXqAttention(p, n, c.head_dim, stream_);
+  const int64_t longest = *std::max_element(in.kv_len.begin(), in.kv_len.end());
+  const cuda::AttentionSplit split = cuda::PlanAttentionSplit(n, c.num_kv_heads, longest);
+  attention_workspace_.Reserve(
+      static_cast<size_t>(cuda::AttentionWorkspaceFloats(n, c.num_heads, c.head_dim, split)));
+  cuda::LaunchXqAttention(p, n, c.head_dim, c.num_kv_heads, split, attention_workspace_.data(),
+                          stream_);
 }
 
 void CudaModelRunner::Layer(const BatchInputs& in, int64_t layer) {

@@ -66,7 +66,8 @@ class CudaModelRunner : public ModelRunner {
   // Activations, sized for the largest step seen.
   int64_t reserved_tokens_ = 0;
   DeviceBuffer<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, logits_;
-  DeviceBuffer<uint16_t> half_;  // a GEMM's fp16 input
+  DeviceBuffer<uint16_t> half_;              // a GEMM's fp16 input
+  DeviceBuffer<float> attention_workspace_;  // the attention splits' partial results
 };
 
 }  // namespace xq

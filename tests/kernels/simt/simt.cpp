@@ -1,8 +1,7 @@
 #include "tests/kernels/simt/simt.h"
 
-#include <ucontext.h>
-
 #include <algorithm>
+#include <boost/context/fiber.hpp>
 #include <exception>
 #include <stdexcept>
 
@@ -20,9 +19,30 @@ struct Barrier {
   unsigned expected = 0, arrived = 0;
 };
 
+namespace ctx = boost::context;
+
+// Gives a fiber the same stack memory block after block: a block's threads have all finished
+// before the next block's start.
+class ReusedStack {
+ public:
+  explicit ReusedStack(char* base) : base_(base) {}
+  ctx::stack_context allocate() {
+    ctx::stack_context sc;
+    sc.size = kStackBytes;
+    sc.sp = base_ + kStackBytes;  // stacks grow down
+    return sc;
+  }
+  void deallocate(ctx::stack_context&) noexcept {}
+
+ private:
+  char* base_;
+};
+
 struct Fiber {
-  ucontext_t context;
+  // Declared before the context, so destroyed after it: a fiber abandoned mid-kernel (a failed
+  // launch) is unwound on its own stack when its context goes.
   std::unique_ptr<char[]> stack;  // left uninitialized: only what a thread uses gets touched
+  ctx::fiber context;             // the suspended thread; empty while it runs and once done
   ThreadState state;
   Status status = Status::kRunnable;
   const Barrier* waiting_on = nullptr;
@@ -36,25 +56,13 @@ struct Block {
   Barrier block_barrier;
   std::vector<Barrier> warp_barriers;  // one per warp of 32
   std::vector<uint64_t> warp_slots;    // [warps][32] exchange area
-  ucontext_t scheduler;
+  ctx::fiber scheduler;                // inside a running thread: where it yields to
   const std::function<void()>* body = nullptr;
   Fiber* running = nullptr;
   std::exception_ptr error;
 };
 
 namespace {
-
-void FiberEntry() {
-  Block& b = *tls.block;
-  Fiber& f = *b.running;
-  try {
-    (*b.body)();
-  } catch (...) {
-    if (!b.error) b.error = std::current_exception();
-  }
-  f.status = Status::kDone;
-  // Returning resumes uc_link: the scheduler.
-}
 
 // The calling thread arrives at `barrier`; it stops until the last of its peers arrives, which
 // releases them all.
@@ -70,19 +78,26 @@ void Arrive(Barrier& barrier) {
   }
   self.status = Status::kWaiting;
   self.waiting_on = &barrier;
-  swapcontext(&self.context, &b.scheduler);
+  b.scheduler = std::move(b.scheduler).resume();
   tls = self.state;  // other fibers ran meanwhile
 }
 
-// Points f at the start of the body on its own stack, returning to the scheduler when done.
-// Out of line: getcontext returns twice as far as the compiler knows, which would make every
-// local of the caller suspect.
-[[gnu::noinline]] void StartFiber(Fiber& f, Block& b) {
-  getcontext(&f.context);
-  f.context.uc_stack.ss_sp = f.stack.get();
-  f.context.uc_stack.ss_size = kStackBytes;
-  f.context.uc_link = &b.scheduler;
-  makecontext(&f.context, FiberEntry, 0);
+// Makes f the start of the kernel body on its own stack. An exception leaving the body is kept
+// for the launch to rethrow; the unwinding of an abandoned fiber (boost's forced_unwind) passes.
+void StartFiber(Fiber& f, Block& b) {
+  f.context =
+      ctx::fiber(std::allocator_arg, ReusedStack(f.stack.get()), [&f, &b](ctx::fiber&& scheduler) {
+        b.scheduler = std::move(scheduler);
+        try {
+          (*b.body)();
+        } catch (const ctx::detail::forced_unwind&) {
+          throw;
+        } catch (...) {
+          if (!b.error) b.error = std::current_exception();
+        }
+        f.status = Status::kDone;
+        return std::move(b.scheduler);
+      });
 }
 
 // Runs the block's threads until all are done; throws when every thread left waits.
@@ -98,7 +113,7 @@ void RunBlock(Block& b, bool reverse) {
       ran = true;
       b.running = &f;
       tls = f.state;
-      swapcontext(&b.scheduler, &f.context);
+      f.context = std::move(f.context).resume();
     }
     if (b.error) std::rethrow_exception(b.error);
     if (all_done) return;

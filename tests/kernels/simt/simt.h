@@ -1,5 +1,5 @@
 // A test-only SIMT emulation: CUDA kernel sources compiled by the host compiler and run with one
-// fiber (ucontext) per CUDA thread on the launching OS thread, so that barriers, shared memory
+// fiber (Boost.Context) per CUDA thread on the launching OS thread, so that barriers, shared memory
 // and warp shuffles behave as on a GPU: a thread at __syncthreads really stops until every thread
 // of its block is there; a shuffle really exchanges values between the 32 lanes of a warp. A
 // thread runs until it waits, then the next one does. Blocks run one after another, even ones

@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/cuda/xquant_attention.cuh"
+#include "kernels/cuda/ops.h"
 #include "kernels/include/xquant_kernels.h"
 #include "tests/kernels/xquant_test_util.h"
 
@@ -23,8 +23,10 @@ struct Seq {
 // sinks: the layout's attention sink blocks; those that left the window get pages (with data of
 // their own) in front of each sequence's window list.
 void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& seqs,
-                std::mt19937& rng, int64_t sinks = 0) {
-  constexpr int64_t H = 2, D = 32, G = 16, kGqa = 2;
+                std::mt19937& rng, int64_t sinks = 0, int64_t gqa = 2, int64_t D = 32,
+                int64_t forced_split = 0) {
+  constexpr int64_t H = 2, G = 16;
+  const int64_t kGqa = gqa;
   auto slot = [](int bits, bool shares) {
     KvSlotSpec s;
     s.bits = bits;
@@ -139,14 +141,25 @@ void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& s
     p.recent_window = R;
     p.scale = 1.0f / std::sqrt(static_cast<float>(D));
     p.out = got.data();
-    simt::Launch(dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads)),
-                 dim3(cuda::AttentionThreads(D)), cuda::AttentionSharedBytes(D),
-                 cuda::XqAttentionKernel, p);
-    // Outputs are convex combinations of values: errors scale with max |v|; probabilities that
-    // weight fp16 values may round to the neighbouring fp16 (2^-11 relative), the rest is fp32
-    // summation order.
-    for (size_t i = 0; i < want.size(); ++i) {
-      ASSERT_NEAR(got[i], want[i], (1.0f / 2048 + 1e-4f) * vmax) << "output " << i;
+    // The planner's split (here a few, with boundaries inside blocks), one split holding
+    // everything, and a forced one if asked.
+    const int64_t longest = *std::max_element(kv_len.begin(), kv_len.end());
+    std::vector<cuda::AttentionSplit> splits = {cuda::PlanAttentionSplit(rows, H, longest),
+                                                cuda::AttentionSplit{longest, 1}};
+    if (forced_split > 0) {
+      splits.push_back({forced_split, (longest + forced_split - 1) / forced_split});
+    }
+    for (const cuda::AttentionSplit& split : splits) {
+      std::vector<float> workspace(cuda::AttentionWorkspaceFloats(rows, heads, D, split), NAN);
+      std::fill(got.begin(), got.end(), NAN);
+      cuda::LaunchXqAttention(p, rows, D, H, split, workspace.data(), nullptr);
+      // Outputs are convex combinations of values: errors scale with max |v|; the reference
+      // rounds probabilities that weight fp16 values to fp16 (2^-11 relative), the kernel does
+      // not; the rest is fp32 summation order.
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], (1.0f / 2048 + 1e-4f) * vmax)
+            << "output " << i << ", split " << split.split_tokens << " x " << split.splits;
+      }
     }
   }
 }
@@ -164,6 +177,21 @@ TEST(XqAttentionEmulated, MatchesTheReferenceOnARaggedBatch) {
       if (HasFatalFailure()) return;
     }
   }
+}
+
+// More query heads per KV head than one pass holds (kHeadsPerPass), a head_dim narrower than a
+// warp (lanes past D hold no channel), and each channels-per-lane instantiation.
+TEST(XqAttentionEmulated, WideGqaGroupsAndNarrowHeads) {
+  std::mt19937 rng(22);
+  const std::vector<Seq> batch = {{70, 1}, {40, 5}};
+  CheckBatch(2, 1, true, 16, batch, rng, 0, /*gqa=*/10, /*D=*/32);
+  // Many short splits: most hold a few positions, some warps none.
+  CheckBatch(4, 2, false, 16, batch, rng, 0, /*gqa=*/2, /*D=*/32, /*forced_split=*/3);
+  CheckBatch(16, 16, false, 0, batch, rng, 1, /*gqa=*/3, /*D=*/16);
+  // Every instantiation of channels per lane: D 64, 128 (two passes of 4 heads), 256.
+  CheckBatch(2, 2, false, 16, batch, rng, 0, /*gqa=*/3, /*D=*/64);
+  CheckBatch(2, 1, true, 16, batch, rng, 0, /*gqa=*/6, /*D=*/128);
+  CheckBatch(16, 4, false, 0, batch, rng, 0, /*gqa=*/2, /*D=*/256);
 }
 
 }  // namespace
