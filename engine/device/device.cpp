@@ -53,6 +53,17 @@ Device ResolveDevice(const std::string& requested, const std::string& flag) {
 
 std::string DeviceName(Device device) { return device == Device::kCuda ? "cuda" : "cpu"; }
 
+DeviceMemory QueryDeviceMemory(Device device) {
+#if XQ_WITH_CUDA
+  if (device == Device::kCuda) {
+    const CudaDeviceInfo info = ProbeCudaDevice();
+    if (!info.available) throw Error("cuda: " + info.why_not);
+    return {info.total_bytes, info.free_bytes};
+  }
+#endif
+  throw Error("device memory: only a CUDA device has it (device: " + DeviceName(device) + ")");
+}
+
 std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device) {
 #if XQ_WITH_CUDA
   if (device == Device::kCuda) return MakeCudaRunner(model);

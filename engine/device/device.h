@@ -21,6 +21,12 @@ Device ResolveDevice(const std::string& requested, const std::string& flag = "--
 
 std::string DeviceName(Device device);
 
+// The CUDA device's memory now (total, free); throws xq::Error for the CPU or without CUDA.
+struct DeviceMemory {
+  int64_t total = 0, free = 0;
+};
+DeviceMemory QueryDeviceMemory(Device device);
+
 // The device's runner for `model` (which must outlive it); logs the device, its memory and
 // what the weights take on it.
 std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device);

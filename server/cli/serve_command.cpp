@@ -5,10 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <memory>
 #include <ctime>
 #include <filesystem>
 #include <map>
 
+#include "engine/runner/gpu_memory.h"
 #include "engine/engine.h"
 #include "engine/kv/kv_budget.h"
 #include "engine/model/model_loader.h"
@@ -68,6 +70,21 @@ EngineConfig MakeEngineConfig(const ServerConfig& c, Device device) {
   return e;
 }
 
+// --gpu-memory-utilization: the KV cache gets what is left of that fraction of the GPU once the
+// weights are on it (the runner is up) and a step's activations are set aside.
+int64_t KvCacheBytesForUtilization(const ServerConfig& c, const Model& model, Device device) {
+  const DeviceMemory memory = QueryDeviceMemory(device);
+  const GpuMemorySplit split = SplitGpuMemory(
+      c.gpu_memory_utilization, memory.total, memory.free,
+      StepActivationBytes(model.config, c.max_num_batched_tokens, c.max_num_seqs));
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  spdlog::info("GPU memory: {:.0f}% of {:.1f} GiB: {:.2f} GiB in use (weights, CUDA), {:.2f} GiB "
+               "for activations, {:.2f} GiB for the KV cache",
+               100 * c.gpu_memory_utilization, split.total / kGiB, split.in_use / kGiB,
+               split.activations / kGiB, split.kv_cache / kGiB);
+  return split.kv_cache;
+}
+
 // Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere else).
 class ShutdownSignal {
  public:
@@ -122,7 +139,15 @@ void RunServe(const ServeOptions& o) {
   Model model = LoadModel(config.model);
   Tokenizer tokenizer(model.tokenizer);
   PromptBuilder prompts(tokenizer, ResolveChatTemplate(config.chat_template, model.tokenizer));
-  Engine engine(model, MakeEngineConfig(config, device));
+  EngineConfig engine_config = MakeEngineConfig(config, device);
+  std::unique_ptr<ModelRunner> runner = MakeModelRunner(model, device);
+  if (config.gpu_memory_utilization > 0) {
+    if (device != Device::kCuda) {
+      throw Error("gpu_memory_utilization: needs device cuda; this server runs on the cpu");
+    }
+    engine_config.kv_cache_bytes = KvCacheBytesForUtilization(config, model, device);
+  }
+  Engine engine(model, engine_config, std::move(runner));
   ServingModel serving;
   serving.engine = &engine;
   serving.tokenizer = &tokenizer;

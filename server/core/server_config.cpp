@@ -82,6 +82,12 @@ void ValidateServerConfig(const ServerConfig& c, const std::string& source) {
   if (c.max_waiting_requests < 1) fail("max_waiting_requests", "must be >= 1");
   if (c.max_model_len < 0) fail("max_model_len", "must be >= 0");
   if (c.threads < 0) fail("threads", "must be >= 0");
+  if (!(c.gpu_memory_utilization >= 0 && c.gpu_memory_utilization <= 1)) {
+    fail("gpu_memory_utilization", "must be in [0, 1] (0: off)");
+  }
+  if (c.gpu_memory_utilization > 0 && c.device == "cpu") {
+    fail("gpu_memory_utilization", "needs device cuda (or auto on a GPU machine)");
+  }
   if (c.device != "auto" && c.device != "cpu" && c.device != "cuda") {
     fail("device", "must be cpu, cuda or auto");
   }

@@ -21,6 +21,7 @@ struct ServerConfig {
 
   std::string kv_profile = "fp16";
   std::string kv_cache_memory = "1GiB";
+  double gpu_memory_utilization = 0;  // (0, 1]: the KV cache's size from it (cuda); 0: off
   int64_t max_num_seqs = 64;
   int64_t max_num_batched_tokens = 512;
   int64_t max_waiting_requests = 1024;
@@ -71,6 +72,9 @@ void ForEachConfigField(Config& c, F&& f) {
   f("kv_profile", c.kv_profile,
     "KV precision profile: a name in configs/kv (fp16, int8, kivi-2, xquant-1.38, ...) or a file");
   f("kv_cache_memory", c.kv_cache_memory, "KV cache memory (e.g. 2GiB)");
+  f("gpu_memory_utilization", c.gpu_memory_utilization,
+    "cuda: the fraction of the GPU's memory for weights, activations and KV cache; the KV cache "
+    "gets what is left (replaces kv_cache_memory); 0: off");
   f("max_num_seqs", c.max_num_seqs, "Sequences in the running batch");
   f("max_num_batched_tokens", c.max_num_batched_tokens, "Tokens per engine step");
   f("max_waiting_requests", c.max_waiting_requests, "Queued requests beyond which 429 is returned");

@@ -18,6 +18,7 @@
 #include "engine/common/error.h"
 #include "engine/step/batch_builder.h"
 #include "engine/step/solo_sequence.h"
+#include "engine/runner/gpu_memory.h"
 #include "kernels/reference/half.h"
 #include "tests/support/kv_test_backend.h"
 #include "tests/support/tiny_model.h"
@@ -213,6 +214,22 @@ TEST(CudaRunnerMemory, FreesEveryDeviceAllocation) {
     EXPECT_GT(simt::DeviceBytesInUse(), before);
   }
   EXPECT_EQ(simt::DeviceBytesInUse(), before);
+}
+
+// --gpu-memory-utilization sets activations aside by StepActivationBytes: it must cover what
+// the runner allocates beyond its weights and KV arena for the largest step.
+TEST(CudaRunnerMemory, StepActivationsFitTheEstimate) {
+  const Model m = test::MakeTinyModel();
+  KvBackend kv = OnCuda(
+      test::MakeTestBackend(m, test::UniformSpecs(m.config.num_layers, 2, 2), kBlock, 8), m);
+  const size_t before = simt::DeviceBytesInUse();
+  constexpr int64_t kTokens = 48;  // one sequence's prefill: every row's logits
+  test::RunTokens(kv, test::RandomTokens(kTokens, m.config.vocab_size, 4), kTokens);
+  const auto activations = static_cast<int64_t>(simt::DeviceBytesInUse() - before);
+  EXPECT_GT(activations, 0);
+  const int64_t estimate = StepActivationBytes(m.config, kTokens, kTokens) - kActivationMargin;
+  EXPECT_LE(activations, estimate);
+  EXPECT_GT(activations, estimate / 4) << "an estimate this loose would waste KV memory";
 }
 #endif
 

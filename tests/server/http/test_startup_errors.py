@@ -82,3 +82,17 @@ def test_cuda_without_a_usable_gpu_is_a_clear_error():
     assert done.returncode == 1, done.stderr
     assert ("device: cuda: no usable GPU (" in done.stderr or
             "device: cuda: this binary was built without CUDA" in done.stderr), done.stderr
+
+
+def test_gpu_memory_utilization_is_checked():
+    done = run_serve("--gpu-memory-utilization", "1.5")
+    assert done.returncode == 1, done.stderr
+    assert "gpu_memory_utilization: must be in [0, 1]" in done.stderr, done.stderr
+    done = run_serve("--device", "cpu", "--gpu-memory-utilization", "0.9")
+    assert done.returncode == 1, done.stderr
+    assert "gpu_memory_utilization: needs device cuda" in done.stderr, done.stderr
+    if not os.path.exists("/dev/nvidia0"):
+        # auto resolves to the cpu here: the fraction cannot apply, and says so.
+        done = run_serve("--gpu-memory-utilization", "0.9")
+        assert done.returncode == 1, done.stderr
+        assert "needs device cuda; this server runs on the cpu" in done.stderr, done.stderr
