@@ -218,7 +218,12 @@ GgufFile::GgufFile(const std::filesystem::path& path) : path_(path) {
         r.Fail("tensor '" + t.name + "': row of " + std::to_string(t.dims[0]) +
                " elements is not a multiple of the " + info->name + " block size");
       }
-      t.nbytes = elems / info->block_elems * info->block_bytes;
+      const int64_t blocks = elems / info->block_elems;
+      if (blocks > std::numeric_limits<int64_t>::max() / info->block_bytes) {
+        r.Fail("tensor '" + t.name + "': " + std::to_string(elems) + " elements of " +
+               info->name + " are more bytes than a file can hold");
+      }
+      t.nbytes = blocks * info->block_bytes;
       if (t.offset % alignment != 0) {
         r.Fail("tensor '" + t.name + "': offset " + std::to_string(t.offset) + " not aligned");
       }
