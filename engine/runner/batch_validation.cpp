@@ -6,6 +6,14 @@
 
 namespace xq {
 
+void ValidateKvConfig(const KvConfig& kv, const ModelConfig& c) {
+  const KvBlockLayout& l = kv.layout;
+  if (l.num_layers != c.num_layers || l.num_kv_heads != c.num_kv_heads ||
+      l.head_dim != c.head_dim) {
+    throw Error("KV layout does not match the model's shape");
+  }
+}
+
 void ValidateBatchInputs(const BatchInputs& in, const ModelConfig& c, const KvConfig& kv) {
   const int64_t n = in.num_tokens(), seqs = in.num_seqs();
   auto fail = [](const std::string& what) { throw Error("batch inputs: " + what); };

@@ -11,4 +11,7 @@ namespace xq {
 
 void ValidateBatchInputs(const BatchInputs& in, const ModelConfig& config, const KvConfig& kv);
 
+// AllocateKv's check: the layout has the model's layers, KV heads and head_dim.
+void ValidateKvConfig(const KvConfig& kv, const ModelConfig& config);
+
 }  // namespace xq

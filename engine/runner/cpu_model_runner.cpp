@@ -7,8 +7,8 @@
 #include <string>
 
 #include "engine/common/error.h"
-#include "engine/runner/batch_validation.h"
 #include "engine/model/dequantize.h"
+#include "engine/runner/batch_validation.h"
 #include "kernels/include/qgemm.h"
 #include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_rotation.h"
@@ -124,11 +124,7 @@ CpuModelRunner::CpuModelRunner(const Model& model) : model_(model) {
 }
 
 void CpuModelRunner::AllocateKv(const KvConfig& config) {
-  const ModelConfig& c = model_.config;
-  if (config.layout.num_layers != c.num_layers || config.layout.num_kv_heads != c.num_kv_heads ||
-      config.layout.head_dim != c.head_dim) {
-    throw Error("KV layout does not match the model's shape");
-  }
+  ValidateKvConfig(config, model_.config);
   storage_.reset();
   storage_ = std::make_unique<HostKvStorage>(config.layout.block_bytes, config.num_blocks);
   kv_ = config;

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "engine/runner/cpu_model_runner.h"
+#include "engine/step/batch_builder.h"
 #include "engine/step/solo_sequence.h"
 
 namespace xq::test {
@@ -49,6 +50,22 @@ std::vector<float> RunTokens(KvBackend& backend, const std::vector<int32_t>& tok
     all.insert(all.end(), logits.begin(), logits.end());
   }
   return all;
+}
+
+void RunStep(KvBackend& backend, const std::vector<SequenceKv*>& seqs,
+             const std::vector<std::span<const int32_t>>& chunks, const std::vector<int64_t>& rows,
+             std::vector<float>& logits) {
+  BatchInputs in;
+  in.Clear();
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    backend.kv->Reserve(*seqs[i], static_cast<int64_t>(chunks[i].size()));
+    AppendSequence(in, *backend.kv, *seqs[i], chunks[i], LogitRows::kNone);
+  }
+  in.logits_rows = rows;
+  backend.runner->Execute(in, logits);
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    backend.kv->Commit(*seqs[i], static_cast<int64_t>(chunks[i].size()));
+  }
 }
 
 std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint32_t seed) {

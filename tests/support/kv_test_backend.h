@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/model/model_weights.h"
@@ -23,6 +24,12 @@ KvBackend MakeTestBackend(const Model& m, const std::vector<KvLayerSpec>& specs,
 
 // Logits of every position, [tokens, vocab], feeding one fresh sequence `chunk` tokens a time.
 std::vector<float> RunTokens(KvBackend& backend, const std::vector<int32_t>& tokens, int64_t chunk);
+
+// One step of several sequences through the real KV manager and batch builder: sequence i
+// appends chunks[i]; `rows` (indices into the step's tokens) get logits.
+void RunStep(KvBackend& backend, const std::vector<SequenceKv*>& seqs,
+             const std::vector<std::span<const int32_t>>& chunks, const std::vector<int64_t>& rows,
+             std::vector<float>& logits);
 
 std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint32_t seed = 5);
 

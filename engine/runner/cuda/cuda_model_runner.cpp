@@ -62,11 +62,7 @@ CudaModelRunner::~CudaModelRunner() {
 }
 
 void CudaModelRunner::AllocateKv(const KvConfig& config) {
-  const ModelConfig& c = model_.config;
-  if (config.layout.num_layers != c.num_layers || config.layout.num_kv_heads != c.num_kv_heads ||
-      config.layout.head_dim != c.head_dim) {
-    throw Error("KV layout does not match the model's shape");
-  }
+  ValidateKvConfig(config, model_.config);
   storage_.reset();
   storage_ =
       std::make_unique<DeviceKvStorage>(config.layout.block_bytes, config.num_blocks, stream_);
@@ -95,6 +91,17 @@ void CudaModelRunner::Reserve(int64_t tokens) {
   up_.Reserve(n * ff);
   half_.Reserve(n * std::max({h, q_dim, ff}));
   reserved_tokens_ = tokens;
+}
+
+// Every layer attends over the same sequences: one split plan and workspace per step.
+void CudaModelRunner::PlanAttention(const BatchInputs& in) {
+  const ModelConfig& c = model_.config;
+  const int64_t n = in.num_tokens();
+  if (n == 0) return;
+  const int64_t longest = *std::max_element(in.kv_len.begin(), in.kv_len.end());
+  attention_split_ = cuda::PlanAttentionSplit(n, c.num_kv_heads, longest);
+  attention_workspace_.Reserve(static_cast<size_t>(
+      cuda::AttentionWorkspaceFloats(n, c.num_heads, c.head_dim, attention_split_)));
 }
 
 void CudaModelRunner::UploadTables(const BatchInputs& in) {
@@ -152,12 +159,8 @@ void CudaModelRunner::Attend(const BatchInputs& in, int64_t layer) {
   p.recent_window = kv_.recent_window;
   p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   p.out = attn_.data();
-  const int64_t longest = *std::max_element(in.kv_len.begin(), in.kv_len.end());
-  const cuda::AttentionSplit split = cuda::PlanAttentionSplit(n, c.num_kv_heads, longest);
-  attention_workspace_.Reserve(
-      static_cast<size_t>(cuda::AttentionWorkspaceFloats(n, c.num_heads, c.head_dim, split)));
-  cuda::LaunchXqAttention(p, n, c.head_dim, c.num_kv_heads, split, attention_workspace_.data(),
-                          stream_);
+  cuda::LaunchXqAttention(p, n, c.head_dim, c.num_kv_heads, attention_split_,
+                          attention_workspace_.data(), stream_);
 }
 
 void CudaModelRunner::Layer(const BatchInputs& in, int64_t layer) {
@@ -219,6 +222,7 @@ void CudaModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logi
   const int64_t n = batch.num_tokens();
   Reserve(n);
   UploadTables(batch);
+  PlanAttention(batch);
   if (n > 0) {
     cuda::LaunchEmbedding(tables_->tokens.data(), n, weights_.token_embedding.data(), x_.data(),
                           model_.config.hidden_size, stream_);

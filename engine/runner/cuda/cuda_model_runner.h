@@ -18,6 +18,7 @@
 #include "engine/runner/model_runner.h"
 #include "engine/runner/rope_table.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/ops.h"
 
 namespace xq {
 
@@ -45,6 +46,7 @@ class CudaModelRunner : public ModelRunner {
  private:
   struct StepTables;  // the batch's tables on the device
   void UploadTables(const BatchInputs& in);
+  void PlanAttention(const BatchInputs& in);
   void Layer(const BatchInputs& in, int64_t layer);
   void Attend(const BatchInputs& in, int64_t layer);
   // y[n, out] (+)= x[n, in] * w^T, x converted to fp16 first.
@@ -67,6 +69,7 @@ class CudaModelRunner : public ModelRunner {
   int64_t reserved_tokens_ = 0;
   DeviceBuffer<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, logits_;
   DeviceBuffer<uint16_t> half_;              // a GEMM's fp16 input
+  cuda::AttentionSplit attention_split_;     // this step's, for every layer
   DeviceBuffer<float> attention_workspace_;  // the attention splits' partial results
 };
 

@@ -172,19 +172,7 @@ TEST_P(CpuModelRunnerTest, RaggedBatchEqualsOneSequenceAtATime) {
   SequenceKv sa, sb, sc;
   std::vector<float> logits;
   auto step = [&](std::vector<SequenceKv*> seqs, std::vector<std::span<const int32_t>> chunks,
-                  std::vector<int64_t> rows) {
-    BatchInputs in;
-    in.Clear();
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      kv.kv->Reserve(*seqs[i], static_cast<int64_t>(chunks[i].size()));
-      AppendSequence(in, *kv.kv, *seqs[i], chunks[i], LogitRows::kNone);
-    }
-    in.logits_rows = rows;
-    kv.runner->Execute(in, logits);
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      kv.kv->Commit(*seqs[i], static_cast<int64_t>(chunks[i].size()));
-    }
-  };
+                  std::vector<int64_t> rows) { test::RunStep(kv, seqs, chunks, rows, logits); };
   const std::span<const int32_t> sa_all(a), sb_all(b), sc_all(c);
   step({&sa}, {sa_all.first(20)}, {});
   step({&sc}, {sc_all.first(9)}, {});

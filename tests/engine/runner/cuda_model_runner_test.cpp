@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "engine/common/error.h"
+#include "engine/runner/gpu_memory.h"
 #include "engine/step/batch_builder.h"
 #include "engine/step/solo_sequence.h"
-#include "engine/runner/gpu_memory.h"
 #include "kernels/reference/half.h"
 #include "tests/support/kv_test_backend.h"
 #include "tests/support/tiny_model.h"
@@ -159,19 +159,7 @@ TEST(CudaRunnerBatch, RaggedBatchEqualsOneSequenceAtATime) {
   SequenceKv sa, sb;
   std::vector<float> logits;
   auto step = [&](std::vector<SequenceKv*> seqs, std::vector<std::span<const int32_t>> chunks,
-                  std::vector<int64_t> rows) {
-    BatchInputs in;
-    in.Clear();
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      kv.kv->Reserve(*seqs[i], static_cast<int64_t>(chunks[i].size()));
-      AppendSequence(in, *kv.kv, *seqs[i], chunks[i], LogitRows::kNone);
-    }
-    in.logits_rows = rows;
-    kv.runner->Execute(in, logits);
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      kv.kv->Commit(*seqs[i], static_cast<int64_t>(chunks[i].size()));
-    }
-  };
+                  std::vector<int64_t> rows) { test::RunStep(kv, seqs, chunks, rows, logits); };
   const std::span<const int32_t> sa_all(a), sb_all(b);
   step({&sa}, {sa_all.first(17)}, {});
   // a decodes its last 4 while b prefills whole; rows: a's last, b's 6th and last.
@@ -220,8 +208,8 @@ TEST(CudaRunnerMemory, FreesEveryDeviceAllocation) {
 // the runner allocates beyond its weights and KV arena for the largest step.
 TEST(CudaRunnerMemory, StepActivationsFitTheEstimate) {
   const Model m = test::MakeTinyModel();
-  KvBackend kv = OnCuda(
-      test::MakeTestBackend(m, test::UniformSpecs(m.config.num_layers, 2, 2), kBlock, 8), m);
+  KvBackend kv =
+      OnCuda(test::MakeTestBackend(m, test::UniformSpecs(m.config.num_layers, 2, 2), kBlock, 8), m);
   const size_t before = simt::DeviceBytesInUse();
   constexpr int64_t kTokens = 48;  // one sequence's prefill: every row's logits
   test::RunTokens(kv, test::RandomTokens(kTokens, m.config.vocab_size, 4), kTokens);
