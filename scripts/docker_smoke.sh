@@ -5,9 +5,15 @@
 # builds, runs the image (host network, read-only root, an arbitrary UID), waits for /health and
 # the image's own HEALTHCHECK, sends one chat request, stops it with SIGTERM and checks it exited
 # 0. For developers and release checks, not CI (the image build compiles everything: minutes).
-#   scripts/docker_smoke.sh            # prints "docker_smoke: OK" and the image size at the end
+# --cuda builds the CUDA variant (CUDA=ON) instead. Without a GPU here, it checks what it can:
+# the CUDA libraries load and `--device cuda` exits 1 naming why, and the image serves on the
+# CPU (the default device, auto, falls back to it).
+#   scripts/docker_smoke.sh [--cuda]   # prints "docker_smoke: OK" and the image size at the end
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+CUDA=OFF
+if [[ ${1:-} == --cuda ]]; then CUDA=ON; fi
 
 ENGINE=${XQ_CONTAINER_ENGINE:-docker}
 # A docker client newer than 23 builds with BuildKit only through the buildx plugin; Debian's
@@ -18,7 +24,7 @@ if [[ $ENGINE == docker ]] && ! docker buildx version > /dev/null 2>&1 && [[ -x 
 fi
 BASE_TAG=$(sed -n 's/^ARG BASE_IMAGE=//p' docker/Dockerfile)  # debian:12-slim
 SUITE=${XQ_DEBIAN_SUITE:-bookworm}
-IMAGE=${XQ_IMAGE:-xquant:smoke}
+IMAGE=${XQ_IMAGE:-$([[ $CUDA == ON ]] && echo xquant-cuda:smoke || echo xquant:smoke)}
 PORT=${XQ_SMOKE_PORT:-18080}
 NAME=xquant-smoke-$$
 
@@ -78,7 +84,23 @@ trap cleanup EXIT
 start_engine
 make_base
 log "building $IMAGE"
-DOCKER_BUILDKIT=1 $ENGINE build --network host -f docker/Dockerfile -t "$IMAGE" .
+DOCKER_BUILDKIT=1 $ENGINE build --network host -f docker/Dockerfile --build-arg CUDA="$CUDA" \
+  -t "$IMAGE" .
+
+if [[ $CUDA == ON ]]; then
+  # No GPU here: the binary must start, load libcudart and cuBLAS, and refuse --device cuda
+  # with the reason, as on a GPU node whose driver is missing.
+  set +e
+  refusal=$($ENGINE run --rm --network host "$IMAGE" serve --device cuda \
+    --model /models/SmolLM2-135M-Instruct.Q4_1.gguf --port "$PORT" 2>&1)
+  code=$?
+  set -e
+  if [[ $code != 1 || $refusal != *"device: cuda:"* ]]; then
+    log "FAILED: --device cuda without a GPU gave exit $code: $refusal"
+    exit 1
+  fi
+  log "--device cuda without a GPU: exit 1, ${refusal##*\] }"
+fi
 
 log "running $IMAGE on 127.0.0.1:$PORT"
 $ENGINE run -d --name "$NAME" --network host --read-only --tmpfs /tmp --user 12345:12345 \

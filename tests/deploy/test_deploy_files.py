@@ -177,6 +177,9 @@ def test_manifests_agree_with_the_image_and_the_binary(directory):
     if directory.endswith("gpu"):
         assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
         assert c["image"].startswith("xquant-cuda:")
+        assert "--device=cuda" in c["args"]
+    else:
+        assert not any(a.startswith("--device") for a in c["args"])
 
 
 def test_compose_stack_agrees_with_the_image_and_the_balancer():
@@ -196,3 +199,16 @@ def test_compose_stack_agrees_with_the_image_and_the_balancer():
         for port in (8000, 50051):
             assert f"server {name}:{port}" in nginx
         assert f"{name}:8000" in prometheus
+
+
+def test_cuda_image_builds_with_the_toolkit_ci_compiles_with():
+    # The CUDA image installs nvcc from PyPI (docker/cuda-requirements.txt); CI compiles the same
+    # sources with the machine's nvcc. Same release, or the image ships code CI never compiled.
+    nvcc = shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+    if not os.path.exists(nvcc):
+        skip_or_fail("nvcc is missing")
+    version = re.search(r"V(\d+\.\d+\.\d+)", run(nvcc, "--version")).group(1)
+    with open(os.path.join(ROOT, "docker/cuda-requirements.txt")) as f:
+        pins = dict(re.findall(r"^([a-z0-9-]+)==(\S+)", f.read(), re.M))
+    assert pins["nvidia-cuda-nvcc"] == version
+    assert pins["nvidia-cuda-runtime"].split(".")[:2] == version.split(".")[:2]
