@@ -15,7 +15,6 @@ cd "$(dirname "$0")/.."
 # test asks for more KV memory than exists and expects the clear error).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 if [[ "${1:-}" != "--ci" ]]; then
   build=${XQ_ASAN_BUILD_DIR:-build-asan}
@@ -34,7 +33,7 @@ suites=(
   test_cpu_model_runner test_sampling test_tokenizer test_chat_template test_grammar
   test_gguf_model_loader test_safetensors test_hf_model_loader test_dequantize
   test_synthetic_model test_xquant_reference test_xquant_simd test_qgemm test_half
-  test_xquant_rotation test_simt test_cuda_kernels_emulated test_quantize_window_emulated
+  test_xquant_rotation test_thread_pool test_simt test_cuda_kernels_emulated test_quantize_window_emulated
   test_xquant_attention_emulated test_write_window_rows_emulated test_cuda_model_runner_emulated
 )
 build=${XQ_ASAN_BUILD_DIR:-build-asan-ci}

@@ -7,6 +7,7 @@
 
 #include "engine/common/error.h"
 #include "engine/step/solo_sequence.h"
+#include "kernels/include/thread_pool.h"
 
 namespace xq {
 namespace {
@@ -15,15 +16,14 @@ namespace {
 void LogSoftmaxRows(const std::vector<float>& logits, int64_t rows, int64_t vocab,
                     std::vector<double>& out) {
   out.resize(rows * vocab);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  ComputePool().ParallelFor(rows, Schedule::kStatic, [&](int64_t r) {
     const float* x = logits.data() + r * vocab;
     const double max = *std::max_element(x, x + vocab);
     double sum = 0.0;
     for (int64_t i = 0; i < vocab; ++i) sum += std::exp(x[i] - max);
     const double log_z = max + std::log(sum);
     for (int64_t i = 0; i < vocab; ++i) out[r * vocab + i] = x[i] - log_z;
-  }
+  });
 }
 
 struct Run {

@@ -1,11 +1,11 @@
 // LoadGgufModel: GGUF metadata -> ModelConfig, GGML tensors -> fp32 weights in HF conventions.
-#include <omp.h>
 
 #include "engine/common/error.h"
 #include "engine/model/dequantize.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_tokenizer.h"
 #include "engine/model/model_loader.h"
+#include "kernels/include/thread_pool.h"
 
 namespace xq {
 namespace {
@@ -85,10 +85,9 @@ Tensor LoadTensor(const GgufFile& f, const std::string& name, bool optional,
   }
   out.data.resize(static_cast<size_t>(rows * cols));
   const int64_t row_bytes = cols / info->block_elems * info->block_bytes;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  ComputePool().ParallelFor(rows, Schedule::kStatic, [&](int64_t r) {
     DequantizeRow(type, t->data + r * row_bytes, out.data.data() + r * cols, cols);
-  }
+  });
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include "engine/common/error.h"
 #include "engine/model/hf_config.h"
 #include "engine/tokenizer/unicode_util.h"
+#include "kernels/include/thread_pool.h"
 
 namespace xq {
 namespace {
@@ -32,8 +33,9 @@ class Filler {
     const float scale = std::sqrt(3.0f / static_cast<float>(cols));
     const uint64_t stream = ++stream_;
     const int64_t n = rows * cols;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) t.data[i] = scale * Noise(seed_, stream, i);
+    ComputePool().ParallelForRanges(n, 1 << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) t.data[i] = scale * Noise(seed_, stream, i);
+    });
     return t;
   }
 

@@ -10,6 +10,7 @@
 #include "engine/model/dequantize.h"
 #include "engine/runner/batch_validation.h"
 #include "kernels/include/qgemm.h"
+#include "kernels/include/thread_pool.h"
 #include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_rotation.h"
 
@@ -71,15 +72,15 @@ void AddBias(float* y, int64_t rows, const Tensor& bias) {
 
 void RmsNorm(const float* x, int64_t rows, int64_t dim, const Tensor& weight, float eps,
              float* out) {
-#pragma omp parallel for schedule(static) if (rows > 4)
-  for (int64_t r = 0; r < rows; ++r) {
+  auto norm_row = [&](int64_t r) {
     const float* xr = x + r * dim;
     double sum_sq = 0.0;
     for (int64_t i = 0; i < dim; ++i) sum_sq += double(xr[i]) * xr[i];
     const float inv = 1.0f / std::sqrt(static_cast<float>(sum_sq / dim) + eps);
     float* o = out + r * dim;
     for (int64_t i = 0; i < dim; ++i) o[i] = xr[i] * inv * weight.data[i];
-  }
+  };
+  ComputePool().ParallelFor(rows, Schedule::kStatic, norm_row, rows > 4);
 }
 
 // Rotate-half RoPE on [rows, heads * head_dim], row r at positions[r]. The angle of pair i is
@@ -88,8 +89,7 @@ void RmsNorm(const float* x, int64_t rows, int64_t dim, const Tensor& weight, fl
 void ApplyRope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const int32_t* positions,
                const RopeTable& rope) {
   const int64_t half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (rows > 4)
-  for (int64_t r = 0; r < rows; ++r) {
+  auto rotate_row = [&](int64_t r) {
     float cos_t[512], sin_t[512];  // head_dim <= 1024 is checked in the constructor
     float theta = static_cast<float>(positions[r]);
     for (int64_t i = 0; i < half; ++i) {
@@ -106,14 +106,27 @@ void ApplyRope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const in
         v[i + half] = a * sin_t[i] + b * cos_t[i];
       }
     }
-  }
+  };
+  ComputePool().ParallelFor(rows, Schedule::kStatic, rotate_row, rows > 4);
 }
 
 // Every head vector of [rows, heads * head_dim] into (or back out of) the KV cache's rotated basis.
 void RotateHeads(float* x, int64_t rows, int64_t heads, int64_t head_dim, bool inverse) {
   const int64_t vectors = rows * heads;
-#pragma omp parallel for schedule(static) if (vectors > 64)
-  for (int64_t i = 0; i < vectors; ++i) RotateHead(x + i * head_dim, head_dim, inverse);
+  ComputePool().ParallelFor(
+      vectors, Schedule::kStatic,
+      [&](int64_t i) { RotateHead(x + i * head_dim, head_dim, inverse); }, vectors > 64);
+}
+
+// gate = SiLU(gate) * up, elementwise over n values.
+void SiluMul(float* gate, const float* up, int64_t n) {
+  auto range = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = gate[i];
+      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  };
+  ComputePool().ParallelForRanges(n, 4096, range, n > 65536);
 }
 
 }  // namespace
@@ -220,12 +233,7 @@ void CpuModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logit
     RmsNorm(x_.data(), n, h, l.ffn_norm, c.rms_norm_eps, xn_.data());
     MatMul(xn_.data(), n, h, l.w_gate, gate_.data());
     MatMul(xn_.data(), n, h, l.w_up, up_.data());
-    const int64_t total_ff = n * ff;
-#pragma omp parallel for schedule(static) if (total_ff > 65536)
-    for (int64_t i = 0; i < total_ff; ++i) {
-      const float g = gate_[i];
-      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
-    }
+    SiluMul(gate_.data(), up_.data(), n * ff);
     MatMul(gate_.data(), n, ff, l.w_down, x_.data(), /*accumulate=*/true);
   }
 

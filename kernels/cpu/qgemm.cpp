@@ -1,4 +1,5 @@
-// Quantized matmul entry points: CPU feature dispatch and the OpenMP split over output features.
+// Quantized matmul entry points: CPU feature dispatch and the thread pool's split over output
+// features.
 #include "kernels/include/qgemm.h"
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/qgemm_avx2.h"
+#include "kernels/include/thread_pool.h"
 #include "kernels/include/ggml_blocks.h"
 
 namespace xq {
@@ -51,10 +53,13 @@ void QuantizeActivations(QWeightType type, const float* x, int64_t rows, int64_t
   const bool q8_1 = type == QWeightType::kQ4_1;
   const int64_t nb = in / kGgmlBlock;
   const size_t row_bytes = nb * QActivationBlockBytes(type);
-#pragma omp parallel for schedule(static) if (rows * nb >= kMinParallelWork)
-  for (int64_t r = 0; r < rows; ++r) {
-    qgemm_avx2::QuantizeBlocks(q8_1, x + r * in, nb, static_cast<uint8_t*>(xq) + r * row_bytes);
-  }
+  ComputePool().ParallelFor(
+      rows, Schedule::kStatic,
+      [&](int64_t r) {
+        qgemm_avx2::QuantizeBlocks(q8_1, x + r * in, nb,
+                                   static_cast<uint8_t*>(xq) + r * row_bytes);
+      },
+      rows * nb >= kMinParallelWork);
 }
 
 void QGemm(const QGemmParams& p) {
@@ -78,13 +83,15 @@ void QGemm(const QGemmParams& p) {
 
   const int64_t out_chunks = (p.out + kOutChunk - 1) / kOutChunk;
   const int64_t row_tiles = (p.rows + kTile - 1) / kTile;
-#pragma omp parallel for schedule(static) if (p.out * p.rows * nb >= kMinParallelWork)
-  for (int64_t item = 0; item < out_chunks * row_tiles; ++item) {
-    const int64_t o0 = item / row_tiles * kOutChunk;
-    const int64_t r0 = item % row_tiles * kTile;
-    qgemm_avx2::Tile(p, scales, o0, std::min(p.out, o0 + kOutChunk), r0,
-                     static_cast<int>(std::min<int64_t>(kTile, p.rows - r0)));
-  }
+  ComputePool().ParallelFor(
+      out_chunks * row_tiles, Schedule::kStatic,
+      [&](int64_t item) {
+        const int64_t o0 = item / row_tiles * kOutChunk;
+        const int64_t r0 = item % row_tiles * kTile;
+        qgemm_avx2::Tile(p, scales, o0, std::min(p.out, o0 + kOutChunk), r0,
+                         static_cast<int>(std::min<int64_t>(kTile, p.rows - r0)));
+      },
+      p.out * p.rows * nb >= kMinParallelWork);
 }
 
 }  // namespace xq

@@ -2,7 +2,6 @@
 // items. Phases per batch of queries: scores, softmax per (query, head), values into per-item
 // partial sums, then the partials of each (query, KV head) summed in position order. Chunking the
 // positions keeps both cores busy in decode, where there are only a few KV heads.
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/include/thread_pool.h"
 #include "kernels/cpu/xquant_attention_avx2.h"
 #include "kernels/cpu/xquant_attention_avx512.h"
 #include "kernels/cpu/xquant_attention_isa.h"
@@ -96,7 +96,8 @@ void XqAttention(const XqAttentionParams& p) {
   c.score_stride = (length + 15) / 16 * 16;
   const int64_t gq = c.heads_per_kv;
 
-  const int threads = omp_get_max_threads();
+  // Work items are sized for the threads that will run them (one when nested in a region).
+  const int threads = ThreadPool::InsideParallelFor() ? 1 : ComputePool().threads();
   const int64_t batch = std::clamp<int64_t>(kScoreBudget / (p.num_heads * c.score_stride), 1, p.n);
   thread_local std::vector<float> scores, partials;
   thread_local std::vector<Item> items;
@@ -136,35 +137,41 @@ void XqAttention(const XqAttentionParams& p) {
       return score_buf + ((t - t0) * p.num_heads + h) * c.score_stride;
     };
     const bool parallel = nb * p.num_heads * length >= kMinParallelWork && threads > 1;
-#pragma omp parallel if (parallel)
-    {
-#pragma omp for schedule(dynamic)
-      for (int64_t i = 0; i < num_items; ++i) {
-        const Item& it = item_buf[i];
-        k.scores(c, it, row_scores(it.t, it.g * gq));
-      }
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t t = t0 + r / p.num_heads;
-        k.softmax(row_scores(t, r % p.num_heads), length - p.n + t + 1);
-      }
-#pragma omp for schedule(dynamic)
-      for (int64_t i = 0; i < num_items; ++i) {
-        const Item& it = item_buf[i];
-        k.values(c, it, row_scores(it.t, it.g * gq), partial_buf + i * gq * D);
-      }
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < nb * H; ++r) {
-        const int64_t t = t0 + r / H, g = r % H;
-        float* out = p.out + (t * p.num_heads + g * gq) * D;
-        const float* part0 = partial_buf + first[r] * gq * D;
-        std::copy(part0, part0 + gq * D, out);
-        for (int64_t i = first[r] + 1; i < first[r + 1]; ++i) {
-          const float* part = partial_buf + i * gq * D;
-          for (int64_t e = 0; e < gq * D; ++e) out[e] += part[e];
-        }
-      }
-    }
+    ThreadPool& pool = ComputePool();
+    pool.ParallelFor(
+        num_items, Schedule::kDynamic,
+        [&](int64_t i) {
+          const Item& it = item_buf[i];
+          k.scores(c, it, row_scores(it.t, it.g * gq));
+        },
+        parallel);
+    pool.ParallelFor(
+        rows, Schedule::kStatic,
+        [&](int64_t r) {
+          const int64_t t = t0 + r / p.num_heads;
+          k.softmax(row_scores(t, r % p.num_heads), length - p.n + t + 1);
+        },
+        parallel);
+    pool.ParallelFor(
+        num_items, Schedule::kDynamic,
+        [&](int64_t i) {
+          const Item& it = item_buf[i];
+          k.values(c, it, row_scores(it.t, it.g * gq), partial_buf + i * gq * D);
+        },
+        parallel);
+    pool.ParallelFor(
+        nb * H, Schedule::kStatic,
+        [&](int64_t r) {
+          const int64_t t = t0 + r / H, g = r % H;
+          float* out = p.out + (t * p.num_heads + g * gq) * D;
+          const float* part0 = partial_buf + first[r] * gq * D;
+          std::copy(part0, part0 + gq * D, out);
+          for (int64_t i = first[r] + 1; i < first[r + 1]; ++i) {
+            const float* part = partial_buf + i * gq * D;
+            for (int64_t e = 0; e < gq * D; ++e) out[e] += part[e];
+          }
+        },
+        parallel);
   }
 }
 

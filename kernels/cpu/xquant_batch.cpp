@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/include/thread_pool.h"
 #include "kernels/include/xquant_kernels.h"
 
 namespace xq {
@@ -39,8 +40,7 @@ void XqWriteWindowRows(const XqBatchKv& kv, int64_t layer, const float* k, const
   for (int64_t s = 0; s < kv.num_seqs; ++s) {
     const int64_t first = kv.qo_indptr[s], rows = kv.qo_indptr[s + 1] - first;
     const XqWindowView w = WindowOf(kv, s);
-#pragma omp parallel for schedule(static) if (rows > 64)
-    for (int64_t i = 0; i < rows; ++i) {
+    auto write_row = [&](int64_t i) {
       const int64_t pos = kv.kv_len[s] - rows + i;
       for (int is_value = 0; is_value < 2; ++is_value) {
         int64_t run;
@@ -49,7 +49,8 @@ void XqWriteWindowRows(const XqBatchKv& kv, int64_t layer, const float* k, const
         const float* src = (is_value ? v : k) + (first + i) * row;
         for (int64_t e = 0; e < row; ++e) dst[e] = static_cast<_Float16>(src[e]);
       }
-    }
+    };
+    ComputePool().ParallelFor(rows, Schedule::kStatic, write_row, rows > 64);
   }
 }
 
@@ -57,8 +58,7 @@ void XqQuantizeWindowBlocks(const XqBatchKv& kv, int64_t layer, const XqQuantize
   const KvBlockLayout& L = *kv.layout;
   const int64_t G = L.block_tokens, row = L.num_kv_heads * L.head_dim;
   const int64_t P = L.window_pages_per_block;
-#pragma omp parallel for schedule(static) if (jobs.count > 1)
-  for (int64_t j = 0; j < jobs.count; ++j) {
+  ComputePool().ParallelFor(jobs.count, Schedule::kStatic, [&](int64_t j) {
     // The block's G rows of this layer, gathered token-major as the quantizer reads them.
     thread_local std::vector<Fp16> k, v;
     k.resize(G * row);
@@ -68,7 +68,7 @@ void XqQuantizeWindowBlocks(const XqBatchKv& kv, int64_t layer, const XqQuantize
     GatherWindowRows(L, w, layer, 1, kv.arena, v.data());
     XqQuantizeBlockLayer(L, layer, k.data(), v.data(),
                          kv.arena + static_cast<int64_t>(jobs.blocks[j]) * L.block_bytes);
-  }
+  });
 }
 
 void XqBatchAttention(const XqBatchAttentionParams& p) {
@@ -79,10 +79,9 @@ void XqBatchAttention(const XqBatchAttentionParams& p) {
     longest = std::max(longest, kv.qo_indptr[s + 1] - kv.qo_indptr[s]);
   }
   const bool across_sequences = kv.num_seqs > 1 && longest <= kMaxRowsPerThread;
-#pragma omp parallel for schedule(dynamic, 1) if (across_sequences)
-  for (int64_t s = 0; s < kv.num_seqs; ++s) {
+  auto attend = [&](int64_t s) {
     const int64_t first = kv.qo_indptr[s], rows = kv.qo_indptr[s + 1] - first;
-    if (rows == 0) continue;
+    if (rows == 0) return;
     XqAttentionParams a;
     a.layout = kv.layout;
     a.layer = p.layer;
@@ -99,7 +98,8 @@ void XqBatchAttention(const XqBatchAttentionParams& p) {
     a.scale = p.scale;
     a.out = p.out + first * p.num_heads * D;
     XqAttention(a);
-  }
+  };
+  ComputePool().ParallelFor(kv.num_seqs, Schedule::kDynamic, attend, across_sequences);
 }
 
 }  // namespace xq

@@ -33,8 +33,9 @@ struct QGemmParams {
   bool accumulate = false;   // y += x * W^T instead of y = x * W^T
 };
 
-// SIMD (AVX2 + FMA + F16C when the CPU has them), OpenMP-parallel over output features; call it
-// outside any parallel region. Bit-identical to QGemmReference.
+// SIMD (AVX2 + FMA + F16C when the CPU has them), parallel over output features on the compute
+// pool (ComputePool); inside another region it runs on the calling thread. Bit-identical to
+// QGemmReference.
 void QGemm(const QGemmParams& p);
 // Scalar truth, single-threaded.
 void QGemmReference(const QGemmParams& p);

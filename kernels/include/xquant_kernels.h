@@ -53,7 +53,7 @@ struct XqAttentionParams {
 // Rounding as llama.cpp's CPU attention (fp16 cache semantics): queries rounded to fp16 for dot
 // products with fp16 slots and the window, probabilities rounded to fp16 before weighting fp16
 // values; quantized slots are accumulated in fp32.
-void XqAttention(const XqAttentionParams& p);           // SIMD, OpenMP over heads/queries
+void XqAttention(const XqAttentionParams& p);           // SIMD, the compute pool over heads/queries
 void XqAttentionReference(const XqAttentionParams& p);  // scalar truth, single thread
 
 }  // namespace xq

@@ -13,7 +13,7 @@ void AddServeCommand(CLI::App& app);
 void AddTuneCommand(CLI::App& app);
 void AddHealthCommand(CLI::App& app);
 
-// Applies --threads to OpenMP and OpenBLAS (0 = the CPUs this process may use: its affinity,
+// Applies --threads to the compute pool and OpenBLAS (0 = the CPUs this process may use: its affinity,
 // capped by a cgroup CPU quota).
 void SetThreads(int threads);
 

@@ -72,7 +72,7 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
   };
 
   // One client thread per slot, each blocked on its stream: polling would steal the cores the
-  // engine's OpenMP team spins on.
+  // engine's compute threads run on.
   std::mutex mutex;
   int submitted = 0;
   int64_t output_tokens = 0;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/common/cpu_budget.h"
+#include "kernels/include/thread_pool.h"
 #include "server/cli/commands.h"
 
 namespace xq::cli {
@@ -19,6 +20,8 @@ void SetThreads(int threads) {
                    budget.affinity);
     }
   }
+  SetComputeThreads(threads);
+  // OpenMP is left only inside OpenBLAS (the fp32 matrices of unquantized models).
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
 }

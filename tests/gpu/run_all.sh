@@ -17,7 +17,6 @@ cd "$(dirname "$0")/../.."
 if [[ -f .gpu/bundle.tar.xz && ! -x .gpu/bin/xquant ]]; then tar -C .gpu -xJf .gpu/bundle.tar.xz; fi
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], "lib"))' 2>/dev/null || true)
 export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64:$cublas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export OMP_WAIT_POLICY=PASSIVE
 steps=$OUT/steps.jsonl
 : > "$steps"
 # step NAME SECONDS COMMAND...: runs it with a time limit, output to $OUT/NAME.log.

@@ -18,11 +18,8 @@ class ServerProcess:
     def __init__(self, *args, grpc_port=0):
         cmd = [BINARY, "serve", "--model", MODEL, "--port", "0", "--grpc-port", str(grpc_port),
                "--threads", "2", "--kv-cache-memory", "128MiB", *args]
-        # Other test suites share the cores: spinning OpenMP workers would wait for descheduled
-        # peers at every barrier (decode ~50x slower); sleeping ones do not.
-        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, errors="replace", env=env)
+                                     text=True, errors="replace")
         self.log = []
         self.port = None
         found = threading.Event()

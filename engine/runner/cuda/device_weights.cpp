@@ -5,6 +5,7 @@
 
 #include "engine/model/dequantize.h"
 #include "kernels/reference/half.h"
+#include "kernels/include/thread_pool.h"
 
 namespace xq {
 namespace {
@@ -13,11 +14,10 @@ namespace {
 std::vector<float> Dequantized(const Tensor& t) {
   std::vector<float> out(t.rows() * t.cols());
   const int64_t row_bytes = static_cast<int64_t>(t.blocks.size()) / t.rows();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < t.rows(); ++r) {
+  ComputePool().ParallelFor(t.rows(), Schedule::kStatic, [&](int64_t r) {
     DequantizeRow(t.block_type, t.blocks.data() + r * row_bytes, out.data() + r * t.cols(),
                   t.cols());
-  }
+  });
   return out;
 }
 
@@ -44,8 +44,9 @@ class Uploader {
     const std::vector<float>& v = t.quantized() ? dequantized : t.data;
     const auto n = static_cast<int64_t>(v.size());
     std::vector<uint16_t> half(n);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) half[i] = FloatToHalf(v[i]);
+    ComputePool().ParallelForRanges(n, 1 << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) half[i] = FloatToHalf(v[i]);
+    });
     dst.Upload(half, stream_);
     w_.bytes += static_cast<int64_t>(dst.bytes());
   }

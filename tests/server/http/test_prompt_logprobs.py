@@ -145,8 +145,7 @@ def test_echo_logprobs_are_the_teacher_forced_eval_numbers(server, client, model
     from server_process import BINARY, MODEL
     out = subprocess.run([BINARY, "eval", "--model", MODEL, "--text", str(text), "--kv-profile",
                           "fp16", "--baseline", "fp16", "--json"],
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     scored = result["tokens_scored"]
