@@ -27,6 +27,10 @@ struct EngineConfig {
   int64_t kv_cache_bytes = int64_t{1} << 30;
   int32_t max_num_seqs = 64;             // sequences in the running batch
   int32_t max_num_batched_tokens = 512;  // tokens per step (decode tokens + prefill chunks)
+  // While streams decode, prefill chunks shrink to keep each step (each stream's gap between
+  // tokens) near this many ms (StepBudget); 0: chunks always fill max_num_batched_tokens. The
+  // default only bounds the worst gaps: a tighter target trades time to first token for it.
+  int32_t target_itl_ms = 1000;
   int32_t max_waiting_requests = 1024;   // Submit throws QueueFull beyond this
   int64_t max_model_len = 0;             // 0: the model's context length
   bool prefix_caching = true;

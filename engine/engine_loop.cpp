@@ -32,7 +32,8 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config,
       max_model_len_(config.max_model_len > 0
                          ? std::min(config.max_model_len, model.config.max_context)
                          : model.config.max_context),
-      runner_(runner ? std::move(runner) : MakeModelRunner(model, config.device)) {
+      runner_(runner ? std::move(runner) : MakeModelRunner(model, config.device)),
+      step_budget_(config.max_num_batched_tokens, config.target_itl_ms / 1000.0) {
   if (config_.max_model_len > model.config.max_context) {
     throw Error("max_model_len: " + std::to_string(config_.max_model_len) +
                 " exceeds the model's context length of " +
@@ -41,6 +42,7 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config,
   if (config_.max_num_seqs < 1) throw Error("max_num_seqs: must be at least 1");
   if (config_.max_num_batched_tokens < 1) throw Error("max_num_batched_tokens: must be at least 1");
   if (config_.max_waiting_requests < 1) throw Error("max_waiting_requests: must be at least 1");
+  if (config_.target_itl_ms < 0) throw Error("target_itl_ms: must be >= 0 (0 turns it off)");
   const KvProfile profile = LoadKvProfile(config_.kv_profile);
   const ModelConfig& c = model.config;
   const KvPlan plan = PlanKvCache(profile, c.num_layers, c.num_kv_heads, c.head_dim,
@@ -256,8 +258,9 @@ void EngineLoop::FailHeadIfStuck() {
 }
 
 bool EngineLoop::Step() {
+  const auto t_start = Clock::now();
   CheckCancellations();
-  const StepPlan plan = scheduler_->Schedule();
+  const StepPlan plan = scheduler_->Schedule(step_budget_.prefill_with_decodes());
   if (plan.empty()) {
     FailHeadIfStuck();
     const bool had_work = !requests_.empty();
@@ -331,15 +334,19 @@ bool EngineLoop::Step() {
     }
   }
   Publish();
+  const auto t_end = Clock::now();
+  step_budget_.Observe(plan.decode_tokens, plan.num_tokens - plan.decode_tokens,
+                       std::chrono::duration<double>(t_end - t_start).count());
   if (spdlog::should_log(spdlog::level::debug)) {
     const auto ms = [](auto a, auto b) {
       return std::chrono::duration<double, std::milli>(b - a).count();
     };
     spdlog::debug(
-        "step {}: {} sequences, {} tokens ({} admitted, {} preempted); forward {:.2f} ms, "
-        "sampling {:.2f} ms",
-        steps_, plan.chunks.size(), plan.num_tokens, plan.admitted.size(), plan.preempted.size(),
-        ms(t_forward, t_sample), ms(t_sample, Clock::now()));
+        "step {}: {} sequences, {} tokens ({} decoding, {} admitted, {} preempted); forward "
+        "{:.2f} ms, sampling {:.2f} ms; next prefill allowance with decodes {}",
+        steps_, plan.chunks.size(), plan.num_tokens, plan.decode_tokens, plan.admitted.size(),
+        plan.preempted.size(), ms(t_forward, t_sample), ms(t_sample, t_end),
+        step_budget_.prefill_with_decodes());
   }
   return true;
 }

@@ -17,6 +17,7 @@
 #include "engine/runner/model_runner.h"
 #include "engine/sampling/sequence_sampler.h"
 #include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/step_budget.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace xq {
@@ -84,6 +85,7 @@ class EngineLoop {
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<KvCacheManager> kv_;
   std::unique_ptr<Scheduler> scheduler_;
+  StepBudget step_budget_;
   // Built on the first request with a grammar (building the vocabulary index costs time).
   mutable std::once_flag grammar_compiler_once_;
   mutable std::unique_ptr<GrammarCompiler> grammar_compiler_;

@@ -57,14 +57,22 @@ void Scheduler::Reserve(Sequence& seq, SequenceKv& kv, int64_t n) {
   kv_.Track(kv, seq.tokens, seq.prompt_tokens);
 }
 
-StepPlan Scheduler::Schedule() {
+StepPlan Scheduler::Schedule(int64_t prefill_with_decodes) {
   StepPlan plan;
   int64_t budget = config_.max_num_batched_tokens;
   const BlockPool& pool = kv_.pool();
+  auto decoding = [](const Sequence* s) { return s->num_computed >= s->prompt_tokens; };
+  const int64_t decodes = std::count_if(running_.begin(), running_.end(), [&](const Sequence* s) {
+    return decoding(s) && s->pending() > 0;
+  });
+  // Prompts get at least as many tokens as there are decodes: when the decodes alone nearly
+  // fill the target, a step at most about doubles, and prompts still move at a useful pace.
+  int64_t prefill_budget = decodes > 0 ? std::max(prefill_with_decodes, decodes) : INT64_MAX;
 
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Sequence* seq = running_[i];
-    const int64_t n = std::min(seq->pending(), budget);
+    const bool decode = decoding(seq);
+    const int64_t n = std::min({seq->pending(), budget, decode ? budget : prefill_budget});
     if (n <= 0) continue;
     bool self_preempted = false;
     while (!pool.CanAllocate(static_cast<int32_t>(kv_.BlocksNeeded(seq->kv, n)))) {
@@ -82,6 +90,11 @@ StepPlan Scheduler::Schedule() {
                            seq->num_computed + n == static_cast<int64_t>(seq->tokens.size()),
                            seq->prompt_logits});
     plan.num_tokens += n;
+    if (decode) {
+      plan.decode_tokens += n;
+    } else {
+      prefill_budget -= n;
+    }
     budget -= n;
   }
 
@@ -89,13 +102,13 @@ StepPlan Scheduler::Schedule() {
   // would be the next victim.
   int32_t slots = 0;
   for (const Sequence* s : running_) slots += s->copies;
-  while (plan.preempted.empty() && budget > 0 && !waiting_.empty()) {
+  while (plan.preempted.empty() && std::min(budget, prefill_budget) > 0 && !waiting_.empty()) {
     Sequence* seq = waiting_.front();
     if (slots + seq->copies > config_.max_num_seqs) break;
     SequenceKv kv = NewKv(*seq);
     const int64_t computed = kv.length;
     const int64_t remaining = static_cast<int64_t>(seq->tokens.size()) - computed;
-    const int64_t n = std::min<int64_t>(remaining, budget);
+    const int64_t n = std::min({remaining, budget, prefill_budget});
     // Admitted only when its whole prompt fits now: admitting on the first chunk alone lets
     // long prompts push out sequences that are decoding, then each other (thrashing).
     if (!pool.CanAllocate(static_cast<int32_t>(kv_.BlocksToGrow(kv, remaining, n)))) {
@@ -115,6 +128,7 @@ StepPlan Scheduler::Schedule() {
                            computed + n == static_cast<int64_t>(seq->tokens.size()),
                            seq->prompt_logits});
     plan.num_tokens += n;
+    prefill_budget -= n;
     budget -= n;
   }
   max_running_ = std::max(max_running_, static_cast<int32_t>(running_.size()));

@@ -39,8 +39,10 @@ class Scheduler {
   // Queues a new sequence (status waiting, nothing computed).
   void Add(std::unique_ptr<Sequence> seq);
   // Plans the next step, reserves its KV blocks and builds its BatchInputs. Pure bookkeeping: no
-  // tensor is touched.
-  StepPlan Schedule();
+  // tensor is touched. When some running sequences are decoding, prompt tokens (prefill chunks
+  // and admissions) are held to prefill_with_decodes (StepBudget), or to as many as there are
+  // decodes if that is more; decodes are never limited by it.
+  StepPlan Schedule(int64_t prefill_with_decodes = INT64_MAX);
   // After the step ran: the planned tokens are computed (committed to the KV cache).
   void Complete(const StepPlan& plan);
   // A running sequence's copy `child_id` that shares its blocks (n > 1), running right after it;

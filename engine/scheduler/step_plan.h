@@ -24,6 +24,7 @@ struct StepPlan {
   std::vector<int64_t> preempted;      // sequences sent back to the queue in this step
   std::vector<int64_t> admitted;       // waiting sequences that started running in this step
   int64_t num_tokens = 0;
+  int64_t decode_tokens = 0;  // of num_tokens, those of sequences already generating
   BatchInputs inputs;  // the chunks in order; logits rows for those that sample, in order
 
   bool empty() const { return chunks.empty(); }

@@ -104,6 +104,11 @@ void AddBenchCommand(CLI::App& app) {
                   "(--offline) tokens per engine step")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--target-itl-ms", offline->target_itl_ms,
+                  "(--offline) prefill chunks shrink while streams decode to keep steps near this "
+                  "many ms (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600000));
   cmd->add_flag("--prefix-caching", offline->prefix_caching, "(--offline) enable prefix caching");
   cmd->add_option("--shared-prefix-tokens", offline->shared_prefix_tokens,
                   "(--offline) leading prompt tokens every request shares (a system prompt)")

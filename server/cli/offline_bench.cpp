@@ -35,6 +35,7 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
   config.kv_cache_bytes = ParseByteSize(o.kv_memory);
   config.max_num_seqs = o.concurrency;
   config.max_num_batched_tokens = o.max_num_batched_tokens;
+  config.target_itl_ms = o.target_itl_ms;
   config.max_waiting_requests = o.concurrency + 1;
   config.prefix_caching = o.prefix_caching;
   config.device = device;

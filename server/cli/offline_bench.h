@@ -20,6 +20,7 @@ struct OfflineBenchOptions {
   int output_tokens = 128;
   int requests = 0;  // 0: 2 * concurrency
   int max_num_batched_tokens = 512;
+  int target_itl_ms = 1000;
   bool prefix_caching = false;
   int shared_prefix_tokens = 0;  // every prompt starts with the same tokens (a system prompt)
   bool json = false;

@@ -63,6 +63,7 @@ EngineConfig MakeEngineConfig(const ServerConfig& c, Device device) {
   e.kv_cache_bytes = ParseByteSize(c.kv_cache_memory, "--kv-cache-memory");
   e.max_num_seqs = static_cast<int32_t>(c.max_num_seqs);
   e.max_num_batched_tokens = static_cast<int32_t>(c.max_num_batched_tokens);
+  e.target_itl_ms = static_cast<int32_t>(c.target_itl_ms);
   e.max_waiting_requests = static_cast<int32_t>(c.max_waiting_requests);
   e.max_model_len = c.max_model_len;
   e.prefix_caching = c.prefix_caching;

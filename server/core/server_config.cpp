@@ -79,6 +79,9 @@ void ValidateServerConfig(const ServerConfig& c, const std::string& source) {
   if (c.grpc_port < 0 || c.grpc_port > 65535) fail("grpc_port", "must be in [0, 65535] (0: off)");
   if (c.max_num_seqs < 1) fail("max_num_seqs", "must be >= 1");
   if (c.max_num_batched_tokens < 1) fail("max_num_batched_tokens", "must be >= 1");
+  if (c.target_itl_ms < 0 || c.target_itl_ms > 600000) {
+    fail("target_itl_ms", "must be in [0, 600000] ms (0: off)");
+  }
   if (c.max_waiting_requests < 1) fail("max_waiting_requests", "must be >= 1");
   if (c.max_model_len < 0) fail("max_model_len", "must be >= 0");
   if (c.threads < 0) fail("threads", "must be >= 0");

@@ -24,6 +24,7 @@ struct ServerConfig {
   double gpu_memory_utilization = 0;  // (0, 1]: the KV cache's size from it (cuda); 0: off
   int64_t max_num_seqs = 64;
   int64_t max_num_batched_tokens = 512;
+  int64_t target_itl_ms = 1000;  // prefill chunks shrink while streams decode; 0: off
   int64_t max_waiting_requests = 1024;
   int64_t max_model_len = 0;  // 0: the model's context length
   bool prefix_caching = true;
@@ -77,6 +78,9 @@ void ForEachConfigField(Config& c, F&& f) {
     "gets what is left (replaces kv_cache_memory); 0: off");
   f("max_num_seqs", c.max_num_seqs, "Sequences in the running batch");
   f("max_num_batched_tokens", c.max_num_batched_tokens, "Tokens per engine step");
+  f("target_itl_ms", c.target_itl_ms,
+    "While streams are decoding, prefill chunks shrink to keep each step, every stream's gap "
+    "between tokens, near this many ms (0: chunks always fill max_num_batched_tokens)");
   f("max_waiting_requests", c.max_waiting_requests, "Queued requests beyond which 429 is returned");
   f("max_model_len", c.max_model_len, "Context length limit (0: the model's)");
   f("prefix_caching", c.prefix_caching, "Reuse KV blocks of shared prompt prefixes");

@@ -31,14 +31,18 @@ class EngineFakeRunnerTest : public ::testing::TestWithParam<FakeCase> {
     std::ofstream(profile_) << GetParam().profile_json;
   }
 
-  std::unique_ptr<Engine> MakeEngine(bool prefix_caching) {
+  std::unique_ptr<Engine> MakeEngine(bool prefix_caching, int32_t target_itl_ms = 0) {
     EngineConfig c;
+    c.target_itl_ms = target_itl_ms;
     c.kv_profile = profile_;
     c.kv_cache_bytes = GetParam().kv_bytes;
     c.max_num_seqs = 12;
     c.max_num_batched_tokens = 48;
     c.prefix_caching = prefix_caching;
-    auto runner = std::make_unique<test::FakeRunner>(model_.config.vocab_size);
+    // With a target, steps take 50 us a token: a full 48-token step is over twice the 1 ms
+    // target, so prompts go in at the smallest chunks while others decode.
+    auto runner = std::make_unique<test::FakeRunner>(
+        model_.config.vocab_size, std::chrono::microseconds(target_itl_ms > 0 ? 50 : 0));
     return std::make_unique<Engine>(model_, c, std::move(runner));
   }
 
@@ -48,9 +52,11 @@ class EngineFakeRunnerTest : public ::testing::TestWithParam<FakeCase> {
 };
 
 TEST_P(EngineFakeRunnerTest, EveryOutputIsTheFakeModelsUnderPreemptionPrefixHitsAndForks) {
-  for (const bool prefix_caching : {false, true}) {
-    SCOPED_TRACE(prefix_caching ? "prefix caching" : "no prefix caching");
-    auto engine = MakeEngine(prefix_caching);
+  for (const auto& [prefix_caching, target_itl_ms] :
+       std::vector<std::pair<bool, int32_t>>{{false, 0}, {true, 0}, {true, 1}}) {
+    SCOPED_TRACE(std::string(prefix_caching ? "prefix caching" : "no prefix caching") +
+                 ", target ITL " + std::to_string(target_itl_ms) + " ms");
+    auto engine = MakeEngine(prefix_caching, target_itl_ms);
     const int64_t vocab = model_.config.vocab_size;
     std::mt19937 rng(5);
     std::vector<std::vector<int32_t>> prefixes(3);

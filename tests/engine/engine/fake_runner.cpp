@@ -1,6 +1,7 @@
 #include "tests/engine/engine/fake_runner.h"
 
 #include <stdexcept>
+#include <thread>
 
 namespace xq::test {
 
@@ -34,6 +35,7 @@ int32_t& FakeRunner::WindowSlot(const BatchInputs& in, int64_t s, int64_t pos) {
 }
 
 void FakeRunner::Execute(const BatchInputs& in, std::vector<float>& logits) {
+  if (per_token_.count() > 0) std::this_thread::sleep_for(per_token_ * in.num_tokens());
   const int64_t G = config_.layout.block_tokens, P = config_.layout.window_pages_per_block;
   // Write the step's tokens into the window, then "quantize" the blocks that leave it.
   std::vector<int64_t> seq_of_row(in.num_tokens());

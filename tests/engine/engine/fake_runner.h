@@ -5,6 +5,7 @@
 // NextToken(history): tests compute the expected continuation without the engine.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -19,7 +20,9 @@ std::vector<int32_t> FakeContinuation(std::vector<int32_t> prompt, int64_t n, in
 
 class FakeRunner : public ModelRunner {
  public:
-  explicit FakeRunner(int64_t vocab) : vocab_(vocab) {}
+  // per_token: how long each step takes per token, so timing-driven policies see real steps.
+  explicit FakeRunner(int64_t vocab, std::chrono::microseconds per_token = {})
+      : vocab_(vocab), per_token_(per_token) {}
 
   void AllocateKv(const KvConfig& config) override;
   KvStorage& kv_storage() override { return storage_; }
@@ -40,6 +43,7 @@ class FakeRunner : public ModelRunner {
   int32_t& WindowSlot(const BatchInputs& in, int64_t s, int64_t pos);
 
   int64_t vocab_;
+  std::chrono::microseconds per_token_;
   KvConfig config_;
   TokenStorage storage_;
   int64_t steps_ = 0;

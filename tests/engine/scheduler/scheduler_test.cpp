@@ -100,6 +100,51 @@ TEST_F(SchedulerTest, ChunksPromptsAndAdmitsWithinTheTokenBudget) {
   EXPECT_EQ(s.Find(1)->tokens.size(), 22u);
 }
 
+TEST_F(SchedulerTest, PromptTokensAreHeldToTheAllowanceOnlyWhileOthersDecode) {
+  auto kv = MakeKv(0, 64);
+  Scheduler s({.max_num_seqs = 4, .max_num_batched_tokens = 32}, *kv);
+  s.Add(MakeSeq(1, 4));
+  s.Add(MakeSeq(2, 4));
+  // Nobody decodes yet: the allowance does not apply, both prompts go in whole.
+  StepPlan p1 = s.Schedule(/*prefill_with_decodes=*/1);
+  EXPECT_EQ(p1.chunks, (std::vector<ScheduledChunk>{{1, 0, 4, true}, {2, 0, 4, true}}));
+  EXPECT_EQ(p1.decode_tokens, 0);
+  runner.Run(s, p1);
+
+  // 1 and 2 decode (never limited); the new prompt and its admission get 5 tokens in all.
+  s.Add(MakeSeq(3, 20));
+  StepPlan p2 = s.Schedule(5);
+  EXPECT_EQ(p2.chunks,
+            (std::vector<ScheduledChunk>{{1, 4, 1, true}, {2, 4, 1, true}, {3, 0, 5, false}}));
+  EXPECT_EQ(p2.decode_tokens, 2);
+  EXPECT_EQ(p2.num_tokens, 7);
+  runner.Run(s, p2);
+
+  // A running prompt's next chunk is held too; a second waiting prompt gets what is left.
+  s.Add(MakeSeq(4, 3));
+  StepPlan p3 = s.Schedule(8);
+  EXPECT_EQ(p3.chunks, (std::vector<ScheduledChunk>{
+                           {1, 5, 1, true}, {2, 5, 1, true}, {3, 5, 8, false}}));
+  runner.Run(s, p3);
+  StepPlan p4 = s.Schedule(10);
+  EXPECT_EQ(p4.chunks, (std::vector<ScheduledChunk>{{1, 6, 1, true},
+                                                    {2, 6, 1, true},
+                                                    {3, 13, 7, true},
+                                                    {4, 0, 3, true}}));
+  EXPECT_EQ(p4.decode_tokens, 2);
+}
+
+TEST_F(SchedulerTest, PromptsGetAtLeastAsManyTokensAsThereAreDecodes) {
+  auto kv = MakeKv(0, 64);
+  Scheduler s({.max_num_seqs = 8, .max_num_batched_tokens = 64}, *kv);
+  for (int64_t id = 1; id <= 3; ++id) s.Add(MakeSeq(id, 4));
+  runner.Run(s, s.Schedule());
+  s.Add(MakeSeq(4, 20));
+  StepPlan p = s.Schedule(/*prefill_with_decodes=*/1);
+  EXPECT_EQ(p.decode_tokens, 3);
+  EXPECT_EQ(p.chunks.back(), (ScheduledChunk{4, 0, 3, false}));
+}
+
 TEST_F(SchedulerTest, RespectsMaxNumSeqsAndPriority) {
   auto kv = MakeKv(0, 64);
   Scheduler s({.max_num_seqs = 2, .max_num_batched_tokens = 64}, *kv);

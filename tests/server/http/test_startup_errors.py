@@ -96,3 +96,10 @@ def test_gpu_memory_utilization_is_checked():
         done = run_serve("--gpu-memory-utilization", "0.9")
         assert done.returncode == 1, done.stderr
         assert "needs device cuda; this server runs on the cpu" in done.stderr, done.stderr
+
+
+def test_target_itl_is_checked():
+    for bad in ("-5", "700000"):
+        done = run_serve("--target-itl-ms", bad)
+        assert done.returncode == 1, done.stderr
+        assert "target_itl_ms: must be in [0, 600000] ms" in done.stderr, done.stderr
