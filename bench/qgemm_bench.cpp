@@ -10,10 +10,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "kernels/cpu/qgemm_isa.h"
 #include "kernels/include/qgemm.h"
 #include "kernels/include/thread_pool.h"
 #include "kernels/reference/half.h"
@@ -157,7 +160,34 @@ BENCHMARK(BM_QGemm<QWeightType::kQ4_0>)->Apply(Shapes);
 BENCHMARK(BM_QGemm<QWeightType::kQ8_0>)->Apply(Shapes);
 BENCHMARK(BM_OpenBlas)->Apply(Shapes);
 
+// XQ_QGEMM_ISA=avx2|avx512-vnni|scalar runs that path instead of the best this CPU has, so that
+// paths compare on one machine.
+void SelectIsa() {
+  const char* env = std::getenv("XQ_QGEMM_ISA");
+  const std::string want = env ? env : "";
+  const QGemmIsa isa = want == "avx2"          ? QGemmIsa::kAvx2
+                       : want == "avx512-vnni" ? QGemmIsa::kAvx512Vnni
+                       : want == "scalar"      ? QGemmIsa::kScalar
+                                               : QGemmIsa::kAuto;
+  if (!ForceQGemmIsa(isa)) {
+    std::fprintf(stderr, "XQ_QGEMM_ISA=%s: this CPU cannot run it\n", want.c_str());
+    std::exit(2);
+  }
+  const QGemmIsa active = ActiveQGemmIsa();
+  std::fprintf(stderr, "QGemm path: %s\n",
+               active == QGemmIsa::kAvx512Vnni ? "avx512-vnni"
+               : active == QGemmIsa::kAvx2     ? "avx2"
+                                               : "scalar");
+}
+
 }  // namespace
 }  // namespace xq
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  xq::SelectIsa();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/common/error.h"
+#include "engine/model/cpu_kernel_weights.h"
 #include "engine/runner/cpu_model_runner.h"
 #if XQ_WITH_CUDA
 #include "engine/runner/cuda/cuda_model_runner.h"
@@ -62,6 +63,10 @@ DeviceMemory QueryDeviceMemory(Device device) {
   }
 #endif
   throw Error("device memory: only a CUDA device has it (device: " + DeviceName(device) + ")");
+}
+
+void PrepareModelForDevice(Model& model, Device device) {
+  if (device == Device::kCpu) PackForCpuKernels(model);
 }
 
 std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device) {

@@ -29,6 +29,10 @@ DeviceMemory QueryDeviceMemory(Device device);
 
 // The device's runner for `model` (which must outlive it); logs the device, its memory and
 // what the weights take on it.
+// Readies a loaded model for the runner of `device`: on the CPU its quantized matrices are
+// packed once for the matmul kernels (PackForCpuKernels). Call before MakeModelRunner.
+void PrepareModelForDevice(Model& model, Device device);
+
 std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device);
 
 }  // namespace xq

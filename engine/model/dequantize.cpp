@@ -1,9 +1,12 @@
 #include "engine/model/dequantize.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "engine/common/error.h"
+#include "engine/model/cpu_kernel_weights.h"
 #include "kernels/reference/half.h"
 
 // Products and sums are rounded separately (no fused multiply-add) so the results are the same on
@@ -223,6 +226,20 @@ void DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n) {
       break;
   }
   throw Error("DequantizeRow: unsupported tensor type " + name);
+}
+
+void DequantizeMatrixRow(const Tensor& t, int64_t row, float* dst) {
+  const int64_t cols = t.cols();
+  if (!t.quantized()) {
+    std::copy_n(t.data.data() + row * cols, cols, dst);
+    return;
+  }
+  const GgmlTypeInfo* info = FindGgmlType(static_cast<uint32_t>(t.block_type));
+  const int64_t row_bytes = cols / info->block_elems * info->block_bytes;
+  if (!t.packed) return DequantizeRow(t.block_type, t.blocks.data() + row * row_bytes, dst, cols);
+  std::vector<uint8_t> blocks(row_bytes);
+  UnpackQWeightRow(QWeightTypeOf(t.block_type), t.blocks.data(), cols, row, blocks.data());
+  DequantizeRow(t.block_type, blocks.data(), dst, cols);
 }
 
 }  // namespace xq

@@ -20,6 +20,9 @@ struct Tensor {
   // [rows, cols / 32] GGML blocks.
   GgmlType block_type = GgmlType::kF32;
   std::vector<uint8_t> blocks;
+  // blocks hold the CPU kernels' packed layout (PackQWeights) instead of GGML blocks in file
+  // order: PackForCpuKernels did this once at load. Read rows with DequantizeMatrixRow.
+  bool packed = false;
 
   bool quantized() const { return !blocks.empty(); }
   bool empty() const { return data.empty() && blocks.empty(); }

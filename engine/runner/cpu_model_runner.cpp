@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/common/error.h"
+#include "engine/model/cpu_kernel_weights.h"
 #include "engine/model/dequantize.h"
 #include "engine/runner/batch_validation.h"
 #include "kernels/include/qgemm.h"
@@ -15,30 +16,14 @@
 #include "kernels/include/xquant_rotation.h"
 
 namespace xq {
-namespace {
-
-QWeightType KernelType(GgmlType type) {
-  switch (type) {
-    case GgmlType::kQ4_0:
-      return QWeightType::kQ4_0;
-    case GgmlType::kQ4_1:
-      return QWeightType::kQ4_1;
-    case GgmlType::kQ8_0:
-      return QWeightType::kQ8_0;
-    default:
-      throw Error("no quantized matmul kernel for " + GgmlTypeName(uint32_t(type)));
-  }
-}
-
-}  // namespace
 
 // y[rows, out] = x[rows, in] * W[out, in]^T (+ y when accumulate). Quantized weights go through
-// the 8-bit activation kernels (llama.cpp's arithmetic), fp32 weights through OpenBLAS.
+// the 8-bit activation kernels (kernels/include/qgemm.h), fp32 weights through OpenBLAS.
 void CpuModelRunner::MatMul(const float* x, int64_t rows, int64_t in, const Tensor& w, float* y,
                             bool accumulate) {
   const int64_t out = w.rows();
   if (w.quantized()) {
-    const QWeightType type = KernelType(w.block_type);
+    const QWeightType type = QWeightTypeOf(w.block_type);
     activations_q8_.resize(QuantizedActivationBytes(type, rows, in));
     QuantizeActivations(type, x, rows, in, activations_q8_.data());
     QGemm({.type = type,
@@ -48,7 +33,8 @@ void CpuModelRunner::MatMul(const float* x, int64_t rows, int64_t in, const Tens
            .xq = activations_q8_.data(),
            .rows = rows,
            .y = y,
-           .accumulate = accumulate});
+           .accumulate = accumulate,
+           .packed = w.packed});
     return;
   }
   const float beta = accumulate ? 1.0f : 0.0f;
@@ -197,16 +183,7 @@ void CpuModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logit
   up_.resize(n * ff);
 
   const Tensor& embedding = w.token_embedding;
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t token = batch.tokens[t];
-    if (embedding.quantized()) {
-      const int64_t row_bytes = static_cast<int64_t>(embedding.blocks.size()) / embedding.rows();
-      DequantizeRow(embedding.block_type, embedding.blocks.data() + token * row_bytes,
-                    x_.data() + t * h, h);
-    } else {
-      std::copy_n(embedding.data.data() + token * h, h, x_.data() + t * h);
-    }
-  }
+  for (int64_t t = 0; t < n; ++t) DequantizeMatrixRow(embedding, batch.tokens[t], x_.data() + t * h);
 
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& l = w.layers[layer];

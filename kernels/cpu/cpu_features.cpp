@@ -9,6 +9,7 @@ const CpuFeatures& DetectedCpuFeatures() {
              __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
     f.avx512 = f.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    f.avx512_vnni = f.avx512 && __builtin_cpu_supports("avx512vnni");
     return f;
   }();
   return features;

@@ -10,6 +10,7 @@ namespace xq {
 struct CpuFeatures {
   bool avx2 = false;    // with FMA, F16C and BMI2 (what our AVX2 kernels use)
   bool avx512 = false;  // F, BW, DQ and VL on top of avx2
+  bool avx512_vnni = false;  // VNNI (vpdpbusd) on top of avx512
 };
 
 const CpuFeatures& DetectedCpuFeatures();

@@ -1,14 +1,19 @@
-// AVX2 quantized matmul: ggml's x86 quantizers and vec_dot lanes, several activation rows per
-// weight block so prefill reads each weight block once per tile of rows.
+// AVX2 quantized matmul over the packed layout (qgemm_layout.h): one 32-byte register holds 4
+// consecutive codes of each of 8 output features (half a packed group), so a broadcast of 4
+// activation codes feeds all 8 outputs with one vpmaddubsw. Eight of those
+// (one 32-block of unsigned 4-bit codes times signed 8-bit activations) are summed exactly in
+// 16 bits (8 * 2 * 15 * 128 < 2^15), widened once, and each block costs one float multiply-add
+// per 8 outputs and row: the integer work per MAC is close to the CPU's int8 peak loop.
+// 8-bit weights (Q8_0) are two such planes: w + 128 = 16 * high + low.
 #include "kernels/cpu/qgemm_avx2.h"
+
+#include "kernels/cpu/qgemm_layout.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
-#include <array>
-#include <cstddef>
+#include <cstring>
 #include <type_traits>
-#include <utility>
 
 #include "kernels/include/ggml_blocks.h"
 
@@ -17,104 +22,178 @@
 namespace xq::qgemm_avx2 {
 namespace {
 
-XQ_AVX2 inline __m256i Nibbles(const uint8_t* qs) {
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-  return _mm256_and_si256(both, _mm256_set1_epi8(15));
-}
-
-// Lane k = the exact integer sum of u[e] * s[e] over e = 4k..4k+3 (pair sums stay below 2^15).
-XQ_AVX2 inline __m256 DotU8S8(__m256i u, __m256i s) {
-  const __m256i pairs = _mm256_maddubs_epi16(u, s);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-// ggml's hsum_float_8 order: ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)).
-XQ_AVX2 inline float HSum(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
+using qgemm_layout::kGroupCols;
+using qgemm_layout::kPlaneBytes;
+using qgemm_layout::kVectorBytes;
+using qgemm_layout::PackedBlockBytes;
+using qgemm_layout::Planes;
+constexpr int kHalfCols = 8;  // output features per AVX2 register
 
 XQ_AVX2 inline float Half(uint16_t h) { return _cvtsh_ss(h); }
 
-// out[r] = dot(weight row, activation row r) for R activation rows a_stride bytes apart.
-template <QWeightType T, int R>
-XQ_AVX2 void DotRows(const void* w_row, const uint8_t* a, size_t a_stride, const ActScales& sc,
-                     int64_t nb, float* out) {
+XQ_AVX2 inline __m256 Halves8(const uint16_t* h) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+// Four 16-byte code arrays in GGML nibble order (byte i: code i low, code i + 16 high) for
+// outputs c and c + 4, c = 0..3, become 32 bytes of each of the four vectors of one plane:
+// vector t holds bytes 4t..4t+3 of outputs 0..7, i.e. codes 4t.. (low nibbles) and 16 + 4t..
+// (high nibbles). Vectors are `vector_bytes` apart (wider groups interleave several such).
+XQ_AVX2 void TransposePlane(const __m128i* q, uint8_t* plane, int vector_bytes) {
+  __m256i x[4];
+  for (int c = 0; c < 4; ++c) x[c] = _mm256_set_m128i(q[c + 4], q[c]);
+  const __m256i t0 = _mm256_unpacklo_epi32(x[0], x[1]), t1 = _mm256_unpacklo_epi32(x[2], x[3]);
+  const __m256i t2 = _mm256_unpackhi_epi32(x[0], x[1]), t3 = _mm256_unpackhi_epi32(x[2], x[3]);
+  const __m256i v[4] = {_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1),
+                        _mm256_unpacklo_epi64(t2, t3), _mm256_unpackhi_epi64(t2, t3)};
+  for (int t = 0; t < 4; ++t) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(plane + t * vector_bytes), v[t]);
+  }
+}
+
+// Q8_0 codes w (signed) as v = w + 128 = 16 * high + low, each plane in GGML nibble order.
+XQ_AVX2 void SplitQ8(const int8_t* qs, __m128i* low, __m128i* high) {
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80)), m4 = _mm_set1_epi8(15);
+  const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)), flip);
+  const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)), flip);
+  *low = _mm_or_si128(_mm_and_si128(a, m4), _mm_slli_epi16(_mm_and_si128(b, m4), 4));
+  *high = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m4), _mm_andnot_si128(m4, b));
+}
+
+template <QWeightType T>
+XQ_AVX2 void PackGroupImpl(const uint8_t* w, int64_t nb, int ncols, uint8_t* packed) {
   using WBlock =
       std::conditional_t<T == QWeightType::kQ4_0, BlockQ4_0,
                          std::conditional_t<T == QWeightType::kQ4_1, BlockQ4_1, BlockQ8_0>>;
-  using ABlock = std::conditional_t<T == QWeightType::kQ4_1, BlockQ8_1, BlockQ8_0>;
-  const auto* w = static_cast<const WBlock*>(w_row);
-  __m256 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-  __m256 summs = _mm256_setzero_ps();  // lane r: row r's sum of m * s
-  for (int64_t b = 0; b < nb; ++b) {
-    // Lane r is the scalar dw * da[r] (and fma(m, s[r], summs[r])) that ggml computes per row.
-    alignas(32) float dd[8];
-    _mm256_store_ps(
-        dd, _mm256_mul_ps(_mm256_set1_ps(Half(w[b].d)), _mm256_loadu_ps(sc.d + b * sc.stride)));
-    // Q4_1 multiplies unsigned nibbles directly; the others use ggml's sign trick (|w| * sign).
-    __m256i wu;
-    __m256i ws = _mm256_setzero_si256();
-    if constexpr (T == QWeightType::kQ4_1) {
-      wu = Nibbles(w[b].qs);
-      summs = _mm256_fmadd_ps(_mm256_set1_ps(Half(w[b].m)), _mm256_loadu_ps(sc.s + b * sc.stride),
-                              summs);
-    } else {
-      if constexpr (T == QWeightType::kQ4_0) {
-        ws = _mm256_sub_epi8(Nibbles(w[b].qs), _mm256_set1_epi8(8));
+  static const WBlock kZero{};  // missing outputs: zero scale, zero min
+  for (int64_t b = 0; b < nb; ++b, packed += PackedBlockBytes(T)) {
+    __m128i lo[kGroupCols], hi[kGroupCols];
+    auto* halves = reinterpret_cast<uint16_t*>(packed + Planes(T) * kPlaneBytes);
+    for (int c = 0; c < kGroupCols; ++c) {
+      const WBlock& blk = c < ncols ? reinterpret_cast<const WBlock*>(w)[c * nb + b] : kZero;
+      if constexpr (T == QWeightType::kQ8_0) {
+        SplitQ8(blk.qs, &lo[c], &hi[c]);
       } else {
-        ws = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+        lo[c] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
       }
-      wu = _mm256_sign_epi8(ws, ws);
+      halves[c] = blk.d;
+      if constexpr (T == QWeightType::kQ4_1) halves[kGroupCols + c] = blk.m;
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const auto* ab = reinterpret_cast<const ABlock*>(a + r * a_stride) + b;
-      __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab->qs));
-      if constexpr (T != QWeightType::kQ4_1) q = _mm256_sign_epi8(q, ws);
-      acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[r]), DotU8S8(wu, q), acc[r]);
-    }
-  }
-  alignas(32) float ms[8];
-  _mm256_store_ps(ms, summs);
-  for (int r = 0; r < R; ++r) {
-    out[r] = T == QWeightType::kQ4_1 ? HSum(acc[r]) + ms[r] : HSum(acc[r]);
-  }
-}
-
-template <QWeightType T, int R>
-XQ_AVX2 void TileImpl(const QGemmParams& p, const ActScales& sc, int64_t o0, int64_t o1,
-                      int64_t r0) {
-  const int64_t nb = p.in / kGgmlBlock;
-  const size_t w_row = nb * QWeightBlockBytes(T);
-  const size_t a_row = nb * QActivationBlockBytes(T);
-  const auto* a = static_cast<const uint8_t*>(p.xq) + r0 * a_row;
-  const ActScales tile_sc{sc.d + r0, sc.s ? sc.s + r0 : nullptr, sc.stride};
-  float v[R];
-  for (int64_t o = o0; o < o1; ++o) {
-    DotRows<T, R>(static_cast<const uint8_t*>(p.w) + o * w_row, a, a_row, tile_sc, nb, v);
-    for (int r = 0; r < R; ++r) {
-      float& dst = p.y[(r0 + r) * p.out + o];
-      dst = p.accumulate ? dst + v[r] : v[r];
+    for (int c8 = 0; c8 < kGroupCols; c8 += kHalfCols) {
+      TransposePlane(lo + c8, packed + c8 * 4, kVectorBytes);
+      if constexpr (T == QWeightType::kQ8_0) {
+        TransposePlane(hi + c8, packed + kPlaneBytes + c8 * 4, kVectorBytes);
+      }
     }
   }
 }
 
-using TileFn = void (*)(const QGemmParams&, const ActScales&, int64_t, int64_t, int64_t);
-
-template <QWeightType T, int... R>
-constexpr auto MakeTable(std::integer_sequence<int, R...>) {
-  return std::array<TileFn, sizeof...(R)>{&TileImpl<T, R + 1>...};
+// Lanes = the 8 outputs' integer sums over one block of one plane: 4 code vectors, each one
+// register of low nibbles and one of high nibbles, against broadcasts of 4 activation codes.
+template <int M>
+XQ_AVX2 inline void PlaneDots(const uint8_t* plane, const int8_t* const* a, __m256i* dots,
+                              __m256i weight) {
+  const __m256i m4 = _mm256_set1_epi8(15);
+  __m256i sums[M];
+  for (int r = 0; r < M; ++r) sums[r] = _mm256_setzero_si256();
+  for (int t = 0; t < 4; ++t) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(plane + t * kVectorBytes));
+    const __m256i lo = _mm256_and_si256(v, m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    for (int r = 0; r < M; ++r) {
+      int32_t qa, qb;
+      std::memcpy(&qa, a[r] + 4 * t, 4);
+      std::memcpy(&qb, a[r] + 16 + 4 * t, 4);
+      sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(qa)));
+      sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(qb)));
+    }
+  }
+  for (int r = 0; r < M; ++r)
+    dots[r] = _mm256_add_epi32(dots[r], _mm256_madd_epi16(sums[r], weight));
 }
 
-constexpr auto kSeq = std::make_integer_sequence<int, kMaxTileRows>{};
-constexpr auto kQ40Tiles = MakeTable<QWeightType::kQ4_0>(kSeq);
-constexpr auto kQ41Tiles = MakeTable<QWeightType::kQ4_1>(kSeq);
-constexpr auto kQ80Tiles = MakeTable<QWeightType::kQ8_0>(kSeq);
+// Outputs 8h..8h+7 of a packed group for M activation rows starting at r0, all blocks: per block
+// acc = fma(dw * da, I, acc) with I the exact integer dot (offsets folded in), then for Q4_1
+// acc = fma(m, s, acc) -- QGemmReference's order.
+template <QWeightType T, int M>
+XQ_AVX2 void Kernel(const uint8_t* packed, int h, const ActTerms& act, int64_t r0, __m256* acc) {
+  const int8_t* a[M];
+  for (int r = 0; r < M; ++r) acc[r] = _mm256_setzero_ps();
+  const int64_t nb = act.nb;
+  for (int64_t b = 0; b < nb; ++b, packed += PackedBlockBytes(T)) {
+    for (int r = 0; r < M; ++r) {
+      a[r] =
+          reinterpret_cast<const int8_t*>(act.qs + (r0 + r) * act.row_bytes + b * act.block_bytes);
+    }
+    __m256i dots[M];
+    for (int r = 0; r < M; ++r) {
+      dots[r] = T == QWeightType::kQ4_1 ? _mm256_setzero_si256()
+                                        : _mm256_set1_epi32(act.corr[(r0 + r) * nb + b]);
+    }
+    PlaneDots<M>(packed + h * 32, a, dots, _mm256_set1_epi16(1));
+    if constexpr (T == QWeightType::kQ8_0) {
+      PlaneDots<M>(packed + kPlaneBytes + h * 32, a, dots, _mm256_set1_epi16(16));
+    }
+    const auto* halves = reinterpret_cast<const uint16_t*>(packed + Planes(T) * kPlaneBytes);
+    const __m256 dw = Halves8(halves + h * kHalfCols);
+    for (int r = 0; r < M; ++r) {
+      const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(act.d[(r0 + r) * nb + b]));
+      acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(dots[r]), acc[r]);
+      if constexpr (T == QWeightType::kQ4_1) {
+        acc[r] = _mm256_fmadd_ps(Halves8(halves + kGroupCols + h * kHalfCols),
+                                 _mm256_set1_ps(act.s[(r0 + r) * nb + b]), acc[r]);
+      }
+    }
+  }
+}
+
+template <QWeightType T, int M>
+XQ_AVX2 void TileImpl(const uint8_t* packed, const ActTerms& act, int64_t r0, float* y,
+                      int64_t y_stride, int ncols, bool accumulate) {
+  for (int h = 0; h * kHalfCols < ncols; ++h) {
+    __m256 acc[M];
+    Kernel<T, M>(packed, h, act, r0, acc);
+    const int n = std::min(kHalfCols, ncols - h * kHalfCols);
+    for (int r = 0; r < M; ++r) {
+      float* dst = y + (r0 + r) * y_stride + h * kHalfCols;
+      if (n == kHalfCols) {
+        const __m256 v = accumulate ? _mm256_add_ps(_mm256_loadu_ps(dst), acc[r]) : acc[r];
+        _mm256_storeu_ps(dst, v);
+        continue;
+      }
+      alignas(32) float v[kHalfCols];
+      _mm256_store_ps(v, acc[r]);
+      for (int c = 0; c < n; ++c) dst[c] = accumulate ? dst[c] + v[c] : v[c];
+    }
+  }
+}
+
+template <QWeightType T>
+void Tile(const uint8_t* packed, const ActTerms& act, int64_t r0, int nr, float* y,
+          int64_t y_stride, int ncols, bool accumulate) {
+  static_assert(kTileRows == 4);
+  switch (nr) {
+    case 1:
+      return TileImpl<T, 1>(packed, act, r0, y, y_stride, ncols, accumulate);
+    case 2:
+      return TileImpl<T, 2>(packed, act, r0, y, y_stride, ncols, accumulate);
+    case 3:
+      return TileImpl<T, 3>(packed, act, r0, y, y_stride, ncols, accumulate);
+    default:
+      return TileImpl<T, 4>(packed, act, r0, y, y_stride, ncols, accumulate);
+  }
+}
+
+// Integer sum of one block's 32 activation codes.
+XQ_AVX2 inline int32_t CodeSum(const int8_t* qs) {
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
+  const __m256i quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(quads), _mm256_extracti128_si256(quads, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
 
 }  // namespace
 
@@ -164,29 +243,45 @@ XQ_AVX2 void QuantizeBlocks(bool q8_1, const float* x, int64_t n, void* xq) {
   }
 }
 
-XQ_AVX2 void ConvertScales(bool q8_1, const void* xq, int64_t rows, int64_t nb, int64_t stride,
-                           float* d, float* s) {
-  std::fill_n(d, nb * stride, 0.0f);
-  if (q8_1) std::fill_n(s, nb * stride, 0.0f);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < nb; ++b) {
-      if (q8_1) {
-        const auto& blk = static_cast<const BlockQ8_1*>(xq)[r * nb + b];
-        d[b * stride + r] = Half(blk.d);
-        s[b * stride + r] = Half(blk.s);
-      } else {
-        d[b * stride + r] = Half(static_cast<const BlockQ8_0*>(xq)[r * nb + b].d);
-      }
+XQ_AVX2 void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64_t r1, int64_t nb,
+                             float* d, float* s, int32_t* corr) {
+  const int32_t offset = type == QWeightType::kQ4_0 ? -8 : -128;
+  for (int64_t i = r0 * nb; i < r1 * nb; ++i) {
+    if (type == QWeightType::kQ4_1) {
+      const auto& blk = static_cast<const BlockQ8_1*>(xq)[i];
+      d[i] = Half(blk.d);
+      s[i] = Half(blk.s);
+    } else {
+      const auto& blk = static_cast<const BlockQ8_0*>(xq)[i];
+      d[i] = Half(blk.d);
+      corr[i] = offset * CodeSum(blk.qs);
     }
   }
 }
 
-void Tile(const QGemmParams& p, const ActScales& scales, int64_t o0, int64_t o1, int64_t r0,
-          int nr) {
-  const auto& table = p.type == QWeightType::kQ4_0   ? kQ40Tiles
-                      : p.type == QWeightType::kQ4_1 ? kQ41Tiles
-                                                     : kQ80Tiles;
-  table[nr - 1](p, scales, o0, o1, r0);
+void PackGroup(QWeightType type, const void* w, int64_t nb, int64_t o0, int ncols,
+               uint8_t* packed) {
+  const auto* first = static_cast<const uint8_t*>(w) + o0 * nb * QWeightBlockBytes(type);
+  switch (type) {
+    case QWeightType::kQ4_0:
+      return PackGroupImpl<QWeightType::kQ4_0>(first, nb, ncols, packed);
+    case QWeightType::kQ4_1:
+      return PackGroupImpl<QWeightType::kQ4_1>(first, nb, ncols, packed);
+    case QWeightType::kQ8_0:
+      return PackGroupImpl<QWeightType::kQ8_0>(first, nb, ncols, packed);
+  }
+}
+
+void GroupTile(QWeightType type, const uint8_t* packed, const ActTerms& act, int64_t r0, int nr,
+               float* y, int64_t y_stride, int ncols, bool accumulate) {
+  switch (type) {
+    case QWeightType::kQ4_0:
+      return Tile<QWeightType::kQ4_0>(packed, act, r0, nr, y, y_stride, ncols, accumulate);
+    case QWeightType::kQ4_1:
+      return Tile<QWeightType::kQ4_1>(packed, act, r0, nr, y, y_stride, ncols, accumulate);
+    case QWeightType::kQ8_0:
+      return Tile<QWeightType::kQ8_0>(packed, act, r0, nr, y, y_stride, ncols, accumulate);
+  }
 }
 
 }  // namespace xq::qgemm_avx2

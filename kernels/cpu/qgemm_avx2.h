@@ -1,6 +1,7 @@
 // AVX2 + FMA + F16C pieces of the quantized matmul; callers check the CPU first (see qgemm.cpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/include/qgemm.h"
@@ -10,22 +11,32 @@ namespace xq::qgemm_avx2 {
 // Quantizes n consecutive 32-blocks of x into BlockQ8_1 (q8_1) or BlockQ8_0 blocks.
 void QuantizeBlocks(bool q8_1, const float* x, int64_t n, void* xq);
 
-inline constexpr int kMaxTileRows = 8;
+// Activation rows one microkernel call serves from each packed weight load.
+inline constexpr int kTileRows = 4;
 
-// Activation scales as fp32, transposed so one load gives a block's scales for a tile of rows.
-struct ActScales {
-  const float* d;  // [nb, stride] activation d; stride >= rows rounded up to kMaxTileRows
-  const float* s;  // [nb, stride] activation s (Q8_1 only, else unused)
-  int64_t stride;
+// What the microkernel reads of the quantized activations, per row and 32-block.
+struct ActTerms {
+  const uint8_t* qs;  // codes of row 0, block 0; blocks are block_bytes apart, rows row_bytes
+  size_t block_bytes;
+  size_t row_bytes;
+  int64_t nb;           // 32-blocks per row
+  const float* d;       // [rows, nb] activation scales
+  const float* s;       // [rows, nb] Q4_1: the block's s (fp16 of d * sum(codes)); else unused
+  const int32_t* corr;  // [rows, nb] Q4_0: -8 * sum(codes), Q8_0: -128 * sum(codes)
 };
 
-// Fills d and s ([nb, stride] as in ActScales; s only for Q8_1) from [rows, nb] activation blocks;
-// padding lanes become 0.
-void ConvertScales(bool q8_1, const void* xq, int64_t rows, int64_t nb, int64_t stride, float* d,
-                   float* s);
+// Fills d and either s (Q4_1) or corr (Q4_0, Q8_0), each [rows, nb], for rows r0..r1.
+void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64_t r1, int64_t nb, float* d,
+                     float* s, int32_t* corr);
 
-// y[r, o] for r in [r0, r0 + nr), nr <= 8, and o in [o0, o1).
-void Tile(const QGemmParams& p, const ActScales& scales, int64_t o0, int64_t o1, int64_t r0,
-          int nr);
+// Interleaves the GGML weight rows o0 .. o0 + ncols (ncols <= qgemm_layout::kGroupCols; missing
+// rows become zero weights) into one packed group (qgemm_layout.h) over nb blocks.
+void PackGroup(QWeightType type, const void* w, int64_t nb, int64_t o0, int ncols,
+               uint8_t* packed);
+
+// y[r, c] (+)= the packed group's output c for activation rows r0 .. r0 + nr, nr <= kTileRows,
+// c < ncols; y points at output feature o0 of row 0 and rows are y_stride floats apart.
+void GroupTile(QWeightType type, const uint8_t* packed, const ActTerms& act, int64_t r0, int nr,
+               float* y, int64_t y_stride, int ncols, bool accumulate);
 
 }  // namespace xq::qgemm_avx2

@@ -1,6 +1,8 @@
-// Quantized matmul y = x * W^T over GGML blocks, with llama.cpp's CPU arithmetic: activations are
-// quantized to 8 bits per 32-block (Q8_1 for Q4_1 weights, Q8_0 otherwise) and every output is
-// summed in the float order of ggml's x86 AVX2 vec_dot kernels, so logits match llama.cpp's.
+// Quantized matmul y = x * W^T over GGML blocks: activations are quantized to 8 bits per 32-block
+// exactly as llama.cpp's CPU backend does (Q8_1 for Q4_1 weights, Q8_0 otherwise); each block's
+// product is an exact integer dot, scaled and summed in fp32 in block order (Q4_1's min term from
+// the activation block's fp16 sum, as ggml's). The sums differ from ggml's vec_dot only in float
+// summation order; a row's result never depends on the other rows of the batch.
 #pragma once
 
 #include <cstddef>
@@ -31,11 +33,22 @@ struct QGemmParams {
   int64_t rows = 0;          // activation rows (tokens)
   float* y = nullptr;        // [rows, out]
   bool accumulate = false;   // y += x * W^T instead of y = x * W^T
+  bool packed = false;       // w holds PackQWeights' layout rather than GGML blocks
 };
 
-// SIMD (AVX2 + FMA + F16C when the CPU has them), parallel over output features on the compute
-// pool (ComputePool); inside another region it runs on the calling thread. Bit-identical to
-// QGemmReference.
+// Weights rearranged once for the SIMD kernels (interleaved groups of 16 output features, the
+// same bytes as the GGML blocks plus zero rows up to a multiple of 16): QGemm then skips the
+// per-call packing. Packing needs AVX2 (CanPackQWeights); the result is the same either way.
+bool CanPackQWeights();
+size_t PackedQWeightBytes(QWeightType type, int64_t out, int64_t in);
+void PackQWeights(QWeightType type, const void* w, int64_t out, int64_t in, void* packed);
+// Row `row` of packed weights as its original GGML blocks (in / 32 of them), byte for byte.
+void UnpackQWeightRow(QWeightType type, const void* packed, int64_t in, int64_t row,
+                      void* blocks);
+
+// SIMD (AVX2 + FMA + F16C when the CPU has them), parallel over groups of output features and
+// blocks of rows on the compute pool (ComputePool); inside another region it runs on the calling
+// thread. Bit-identical to QGemmReference.
 void QGemm(const QGemmParams& p);
 // Scalar truth, single-threaded.
 void QGemmReference(const QGemmParams& p);

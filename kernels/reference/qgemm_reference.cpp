@@ -1,8 +1,10 @@
-// Scalar truth for the quantized matmul: ggml's x86 AVX2 quantizers and vec_dot float order.
+// Scalar truth for the quantized matmul: ggml's x86 AVX2 activation quantizers, then per block an
+// exact integer dot product scaled and summed in fp32 in block order.
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/include/ggml_blocks.h"
 #include "kernels/include/qgemm.h"
@@ -28,21 +30,6 @@ float QuantizeBlock(const float* x, int8_t* q, int32_t* sum) {
   return d;
 }
 
-// The 8 fp32 lanes of ggml's AVX2 accumulator: lane k holds elements 4k..4k+3 of every block.
-struct Lanes {
-  float v[8] = {};
-  // acc[k] = fma(dd, sum_k, acc[k]) for one block, where sum_k is the exact integer lane sum.
-  void Add(float dd, const int32_t* wq, const int8_t* aq) {
-    for (int k = 0; k < 8; ++k) {
-      int32_t s = 0;
-      for (int e = 4 * k; e < 4 * k + 4; ++e) s += wq[e] * aq[e];
-      v[k] = std::fma(dd, static_cast<float>(s), v[k]);
-    }
-  }
-  // hsum_float_8: ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)).
-  float Sum() const { return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])); }
-};
-
 void Unpack4(const uint8_t* qs, int32_t offset, int32_t* wq) {
   for (int j = 0; j < kGgmlBlock / 2; ++j) {
     wq[j] = (qs[j] & 15) - offset;
@@ -50,9 +37,16 @@ void Unpack4(const uint8_t* qs, int32_t offset, int32_t* wq) {
   }
 }
 
+int32_t IntDot(const int32_t* wq, const int8_t* aq) {
+  int32_t s = 0;
+  for (int j = 0; j < kGgmlBlock; ++j) s += wq[j] * aq[j];
+  return s;
+}
+
+// Per block: acc = fma(dw * da, exact integer dot, acc); Q4_1 then adds its min as
+// acc = fma(m, s, acc) with the activation block's s = fp16(d * sum(codes)), as ggml does.
 float Dot(QWeightType type, const void* w_row, const void* a_row, int64_t nb) {
-  Lanes lanes;
-  float summs = 0.0f;
+  float acc = 0.0f;
   int32_t wq[kGgmlBlock];
   for (int64_t b = 0; b < nb; ++b) {
     switch (type) {
@@ -60,28 +54,27 @@ float Dot(QWeightType type, const void* w_row, const void* a_row, int64_t nb) {
         const auto& w = static_cast<const BlockQ4_0*>(w_row)[b];
         const auto& a = static_cast<const BlockQ8_0*>(a_row)[b];
         Unpack4(w.qs, 8, wq);
-        lanes.Add(HalfToFloat(w.d) * HalfToFloat(a.d), wq, a.qs);
+        acc = std::fma(HalfToFloat(w.d) * HalfToFloat(a.d), float(IntDot(wq, a.qs)), acc);
         break;
       }
       case QWeightType::kQ4_1: {
         const auto& w = static_cast<const BlockQ4_1*>(w_row)[b];
         const auto& a = static_cast<const BlockQ8_1*>(a_row)[b];
         Unpack4(w.qs, 0, wq);
-        lanes.Add(HalfToFloat(w.d) * HalfToFloat(a.d), wq, a.qs);
-        // ggml's build contracts `summs += m * s` into one fma.
-        summs = std::fma(HalfToFloat(w.m), HalfToFloat(a.s), summs);
+        acc = std::fma(HalfToFloat(w.d) * HalfToFloat(a.d), float(IntDot(wq, a.qs)), acc);
+        acc = std::fma(HalfToFloat(w.m), HalfToFloat(a.s), acc);
         break;
       }
       case QWeightType::kQ8_0: {
         const auto& w = static_cast<const BlockQ8_0*>(w_row)[b];
         const auto& a = static_cast<const BlockQ8_0*>(a_row)[b];
         for (int j = 0; j < kGgmlBlock; ++j) wq[j] = w.qs[j];
-        lanes.Add(HalfToFloat(w.d) * HalfToFloat(a.d), wq, a.qs);
+        acc = std::fma(HalfToFloat(w.d) * HalfToFloat(a.d), float(IntDot(wq, a.qs)), acc);
         break;
       }
     }
   }
-  return type == QWeightType::kQ4_1 ? lanes.Sum() + summs : lanes.Sum();
+  return acc;
 }
 
 }  // namespace
@@ -107,6 +100,17 @@ void QuantizeActivationsReference(QWeightType type, const float* x, int64_t rows
 
 void QGemmReference(const QGemmParams& p) {
   assert(p.in % kGgmlBlock == 0);
+  if (p.packed) {  // back to GGML blocks, byte for byte
+    std::vector<uint8_t> blocks(p.out * (p.in / kGgmlBlock) * QWeightBlockBytes(p.type));
+    const size_t row_bytes = blocks.size() / std::max<int64_t>(p.out, 1);
+    for (int64_t o = 0; o < p.out; ++o) {
+      UnpackQWeightRow(p.type, p.w, p.in, o, blocks.data() + o * row_bytes);
+    }
+    QGemmParams ggml = p;
+    ggml.w = blocks.data();
+    ggml.packed = false;
+    return QGemmReference(ggml);
+  }
   const int64_t nb = p.in / kGgmlBlock;
   const size_t w_row = nb * QWeightBlockBytes(p.type);
   const size_t a_row = nb * QActivationBlockBytes(p.type);

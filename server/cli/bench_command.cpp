@@ -38,6 +38,7 @@ void RunBench(const BenchOptions& o) {
   SetThreads(o.threads);
   const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
   Model model = LoadBenchModel(o.model);
+  PrepareModelForDevice(model, device);
   const ModelConfig& c = model.config;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));

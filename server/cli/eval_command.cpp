@@ -51,7 +51,8 @@ void Emit(const nlohmann::json& j, bool json) {
 void RunEval(const EvalOptions& o) {
   SetThreads(o.threads);
   const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
-  const Model model = LoadModel(o.model);
+  Model model = LoadModel(o.model);
+  PrepareModelForDevice(model, device);
   const Tokenizer tokenizer(model.tokenizer);
   const int64_t max_chunk = o.task == "passkey" ? 512 : o.chunk;
 

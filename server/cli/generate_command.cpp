@@ -52,6 +52,7 @@ void RunGenerate(const GenerateOptions& o) {
   const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
   auto t0 = std::chrono::steady_clock::now();
   Model model = LoadModel(o.model);
+  PrepareModelForDevice(model, device);
   Tokenizer tokenizer(model.tokenizer);
   spdlog::info("loaded {} ({} layers, hidden {}, vocab {}) in {:.2f} s", model.source,
                model.config.num_layers, model.config.hidden_size, model.config.vocab_size,

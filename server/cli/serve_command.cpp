@@ -138,6 +138,7 @@ void RunServe(const ServeOptions& o) {
 
   const auto t0 = std::chrono::steady_clock::now();
   Model model = LoadModel(config.model);
+  PrepareModelForDevice(model, device);
   Tokenizer tokenizer(model.tokenizer);
   PromptBuilder prompts(tokenizer, ResolveChatTemplate(config.chat_template, model.tokenizer));
   EngineConfig engine_config = MakeEngineConfig(config, device);

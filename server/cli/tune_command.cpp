@@ -11,6 +11,7 @@
 
 #include "engine/common/error.h"
 #include "engine/eval/profile_tuner.h"
+#include "engine/model/cpu_kernel_weights.h"
 #include "engine/eval/teacher_forced_eval.h"
 #include "engine/kv/kv_budget.h"
 #include "engine/model/model_loader.h"
@@ -47,7 +48,8 @@ std::string Describe(const TuneCandidate& c, const TuneCommandOptions& o) {
 
 void RunTune(const TuneCommandOptions& o) {
   SetThreads(o.threads);
-  const Model model = LoadModel(o.model);
+  Model model = LoadModel(o.model);
+  PackForCpuKernels(model);  // tune runs on the CPU runner
   const Tokenizer tokenizer(model.tokenizer);
   std::vector<int32_t> tokens = tokenizer.Encode(ReadTextFile(o.text, "--text"), true, false);
   const int64_t length = std::min<int64_t>(o.max_tokens, model.config.max_context);

@@ -1,4 +1,5 @@
-// Quantized matmul: AVX2 vs scalar reference (bit-exact), the reference vs direct formulas.
+// Quantized matmul: AVX2 vs scalar reference (bit-exact), the reference vs direct formulas, and
+// batch invariance.
 #include "kernels/include/qgemm.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/qgemm_isa.h"
 #include "kernels/include/ggml_blocks.h"
 #include "kernels/reference/half.h"
 
@@ -212,43 +214,129 @@ TEST(QGemmReference, MatchesDequantizedFormula) {
   }
 }
 
-TEST(QGemm, SimdMatchesReferenceBitForBit) {
-  RequireAvx2();
-  const int64_t fast_before = QGemmPaths().Of(KernelPath::kAvx2);
-  int64_t calls = 0;
-  std::mt19937 rng(3);
-  for (QWeightType t : kTypes) {
-    for (int64_t in : {32, 64, 576, 1536}) {
-      for (int64_t out : {1, 3, 17, 64}) {
-        const auto w = RandomWeights(t, out, in, rng);
-        for (int64_t rows : {1, 2, 5, 14, 33}) {
-          const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
-          std::vector<float> want(rows * out), got(rows * out, NAN);
-          QGemmReference({t, w.data(), out, in, xq.data(), rows, want.data(), false});
-          QGemm({t, w.data(), out, in, xq.data(), rows, got.data(), false});
-          ++calls;
-          ASSERT_EQ(got, want) << Name(t) << " in=" << in << " out=" << out << " rows=" << rows;
+// Every SIMD path this CPU can run, forced in turn; restores automatic selection on exit.
+class QGemmIsas : public ::testing::Test {
+ protected:
+  struct Path {
+    QGemmIsa isa;
+    KernelPath counted;
+    const char* name;
+  };
+  std::vector<Path> Paths() const {
+    std::vector<Path> paths;
+    if (DetectedCpuFeatures().avx512_vnni) {
+      paths.push_back({QGemmIsa::kAvx512Vnni, KernelPath::kAvx512, "avx512-vnni"});
+    }
+    if (DetectedCpuFeatures().avx2) paths.push_back({QGemmIsa::kAvx2, KernelPath::kAvx2, "avx2"});
+    return paths;
+  }
+  void SetUp() override {
+    if (Paths().empty()) GTEST_SKIP() << "this CPU has no AVX2: no fast path to test";
+  }
+  void TearDown() override { ForceQGemmIsa(QGemmIsa::kAuto); }
+};
+
+TEST_F(QGemmIsas, SimdMatchesReferenceBitForBit) {
+  for (const Path& path : Paths()) {
+    ASSERT_TRUE(ForceQGemmIsa(path.isa));
+    const int64_t fast_before = QGemmPaths().Of(path.counted);
+    int64_t calls = 0;
+    std::mt19937 rng(3);
+    for (QWeightType t : kTypes) {
+      for (int64_t in : {32, 64, 576, 1536}) {
+        // Partial groups of 8 and 16 outputs and partial items; rows across tiles of 4 and 8
+        // and items of 64.
+        for (int64_t out : {1, 3, 8, 17, 64, 75}) {
+          const auto w = RandomWeights(t, out, in, rng);
+          std::vector<uint8_t> packed(PackedQWeightBytes(t, out, in));
+          PackQWeights(t, w.data(), out, in, packed.data());
+          for (int64_t rows : {1, 2, 5, 14, 33, 70}) {
+            const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
+            std::vector<float> want(rows * out), got(rows * out, NAN), got_packed = got;
+            QGemmReference({t, w.data(), out, in, xq.data(), rows, want.data(), false});
+            QGemm({t, w.data(), out, in, xq.data(), rows, got.data(), false});
+            QGemm({t, packed.data(), out, in, xq.data(), rows, got_packed.data(), false, true});
+            calls += 2;
+            ASSERT_EQ(got, want) << path.name << " " << Name(t) << " in=" << in << " out=" << out
+                                 << " rows=" << rows;
+            ASSERT_EQ(got_packed, want) << path.name << " packed " << Name(t) << " in=" << in
+                                        << " out=" << out << " rows=" << rows;
+          }
         }
       }
     }
+    EXPECT_EQ(QGemmPaths().Of(path.counted) - fast_before, calls) << path.name;
   }
-  EXPECT_EQ(QGemmPaths().Of(KernelPath::kAvx2) - fast_before, calls);
 }
 
-TEST(QGemm, AccumulateAddsToY) {
+// Packed weights hold exactly the GGML bytes: every row comes back byte for byte, and the
+// reference computes the same from either form.
+TEST_F(QGemmIsas, PackedWeightsUnpackToTheSameBlocks) {
+  std::mt19937 rng(17);
+  for (QWeightType t : kTypes) {
+    for (int64_t out : {1, 16, 37}) {
+      const int64_t in = 96;
+      const auto w = RandomWeights(t, out, in, rng);
+      std::vector<uint8_t> packed(PackedQWeightBytes(t, out, in));
+      PackQWeights(t, w.data(), out, in, packed.data());
+      const size_t row_bytes = w.size() / out;
+      for (int64_t o = 0; o < out; ++o) {
+        std::vector<uint8_t> row(row_bytes);
+        UnpackQWeightRow(t, packed.data(), in, o, row.data());
+        ASSERT_EQ(row, std::vector<uint8_t>(w.begin() + o * row_bytes,
+                                            w.begin() + (o + 1) * row_bytes))
+            << Name(t) << " out=" << out << " row " << o;
+      }
+      const int64_t rows = 3;
+      const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
+      std::vector<float> from_blocks(rows * out), from_packed(rows * out);
+      QGemmReference({t, w.data(), out, in, xq.data(), rows, from_blocks.data(), false});
+      QGemmReference(
+          {t, packed.data(), out, in, xq.data(), rows, from_packed.data(), false, true});
+      EXPECT_EQ(from_packed, from_blocks) << Name(t);
+    }
+  }
+}
+
+// What serving relies on: a row's outputs are the same whether it runs alone or in any batch.
+TEST_F(QGemmIsas, RowResultsDoNotDependOnTheBatch) {
+  for (const Path& path : Paths()) {
+    ASSERT_TRUE(ForceQGemmIsa(path.isa));
+    std::mt19937 rng(13);
+    const int64_t out = 40, in = 576, rows = 67;
+    for (QWeightType t : kTypes) {
+      const auto w = RandomWeights(t, out, in, rng);
+      const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
+      std::vector<float> batch(rows * out);
+      QGemm({t, w.data(), out, in, xq.data(), rows, batch.data(), false});
+      const size_t row_bytes = xq.size() / rows;
+      for (int64_t r : {0, 3, 64, 66}) {
+        std::vector<float> alone(out);
+        QGemm({t, w.data(), out, in, xq.data() + r * row_bytes, 1, alone.data(), false});
+        EXPECT_EQ(alone, std::vector<float>(batch.begin() + r * out, batch.begin() + (r + 1) * out))
+            << path.name << " " << Name(t) << " row " << r;
+      }
+    }
+  }
+}
+
+TEST_F(QGemmIsas, AccumulateAddsToY) {
   std::mt19937 rng(5);
   const int64_t out = 17, in = 64, rows = 9;
-  for (QWeightType t : kTypes) {
-    const auto w = RandomWeights(t, out, in, rng);
-    const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
-    std::vector<float> product(rows * out), base = RandomActivations(rows, out, rng);
-    QGemmReference({t, w.data(), out, in, xq.data(), rows, product.data(), false});
-    std::vector<float> simd = base, ref = base;
-    QGemm({t, w.data(), out, in, xq.data(), rows, simd.data(), true});
-    QGemmReference({t, w.data(), out, in, xq.data(), rows, ref.data(), true});
-    for (size_t i = 0; i < base.size(); ++i) {
-      EXPECT_EQ(simd[i], base[i] + product[i]) << Name(t) << " i=" << i;
-      EXPECT_EQ(ref[i], base[i] + product[i]) << Name(t) << " i=" << i;
+  for (const Path& path : Paths()) {
+    ASSERT_TRUE(ForceQGemmIsa(path.isa));
+    for (QWeightType t : kTypes) {
+      const auto w = RandomWeights(t, out, in, rng);
+      const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
+      std::vector<float> product(rows * out), base = RandomActivations(rows, out, rng);
+      QGemmReference({t, w.data(), out, in, xq.data(), rows, product.data(), false});
+      std::vector<float> simd = base, ref = base;
+      QGemm({t, w.data(), out, in, xq.data(), rows, simd.data(), true});
+      QGemmReference({t, w.data(), out, in, xq.data(), rows, ref.data(), true});
+      for (size_t i = 0; i < base.size(); ++i) {
+        EXPECT_EQ(simd[i], base[i] + product[i]) << path.name << " " << Name(t) << " i=" << i;
+        EXPECT_EQ(ref[i], base[i] + product[i]) << Name(t) << " i=" << i;
+      }
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <random>
 #include <set>
@@ -121,12 +122,17 @@ TEST(ThreadPool, SleepingWorkersWakeForTheNextRegion) {
   for (int round = 0; round < 5; ++round) {
     // Longer than the spin: the workers are asleep on the futex when the region starts.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Each index waits until all four are running at once, so no thread can take a second one:
+    // four distinct threads must have woken. The deadline only bounds a failure (a worker that
+    // never wakes), however slowly a loaded machine schedules the others.
     std::set<std::thread::id> seen;
     std::mutex mutex;
+    std::condition_variable all_in;
     pool.ParallelFor(4, Schedule::kStatic, [&](int64_t) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      std::lock_guard lock(mutex);
+      std::unique_lock lock(mutex);
       seen.insert(std::this_thread::get_id());
+      all_in.notify_all();
+      all_in.wait_for(lock, std::chrono::seconds(10), [&] { return seen.size() == 4; });
     });
     EXPECT_EQ(seen.size(), 4u) << "round " << round;
   }

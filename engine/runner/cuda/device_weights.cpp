@@ -13,10 +13,8 @@ namespace {
 // A quantized tensor's values as fp32, dequantized row by row.
 std::vector<float> Dequantized(const Tensor& t) {
   std::vector<float> out(t.rows() * t.cols());
-  const int64_t row_bytes = static_cast<int64_t>(t.blocks.size()) / t.rows();
   ComputePool().ParallelFor(t.rows(), Schedule::kStatic, [&](int64_t r) {
-    DequantizeRow(t.block_type, t.blocks.data() + r * row_bytes, out.data() + r * t.cols(),
-                  t.cols());
+    DequantizeMatrixRow(t, r, out.data() + r * t.cols());
   });
   return out;
 }

@@ -1,13 +1,15 @@
 // Numerical agreement with llama.cpp on the default model, against fixtures that llama.cpp
 // produced (scripts/fixtures/gen_llamacpp_fixtures.py, docs/FIXTURES.md):
-//  - teacher-forced over 2048 tokens of GPL-3 text: top-1 agreement and mean KL(llama.cpp || us)
+//  - teacher-forced over 2048 tokens of GPL-3 text: top-1 agreement, mean and worst
+//    KL(llama.cpp || us)
 //  - greedy continuations identical up to the first near-tie of llama.cpp's top-2 logits.
-// Our matmuls are bit-exact with llama.cpp's (8-bit activations, same float order) and so is
-// everything else but attention's float summation order (~1e-8). Those last-bit differences
-// occasionally flip an 8-bit activation code, and a 135M model amplifies the flip over the next
-// layers, so the bar is llama.cpp's own disagreement between two of its configurations
-// (scripts/fixtures/llamacpp_self_agreement.py: f16 vs f32 KV cache, top-1 0.959, mean KL
-// 0.0041; mean |logit change| 0.19), not 100%. A real bug moves these numbers far more.
+// Our 8-bit activations are llama.cpp's bit for bit, and each block's integer dot product is the
+// same; the float order in which block products are summed (matmuls) and attention's are not.
+// Those last-bit differences occasionally flip an 8-bit activation code, and a 135M model
+// amplifies the flip over the next layers, so the bar is llama.cpp's own disagreement between
+// two of its configurations (scripts/fixtures/llamacpp_self_agreement.py, f16 vs f32 KV cache:
+// top-1 0.959, mean KL 0.0041, worst position KL 0.0745, its top-2 gap moving by 0.11 on average
+// and by more than 0.23 at 10% of positions), not 100%. A real bug moves these numbers far more.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,9 +28,11 @@
 namespace xq {
 namespace {
 
-// llama.cpp top-2 logits closer than this count as a tie: below the 0.19 mean logit change
-// llama.cpp itself shows between its f16 and f32 KV caches.
-constexpr float kNearTie = 0.15f;
+// llama.cpp top-2 logits closer than this count as a tie: llama.cpp's own top-2 gap moves by
+// more than this at 10% of positions between its f16 and f32 KV caches (p90 0.235).
+constexpr float kNearTie = 0.23f;
+// The worst single-position KL llama.cpp shows against itself (f16 vs f32 KV cache).
+constexpr double kWorstPositionKl = 0.0745;
 
 nlohmann::json ReadFixture(const std::string& name) {
   std::ifstream in(std::string(XQ_SOURCE_DIR) + "/tests/fixtures/llamacpp/" + name);
@@ -83,7 +87,7 @@ TEST_F(LlamaCppAgreement, TeacherForcedTop1AndKl) {
   // Prefill in chunks of 512, as the engine will, which also exercises attention over the cache.
   SoloSequence seq(*backend_->runner, *backend_->kv);
   int64_t agree = 0, agree_excluding_ties = 0, non_ties = 0;
-  double kl_sum = 0, max_kl = 0, first_position_error = 0;
+  double kl_sum = 0, max_kl = 0;
   const auto gaps = f["gap"].get<std::vector<double>>();
   for (int64_t start = 0; start < n; start += 512) {
     const int64_t len = std::min<int64_t>(512, n - start);
@@ -103,12 +107,6 @@ TEST_F(LlamaCppAgreement, TeacherForcedTop1AndKl) {
       // KL(P_llama || P_ours) over llama.cpp's top-16 plus one bucket for the remaining mass: a
       // lower bound of the full KL (log-sum inequality) that misses only the tail's shape.
       const std::vector<double> lp = LogSoftmax(row, vocab);
-      if (t == 0) {
-        for (size_t k = 0; k < top_ids[0].size(); ++k) {
-          first_position_error =
-              std::max(first_position_error, std::fabs(lp[top_ids[0][k]] - top_logprobs[0][k]));
-        }
-      }
       double kl = 0, p_top = 0, q_top = 0;
       for (size_t k = 0; k < top_ids[t].size(); ++k) {
         const double p = std::exp(top_logprobs[t][k]);
@@ -130,9 +128,9 @@ TEST_F(LlamaCppAgreement, TeacherForcedTop1AndKl) {
       static_cast<long long>(n - non_ties), mean_kl, max_kl);
   EXPECT_GE(top1, 0.95);
   EXPECT_LT(mean_kl, 0.004);
-  // The first position sees no attention over other tokens: everything else is bit-exact, so its
-  // top-16 log-probabilities match llama.cpp's 4-decimal fixture.
-  EXPECT_LT(first_position_error, 2e-4);
+  // No position disagrees more than llama.cpp's worst against itself: catches a bug that only
+  // some positions see (our KL is a lower bound of the full KL, llama.cpp's figure the full one).
+  EXPECT_LT(max_kl, kWorstPositionKl);
 }
 
 TEST_F(LlamaCppAgreement, GreedyContinuationsMatchUpToTheFirstNearTie) {

@@ -1,0 +1,27 @@
+// The packed weight layout of the quantized matmul's SIMD kernels (QGemm with packed weights, and
+// the per-call packing of GGML blocks): groups of kGroupCols output features. Per group and
+// 32-block: Planes unsigned 4-bit code planes (one; two for Q8_0, whose w + 128 = 16 * high +
+// low), each four vectors of kVectorBytes: vector t holds, for every output in order, 4 bytes
+// whose low nibbles are codes 4t..4t+3 and high nibbles codes 16+4t..16+4t+3 (the GGML nibble
+// order: bytes 4t..4t+3 of the block's qs); then the kGroupCols fp16 scales, then (Q4_1) the
+// fp16 mins. Exactly the bytes of the GGML blocks, rearranged: nothing is lost, and a row can be
+// turned back into its GGML blocks (UnpackQWeightRow).
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/include/qgemm.h"
+
+namespace xq::qgemm_layout {
+
+inline constexpr int kGroupCols = 16;
+inline constexpr int kVectorBytes = 4 * kGroupCols;
+inline constexpr int kPlaneBytes = 4 * kVectorBytes;
+
+constexpr int Planes(QWeightType t) { return t == QWeightType::kQ8_0 ? 2 : 1; }
+constexpr int HalvesPerOutput(QWeightType t) { return t == QWeightType::kQ4_1 ? 2 : 1; }
+constexpr size_t PackedBlockBytes(QWeightType t) {
+  return Planes(t) * kPlaneBytes + HalvesPerOutput(t) * kGroupCols * sizeof(uint16_t);
+}
+
+}  // namespace xq::qgemm_layout
