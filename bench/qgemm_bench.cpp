@@ -109,7 +109,14 @@ template <QWeightType T>
 void BM_QGemm(benchmark::State& state) {
   const int64_t out = state.range(0), in = state.range(1), rows = state.range(2);
   std::mt19937 rng(1);
-  const auto w = RandomBlocks(T, out, in, rng);
+  const auto blocks = RandomBlocks(T, out, in, rng);
+  // As the CPU runner holds them: packed once at load when the CPU can (PackForCpuKernels).
+  const bool packed = CanPackQWeights();
+  std::vector<uint8_t> w = blocks;
+  if (packed) {
+    w.resize(PackedQWeightBytes(T, out, in));
+    PackQWeights(T, blocks.data(), out, in, w.data());
+  }
   const auto x = Random(rows * in, rng);
   std::vector<uint8_t> xq(QuantizedActivationBytes(T, rows, in));
   std::vector<float> y(rows * out);
@@ -117,7 +124,7 @@ void BM_QGemm(benchmark::State& state) {
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
     QuantizeActivations(T, x.data(), rows, in, xq.data());
-    QGemm({T, w.data(), out, in, xq.data(), rows, y.data(), false});
+    QGemm({T, w.data(), out, in, xq.data(), rows, y.data(), false, packed});
     benchmark::DoNotOptimize(y.data());
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
