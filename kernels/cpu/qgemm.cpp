@@ -125,10 +125,14 @@ void QGemm(const QGemmParams& p) {
   // Per-row activation scales and code sums, once per call: every output feature reuses them.
   thread_local std::vector<float> d, s;
   thread_local std::vector<int32_t> corr;
+  thread_local std::vector<uint8_t> shifted;
   d.resize(p.rows * nb);
   s.resize(p.type == QWeightType::kQ4_1 ? p.rows * nb : 0);
-  corr.resize(p.type == QWeightType::kQ4_1 ? 0 : p.rows * nb);
+  corr.resize(p.type == QWeightType::kQ4_0 ? p.rows * nb : 0);
   simd::ComputeActTerms(p.type, p.xq, 0, p.rows, nb, d.data(), s.data(), corr.data());
+  const bool shift = p.type == QWeightType::kQ8_0 && isa == QGemmIsa::kAvx512Vnni;
+  shifted.resize(shift ? p.rows * p.in : 0);
+  if (shift) simd::ShiftCodes(p.xq, 0, p.rows, nb, shifted.data());
   const size_t a_block = QActivationBlockBytes(p.type);
   // An activation block's 32 codes are its last bytes.
   const simd::ActTerms act{static_cast<const uint8_t*>(p.xq) + a_block - kGgmlBlock,
@@ -137,7 +141,8 @@ void QGemm(const QGemmParams& p) {
                            nb,
                            d.data(),
                            s.data(),
-                           corr.data()};
+                           corr.data(),
+                           shifted.data()};
 
   // A work item: a few groups of output features x up to kItemRows rows. Unless the weights are
   // packed already, each group is packed once into this thread's L1 buffer and then serves all

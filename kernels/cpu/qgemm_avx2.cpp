@@ -4,7 +4,7 @@
 // (one 32-block of unsigned 4-bit codes times signed 8-bit activations) are summed exactly in
 // 16 bits (8 * 2 * 15 * 128 < 2^15), widened once, and each block costs one float multiply-add
 // per 8 outputs and row: the integer work per MAC is close to the CPU's int8 peak loop.
-// 8-bit weights (Q8_0) are two such planes: w + 128 = 16 * high + low.
+// 8-bit weights (Q8_0) take ggml's sign trick instead: |w| times the activation with w's sign.
 #include "kernels/cpu/qgemm_avx2.h"
 
 #include "kernels/cpu/qgemm_layout.h"
@@ -51,15 +51,6 @@ XQ_AVX2 void TransposePlane(const __m128i* q, uint8_t* plane, int vector_bytes) 
   }
 }
 
-// Q8_0 codes w (signed) as v = w + 128 = 16 * high + low, each plane in GGML nibble order.
-XQ_AVX2 void SplitQ8(const int8_t* qs, __m128i* low, __m128i* high) {
-  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80)), m4 = _mm_set1_epi8(15);
-  const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)), flip);
-  const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)), flip);
-  *low = _mm_or_si128(_mm_and_si128(a, m4), _mm_slli_epi16(_mm_and_si128(b, m4), 4));
-  *high = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), m4), _mm_andnot_si128(m4, b));
-}
-
 template <QWeightType T>
 XQ_AVX2 void PackGroupImpl(const uint8_t* w, int64_t nb, int ncols, uint8_t* packed) {
   using WBlock =
@@ -71,10 +62,9 @@ XQ_AVX2 void PackGroupImpl(const uint8_t* w, int64_t nb, int ncols, uint8_t* pac
     auto* halves = reinterpret_cast<uint16_t*>(packed + Planes(T) * kPlaneBytes);
     for (int c = 0; c < kGroupCols; ++c) {
       const WBlock& blk = c < ncols ? reinterpret_cast<const WBlock*>(w)[c * nb + b] : kZero;
+      lo[c] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
       if constexpr (T == QWeightType::kQ8_0) {
-        SplitQ8(blk.qs, &lo[c], &hi[c]);
-      } else {
-        lo[c] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
+        hi[c] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + 16));
       }
       halves[c] = blk.d;
       if constexpr (T == QWeightType::kQ4_1) halves[kGroupCols + c] = blk.m;
@@ -112,6 +102,26 @@ XQ_AVX2 inline void PlaneDots(const uint8_t* plane, const int8_t* const* a, __m2
     dots[r] = _mm256_add_epi32(dots[r], _mm256_madd_epi16(sums[r], weight));
 }
 
+// Q8_0: dots[r] += the 8 outputs' exact signed dots over one block, as ggml does it on AVX2:
+// vpmaddubsw of |w| with the activation codes carrying w's sign (pairs stay below 2^15 for
+// activation codes in [-127, 127], which QuantizeActivations guarantees).
+template <int M>
+XQ_AVX2 inline void SignedDots(const uint8_t* packed, const int8_t* const* a, __m256i* dots) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int t = 0; t < 8; ++t) {
+    const __m256i w =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed + t * kVectorBytes));
+    const __m256i magnitude = _mm256_sign_epi8(w, w);
+    for (int r = 0; r < M; ++r) {
+      int32_t q;
+      std::memcpy(&q, a[r] + 4 * t, 4);
+      const __m256i signed_a = _mm256_sign_epi8(_mm256_set1_epi32(q), w);
+      dots[r] = _mm256_add_epi32(
+          dots[r], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_a), ones));
+    }
+  }
+}
+
 // Outputs 8h..8h+7 of a packed group for M activation rows starting at r0, all blocks: per block
 // acc = fma(dw * da, I, acc) with I the exact integer dot (offsets folded in), then for Q4_1
 // acc = fma(m, s, acc) -- QGemmReference's order.
@@ -127,12 +137,13 @@ XQ_AVX2 void Kernel(const uint8_t* packed, int h, const ActTerms& act, int64_t r
     }
     __m256i dots[M];
     for (int r = 0; r < M; ++r) {
-      dots[r] = T == QWeightType::kQ4_1 ? _mm256_setzero_si256()
-                                        : _mm256_set1_epi32(act.corr[(r0 + r) * nb + b]);
+      dots[r] = T == QWeightType::kQ4_0 ? _mm256_set1_epi32(act.corr[(r0 + r) * nb + b])
+                                        : _mm256_setzero_si256();
     }
-    PlaneDots<M>(packed + h * 32, a, dots, _mm256_set1_epi16(1));
     if constexpr (T == QWeightType::kQ8_0) {
-      PlaneDots<M>(packed + kPlaneBytes + h * 32, a, dots, _mm256_set1_epi16(16));
+      SignedDots<M>(packed + h * 32, a, dots);
+    } else {
+      PlaneDots<M>(packed + h * 32, a, dots, _mm256_set1_epi16(1));
     }
     const auto* halves = reinterpret_cast<const uint16_t*>(packed + Planes(T) * kPlaneBytes);
     const __m256 dw = Halves8(halves + h * kHalfCols);
@@ -243,9 +254,8 @@ XQ_AVX2 void QuantizeBlocks(bool q8_1, const float* x, int64_t n, void* xq) {
   }
 }
 
-XQ_AVX2 void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64_t r1, int64_t nb,
-                             float* d, float* s, int32_t* corr) {
-  const int32_t offset = type == QWeightType::kQ4_0 ? -8 : -128;
+XQ_AVX2 void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64_t r1,
+                             int64_t nb, float* d, float* s, int32_t* corr) {
   for (int64_t i = r0 * nb; i < r1 * nb; ++i) {
     if (type == QWeightType::kQ4_1) {
       const auto& blk = static_cast<const BlockQ8_1*>(xq)[i];
@@ -254,8 +264,18 @@ XQ_AVX2 void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64
     } else {
       const auto& blk = static_cast<const BlockQ8_0*>(xq)[i];
       d[i] = Half(blk.d);
-      corr[i] = offset * CodeSum(blk.qs);
+      if (type == QWeightType::kQ4_0) corr[i] = -8 * CodeSum(blk.qs);
     }
+  }
+}
+
+XQ_AVX2 void ShiftCodes(const void* xq, int64_t r0, int64_t r1, int64_t nb, uint8_t* shifted) {
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int64_t i = r0 * nb; i < r1 * nb; ++i) {
+    const auto& blk = static_cast<const BlockQ8_0*>(xq)[i];
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(shifted + i * kGgmlBlock),
+                        _mm256_xor_si256(q, flip));
   }
 }
 

@@ -22,12 +22,17 @@ struct ActTerms {
   int64_t nb;           // 32-blocks per row
   const float* d;       // [rows, nb] activation scales
   const float* s;       // [rows, nb] Q4_1: the block's s (fp16 of d * sum(codes)); else unused
-  const int32_t* corr;  // [rows, nb] Q4_0: -8 * sum(codes), Q8_0: -128 * sum(codes)
+  const int32_t* corr;  // [rows, nb] Q4_0: -8 * sum(codes); unused otherwise
+  // Q8_0 on AVX-512 VNNI only: [rows, nb * 32] codes + 128 as unsigned bytes (ShiftCodes).
+  const uint8_t* shifted;
 };
 
-// Fills d and either s (Q4_1) or corr (Q4_0, Q8_0), each [rows, nb], for rows r0..r1.
+// Fills d and either s (Q4_1) or corr (Q4_0), each [rows, nb], for rows r0..r1.
 void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64_t r1, int64_t nb, float* d,
                      float* s, int32_t* corr);
+
+// Q8_0 activation codes of rows r0..r1 plus 128, as unsigned bytes ([rows, nb * 32]).
+void ShiftCodes(const void* xq, int64_t r0, int64_t r1, int64_t nb, uint8_t* shifted);
 
 // Interleaves the GGML weight rows o0 .. o0 + ncols (ncols <= qgemm_layout::kGroupCols; missing
 // rows become zero weights) into one packed group (qgemm_layout.h) over nb blocks.

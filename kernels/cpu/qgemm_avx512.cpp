@@ -4,6 +4,7 @@
 #include "kernels/cpu/qgemm_avx512.h"
 
 #include "kernels/cpu/qgemm_layout.h"
+#include "kernels/include/ggml_blocks.h"
 
 #include <immintrin.h>
 
@@ -24,10 +25,9 @@ XQ_AVX512 inline __m512 Halves16(const uint16_t* h) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)));
 }
 
-// dots[r] += weight * (the 16 outputs' integer sums over one block of one plane).
+// dots[r] += the 16 outputs' integer sums over one block of unsigned 4-bit codes.
 template <int M>
-XQ_AVX512 inline void PlaneDots(const uint8_t* plane, const int8_t* const* a, __m512i* dots,
-                                int shift) {
+XQ_AVX512 inline void PlaneDots(const uint8_t* plane, const int8_t* const* a, __m512i* dots) {
   const __m512i m4 = _mm512_set1_epi8(15);
   __m512i sums[M];
   for (int r = 0; r < M; ++r) sums[r] = _mm512_setzero_si512();
@@ -43,9 +43,27 @@ XQ_AVX512 inline void PlaneDots(const uint8_t* plane, const int8_t* const* a, __
       sums[r] = _mm512_dpbusd_epi32(sums[r], hi, _mm512_set1_epi32(qb));
     }
   }
-  for (int r = 0; r < M; ++r) {
-    dots[r] = _mm512_add_epi32(dots[r], shift ? _mm512_slli_epi32(sums[r], shift) : sums[r]);
+  for (int r = 0; r < M; ++r) dots[r] = _mm512_add_epi32(dots[r], sums[r]);
+}
+
+// Q8_0: dots[r] += the 16 outputs' exact signed dots over one block. vpdpbusd multiplies
+// unsigned by signed bytes, so the activations come shifted to a + 128 (ActTerms::shifted) and
+// 128 * sum(w), from one more vpdpbusd per vector shared by all rows, is taken off.
+template <int M>
+XQ_AVX512 inline void ShiftedDots(const uint8_t* packed, const uint8_t* const* a, __m512i* dots) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i weight_sums = _mm512_setzero_si512();
+  for (int t = 0; t < 8; ++t) {
+    const __m512i w = _mm512_loadu_si512(packed + kVectorBytes * t);
+    weight_sums = _mm512_dpbusd_epi32(weight_sums, ones, w);
+    for (int r = 0; r < M; ++r) {
+      int32_t q;
+      std::memcpy(&q, a[r] + 4 * t, 4);
+      dots[r] = _mm512_dpbusd_epi32(dots[r], _mm512_set1_epi32(q), w);
+    }
   }
+  const __m512i offset = _mm512_slli_epi32(weight_sums, 7);
+  for (int r = 0; r < M; ++r) dots[r] = _mm512_sub_epi32(dots[r], offset);
 }
 
 // QGemmReference's order per block: acc = fma(dw * da, I, acc), then Q4_1's acc = fma(m, s, acc).
@@ -63,11 +81,18 @@ XQ_AVX512 void Kernel(const uint8_t* packed, const ActTerms& act, int64_t r0, __
     }
     __m512i dots[M];
     for (int r = 0; r < M; ++r) {
-      dots[r] = T == QWeightType::kQ4_1 ? _mm512_setzero_si512()
-                                        : _mm512_set1_epi32(act.corr[(r0 + r) * nb + b]);
+      dots[r] = T == QWeightType::kQ4_0 ? _mm512_set1_epi32(act.corr[(r0 + r) * nb + b])
+                                        : _mm512_setzero_si512();
     }
-    PlaneDots<M>(packed, a, dots, 0);
-    if constexpr (kPlanes == 2) PlaneDots<M>(packed + kPlaneBytes, a, dots, 4);
+    if constexpr (T == QWeightType::kQ8_0) {
+      const uint8_t* shifted[M];
+      for (int r = 0; r < M; ++r) {
+        shifted[r] = act.shifted + ((r0 + r) * nb + b) * kGgmlBlock;
+      }
+      ShiftedDots<M>(packed, shifted, dots);
+    } else {
+      PlaneDots<M>(packed, a, dots);
+    }
     const auto* halves = reinterpret_cast<const uint16_t*>(packed + kPlanes * kPlaneBytes);
     const __m512 dw = Halves16(halves);
     for (int r = 0; r < M; ++r) {

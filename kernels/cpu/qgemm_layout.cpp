@@ -52,18 +52,10 @@ void UnpackQWeightRow(QWeightType type, const void* packed, int64_t in, int64_t 
         break;
       }
       case QWeightType::kQ8_0: {
-        // Inverse of the split w + 128 = 16 * high + low (qgemm_avx2.cpp, SplitQ8).
-        uint8_t low[16], high[16];
-        plane_bytes(0, low);
-        plane_bytes(1, high);
         BlockQ8_0 w;
         w.d = halves[0];
-        for (int i = 0; i < 16; ++i) {
-          const uint8_t a = (low[i] & 15) | (high[i] & 15) << 4;
-          const uint8_t c = (low[i] >> 4) | (high[i] & 0xF0);
-          w.qs[i] = static_cast<int8_t>(a ^ 0x80);
-          w.qs[i + 16] = static_cast<int8_t>(c ^ 0x80);
-        }
+        plane_bytes(0, reinterpret_cast<uint8_t*>(w.qs));
+        plane_bytes(1, reinterpret_cast<uint8_t*>(w.qs) + 16);
         std::memcpy(out, &w, sizeof(w));
         break;
       }

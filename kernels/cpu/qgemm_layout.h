@@ -1,11 +1,11 @@
 // The packed weight layout of the quantized matmul's SIMD kernels (QGemm with packed weights, and
 // the per-call packing of GGML blocks): groups of kGroupCols output features. Per group and
-// 32-block: Planes unsigned 4-bit code planes (one; two for Q8_0, whose w + 128 = 16 * high +
-// low), each four vectors of kVectorBytes: vector t holds, for every output in order, 4 bytes
-// whose low nibbles are codes 4t..4t+3 and high nibbles codes 16+4t..16+4t+3 (the GGML nibble
-// order: bytes 4t..4t+3 of the block's qs); then the kGroupCols fp16 scales, then (Q4_1) the
-// fp16 mins. Exactly the bytes of the GGML blocks, rearranged: nothing is lost, and a row can be
-// turned back into its GGML blocks (UnpackQWeightRow).
+// 32-block: Planes code planes of four vectors of kVectorBytes; vector t of plane p holds, for
+// every output in order, bytes 16p + 4t .. 16p + 4t + 3 of its GGML block's qs (Q4: bytes whose
+// low nibbles are codes 4t.. and high nibbles codes 16 + 4t..; Q8_0: signed codes 16p + 4t..);
+// then the kGroupCols fp16 scales, then (Q4_1) the fp16 mins. Exactly the bytes of the GGML
+// blocks, rearranged: nothing is lost, and a row can be turned back into its GGML blocks
+// (UnpackQWeightRow).
 #pragma once
 
 #include <cstddef>
