@@ -67,9 +67,12 @@ def test_keys_come_in_schema_order(client, model_id):
 
 
 def test_json_object_mode_gives_an_object(client, model_id):
+    # Greedy: a seeded draw at temperature 0.8 depends on the CPU's float paths (seed 3 closed
+    # its object on an AVX-512 machine and rambled past 200 tokens on an AVX2 one); greedy closes
+    # it in 45 tokens, so whether the object ends is about the grammar, not the dice.
     r = client.chat.completions.create(
         model=model_id, messages=[{"role": "user", "content": "Describe a cat in JSON."}],
-        response_format={"type": "json_object"}, temperature=0.8, seed=3, max_tokens=200)
+        response_format={"type": "json_object"}, temperature=0, max_tokens=200)
     assert r.choices[0].finish_reason == "stop"
     assert isinstance(json.loads(r.choices[0].message.content), dict)
 
