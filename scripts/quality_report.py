@@ -30,6 +30,11 @@ PASSKEY_PROFILES = ["xquant-1.5"]
 # At the first context only (a full row costs about 25 minutes on 2 cores): the baselines, what
 # rotation, sinks and key calibration do to retrieval, and the shared-value-code layout.
 PASSKEY_ABLATIONS = ["fp16", "kivi-2", "asymkv-1.5", "k2v1-rotkv-sinks", "xquant-1.38"]
+# At the second context only: what in xquant-1.5 costs retrieval (keys or values fp16 instead),
+# whether the same bits spent as 2-bit values shared across layer pairs retrieve better, and
+# whether smaller groups would (16-token blocks: twice the fp16 scales, 3.5 real bits).
+PASSKEY_DIAGNOSTICS = ["xquant-1.5-k16", "xquant-1.5-v16", "xquant-1.5-v2shared",
+                       "xquant-1.5-g16"]
 TEXTS = ["prose", "docs", "code"]
 
 
@@ -87,6 +92,24 @@ def ablations(tmp):
     return out
 
 
+def passkey_diagnostics(tmp):
+    """Variants of xquant-1.5 that locate its retrieval loss, written as profile files."""
+    x15 = load("xquant-1.5")
+    rot = {"rotation": "hadamard"}
+    variants = {
+        "xquant-1.5-k16": dict(x15, keys={"bits": 16}),
+        "xquant-1.5-v16": dict(x15, values={"bits": 16}),
+        "xquant-1.5-v2shared": dict(x15, values={"bits": 2, "share_from_layer": "0%", **rot}),
+        "xquant-1.5-g16": dict(x15, block_tokens=16),
+    }
+    paths = []
+    for name in PASSKEY_DIAGNOSTICS:
+        path = pathlib.Path(tmp) / f"{name}.json"
+        path.write_text(json.dumps(dict(variants[name], name=name, description=name)))
+        paths.append(str(path))
+    return paths
+
+
 def run_eval(args):
     cmd = [str(XQUANT), "eval", "--model", str(MODEL), "--json", "--threads", "2",
            "--kv-cache-memory", "512MiB"] + args
@@ -122,6 +145,10 @@ def run_passkey(contexts, trials):
         for p in PASSKEY_ABLATIONS:
             short += ["--kv-profile", paths.get(p, p)]
         rows += run_eval(common + short)
+        diagnostics = ["--contexts", str(contexts[1])]
+        for path in passkey_diagnostics(tmp):
+            diagnostics += ["--kv-profile", path]
+        rows += run_eval(common + diagnostics)
     full = ["--contexts", *map(str, contexts)]
     for p in PASSKEY_PROFILES:
         full += ["--kv-profile", p]
