@@ -32,7 +32,8 @@ PASSKEY_PROFILES = ["xquant-1.5"]
 PASSKEY_ABLATIONS = ["fp16", "kivi-2", "asymkv-1.5", "k2v1-rotkv-sinks", "xquant-1.38"]
 # At the second context only: what in xquant-1.5 costs retrieval (keys or values fp16 instead),
 # whether the same bits spent as 2-bit values shared across layer pairs retrieve better, and
-# whether smaller groups would (16-token blocks: twice the fp16 scales, 3.5 real bits).
+# whether smaller groups would (16-token blocks: twice the fp16 scales, 3.5 real bits; the last
+# entry, also run at the third context).
 PASSKEY_DIAGNOSTICS = ["xquant-1.5-k16", "xquant-1.5-v16", "xquant-1.5-v2shared",
                        "xquant-1.5-g16"]
 TEXTS = ["prose", "docs", "code"]
@@ -145,10 +146,12 @@ def run_passkey(contexts, trials):
         for p in PASSKEY_ABLATIONS:
             short += ["--kv-profile", paths.get(p, p)]
         rows += run_eval(common + short)
-        diagnostics = ["--contexts", str(contexts[1])]
-        for path in passkey_diagnostics(tmp):
-            diagnostics += ["--kv-profile", path]
-        rows += run_eval(common + diagnostics)
+        diagnostics = passkey_diagnostics(tmp)
+        rows += run_eval(common + ["--contexts", str(contexts[1])] +
+                         [arg for path in diagnostics[:-1] for arg in ("--kv-profile", path)])
+        # Smaller groups: at the third context too, where xquant-1.5 loses half the keys.
+        rows += run_eval(common + ["--contexts", *map(str, contexts[1:3]),
+                                   "--kv-profile", diagnostics[-1]])
     full = ["--contexts", *map(str, contexts)]
     for p in PASSKEY_PROFILES:
         full += ["--kv-profile", p]
