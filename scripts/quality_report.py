@@ -30,12 +30,11 @@ PASSKEY_PROFILES = ["xquant-1.5"]
 # At the first context only (a full row costs about 25 minutes on 2 cores): the baselines, what
 # rotation, sinks and key calibration do to retrieval, and the shared-value-code layout.
 PASSKEY_ABLATIONS = ["fp16", "kivi-2", "asymkv-1.5", "k2v1-rotkv-sinks", "xquant-1.38"]
-# At the second context only: what in xquant-1.5 costs retrieval (keys or values fp16 instead),
+# At the second context: what in xquant-1.5 costs retrieval (keys or values fp16 instead),
 # whether the same bits spent as 2-bit values shared across layer pairs retrieve better, and
-# whether smaller groups would (16-token blocks: twice the fp16 scales, 3.5 real bits; the last
-# entry, also run at the third context).
-PASSKEY_DIAGNOSTICS = ["xquant-1.5-k16", "xquant-1.5-v16", "xquant-1.5-v2shared",
-                       "xquant-1.5-g16"]
+# whether smaller groups would (16-token blocks: twice the fp16 scales, 3.5 real bits), that
+# one at the third context too, where xquant-1.5 loses half the keys.
+SMALL_GROUPS = "xquant-1.5-g16"
 TEXTS = ["prose", "docs", "code"]
 
 
@@ -62,10 +61,7 @@ def ablations(tmp):
     out = []
 
     def add(name, profile, what):
-        profile = dict(profile, name=name, description=what)
-        path = pathlib.Path(tmp) / f"{name}.json"
-        path.write_text(json.dumps(profile))
-        out.append((str(path), what))
+        out.append((write_profile(tmp, name, profile, what), what))
 
     plain_x138 = dict(x138, keys={"bits": 2}, values={"bits": 1, "share_from_layer": "50%"},
                       eta=paper_eta)
@@ -93,22 +89,23 @@ def ablations(tmp):
     return out
 
 
+def write_profile(tmp, name, profile, what):
+    path = pathlib.Path(tmp) / f"{name}.json"
+    path.write_text(json.dumps(dict(profile, name=name, description=what)))
+    return str(path)
+
+
 def passkey_diagnostics(tmp):
-    """Variants of xquant-1.5 that locate its retrieval loss, written as profile files."""
+    """Variants of xquant-1.5 that locate its retrieval loss: {name: profile file}."""
     x15 = load("xquant-1.5")
     rot = {"rotation": "hadamard"}
     variants = {
         "xquant-1.5-k16": dict(x15, keys={"bits": 16}),
         "xquant-1.5-v16": dict(x15, values={"bits": 16}),
         "xquant-1.5-v2shared": dict(x15, values={"bits": 2, "share_from_layer": "0%", **rot}),
-        "xquant-1.5-g16": dict(x15, block_tokens=16),
+        SMALL_GROUPS: dict(x15, block_tokens=16),
     }
-    paths = []
-    for name in PASSKEY_DIAGNOSTICS:
-        path = pathlib.Path(tmp) / f"{name}.json"
-        path.write_text(json.dumps(dict(variants[name], name=name, description=name)))
-        paths.append(str(path))
-    return paths
+    return {name: write_profile(tmp, name, p, name) for name, p in variants.items()}
 
 
 def run_eval(args):
@@ -147,11 +144,11 @@ def run_passkey(contexts, trials):
             short += ["--kv-profile", paths.get(p, p)]
         rows += run_eval(common + short)
         diagnostics = passkey_diagnostics(tmp)
+        small_groups = diagnostics.pop(SMALL_GROUPS)
         rows += run_eval(common + ["--contexts", str(contexts[1])] +
-                         [arg for path in diagnostics[:-1] for arg in ("--kv-profile", path)])
-        # Smaller groups: at the third context too, where xquant-1.5 loses half the keys.
+                         [arg for path in diagnostics.values() for arg in ("--kv-profile", path)])
         rows += run_eval(common + ["--contexts", *map(str, contexts[1:3]),
-                                   "--kv-profile", diagnostics[-1]])
+                                   "--kv-profile", small_groups])
     full = ["--contexts", *map(str, contexts)]
     for p in PASSKEY_PROFILES:
         full += ["--kv-profile", p]
