@@ -46,6 +46,11 @@ std::string DescribeSlots(const KvBlockLayout& layout, bool keys) {
   }
   if (shared > 0) out += Printf(", codes shared by %d layers from L%zu", shared, first_shared);
   if (Slot(layout, 0, keys).rotated) out += ", Hadamard-rotated";
+  if (keys && layout.KeyGroupTokens(Slot(layout, 0, true)) != layout.block_tokens) {
+    out += Printf(", %lld-token groups",
+                  static_cast<long long>(layout.KeyGroupTokens(Slot(layout, 0, true))));
+  }
+  if (Slot(layout, 0, keys).param_bits == 8) out += ", 8-bit scales and zero points";
   return out;
 }
 

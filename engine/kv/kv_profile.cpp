@@ -89,7 +89,8 @@ LayerThreshold ParseThreshold(const json& v, const std::string& source, const st
 KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& source,
                         const std::string& where) {
   if (!v.is_object()) Fail(source, where, "must be an object like {\"bits\": 2}");
-  RejectUnknownKeys(v, {"bits", "rules", "share_from_layer", "rotation"}, source, where + ".");
+  RejectUnknownKeys(v, {"bits", "rules", "share_from_layer", "rotation", "group_tokens", "param_bits"},
+                    source, where + ".");
   KvSlotProfile s;
   if (!v.contains("bits")) Fail(source, where + ".bits", "missing");
   s.bits = ParseBits(v["bits"], block_tokens, source, where + ".bits");
@@ -115,6 +116,32 @@ KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& 
       Fail(source, where + ".rotation", "expected \"hadamard\" or \"none\", got " + r.dump());
     }
     s.rotated = r == "hadamard";
+  }
+  if (v.contains("param_bits")) {
+    const int64_t bits = GetInt(v["param_bits"], source, where + ".param_bits");
+    if (bits != 8 && bits != kFp16Bits) {
+      Fail(source, where + ".param_bits", std::to_string(bits) + " is not 8 or 16");
+    }
+    s.param_bits = static_cast<int>(bits);
+  }
+  if (v.contains("group_tokens")) {
+    const std::string field = where + ".group_tokens";
+    if (where != "keys") Fail(source, field, "only keys are grouped by tokens");
+    const int64_t t = GetInt(v["group_tokens"], source, field);
+    if (t <= 0 || block_tokens % t != 0) {
+      Fail(source, field,
+           std::to_string(t) + " does not divide block_tokens " + std::to_string(block_tokens));
+    }
+    std::vector<int> all_bits{s.bits};
+    for (const KvBitsRule& r : s.rules) all_bits.push_back(r.bits);
+    for (int bits : all_bits) {
+      if (bits != kFp16Bits && t * bits % 8 != 0) {
+        Fail(source, field,
+             std::to_string(t) + " tokens of " + std::to_string(bits) +
+                 "-bit codes are not a whole number of bytes");
+      }
+    }
+    s.group_tokens = static_cast<int>(t);
   }
   return s;
 }
@@ -155,6 +182,8 @@ void ResolveSlot(const KvProfile& p, const KvSlotProfile& slot, const std::strin
     s.bits = bits[l];
     s.shares_codes = l % 2 == 1 && l >= share_from;
     s.rotated = slot.rotated;
+    s.group_tokens = slot.group_tokens;
+    s.param_bits = slot.param_bits;
     s.eta = s.bits == kFp16Bits || !p.calibration ? 0.0f : p.EtaFor(s.bits);
     if (!s.shares_codes) continue;
     if (bits[l] == kFp16Bits) {
@@ -271,6 +300,8 @@ json SlotJson(const KvSlotProfile& slot) {
   }
   if (slot.share_from_layer) j["share_from_layer"] = ThresholdJson(*slot.share_from_layer);
   if (slot.rotated) j["rotation"] = "hadamard";
+  if (slot.group_tokens != 0) j["group_tokens"] = slot.group_tokens;
+  if (slot.param_bits != kFp16Bits) j["param_bits"] = slot.param_bits;
   return j;
 }
 

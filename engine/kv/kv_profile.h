@@ -40,6 +40,11 @@ struct KvSlotProfile {
   // "rotation": "hadamard" caches this half in the rotated basis
   // (kernels/include/xquant_rotation.h).
   bool rotated = false;
+  // "group_tokens" (keys only): tokens per key group, a divisor of block_tokens; 0 = the block.
+  int group_tokens = 0;
+  // "param_bits": 16 stores each group's {s, z} in fp16, 8 in one byte each against a per-head
+  // base (kernels/include/xquant_params.h).
+  int param_bits = kFp16Bits;
 };
 
 struct KvProfile {

@@ -51,7 +51,12 @@ SlotView View(const KvBlockLayout& L, int64_t layer, bool key) {
   const KvSlotSpec& spec = key ? L.layers[layer].k : L.layers[layer].v;
   const KvLayerOffsets& own = L.offsets[layer];
   const KvLayerOffsets& coder = spec.shares_codes ? L.offsets[layer - 1] : own;
-  return {spec.bits, key ? coder.k_codes : coder.v_codes, key ? own.k_params : own.v_params};
+  return {spec.bits,
+          key ? coder.k_codes : coder.v_codes,
+          key ? own.k_params : own.v_params,
+          spec.param_bits,
+          key ? L.KeyGroupTokens(spec) : 0,
+          spec.bits == kFp16Bits ? 0 : L.ParamHeadBytes(spec, key)};
 }
 
 }  // namespace

@@ -27,12 +27,6 @@ XQ_INLINE __m256 LoadHalf8(const void* p) {
 
 XQ_INLINE float RoundHalf(float x) { return static_cast<float>(static_cast<_Float16>(x)); }
 
-XQ_INLINE float LoadHalf(const uint8_t* p) {
-  _Float16 h;
-  std::memcpy(&h, p, sizeof h);
-  return static_cast<float>(h);
-}
-
 // 8 consecutive B-bit codes starting at byte p (8 codes fill B bytes), as floats.
 template <int B>
 XQ_INLINE __m256 Decode8(const uint8_t* p) {
@@ -98,13 +92,15 @@ XQ_AVX2 void Fp16Scores(const _Float16* k, int64_t stride, int64_t count, int64_
   }
 }
 
-// qs[h][d] = q[h][d] * s_d and cz[h] = sum_d q[h][d] * z_d from D fp16 {s, z} pairs.
-XQ_AVX2 void FoldKeyParams(const uint8_t* params, const float* const* q, int ng, int64_t D,
-                           float* qs, float* cz) {
+// qs[h][d] = q[h][d] * s_d and cz[h] = sum_d q[h][d] * z_d from the D {s, z} pairs of one key
+// token group (groups first .. first + D - 1 of the head).
+XQ_AVX2 void FoldKeyParams(const ParamReader& params, int64_t first, const float* const* q, int ng,
+                           int64_t D, float* qs, float* cz) {
   alignas(32) float s[kMaxDim], z[kMaxDim];
   for (int64_t d = 0; d < D; ++d) {
-    s[d] = LoadHalf(params + d * 4);
-    z[d] = LoadHalf(params + d * 4 + 2);
+    const ParamPair sz = params(first + d);
+    s[d] = sz.s;
+    z[d] = sz.z;
   }
   for (int h = 0; h < ng; ++h) {
     __m256 zacc = _mm256_setzero_ps();
@@ -117,12 +113,13 @@ XQ_AVX2 void FoldKeyParams(const uint8_t* params, const float* const* q, int ng,
   }
 }
 
-// Scores of one quantized key block of one KV head, codes [D][G*B/8], 16 tokens at a time.
+// Scores of one key token group (T tokens) of one KV head, 16 tokens at a time: codes points at
+// the group's first token in channel 0's string of G tokens (strings [D][G*B/8]).
 template <int B, int NG>
-XQ_AVX2 void QuantKeyBlock(const uint8_t* codes, int64_t D, int64_t G, const float* qs,
+XQ_AVX2 void QuantKeyGroup(const uint8_t* codes, int64_t D, int64_t G, int64_t T, const float* qs,
                            const float* cz, float scale, float* out, int64_t out_stride) {
   const int64_t row = G * B / 8;
-  for (int64_t j = 0; j < G; j += 16) {
+  for (int64_t j = 0; j < T; j += 16) {
     __m256 acc[NG][2];
     for (int h = 0; h < NG; ++h) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
     for (int64_t d = 0; d < D; ++d) {
@@ -145,20 +142,20 @@ XQ_AVX2 void QuantKeyBlock(const uint8_t* codes, int64_t D, int64_t G, const flo
   }
 }
 
-using QuantKeyFn = void (*)(const uint8_t*, int64_t, int64_t, const float*, const float*, float,
-                            float*, int64_t);
+using QuantKeyFn = void (*)(const uint8_t*, int64_t, int64_t, int64_t, const float*,
+                            const float*, float, float*, int64_t);
 
 template <int NG>
 QuantKeyFn PickQuantKey(int bits) {
   switch (bits) {
     case 1:
-      return QuantKeyBlock<1, NG>;
+      return QuantKeyGroup<1, NG>;
     case 2:
-      return QuantKeyBlock<2, NG>;
+      return QuantKeyGroup<2, NG>;
     case 4:
-      return QuantKeyBlock<4, NG>;
+      return QuantKeyGroup<4, NG>;
     default:
-      return QuantKeyBlock<8, NG>;
+      return QuantKeyGroup<8, NG>;
   }
 }
 
@@ -198,14 +195,19 @@ XQ_AVX2 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, int ng, f
       const uint8_t* next =
           p.arena + static_cast<int64_t>(p.block_table[j0 / G + kAhead]) * L.block_bytes;
       Prefetch(next + c.k.codes + it.g * code_bytes, code_bytes);
-      if (!fp16) Prefetch(next + c.k.params + it.g * D * 4, D * 4);
+      if (!fp16) Prefetch(next + c.k.params + it.g * c.k.head_params, c.k.head_params);
     }
     if (fp16) {
       const auto* k = reinterpret_cast<const _Float16*>(block + c.k.codes) + it.g * G * D;
       Fp16Scores(k, D, G, D, q16, ng, p.scale, scores + j0, st);
     } else {
-      FoldKeyParams(block + c.k.params + it.g * D * 4, q, ng, D, qs, cz);
-      quant(block + c.k.codes + it.g * code_bytes, D, G, qs, cz, p.scale, scores + j0, st);
+      const ParamReader params(block + c.k.params + it.g * c.k.head_params, c.k.param_bits);
+      const int64_t T = c.k.group_tokens;
+      for (int64_t t0 = 0; t0 < G; t0 += T) {
+        FoldKeyParams(params, t0 / T * D, q, ng, D, qs, cz);
+        quant(block + c.k.codes + it.g * code_bytes + t0 * c.k.bits / 8, D, G, T, qs, cz, p.scale,
+              scores + j0 + t0, st);
+      }
     }
   }
   for (const auto [lo, hi] : spans.fp16) {
@@ -234,15 +236,15 @@ XQ_INLINE void Fp16Values(const _Float16* v, int64_t stride, int64_t count, cons
 // Channels [d0, d0 + 16) (inside one channel group) of one quantized value block: codes
 // [G][D*B/8], params [G][D/G]{s, z}. zsum[h] gathers sum_t w_t z_{t,c}.
 template <int B, int NG>
-XQ_INLINE void QuantValues(const uint8_t* codes, const uint8_t* params, int64_t G, int64_t D,
+XQ_INLINE void QuantValues(const uint8_t* codes, const ParamReader& params, int64_t G, int64_t D,
                            int64_t d0, const float* w, int64_t w_stride, __m256 (&acc)[NG][2],
                            float* zsum) {
   const int64_t row = D * B / 8, groups = D / G, c = d0 / G;
   for (int64_t i = 0; i < G; ++i) {
     const uint8_t* cd = codes + i * row + d0 * B / 8;
     const __m256 x0 = Decode8<B>(cd), x1 = Decode8<B>(cd + B);
-    const uint8_t* sz = params + (i * groups + c) * 4;
-    const float s = LoadHalf(sz), z = LoadHalf(sz + 2);
+    const ParamPair sz = params(i * groups + c);
+    const float s = sz.s, z = sz.z;
     for (int h = 0; h < NG; ++h) {
       const float wi = w[h * w_stride + i];
       const __m256 ws = _mm256_set1_ps(wi * s);
@@ -259,7 +261,7 @@ XQ_AVX2 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w, f
   const KvBlockLayout& L = *p.layout;
   const int64_t H = c.H, D = c.D, G = c.G, st = c.score_stride;
   const int64_t code_bytes = B == kFp16Bits ? G * D * 2 : G * (D * B / 8);
-  const int64_t param_bytes = G * (D / G) * 4;
+  const int64_t param_bytes = c.v.head_params;
   const ItemSpans spans = SpansOf(it);
   const int64_t block_end = spans.blocks_end;
   for (int64_t d0 = 0; d0 < D; d0 += 16) {
@@ -278,9 +280,9 @@ XQ_AVX2 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w, f
         const auto* v = reinterpret_cast<const _Float16*>(block + c.v.codes) + it.g * G * D + d0;
         Fp16Values<NG>(v, D, G, w + j0, st, acc);
       } else {
-        QuantValues<B, NG>(block + c.v.codes + it.g * code_bytes,
-                           block + c.v.params + it.g * param_bytes, G, D, d0, w + j0, st, acc,
-                           zsum);
+        const ParamReader params(block + c.v.params + it.g * param_bytes, c.v.param_bits);
+        QuantValues<B, NG>(block + c.v.codes + it.g * code_bytes, params, G, D, d0, w + j0, st,
+                           acc, zsum);
       }
     }
     for (const auto [lo, hi] : spans.fp16) {
@@ -341,7 +343,7 @@ XQ_INLINE __m256 Exp(__m256 x) {
 
 bool Supports(const KvBlockLayout& layout) {
   const int64_t D = layout.head_dim, G = layout.block_tokens;
-  return D % 16 == 0 && D <= kMaxDim && G % 16 == 0;
+  return D % 16 == 0 && D <= kMaxDim && G % 16 == 0 && KeyGroupsOf16(layout);
 }
 
 XQ_AVX2 void Scores(const AttnCtx& c, const Item& it, float* scores) {

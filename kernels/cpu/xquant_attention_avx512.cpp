@@ -133,15 +133,30 @@ XQ_AVX512 void Fp16Scores(const _Float16* k, int64_t stride, int64_t count, cons
   }
 }
 
-// qs[h][d] = q[h][d] * s_d and cz[h] = sum_d q[h][d] * z_d from D fp16 {s, z} pairs.
-XQ_AVX512 void FoldKeyParams(const uint8_t* params, const float* const* q, int ng, int64_t D,
+// The D {s, z} pairs of one key token group (groups first .. first + D - 1 of the head) as
+// floats, interleaved.
+XQ_AVX512 void LoadKeyParams(const ParamReader& params, int64_t first, int64_t D, float* sz) {
+  if (params.bits == kFp16Bits) {
+    const uint8_t* at = params.head + first * 4;
+    for (int64_t i = 0; i < 2 * D; i += 16) _mm512_store_ps(sz + i, LoadHalf16(at + i * 2));
+    return;
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    const ParamPair p = params(first + d);
+    sz[2 * d] = p.s;
+    sz[2 * d + 1] = p.z;
+  }
+}
+
+// qs[h][d] = q[h][d] * s_d and cz[h] = sum_d q[h][d] * z_d from D interleaved {s, z} floats.
+XQ_AVX512 void FoldKeyParams(const float* params, const float* const* q, int ng, int64_t D,
                              float* qs, float* cz) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   __m512 zacc[kMaxGroup];
   for (int h = 0; h < ng; ++h) zacc[h] = _mm512_setzero_ps();
   for (int64_t d = 0; d < D; d += 16) {
-    const __m512 lo = LoadHalf16(params + d * 4), hi = LoadHalf16(params + d * 4 + 32);
+    const __m512 lo = _mm512_load_ps(params + 2 * d), hi = _mm512_load_ps(params + 2 * d + 16);
     const __m512 s = _mm512_permutex2var_ps(lo, even, hi);
     const __m512 z = _mm512_permutex2var_ps(lo, odd, hi);
     for (int h = 0; h < ng; ++h) {
@@ -153,12 +168,12 @@ XQ_AVX512 void FoldKeyParams(const uint8_t* params, const float* const* q, int n
   for (int h = 0; h < ng; ++h) cz[h] = _mm512_reduce_add_ps(zacc[h]);
 }
 
-// Scores of one quantized key block (G = 16 * NT tokens) of one KV head: codes [D][G*B/8]. Two
-// channels per step with their own accumulators keep enough FMA chains in flight.
+// Scores of one key token group (16 * NT tokens) of one KV head: codes points at the group's
+// first token in channel 0's string, strings `row` bytes apart ([D][G*B/8]). Two channels per
+// step with their own accumulators keep enough FMA chains in flight.
 template <int B, int NG, int NT>
-XQ_AVX512 void QuantKeyBlock(const uint8_t* codes, int64_t D, const float* qs, const float* cz,
-                             float scale, float* out, int64_t out_stride) {
-  constexpr int kRow = NT * 2 * B;  // bytes per channel
+XQ_AVX512 void QuantKeyGroup(const uint8_t* codes, int64_t row, int64_t D, const float* qs,
+                             const float* cz, float scale, float* out, int64_t out_stride) {
   __m512 acc[2][NG][NT];
   for (int e = 0; e < 2; ++e) {
     for (int h = 0; h < NG; ++h) {
@@ -167,7 +182,7 @@ XQ_AVX512 void QuantKeyBlock(const uint8_t* codes, int64_t D, const float* qs, c
   }
   for (int64_t d = 0; d < D; d += 2) {
     for (int e = 0; e < 2; ++e) {
-      const uint8_t* cd = codes + (d + e) * kRow;
+      const uint8_t* cd = codes + (d + e) * row;
       for (int v = 0; v < NT; ++v) {
         if constexpr (B == 1) {
           const __mmask16 m = Mask16(cd + 2 * v);
@@ -195,26 +210,26 @@ XQ_AVX512 void QuantKeyBlock(const uint8_t* codes, int64_t D, const float* qs, c
   }
 }
 
-using QuantKeyFn = void (*)(const uint8_t*, int64_t, const float*, const float*, float, float*,
-                            int64_t);
+using QuantKeyFn = void (*)(const uint8_t*, int64_t, int64_t, const float*, const float*, float,
+                            float*, int64_t);
 
 template <int NG, int NT>
 QuantKeyFn PickQuantKey(int bits) {
   switch (bits) {
     case 1:
-      return QuantKeyBlock<1, NG, NT>;
+      return QuantKeyGroup<1, NG, NT>;
     case 2:
-      return QuantKeyBlock<2, NG, NT>;
+      return QuantKeyGroup<2, NG, NT>;
     case 4:
-      return QuantKeyBlock<4, NG, NT>;
+      return QuantKeyGroup<4, NG, NT>;
     default:
-      return QuantKeyBlock<8, NG, NT>;
+      return QuantKeyGroup<8, NG, NT>;
   }
 }
 
 template <int NG>
-QuantKeyFn PickQuantKey(int bits, int64_t G) {
-  switch (G) {
+QuantKeyFn PickQuantKey(int bits, int64_t T) {
+  switch (T) {
     case 16:
       return PickQuantKey<NG, 1>(bits);
     case 32:
@@ -239,7 +254,9 @@ XQ_AVX512 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, float* 
   }
   const ItemSpans spans = SpansOf(it);
   const int64_t block_end = spans.blocks_end;
-  const QuantKeyFn quant = c.k.bits == kFp16Bits ? nullptr : PickQuantKey<NG>(c.k.bits, G);
+  const int64_t T = c.k.group_tokens, row = c.k.bits == kFp16Bits ? 0 : L.KeyCodeBytes(c.k.bits);
+  const QuantKeyFn quant = c.k.bits == kFp16Bits ? nullptr : PickQuantKey<NG>(c.k.bits, T);
+  alignas(64) float sz[2 * kMaxDim];
   for (int64_t j0 = spans.blocks_begin; j0 < block_end; j0 += G) {
     const uint8_t* block = p.arena + static_cast<int64_t>(p.block_table[j0 / G]) * L.block_bytes;
     if (j0 + kAhead * G < block_end) {
@@ -248,18 +265,21 @@ XQ_AVX512 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, float* 
       if (quant == nullptr) {
         Prefetch(next + c.k.codes + it.g * G * D * 2, G * D * 2);
       } else {
-        Prefetch(next + c.k.params + it.g * D * 4, D * 4);
-        Prefetch(next + c.k.codes + it.g * D * L.KeyCodeBytes(c.k.bits),
-                 D * L.KeyCodeBytes(c.k.bits));
+        Prefetch(next + c.k.params + it.g * c.k.head_params, c.k.head_params);
+        Prefetch(next + c.k.codes + it.g * D * row, D * row);
       }
     }
     if (quant == nullptr) {
       const auto* k = reinterpret_cast<const _Float16*>(block + c.k.codes) + it.g * G * D;
       Fp16Scores<NG, DV>(k, D, G, q16, p.scale, scores + j0, st);
     } else {
-      FoldKeyParams(block + c.k.params + it.g * D * 4, q, NG, D, qs, cz);
-      quant(block + c.k.codes + it.g * D * L.KeyCodeBytes(c.k.bits), D, qs, cz, p.scale,
-            scores + j0, st);
+      const ParamReader params(block + c.k.params + it.g * c.k.head_params, c.k.param_bits);
+      for (int64_t t0 = 0; t0 < G; t0 += T) {
+        LoadKeyParams(params, t0 / T * D, D, sz);
+        FoldKeyParams(sz, q, NG, D, qs, cz);
+        quant(block + c.k.codes + it.g * D * row + t0 * c.k.bits / 8, row, D, qs, cz, p.scale,
+              scores + j0 + t0, st);
+      }
     }
   }
   for (const auto [lo, hi] : spans.fp16) {
@@ -288,14 +308,22 @@ XQ_INLINE void Fp16Values(const _Float16* v, int64_t stride, int64_t count, cons
 // One quantized value block of one KV head: codes [G][D*B/8], params [G][D/G]{s, z}. zsum[h][c]
 // gathers sum_t w_t z_{t,c} per lane; the caller adds it to channel group c at the end.
 template <int B, int NG, int DV>
-XQ_INLINE void QuantValueBlock(const uint8_t* codes, const uint8_t* params, int64_t G,
+XQ_INLINE void QuantValueBlock(const uint8_t* codes, const ParamReader& params, int64_t G,
                                const float* w, int64_t w_stride, __m512 (&acc)[NG][DV],
                                float* zsum) {
   constexpr int D = 16 * DV;
   const int64_t groups = D / G;
   alignas(64) float pf[2 * kMaxDim];  // G * (D / G) {s, z} pairs
-  for (int64_t i = 0; i < G * groups * 2; i += 16) {
-    _mm512_store_ps(pf + i, LoadHalf16(params + i * 2));
+  if (params.bits == kFp16Bits) {
+    for (int64_t i = 0; i < G * groups * 2; i += 16) {
+      _mm512_store_ps(pf + i, LoadHalf16(params.head + i * 2));
+    }
+  } else {
+    for (int64_t i = 0; i < G * groups; ++i) {
+      const ParamPair p = params(i);
+      pf[2 * i] = p.s;
+      pf[2 * i + 1] = p.z;
+    }
   }
   alignas(64) float ws[NG][kMaxDim / 16][16];  // w_t * s_{t,c} for 16 tokens
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -354,7 +382,7 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
         Prefetch(next + c.v.codes + it.g * G * D * 2, G * D * 2);
       } else {
         Prefetch(next + c.v.codes + it.g * G * (D * B / 8), G * (D * B / 8));
-        Prefetch(next + c.v.params + it.g * G * (D / G) * 4, G * (D / G) * 4);
+        Prefetch(next + c.v.params + it.g * c.v.head_params, c.v.head_params);
       }
     }
     if constexpr (B == kFp16Bits) {
@@ -362,7 +390,7 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
       Fp16Values<NG, DV>(v, D, G, w + j0, st, acc);
     } else {
       const uint8_t* codes = block + c.v.codes + it.g * G * (D * B / 8);
-      const uint8_t* params = block + c.v.params + it.g * G * (D / G) * 4;
+      const ParamReader params(block + c.v.params + it.g * c.v.head_params, c.v.param_bits);
       QuantValueBlock<B, NG, DV>(codes, params, G, w + j0, st, acc, zsum);
     }
   }
@@ -433,7 +461,8 @@ void ValuesDim(const AttnCtx& c, const Item& it, int ng, const float* w, float* 
 
 bool Supports(const KvBlockLayout& layout) {
   const int64_t D = layout.head_dim, G = layout.block_tokens;
-  return (D == 32 || D == 64 || D == 128) && (G == 16 || G == 32 || G == 64);
+  return (D == 32 || D == 64 || D == 128) && (G == 16 || G == 32 || G == 64) &&
+         KeyGroupsOf16(layout);
 }
 
 XQ_AVX512 void Scores(const AttnCtx& c, const Item& it, float* scores) {

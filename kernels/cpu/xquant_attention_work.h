@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "kernels/include/xquant_kernels.h"
+#include "kernels/include/xquant_params.h"
 
 namespace xq::xq_attn {
 
@@ -29,7 +31,36 @@ struct SlotView {
   int bits = kFp16Bits;
   int64_t codes = -1;   // byte offset in a block (raw fp16 [H][G][D] for a 16-bit slot)
   int64_t params = -1;  // byte offset of the {s, z} pairs; -1 for a 16-bit slot
+  int param_bits = kFp16Bits;
+  int64_t group_tokens = 0;  // keys: tokens per group (xquant_format.h)
+  int64_t head_params = 0;   // bytes of one head's params
 };
+
+// Group i's {s, z} within one head's params, fp16 or 8-bit (kernels/include/xquant_params.h).
+struct ParamReader {
+  const uint8_t* head;
+  int bits;
+  ParamBase base;
+
+  ParamReader(const uint8_t* head_params, int param_bits) : head(head_params), bits(param_bits) {
+    if (bits == 8) base = LoadParamBase(head);
+  }
+  ParamPair operator()(int64_t i) const {
+    if (bits == 8) return LoadParamPair8(base, head, i);
+    _Float16 sz[2];
+    std::memcpy(sz, head + i * 4, sizeof sz);
+    return {static_cast<float>(sz[0]), static_cast<float>(sz[1])};
+  }
+};
+
+// Whether every layer's key groups are whole multiples of 16 tokens (what the SIMD kernels
+// decode at a time).
+inline bool KeyGroupsOf16(const KvBlockLayout& L) {
+  for (int64_t l = 0; l < L.num_layers; ++l) {
+    if (L.KeyGroupTokens(L.layers[l].k) % 16 != 0) return false;
+  }
+  return true;
+}
 
 struct AttnCtx {
   const XqAttentionParams* p = nullptr;

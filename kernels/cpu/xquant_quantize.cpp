@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/include/xquant_kernels.h"
+#include "kernels/include/xquant_params.h"
 
 // GCC 12 reports its own _mm512_undefined_*() placeholders inside the intrinsics as uninitialized.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -22,12 +23,26 @@ bool HasAvx512() { return DetectedCpuFeatures().avx512; }
 
 void StoreHalf(uint8_t* p, _Float16 h) { std::memcpy(p, &h, sizeof h); }
 
-// Same expressions as the reference, kept out of the vector code so that contraction into fused
-// multiply-adds (which would change the fp16 result) happens exactly as there.
-__attribute__((noinline)) void StoreCalibrated(uint8_t* dst, float s, float z, int levels,
-                                               float eta) {
-  StoreHalf(dst, static_cast<_Float16>((1.0f - 2.0f * eta) * s));
-  StoreHalf(dst + 2, static_cast<_Float16>(z + eta * s * static_cast<float>(levels)));
+// One head's params from its groups' uncalibrated s, z (in group order): the same calls as the
+// reference, kept out of the vector code so that no multiply-add is contracted differently.
+__attribute__((noinline)) void StoreHeadParams(const KvSlotSpec& spec, const float* s,
+                                               const float* z, int64_t n, int levels,
+                                               uint8_t* head) {
+  if (spec.param_bits == kFp16Bits) {
+    for (int64_t i = 0; i < n; ++i) {
+      const ParamPair p = CalibratedPair(s[i], z[i], levels, spec.eta);
+      StoreHalf(head + i * 4, static_cast<_Float16>(p.s));
+      StoreHalf(head + i * 4 + 2, static_cast<_Float16>(p.z));
+    }
+    return;
+  }
+  ParamExtent extent;
+  for (int64_t i = 0; i < n; ++i) extent.Add(CalibratedPair(s[i], z[i], levels, spec.eta));
+  const ParamBase base = FitParamBase(extent);
+  StoreParamBase(base, head);
+  for (int64_t i = 0; i < n; ++i) {
+    StoreParamPair8(base, CalibratedPair(s[i], z[i], levels, spec.eta), head, i);
+  }
 }
 
 XQ_AVX512 inline __m512 LoadHalf16(const _Float16* p) {
@@ -52,39 +67,42 @@ void Pack(const int32_t* codes, int64_t n, int bits, uint8_t* dst) {
   }
 }
 
+// Keys: groups of T = group_tokens tokens per channel, 16 channels per vector.
 XQ_AVX512 void QuantizeKeys(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLayerOffsets& o,
                             const _Float16* k, uint8_t* block) {
   const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
-  const int64_t code_bytes = L.KeyCodeBytes(spec.bits);
+  const int64_t T = L.KeyGroupTokens(spec), code_bytes = L.KeyCodeBytes(spec.bits);
   const int levels = (1 << spec.bits) - 1;
   const __m512 lv = _mm512_set1_ps(static_cast<float>(levels));
   alignas(64) int32_t codes[64][16];  // [token][channel lane], G <= 64
-  alignas(64) float s[16], z[16];
+  alignas(64) float s[64 * 128], z[64 * 128];  // [G/T][D] of one head, D <= 128
   int32_t column[64];
   for (int64_t h = 0; h < H; ++h) {
     for (int64_t d0 = 0; d0 < D; d0 += 16) {
-      const _Float16* x = k + h * D + d0;
-      __m512 lo = LoadHalf16(x), hi = lo;
-      for (int64_t j = 1; j < G; ++j) {
-        const __m512 v = LoadHalf16(x + j * H * D);
-        lo = _mm512_min_ps(lo, v);
-        hi = _mm512_max_ps(hi, v);
-      }
-      const __m512 sv = _mm512_div_ps(_mm512_sub_ps(hi, lo), lv);
-      _mm512_store_ps(s, sv);
-      _mm512_store_ps(z, lo);
-      for (int i = 0; i < 16; ++i) {
-        StoreCalibrated(block + o.k_params + (h * D + d0 + i) * 4, s[i], z[i], levels, spec.eta);
+      for (int64_t t0 = 0; t0 < G; t0 += T) {
+        const _Float16* x = k + t0 * H * D + h * D + d0;
+        __m512 lo = LoadHalf16(x), hi = lo;
+        for (int64_t j = 1; j < T; ++j) {
+          const __m512 v = LoadHalf16(x + j * H * D);
+          lo = _mm512_min_ps(lo, v);
+          hi = _mm512_max_ps(hi, v);
+        }
+        const __m512 sv = _mm512_div_ps(_mm512_sub_ps(hi, lo), lv);
+        _mm512_storeu_ps(s + t0 / T * D + d0, sv);
+        _mm512_storeu_ps(z + t0 / T * D + d0, lo);
+        if (spec.shares_codes) continue;
+        for (int64_t j = 0; j < T; ++j) {
+          _mm512_store_si512(codes[t0 + j], Codes(LoadHalf16(x + j * H * D), lo, sv, lv));
+        }
       }
       if (spec.shares_codes) continue;
-      for (int64_t j = 0; j < G; ++j) {
-        _mm512_store_si512(codes[j], Codes(LoadHalf16(x + j * H * D), lo, sv, lv));
-      }
       for (int i = 0; i < 16; ++i) {
         for (int64_t j = 0; j < G; ++j) column[j] = codes[j][i];
         Pack(column, G, spec.bits, block + o.k_codes + (h * D + d0 + i) * code_bytes);
       }
     }
+    StoreHeadParams(spec, s, z, G / T * D, levels,
+                    block + o.k_params + h * L.ParamHeadBytes(spec, true));
   }
 }
 
@@ -95,6 +113,7 @@ XQ_AVX512 void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec,
   const int levels = (1 << spec.bits) - 1;
   const __m512 lv = _mm512_set1_ps(static_cast<float>(levels));
   alignas(64) int32_t codes[128];  // D <= 128 (checked by the caller)
+  float s[64 * 8], z[64 * 8];      // [G][D/G] of one head
   for (int64_t h = 0; h < H; ++h) {
     for (int64_t j = 0; j < G; ++j) {
       const _Float16* row = v + j * H * D + h * D;
@@ -107,8 +126,8 @@ XQ_AVX512 void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec,
         }
         const float zf = _mm512_reduce_min_ps(lo), hf = _mm512_reduce_max_ps(hi);
         const float sf = (hf - zf) / static_cast<float>(levels);
-        StoreCalibrated(block + o.v_params + ((h * G + j) * groups + c) * 4, sf, zf, levels,
-                        spec.eta);
+        s[j * groups + c] = sf;
+        z[j * groups + c] = zf;
         if (spec.shares_codes) continue;
         for (int64_t i = 0; i < G; i += 16) {
           _mm512_store_si512(codes + c * G + i,
@@ -118,6 +137,8 @@ XQ_AVX512 void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec,
       if (!spec.shares_codes)
         Pack(codes, D, spec.bits, block + o.v_codes + (h * G + j) * code_bytes);
     }
+    StoreHeadParams(spec, s, z, G * groups, levels,
+                    block + o.v_params + h * L.ParamHeadBytes(spec, false));
   }
 }
 

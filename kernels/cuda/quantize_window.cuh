@@ -1,14 +1,17 @@
 // Quantize-on-append on the device: window blocks leaving the recent window become compressed
 // blocks, one layer's sections at a time, byte-identical to XqQuantizeBlockLayerReference (the
 // same IEEE operations in the same order: compiled without FMA contraction). One CUDA block per
-// job (XqQuantizeJobs); threads take key groups (head, channel), then value groups (head, token,
-// channel group), each writing only its own params and code bytes.
+// job (XqQuantizeJobs); threads take key groups (head, token group, channel), then value groups
+// (head, token, channel group), each writing only its own params and code bytes. With 8-bit params
+// each head's base is stored first (xquant_params.h), and every group's bytes are encoded
+// against it.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/include/xquant_format.h"
+#include "kernels/include/xquant_params.h"
 
 namespace xq::cuda {
 
@@ -40,12 +43,32 @@ __device__ __forceinline__ int GroupCode(const GroupQuantizer& q, float x) {
   return static_cast<int>(c < 0.0f ? 0.0f : top < c ? top : c);
 }
 
-// The calibrated {s', z'} as two fp16 values at dst.
-__device__ __forceinline__ void StoreCalibrated(uint8_t* dst, const GroupQuantizer& q, float eta) {
-  const uint16_t s = FloatToHalfBits((1.0f - 2.0f * eta) * q.s);
-  const uint16_t z = FloatToHalfBits(q.z + eta * q.s * static_cast<float>(q.levels));
-  memcpy(dst, &s, 2);
-  memcpy(dst + 2, &z, 2);
+// Group i's calibrated {s', z'} in its head's params (head points at them): two fp16 values, or
+// two bytes against the head's base, which must have been stored already.
+__device__ __forceinline__ void StoreCalibrated(const KvSlotSpec& spec, const GroupQuantizer& q,
+                                                uint8_t* head, int64_t i) {
+  const ParamPair p = CalibratedPair(q.s, q.z, q.levels, spec.eta);
+  if (spec.param_bits == 8) return StoreParamPair8(LoadParamBase(head), p, head, i);
+  const uint16_t s = FloatToHalfBits(p.s), z = FloatToHalfBits(p.z);
+  memcpy(head + i * 4, &s, 2);
+  memcpy(head + i * 4 + 2, &z, 2);
+}
+
+// With 8-bit params, thread h < H stores head h's base, fitted from all its `groups` groups
+// (fit(h, i) gives group i's quantizer); every thread waits for all bases.
+template <typename Fit>
+__device__ void StoreParamBases(const KvSlotSpec& spec, int64_t H, int64_t groups,
+                                int64_t head_bytes, uint8_t* params, Fit fit) {
+  if (spec.param_bits != 8) return;
+  for (int64_t h = threadIdx.x; h < H; h += blockDim.x) {
+    ParamExtent extent;
+    for (int64_t i = 0; i < groups; ++i) {
+      const GroupQuantizer q = fit(h, i);
+      extent.Add(CalibratedPair(q.s, q.z, q.levels, spec.eta));
+    }
+    StoreParamBase(FitParamBase(extent), params + h * head_bytes);
+  }
+  __syncthreads();
 }
 
 // Code i of the string at bit i * bits (the string zeroed first).
@@ -75,7 +98,7 @@ __global__ void QuantizeWindowBlocksKernel(const KvBlockLayout* layout, uint8_t*
     return bits;
   };
 
-  // Keys: group (h, d) over the G tokens.
+  // Keys: group (h, t, d): channel d of head h over tokens [t * T, (t + 1) * T), T = group_tokens.
   if (spec.k.bits == kFp16Bits) {
     for (int64_t i = threadIdx.x; i < H * G * D; i += blockDim.x) {
       const int64_t h = i / (G * D), j = i / D % G, d = i % D;  // raw [H][G][D]
@@ -83,15 +106,27 @@ __global__ void QuantizeWindowBlocksKernel(const KvBlockLayout* layout, uint8_t*
       memcpy(block + o.k_codes + i * 2, &bits, 2);
     }
   } else {
+    const int64_t T = L.KeyGroupTokens(spec.k), groups = L.ParamGroups(spec.k, true);
     const int64_t code_bytes = L.KeyCodeBytes(spec.k.bits);
-    for (int64_t g = threadIdx.x; g < H * D; g += blockDim.x) {
-      auto x = [&](int64_t j) { return HalfBitsToFloat(element(0, j, g)); };
-      const GroupQuantizer q = FitGroup(x, G, spec.k.bits);
-      StoreCalibrated(block + o.k_params + g * 4, q, spec.k.eta);
+    const int64_t head_bytes = L.ParamHeadBytes(spec.k, true);
+    auto fit = [&](int64_t h, int64_t i) {
+      const int64_t t0 = i / D * T, e = h * D + i % D;
+      return FitGroup([&](int64_t j) { return HalfBitsToFloat(element(0, t0 + j, e)); }, T,
+                      spec.k.bits);
+    };
+    StoreParamBases(spec.k, H, groups, head_bytes, block + o.k_params, fit);
+    for (int64_t g = threadIdx.x; g < H * groups; g += blockDim.x) {
+      const int64_t h = g / groups, i = g % groups, t0 = i / D * T, d = i % D;
+      const GroupQuantizer q = fit(h, i);
+      StoreCalibrated(spec.k, q, block + o.k_params + h * head_bytes, i);
       if (spec.k.shares_codes) continue;
-      uint8_t* codes = block + o.k_codes + g * code_bytes;
-      for (int64_t b = 0; b < code_bytes; ++b) codes[b] = 0;
-      for (int64_t j = 0; j < G; ++j) PutCode(codes, j, spec.k.bits, GroupCode(q, x(j)));
+      // This group's codes are whole bytes of the (head, channel) string: T * bits % 8 == 0.
+      uint8_t* codes = block + o.k_codes + (h * D + d) * code_bytes;
+      for (int64_t b = t0 * spec.k.bits / 8; b < (t0 + T) * spec.k.bits / 8; ++b) codes[b] = 0;
+      for (int64_t j = 0; j < T; ++j) {
+        PutCode(codes, t0 + j, spec.k.bits,
+                GroupCode(q, HalfBitsToFloat(element(0, t0 + j, h * D + d))));
+      }
     }
   }
   // Values: group (h, j, c) over G consecutive channels of token j.
@@ -102,19 +137,29 @@ __global__ void QuantizeWindowBlocksKernel(const KvBlockLayout* layout, uint8_t*
       memcpy(block + o.v_codes + i * 2, &bits, 2);
     }
   } else {
-    const int64_t code_bytes = L.ValueCodeBytes(spec.v.bits), groups = L.ValueGroups();
-    for (int64_t g = threadIdx.x; g < H * G * groups; g += blockDim.x) {
-      const int64_t h = g / (G * groups), j = g / groups % G, c = g % groups;
-      auto x = [&](int64_t i) { return HalfBitsToFloat(element(1, j, h * D + c * G + i)); };
-      const GroupQuantizer q = FitGroup(x, G, spec.v.bits);
-      StoreCalibrated(block + o.v_params + g * 4, q, spec.v.eta);
+    const int64_t code_bytes = L.ValueCodeBytes(spec.v.bits), per_token = L.ValueGroups();
+    const int64_t groups = L.ParamGroups(spec.v, false);  // G * per_token
+    const int64_t head_bytes = L.ParamHeadBytes(spec.v, false);
+    auto fit = [&](int64_t h, int64_t i) {
+      const int64_t j = i / per_token, e = h * D + i % per_token * G;
+      return FitGroup([&](int64_t k) { return HalfBitsToFloat(element(1, j, e + k)); }, G,
+                      spec.v.bits);
+    };
+    StoreParamBases(spec.v, H, groups, head_bytes, block + o.v_params, fit);
+    for (int64_t g = threadIdx.x; g < H * groups; g += blockDim.x) {
+      const int64_t h = g / groups, i = g % groups, j = i / per_token, c = i % per_token;
+      const GroupQuantizer q = fit(h, i);
+      StoreCalibrated(spec.v, q, block + o.v_params + h * head_bytes, i);
       if (spec.v.shares_codes) continue;
       // This group's codes are whole bytes of its (head, token) string: G * bits % 8 == 0.
       uint8_t* codes = block + o.v_codes + (h * G + j) * code_bytes;
       for (int64_t b = c * G * spec.v.bits / 8; b < (c + 1) * G * spec.v.bits / 8; ++b) {
         codes[b] = 0;
       }
-      for (int64_t i = 0; i < G; ++i) PutCode(codes, c * G + i, spec.v.bits, GroupCode(q, x(i)));
+      for (int64_t k = 0; k < G; ++k) {
+        PutCode(codes, c * G + k, spec.v.bits,
+                GroupCode(q, HalfBitsToFloat(element(1, j, h * D + c * G + k))));
+      }
     }
   }
 }

@@ -18,6 +18,7 @@
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/include/xquant_batch.h"
+#include "kernels/include/xquant_params.h"
 
 namespace xq::cuda {
 
@@ -32,19 +33,33 @@ inline constexpr int kHeadsPerPass = C <= 2 ? 8 : 4;
 struct DeviceSlot {
   int bits;
   int64_t codes, params;  // byte offsets within a block; params -1 for a 16-bit slot
+  int param_bits;
+  int64_t group_tokens;  // keys: tokens per group
+  int64_t head_params;   // bytes of one head's params
 };
 
 __device__ __forceinline__ DeviceSlot SlotOf(const KvBlockLayout& L, int64_t layer, bool key) {
   const KvSlotSpec& spec = key ? L.layers[layer].k : L.layers[layer].v;
   const KvLayerOffsets& own = L.offsets[layer];
   const KvLayerOffsets& coder = spec.shares_codes ? L.offsets[layer - 1] : own;
-  return {spec.bits, key ? coder.k_codes : coder.v_codes, key ? own.k_params : own.v_params};
+  return {spec.bits,
+          key ? coder.k_codes : coder.v_codes,
+          key ? own.k_params : own.v_params,
+          spec.param_bits,
+          key ? L.KeyGroupTokens(spec) : 0,
+          spec.bits == kFp16Bits ? 0 : L.ParamHeadBytes(spec, key)};
 }
 
 __device__ __forceinline__ float LoadHalf(const uint8_t* p) {
   uint16_t bits;
   memcpy(&bits, p, 2);
   return HalfBitsToFloat(bits);
+}
+
+// Group i's {s, z} of the head whose params start at `head` (xquant_format.h, xquant_params.h).
+__device__ __forceinline__ ParamPair GroupParams(const uint8_t* head, int param_bits, int64_t i) {
+  if (param_bits == 8) return LoadParamPair8(LoadParamBase(head), head, i);
+  return {LoadHalf(head + i * 4), LoadHalf(head + i * 4 + 2)};
 }
 
 __device__ __forceinline__ int CodeAt(const uint8_t* codes, int64_t i, int bits) {
@@ -81,11 +96,11 @@ __device__ bool LoadKeyChannels(const AttentionView& a, int64_t j, int lane, flo
       } else if (a.k.bits == kFp16Bits) {
         out[c] = LoadHalf(block + a.k.codes + ((a.g * G + j % G) * D + d) * 2);
       } else {
-        const int64_t group = a.g * D + d;
         const int code =
-            CodeAt(block + a.k.codes + group * L.KeyCodeBytes(a.k.bits), j % G, a.k.bits);
-        out[c] = static_cast<float>(code) * LoadHalf(block + a.k.params + group * 4) +
-                 LoadHalf(block + a.k.params + group * 4 + 2);
+            CodeAt(block + a.k.codes + (a.g * D + d) * L.KeyCodeBytes(a.k.bits), j % G, a.k.bits);
+        const ParamPair sz = GroupParams(block + a.k.params + a.g * a.k.head_params,
+                                         a.k.param_bits, j % G / a.k.group_tokens * D + d);
+        out[c] = static_cast<float>(code) * sz.s + sz.z;
       }
     }
     return a.k.bits == kFp16Bits;
@@ -123,8 +138,9 @@ __device__ void LoadValueChannels(const AttentionView& a, int64_t j, int lane, f
       out[c] = LoadHalf(row16 + d * 2);
     } else {
       const uint8_t* codes = block + a.v.codes + row * L.ValueCodeBytes(a.v.bits);
-      const uint8_t* sz = block + a.v.params + (row * L.ValueGroups() + d / G) * 4;
-      out[c] = static_cast<float>(CodeAt(codes, d, a.v.bits)) * LoadHalf(sz) + LoadHalf(sz + 2);
+      const ParamPair sz = GroupParams(block + a.v.params + a.g * a.v.head_params, a.v.param_bits,
+                                       j % G * L.ValueGroups() + d / G);
+      out[c] = static_cast<float>(CodeAt(codes, d, a.v.bits)) * sz.s + sz.z;
     }
   }
 }

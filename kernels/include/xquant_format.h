@@ -6,9 +6,13 @@
 // all KV heads h < H (head_dim D), in this order, each section 16-byte aligned:
 //   key codes    [H][D][G*B/8]   per (head, channel): the G tokens' B-bit codes, token j at bit
 //                                j*B (little-end first). Absent for a layer that shares codes.
-//   key params   [H][D]{s, z}    fp16 calibrated scale and zero point of that channel's group.
+//   key params   [H][G/T][D]{s,z} calibrated scale and zero point of channel d's group of T =
+//                                 group_tokens tokens (T = G unless the slot says otherwise).
 //   value codes  [H][G][D*B/8]   per (head, token): the D channels' codes, channel d at bit d*B.
-//   value params [H][G][D/G]{s,z} fp16 calibrated scale and zero point per G-channel group.
+//   value params [H][G][D/G]{s,z} calibrated scale and zero point per G-channel group.
+// Params are fp16 pairs (param_bits 16) or, with param_bits 8, per head a 16-byte base {s0, z0,
+// zstep, 0} (fp32) followed by one byte pair {s8, z8} per group: s = s0 * MiniFloat(s8), z = z0 +
+// z8 * zstep (kernels/include/xquant_params.h).
 // A 16-bit slot stores raw fp16 instead of codes and params: keys [H][G][D], values [H][G][D].
 // Dequantization: x = code * s + z (in the rotated basis for a slot with `rotated` set). Codes use
 // the uncalibrated quantizer; s and z are stored calibrated: z' = z + eta*s*(2^B - 1), s' = (1 -
@@ -46,6 +50,12 @@ struct KvSlotSpec {
   // Cached in the Hadamard-rotated basis of kernels/include/xquant_rotation.h (window rows and
   // blocks alike); the runner rotates on the way in and, for values, the output on the way out.
   bool rotated = false;
+  // Keys only: tokens per key group, a divisor of block_tokens (0 = block_tokens). Finer groups
+  // follow the key channels' drift within a block at the cost of more params.
+  int group_tokens = 0;
+  // 16: fp16 {s, z} per group; 8: one byte each against a per-head base (xquant_params.h), which
+  // halves what params cost so that finer groups fit the same bits.
+  int param_bits = 16;
 };
 
 struct KvLayerSpec {
@@ -77,12 +87,26 @@ struct KvBlockLayout {
   XQ_HOST_DEVICE int64_t KeyCodeBytes(int bits) const { return block_tokens * bits / 8; }
   XQ_HOST_DEVICE int64_t ValueCodeBytes(int bits) const { return head_dim * bits / 8; }
   XQ_HOST_DEVICE int64_t ValueGroups() const { return head_dim / block_tokens; }
+  // Tokens per key group of a key slot.
+  XQ_HOST_DEVICE int64_t KeyGroupTokens(const KvSlotSpec& k) const {
+    return k.group_tokens > 0 ? k.group_tokens : block_tokens;
+  }
+  // {s, z} groups of one head in a block: keys [G/T][D], values [G][D/G].
+  XQ_HOST_DEVICE int64_t ParamGroups(const KvSlotSpec& spec, bool key) const {
+    return key ? block_tokens / KeyGroupTokens(spec) * head_dim : block_tokens * ValueGroups();
+  }
+  // Bytes of one head's params (heads follow each other within the section).
+  XQ_HOST_DEVICE int64_t ParamHeadBytes(const KvSlotSpec& spec, bool key) const {
+    const int64_t groups = ParamGroups(spec, key);
+    return spec.param_bits == 8 ? 16 + groups * 2 : groups * 4;
+  }
   XQ_HOST_DEVICE int64_t WindowRowBytes() const { return num_kv_heads * head_dim * 2; }
 };
 
 // Computes offsets, block_bytes and the window page geometry. Requires: 1 <= num_layers <=
 // kMaxKvLayers, head_dim % block_tokens == 0, block_tokens * bits divisible by 8 for every
-// quantized slot, a sharing slot's layer below has the same bits and does not itself share.
+// quantized slot, a sharing slot's layer below has the same bits and does not itself share,
+// group_tokens a divisor of block_tokens (keys only), param_bits 8 or 16.
 // Violations throw std::invalid_argument naming the layer and field (the engine validates
 // profiles first and reports them to users).
 KvBlockLayout MakeKvBlockLayout(int64_t num_kv_heads, int64_t head_dim, int64_t block_tokens,

@@ -12,7 +12,7 @@ namespace {
 
 using xqref::GetCode;
 using xqref::LoadHalf;
-using xqref::LoadScaleZero;
+using xqref::LoadGroupParams;
 using xqref::ScaleZero;
 
 float RoundHalf(float x) { return static_cast<float>(static_cast<_Float16>(x)); }
@@ -20,15 +20,18 @@ float RoundHalf(float x) { return static_cast<float>(static_cast<_Float16>(x)); 
 // One of K or V of one layer as stored in blocks; a sharing slot reads layer-1's codes.
 struct StoredSlot {
   const KvBlockLayout& L;
+  KvSlotSpec spec;
   int bits;
   int64_t codes;   // byte offset in the block; raw fp16 for a 16-bit slot
   int64_t params;  // -1 for a 16-bit slot
+  int64_t head_bytes;
 
   StoredSlot(const KvBlockLayout& layout, int64_t layer, bool key) : L(layout) {
-    const KvSlotSpec& spec = key ? L.layers[layer].k : L.layers[layer].v;
+    spec = key ? L.layers[layer].k : L.layers[layer].v;
     const KvLayerOffsets& own = L.offsets[layer];
     const KvLayerOffsets& coder = spec.shares_codes ? L.offsets[layer - 1] : own;
     bits = spec.bits;
+    head_bytes = L.ParamHeadBytes(spec, key);
     codes = key ? coder.k_codes : coder.v_codes;
     params = key ? own.k_params : own.v_params;
   }
@@ -40,17 +43,17 @@ struct StoredSlot {
   }
   float Key(const uint8_t* block, int64_t g, int64_t j, int64_t d) const {
     if (fp16()) return Raw(block, g, j, d);
-    const int64_t group = g * L.head_dim + d;
-    const int code = GetCode(block + codes + group * L.KeyCodeBytes(bits), j, bits);
-    const ScaleZero sz = LoadScaleZero(block + params + group * 4);
+    const int code = GetCode(block + codes + (g * L.head_dim + d) * L.KeyCodeBytes(bits), j, bits);
+    const int64_t group = j / L.KeyGroupTokens(spec) * L.head_dim + d;
+    const ScaleZero sz = LoadGroupParams(block + params + g * head_bytes, spec.param_bits, group);
     return static_cast<float>(code) * sz.s + sz.z;
   }
   float Value(const uint8_t* block, int64_t g, int64_t j, int64_t d) const {
     if (fp16()) return Raw(block, g, j, d);
     const int64_t row = g * L.block_tokens + j;
     const int code = GetCode(block + codes + row * L.ValueCodeBytes(bits), d, bits);
-    const int64_t group = row * L.ValueGroups() + d / L.block_tokens;
-    const ScaleZero sz = LoadScaleZero(block + params + group * 4);
+    const int64_t group = j * L.ValueGroups() + d / L.block_tokens;
+    const ScaleZero sz = LoadGroupParams(block + params + g * head_bytes, spec.param_bits, group);
     return static_cast<float>(code) * sz.s + sz.z;
   }
 };

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/include/xquant_params.h"
+
 namespace xq::xqref {
 
 // Code i of a packed string sits at bit i * bits; bits in {1, 2, 4, 8} never straddle a byte.
@@ -34,5 +36,12 @@ struct ScaleZero {
 };
 
 inline ScaleZero LoadScaleZero(const uint8_t* p) { return {LoadHalf(p), LoadHalf(p + 2)}; }
+
+// Group i's pair within one head's params (head points at the head's first byte), fp16 or 8-bit.
+inline ScaleZero LoadGroupParams(const uint8_t* head, int param_bits, int64_t i) {
+  if (param_bits != 8) return LoadScaleZero(head + i * 4);
+  const ParamPair p = LoadParamPair8(LoadParamBase(head), head, i);
+  return {p.s, p.z};
+}
 
 }  // namespace xq::xqref

@@ -57,6 +57,15 @@ KvBlockLayout MakeKvBlockLayout(int64_t num_kv_heads, int64_t head_dim, int64_t 
                std::to_string(l - 1));
       }
       if (s.eta < 0.0f || s.eta >= 0.5f) fail(where + name + ".eta must be in [0, 0.5)");
+      if (s.param_bits != 8 && s.param_bits != kFp16Bits)
+        fail(where + name + ".param_bits " + std::to_string(s.param_bits) + " is not 8 or 16");
+      if (s.group_tokens != 0 && (which == 1 || s.group_tokens < 0 || G % s.group_tokens != 0)) {
+        fail(where + name + ".group_tokens " + std::to_string(s.group_tokens) +
+             (which == 1 ? ": only keys have token groups"
+                         : " does not divide the block size " + std::to_string(G)));
+      }
+      if (s.bits != kFp16Bits && (L.KeyGroupTokens(s) * s.bits) % 8 != 0)
+        fail(where + name + ": group_tokens times bits must be whole bytes");
     }
     KvLayerOffsets& o = L.offsets[l];
     const KvSlotSpec &k = layers[l].k, &v = layers[l].v;
@@ -69,7 +78,7 @@ KvBlockLayout MakeKvBlockLayout(int64_t num_kv_heads, int64_t head_dim, int64_t 
         at = Align16(at + H * D * L.KeyCodeBytes(k.bits));
       }
       o.k_params = at;
-      at = Align16(at + H * D * 4);
+      at = Align16(at + H * L.ParamHeadBytes(k, true));
     }
     if (v.bits == kFp16Bits) {
       o.v_codes = at;
@@ -80,7 +89,7 @@ KvBlockLayout MakeKvBlockLayout(int64_t num_kv_heads, int64_t head_dim, int64_t 
         at = Align16(at + H * G * L.ValueCodeBytes(v.bits));
       }
       o.v_params = at;
-      at = Align16(at + H * G * L.ValueGroups() * 4);
+      at = Align16(at + H * L.ParamHeadBytes(v, false));
     }
   }
   L.block_bytes = at;

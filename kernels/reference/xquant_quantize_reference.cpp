@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/include/xquant_kernels.h"
+#include "kernels/include/xquant_params.h"
 #include "kernels/reference/xquant_codes.h"
 
 namespace xq {
@@ -34,28 +35,45 @@ struct Quantizer {
     const float c = std::nearbyint((x - z) / s);
     return static_cast<int>(std::clamp(c, 0.0f, static_cast<float>(Levels())));
   }
-  void StoreCalibrated(uint8_t* dst, float eta) const {
-    StoreHalf(dst, static_cast<_Float16>((1.0f - 2.0f * eta) * s));
-    StoreHalf(dst + 2, static_cast<_Float16>(z + eta * s * static_cast<float>(Levels())));
-  }
+  ParamPair Calibrated(float eta) const { return CalibratedPair(s, z, Levels(), eta); }
 };
 
-// Keys: one group per (head, channel) over the block's G tokens.
+// One head's calibrated pairs, in group order, stored as the slot's param_bits say.
+void StoreHeadParams(const KvSlotSpec& spec, const std::vector<ParamPair>& pairs, uint8_t* head) {
+  if (spec.param_bits == kFp16Bits) {
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      StoreHalf(head + i * 4, static_cast<_Float16>(pairs[i].s));
+      StoreHalf(head + i * 4 + 2, static_cast<_Float16>(pairs[i].z));
+    }
+    return;
+  }
+  ParamExtent extent;
+  for (const ParamPair& p : pairs) extent.Add(p);
+  const ParamBase base = FitParamBase(extent);
+  StoreParamBase(base, head);
+  for (size_t i = 0; i < pairs.size(); ++i) StoreParamPair8(base, pairs[i], head, i);
+}
+
+// Keys: one group per (head, channel, run of T = group_tokens tokens); params [G/T][D] per head.
 void QuantizeKeys(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLayerOffsets& o,
                   const _Float16* k, uint8_t* block) {
   const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
-  const int64_t code_bytes = L.KeyCodeBytes(spec.bits);
-  std::vector<float> x(G);
+  const int64_t T = L.KeyGroupTokens(spec), code_bytes = L.KeyCodeBytes(spec.bits);
+  std::vector<float> x(T);
+  std::vector<ParamPair> pairs(G / T * D);
   for (int64_t h = 0; h < H; ++h) {
     for (int64_t d = 0; d < D; ++d) {
-      for (int64_t j = 0; j < G; ++j) x[j] = static_cast<float>(k[j * H * D + h * D + d]);
-      const Quantizer q(x, spec.bits);
-      q.StoreCalibrated(block + o.k_params + (h * D + d) * 4, spec.eta);
-      if (spec.shares_codes) continue;
       uint8_t* codes = block + o.k_codes + (h * D + d) * code_bytes;
-      std::memset(codes, 0, code_bytes);
-      for (int64_t j = 0; j < G; ++j) PutCode(codes, j, spec.bits, q.Code(x[j]));
+      if (!spec.shares_codes) std::memset(codes, 0, code_bytes);
+      for (int64_t t0 = 0; t0 < G; t0 += T) {
+        for (int64_t j = 0; j < T; ++j) x[j] = static_cast<float>(k[(t0 + j) * H * D + h * D + d]);
+        const Quantizer q(x, spec.bits);
+        pairs[t0 / T * D + d] = q.Calibrated(spec.eta);
+        if (spec.shares_codes) continue;
+        for (int64_t j = 0; j < T; ++j) PutCode(codes, t0 + j, spec.bits, q.Code(x[j]));
+      }
     }
+    StoreHeadParams(spec, pairs, block + o.k_params + h * L.ParamHeadBytes(spec, true));
   }
 }
 
@@ -65,6 +83,7 @@ void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLaye
   const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
   const int64_t code_bytes = L.ValueCodeBytes(spec.bits), groups = L.ValueGroups();
   std::vector<float> x(G);
+  std::vector<ParamPair> pairs(G * groups);
   for (int64_t h = 0; h < H; ++h) {
     for (int64_t j = 0; j < G; ++j) {
       uint8_t* codes = block + o.v_codes + (h * G + j) * code_bytes;
@@ -72,11 +91,12 @@ void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLaye
       for (int64_t c = 0; c < groups; ++c) {
         for (int64_t i = 0; i < G; ++i) x[i] = static_cast<float>(v[j * H * D + h * D + c * G + i]);
         const Quantizer q(x, spec.bits);
-        q.StoreCalibrated(block + o.v_params + ((h * G + j) * groups + c) * 4, spec.eta);
+        pairs[j * groups + c] = q.Calibrated(spec.eta);
         if (spec.shares_codes) continue;
         for (int64_t i = 0; i < G; ++i) PutCode(codes, c * G + i, spec.bits, q.Code(x[i]));
       }
     }
+    StoreHeadParams(spec, pairs, block + o.v_params + h * L.ParamHeadBytes(spec, false));
   }
 }
 

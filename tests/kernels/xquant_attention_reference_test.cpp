@@ -252,12 +252,18 @@ TEST_P(XqAttentionReferenceOracle, MatchesDequantizedFp32Attention) {
     const int64_t G = (int64_t[]){16, 32, 64}[c % 3], D = (c / 3) % 2 ? 128 : 64;
     const int64_t H = 1 + (c / 2) % 3, gqa = (c / 5) % 2 ? 3 : 1;
     const bool calibrate = c % 4 < 2;
-    auto slot = [&](int bits, bool shares, float boost) {
-      return KvSlotSpec{bits, shares && bits != kFp16Bits, calibrate ? EtaFor(bits) * boost : 0};
+    // Param formats cycle too: keys in half-block token groups, 8-bit params.
+    const int format = (c / 4 + c) % 4;
+    auto slot = [&](int bits, bool shares, float boost, bool key) {
+      KvSlotSpec spec{bits, shares && bits != kFp16Bits, calibrate ? EtaFor(bits) * boost : 0};
+      spec.group_tokens = key && format & 1 ? static_cast<int>(G / 2) : 0;
+      spec.param_bits = format & 2 ? 8 : kFp16Bits;
+      return spec;
     };
-    const KvBlockLayout L = xqtest::MakeLayout(
-        H, D, G,
-        {{slot(kb, false, 1), slot(vb, false, 1)}, {slot(kb, share, 1.5f), slot(vb, share, 1.5f)}});
+    const KvBlockLayout L =
+        xqtest::MakeLayout(H, D, G,
+                           {{slot(kb, false, 1, true), slot(vb, false, 1, false)},
+                            {slot(kb, share, 1.5f, true), slot(vb, share, 1.5f, false)}});
     for (int64_t R : {0, 32, 128}) {
       if (R % G != 0) continue;
       const std::vector<int64_t> lengths = {1,         G - 1, G,         G + 1,
@@ -275,7 +281,8 @@ TEST_P(XqAttentionReferenceOracle, MatchesDequantizedFp32Attention) {
           if (i % 2 && (num_blocks + 1) * G <= length) ++num_blocks;
           SCOPED_TRACE(::testing::Message()
                        << "K" << kb << " V" << vb << " share " << share << " G " << G << " D " << D
-                       << " H " << H << " gqa " << gqa << " eta " << calibrate << " R " << R
+                       << " H " << H << " gqa " << gqa << " eta " << calibrate << " format "
+                       << format << " R " << R
                        << " length " << length << " n " << n << " window_start " << window_start
                        << " blocks " << num_blocks);
           const Problem P = MakeProblem(L, length, n, gqa, R, window_start, num_blocks, false,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/include/xquant_kernels.h"
+#include "kernels/include/xquant_params.h"
 #include "tests/kernels/xquant_test_util.h"
 
 namespace xq {
@@ -179,6 +180,108 @@ TEST(XqQuantizeReference, ErrorIsAtMostHalfAStepWithoutCalibration) {
   }
 }
 
+// Finer key groups: each run of group_tokens tokens gets its own min-max, so two runs with
+// far-apart integer ranges both reconstruct exactly at 2 bits, where one 32-token group cannot.
+TEST(XqQuantizeReference, KeyTokenGroupsFitTheirOwnRuns) {
+  for (int group : {0, 16, 8}) {
+    KvLayerSpec spec = Spec(2, 16);
+    spec.k.group_tokens = group;
+    const KvBlockLayout L = xqtest::MakeLayout(2, 32, 32, {spec});
+    EXPECT_EQ(L.offsets[0].v_codes - L.offsets[0].k_params, 2 * (32 / (group ? group : 32)) * 32 * 4);
+    const auto k = Rows(L, [](int64_t j, int64_t h, int64_t d) {
+      return (j < 16 ? 0 : 40 + 4 * h) + d % 4 + (j + d) % 4;  // integers, range 3 per run
+    });
+    const auto v = Rows(L, [](int64_t, int64_t, int64_t) { return 0.0; });
+    const auto dense = DecodeLayer(L, 0, Quantize(L, k, v).data());
+    double worst = 0;
+    for (size_t i = 0; i < k.size(); ++i) {
+      worst = std::max(worst, std::abs(dense.k[i] - static_cast<double>(k[i])));
+    }
+    if (group == 0) {
+      EXPECT_GT(worst, 1.0) << "one group per block spans both runs";
+    } else {
+      EXPECT_EQ(worst, 0.0) << "group_tokens " << group;
+    }
+  }
+}
+
+// MiniFloat codes: monotone, and the encoder picks the nearest one (ties either way).
+TEST(XqParams, MiniFloatEncodesToTheNearestCode) {
+  for (int k = 1; k < 256; ++k) ASSERT_LT(MiniFloat(k - 1), MiniFloat(k)) << k;
+  EXPECT_EQ(MiniFloat(0), kMiniFloatMin);
+  EXPECT_EQ(MiniFloat(255), kMiniFloatMax);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> log_r(0.0f, 14.0f);
+  for (int i = 0; i < 20000; ++i) {
+    const float r = std::exp2(log_r(rng));
+    const int k = EncodeMiniFloat(r);
+    ASSERT_TRUE(k >= 0 && k <= 255);
+    const double err = std::abs(MiniFloat(k) - static_cast<double>(r));
+    for (int other : {k - 1, k + 1}) {
+      if (other < 0 || other > 255) continue;
+      ASSERT_LE(err, std::abs(MiniFloat(other) - static_cast<double>(r))) << r << " -> " << k;
+    }
+  }
+  EXPECT_EQ(EncodeMiniFloat(0.0f), 0);
+  EXPECT_EQ(EncodeMiniFloat(NAN), 0);
+  EXPECT_EQ(EncodeMiniFloat(1e9f), 255);
+}
+
+// 8-bit params cost half a byte-pair per group, and what they lose is bounded by their grid:
+// a scale off by at most 1/64 of itself (or, below the head's largest / 252, by that floor) on
+// each of `top` steps, and a zero point off by at most one zstep / 2 <= (max z - min z) / 254.
+TEST(XqQuantizeReference, EightBitParamsStayWithinTheirGrid) {
+  std::mt19937 rng(9);
+  const int64_t H = 2, D = 64, G = 32;
+  for (int bits : {1, 2, 4}) {
+    for (int group : {0, 16}) {
+      KvLayerSpec spec = Spec(bits, bits);
+      spec.k.group_tokens = group;
+      spec.k.param_bits = spec.v.param_bits = 8;
+      const KvBlockLayout L = xqtest::MakeLayout(H, D, G, {spec});
+      const int64_t T = group ? group : G, top = (1 << bits) - 1;
+      EXPECT_EQ(L.offsets[0].v_codes - L.offsets[0].k_params, H * (16 + G / T * D * 2));
+      std::normal_distribution<float> n01(0.0f, 1.0f);
+      auto k = Rows(L, [&](int64_t, int64_t, int64_t d) { return (d % 5) + (1 + d % 3) * n01(rng); });
+      auto v = Rows(L, [&](int64_t, int64_t, int64_t) { return 0.5f * n01(rng); });
+      const auto dense = DecodeLayer(L, 0, Quantize(L, k, v).data());
+      // index(h, group, member) of the raw rows for keys and values.
+      auto check = [&](const std::vector<_Float16>& x, const std::vector<double>& got,
+                       int64_t groups, int64_t size, auto index, const char* what) {
+        for (int64_t h = 0; h < H; ++h) {
+          std::vector<double> s(groups), z(groups);
+          double smax = 0, zmin = INFINITY, zmax = -INFINITY;
+          for (int64_t g = 0; g < groups; ++g) {
+            double lo = INFINITY, hi = -INFINITY;
+            for (int64_t m = 0; m < size; ++m) {
+              lo = std::min(lo, static_cast<double>(x[index(h, g, m)]));
+              hi = std::max(hi, static_cast<double>(x[index(h, g, m)]));
+            }
+            s[g] = (hi - lo) / top, z[g] = lo;
+            smax = std::max(smax, s[g]), zmin = std::min(zmin, lo), zmax = std::max(zmax, lo);
+          }
+          for (int64_t g = 0; g < groups; ++g) {
+            const double ds = std::max(s[g] / 64, smax / 252);
+            const double bound = s[g] / 2 + top * ds + (zmax - zmin) / 254 + 1e-5;
+            for (int64_t m = 0; m < size; ++m) {
+              const int64_t e = index(h, g, m);
+              ASSERT_LE(std::abs(got[e] - x[e]), bound)
+                  << what << " " << bits << " bits, group_tokens " << group << ", elt " << e;
+            }
+          }
+        }
+      };
+      // Keys: group (t, d) holds tokens t*T .. t*T+T-1 of channel d; rows are [G][H][D].
+      check(k, dense.k, G / T * D, T, [&](int64_t h, int64_t g, int64_t m) {
+        return ((g / D * T + m) * H + h) * D + g % D;
+      }, "key");
+      check(v, dense.v, G * (D / G), G, [&](int64_t h, int64_t g, int64_t m) {
+        return ((g / (D / G)) * H + h) * D + g % (D / G) * G + m;
+      }, "value");
+    }
+  }
+}
+
 TEST(XqQuantizeReference, SharingLayerDecodesLowerCodesWithItsOwnParams) {
   std::mt19937 rng(11);
   const int64_t H = 2, D = 64, G = 32;
@@ -297,6 +400,16 @@ TEST(XqBlockLayout, RejectsInvalidSpecs) {
   ExpectInvalid(2, 48, 32, {Spec(2, 2)}, "head_dim 48");
   ExpectInvalid(2, 64, 4, {Spec(1, 2)}, "layer 0.k");
   ExpectInvalid(2, 64, 32, {Spec(2, 2, 0.5f)}, "layer 0.k.eta");
+  KvLayerSpec odd_group = Spec(2, 2), value_group = Spec(2, 2), byte_split = Spec(1, 1),
+              param_bits = Spec(2, 2);
+  odd_group.k.group_tokens = 12;
+  value_group.v.group_tokens = 16;
+  byte_split.k.group_tokens = 4;
+  param_bits.v.param_bits = 4;
+  ExpectInvalid(2, 64, 32, {odd_group}, "layer 0.k.group_tokens 12");
+  ExpectInvalid(2, 64, 32, {value_group}, "layer 0.v.group_tokens");
+  ExpectInvalid(2, 64, 32, {byte_split}, "layer 0.k: group_tokens times bits");
+  ExpectInvalid(2, 64, 32, {param_bits}, "layer 0.v.param_bits 4");
 }
 
 TEST(XqBlockLayout, SectionsAreAlignedAndDisjoint) {

@@ -26,17 +26,27 @@ struct Shape {
   int64_t H, D, G, gq;
 };
 
+// How params are stored: key token groups (0 = the block) and param bits.
+struct ParamFormat {
+  int group_tokens = 0;
+  int param_bits = kFp16Bits;
+};
+constexpr ParamFormat kFormats[] = {{0, 16}, {16, 16}, {0, 8}, {16, 8}};
+
 // Two layers; layer 1 optionally reads layer 0's codes.
-KvBlockLayout TwoLayers(const Shape& s, int kb, int vb, bool share_k, bool share_v, bool eta) {
-  auto slot = [&](int bits, bool share) {
+KvBlockLayout TwoLayers(const Shape& s, int kb, int vb, bool share_k, bool share_v, bool eta,
+                        ParamFormat f = {}) {
+  auto slot = [&](int bits, bool share, bool key) {
     KvSlotSpec spec;
     spec.bits = bits;
     spec.shares_codes = share && bits != kFp16Bits;
     spec.eta = eta && bits != kFp16Bits ? (bits == 1 ? 1.0f / 6 : 0.045f) : 0.0f;
+    spec.group_tokens = key ? f.group_tokens : 0;
+    spec.param_bits = f.param_bits;
     return spec;
   };
-  KvLayerSpec lower{slot(kb, false), slot(vb, false)};
-  KvLayerSpec upper{slot(kb, share_k), slot(vb, share_v)};
+  KvLayerSpec lower{slot(kb, false, true), slot(vb, false, false)};
+  KvLayerSpec upper{slot(kb, share_k, true), slot(vb, share_v, false)};
   return xqtest::MakeLayout(s.H, s.D, s.G, {lower, upper});
 }
 
@@ -86,9 +96,10 @@ TEST(XquantSimd, QuantizeMatchesReferenceByteForByte) {
                         Shape{2, 128, 32, 1}, Shape{1, 64, 64, 1}}) {
     for (int kb : kBits) {
       for (int vb : kBits) {
-        for (int variant = 0; variant < 4; ++variant) {
-          const bool share_k = variant & 1, share_v = variant & 2, eta = variant != 0;
-          const KvBlockLayout L = TwoLayers(s, kb, vb, share_k, share_v, eta);
+        for (int variant = 0; variant < 16; ++variant) {
+          const bool share_k = variant & 1, share_v = variant & 2, eta = (variant & 3) != 0;
+          const ParamFormat format = kFormats[variant / 4];
+          const KvBlockLayout L = TwoLayers(s, kb, vb, share_k, share_v, eta, format);
           const std::vector<_Float16> k[2] = {RandomRows(s.G, s.H * s.D, rng),
                                               RandomRows(s.G, s.H * s.D, rng)};
           const std::vector<_Float16> v[2] = {RandomRows(s.G, s.H * s.D, rng),
@@ -106,7 +117,7 @@ TEST(XquantSimd, QuantizeMatchesReferenceByteForByte) {
       }
     }
   }
-  EXPECT_EQ(cases, 5 * 25 * 4);
+  EXPECT_EQ(cases, 5 * 25 * 16);
   // Every fast call (2 layers per case) took the AVX-512 path.
   EXPECT_EQ(XqQuantizePaths().Of(KernelPath::kAvx512) - fast_before, 2 * cases);
 }
@@ -117,6 +128,7 @@ struct AttnCase {
   bool share_k, share_v, eta;
   int64_t length, n, R, extra_window;  // extra_window: window starts this many blocks early
   int64_t sinks = 0;                   // attention sink blocks (layout.sink_blocks)
+  ParamFormat format;
 };
 
 std::string Describe(const AttnCase& c) {
@@ -124,7 +136,9 @@ std::string Describe(const AttnCase& c) {
          std::to_string(c.s.G) + " gq " + std::to_string(c.s.gq) + " K" + std::to_string(c.kb) +
          (c.share_k ? "s" : "") + " V" + std::to_string(c.vb) + (c.share_v ? "s" : "") +
          (c.eta ? " eta" : "") + " len " + std::to_string(c.length) + " n " + std::to_string(c.n) +
-         " R " + std::to_string(c.R) + " sinks " + std::to_string(c.sinks);
+         " R " + std::to_string(c.R) + " sinks " + std::to_string(c.sinks) + " key groups " +
+         std::to_string(c.format.group_tokens) + " param bits " +
+         std::to_string(c.format.param_bits);
 }
 
 constexpr XqAttentionIsa kSimdIsas[] = {XqAttentionIsa::kAvx512, XqAttentionIsa::kAvx2};
@@ -150,7 +164,7 @@ KernelPath PathOf(XqAttentionIsa isa) {
 void CheckAttention(const AttnCase& c, std::mt19937& rng) {
   SCOPED_TRACE(Describe(c));
   const Shape& s = c.s;
-  KvBlockLayout L = TwoLayers(s, c.kb, c.vb, c.share_k, c.share_v, c.eta);
+  KvBlockLayout L = TwoLayers(s, c.kb, c.vb, c.share_k, c.share_v, c.eta, c.format);
   L.sink_blocks = c.sinks;
   const int64_t row = s.H * s.D, G = s.G, num_heads = s.H * s.gq;
   const int64_t padded = (c.length + G - 1) / G * G;
@@ -261,6 +275,7 @@ AttnCase RandomCase(std::mt19937& rng) {
   c.n = std::min(c.length, pick(1, 1, 2, G, 37, c.length));
   c.extra_window = pick(0, 0, 1);
   c.sinks = pick(0, 0, 1, 2);
+  c.format = kFormats[pick(0, 1, 2, 3)];
   return c;
 }
 
@@ -282,6 +297,23 @@ TEST(XquantSimd, AttentionAllBitPairsLongContext) {
         AttnCase c{{3, 64, 32, 3}, kb, vb, kb == 2, vb == 1, true, 2900, n, 128, 0};
         CheckAttention(c, rng);
         if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// Key token groups and 8-bit params at SmolLM2's shape, the quantized bit-widths of the sub-2-bit
+// profiles, with and without sharing.
+TEST(XquantSimd, AttentionParamFormatsLongContext) {
+  std::mt19937 rng(19);
+  for (const ParamFormat f : kFormats) {
+    for (int kb : {1, 2, 4}) {
+      for (int vb : {1, 2}) {
+        for (int64_t n : {1, 9}) {
+          AttnCase c{{3, 64, 32, 3}, kb, vb, kb == 2, vb == 1, true, 2900, n, 128, 0, 1, f};
+          CheckAttention(c, rng);
+          if (HasFatalFailure()) return;
+        }
       }
     }
   }

@@ -28,6 +28,30 @@ inline double HalfAt(const uint8_t* p) {
   return static_cast<double>(h);
 }
 
+inline double FloatAt(const uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, 4);
+  return static_cast<double>(f);
+}
+
+// {s, z} of group i of a head whose params start at `head`: fp16 pairs, or with 8-bit params a
+// {s0, z0, zstep} fp32 base then byte pairs, s = s0 * (32 + k % 32) * 2^(k / 32), z = z0 + z8 * zstep.
+inline void GroupParams(const uint8_t* head, int param_bits, int64_t i, double* s, double* z) {
+  if (param_bits == 16) {
+    *s = HalfAt(head + i * 4);
+    *z = HalfAt(head + i * 4 + 2);
+    return;
+  }
+  const int k = head[16 + 2 * i], z8 = head[16 + 2 * i + 1];
+  *s = FloatAt(head) * std::ldexp(32.0 + k % 32, k / 32);
+  *z = FloatAt(head + 4) + z8 * FloatAt(head + 8);
+}
+
+// Bytes of one head's params: `groups` pairs of 4 bytes, or 16 + 2 per group at 8 bits.
+inline int64_t HeadParamBytes(int param_bits, int64_t groups) {
+  return param_bits == 16 ? groups * 4 : 16 + groups * 2;
+}
+
 // One layer of one block decoded to [G][H][D]; mag bounds |code*s| + |z| (the size of the terms
 // the kernel adds in fp32), equal to |x| for fp16 slots.
 struct DenseLayer {
@@ -42,6 +66,9 @@ inline DenseLayer DecodeLayer(const KvBlockLayout& L, int64_t layer, const uint8
   const KvLayerOffsets& own = L.offsets[layer];
   const int64_t k_codes = spec.k.shares_codes ? L.offsets[layer - 1].k_codes : own.k_codes;
   const int64_t v_codes = spec.v.shares_codes ? L.offsets[layer - 1].v_codes : own.v_codes;
+  const int64_t T = spec.k.group_tokens ? spec.k.group_tokens : G;
+  const int64_t k_head = HeadParamBytes(spec.k.param_bits, G / T * D);
+  const int64_t v_head = HeadParamBytes(spec.v.param_bits, G * (D / G));
   for (int64_t j = 0; j < G; ++j) {
     for (int64_t h = 0; h < H; ++h) {
       for (int64_t d = 0; d < D; ++d) {
@@ -51,10 +78,10 @@ inline DenseLayer DecodeLayer(const KvBlockLayout& L, int64_t layer, const uint8
           out.k[i] = HalfAt(block + k_codes + raw);
           out.k_mag[i] = std::abs(out.k[i]);
         } else {
-          const int64_t group = h * D + d;
-          const int c = UnpackCode(block + k_codes + group * (G * spec.k.bits / 8), j, spec.k.bits);
-          const double s = HalfAt(block + own.k_params + group * 4);
-          const double z = HalfAt(block + own.k_params + group * 4 + 2);
+          const int c = UnpackCode(block + k_codes + (h * D + d) * (G * spec.k.bits / 8), j,
+                                   spec.k.bits);
+          double s, z;
+          GroupParams(block + own.k_params + h * k_head, spec.k.param_bits, j / T * D + d, &s, &z);
           out.k[i] = c * s + z;
           out.k_mag[i] = std::abs(c * s) + std::abs(z);
         }
@@ -64,9 +91,9 @@ inline DenseLayer DecodeLayer(const KvBlockLayout& L, int64_t layer, const uint8
         } else {
           const int64_t row = h * G + j;
           const int c = UnpackCode(block + v_codes + row * (D * spec.v.bits / 8), d, spec.v.bits);
-          const int64_t group = row * (D / G) + d / G;
-          const double s = HalfAt(block + own.v_params + group * 4);
-          const double z = HalfAt(block + own.v_params + group * 4 + 2);
+          double s, z;
+          GroupParams(block + own.v_params + h * v_head, spec.v.param_bits, j * (D / G) + d / G, &s,
+                      &z);
           out.v[i] = c * s + z;
           out.v_mag[i] = std::abs(c * s) + std::abs(z);
         }

@@ -163,6 +163,27 @@ TEST(KvProfile, RotationIsChosenPerHalfAndCarriedToEveryLayer) {
           .k.rotated);
 }
 
+TEST(KvProfile, KeyGroupsAndParamBitsReachEveryLayerAndRoundTrip) {
+  const KvProfile p = ParseKvProfile(
+      R"({"keys": {"bits": 2, "group_tokens": 16, "param_bits": 8},
+          "values": {"bits": 1, "param_bits": 8, "share_from_layer": "50%"}})",
+      "groups.json");
+  const KvBlockLayout layout = ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim);
+  for (int64_t l = 0; l < kLayers; ++l) {
+    EXPECT_EQ(layout.layers[l].k.group_tokens, 16) << l;
+    EXPECT_EQ(layout.layers[l].v.group_tokens, 0) << l;
+    EXPECT_EQ(layout.layers[l].k.param_bits, 8) << l;
+    EXPECT_EQ(layout.layers[l].v.param_bits, 8) << l;
+  }
+  // Keys: 2 groups of 64 channels per head, a byte pair each after a 16-byte base.
+  EXPECT_EQ(layout.offsets[0].v_codes - layout.offsets[0].k_params, kKvHeads * (16 + 2 * 64 * 2));
+  const KvProfile again = ParseKvProfile(KvProfileJson(p), "again.json");
+  EXPECT_EQ(again.keys.group_tokens, 16);
+  EXPECT_EQ(again.keys.param_bits, 8);
+  EXPECT_EQ(again.values.param_bits, 8);
+  EXPECT_EQ(again.values.group_tokens, 0);
+}
+
 // A layer decoding another layer's codes must read them in the same basis.
 TEST(KvProfile, ASharedPairMustAgreeOnRotation) {
   std::vector<KvLayerSpec> layers(2);
@@ -240,6 +261,22 @@ INSTANTIATE_TEST_SUITE_P(
         BadProfile{"sinksNotWholeBlocks",
                    R"({"sink_tokens": 20, )" KV(R"({"bits": 2})", R"({"bits": 1})") "}",
                    "sink_tokens"},
+        BadProfile{"groupNotDividing",
+                   "{" KV(R"({"bits": 2, "group_tokens": 12})", R"({"bits": 1})") "}",
+                   "keys.group_tokens"},
+        BadProfile{"groupOnValues",
+                   "{" KV(R"({"bits": 2})", R"({"bits": 1, "group_tokens": 16})") "}",
+                   "values.group_tokens"},
+        BadProfile{"groupSplitsBytes",
+                   "{" KV(R"({"bits": 1, "group_tokens": 4})", R"({"bits": 1})") "}",
+                   "keys.group_tokens"},
+        BadProfile{"groupSplitsRuleBytes",
+                   "{" KV(R"({"bits": 2, "group_tokens": 2, "rules": [{"from_layer": 4, "bits": 1}]})",
+                          R"({"bits": 1})") "}",
+                   "keys.group_tokens"},
+        BadProfile{"paramBits",
+                   "{" KV(R"({"bits": 2})", R"({"bits": 1, "param_bits": 4})") "}",
+                   "values.param_bits"},
         BadProfile{"rotationName",
                    "{" KV(R"({"bits": 2, "rotation": "walsh"})", R"({"bits": 1})") "}",
                    "keys.rotation"},

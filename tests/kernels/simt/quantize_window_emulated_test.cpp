@@ -17,11 +17,14 @@ namespace {
 
 constexpr int kBits[] = {1, 2, 4, 8, 16};
 
-KvSlotSpec Slot(int bits, bool share, bool eta) {
+// format bit 0: keys in half-block token groups; bit 1: 8-bit params.
+KvSlotSpec Slot(int bits, bool share, bool eta, int format = 0, int group_tokens = 0) {
   KvSlotSpec s;
   s.bits = bits;
   s.shares_codes = share && bits != kFp16Bits;
   s.eta = eta && bits != kFp16Bits ? (bits == 1 ? 1.0f / 6 : 0.045f) : 0.0f;
+  s.group_tokens = format & 1 ? group_tokens : 0;
+  s.param_bits = format & 2 ? 8 : kFp16Bits;
   return s;
 }
 
@@ -32,12 +35,14 @@ TEST(QuantizeWindowEmulated, MatchesTheReferenceByteForByte) {
                                 std::tuple{1, 128, 64}, std::tuple{2, 32, 32}}) {
     for (int kb : kBits) {
       for (int vb : kBits) {
+       for (int format = 0; format < 4; ++format) {
         const int variant = cases % 4;
         const bool share_k = variant & 1, share_v = variant & 2, eta = variant != 0;
-        const KvBlockLayout L =
-            xqtest::MakeLayout(H, D, G,
-                               {KvLayerSpec{Slot(kb, false, eta), Slot(vb, false, eta)},
-                                KvLayerSpec{Slot(kb, share_k, eta), Slot(vb, share_v, eta)}});
+        const int T = G / 2;
+        const KvBlockLayout L = xqtest::MakeLayout(
+            H, D, G,
+            {KvLayerSpec{Slot(kb, false, eta, format, T), Slot(vb, false, eta, format)},
+             KvLayerSpec{Slot(kb, share_k, eta, format, T), Slot(vb, share_v, eta, format)}});
         const int64_t row = H * D, P = L.window_pages_per_block;
         // Window rows of both layers for one block: random, with exact ties and a constant
         // channel (s == 0 groups).
@@ -67,12 +72,13 @@ TEST(QuantizeWindowEmulated, MatchesTheReferenceByteForByte) {
         while (diff < want.size() && want[diff] == got[diff]) ++diff;
         ASSERT_EQ(diff, want.size())
             << "first differing byte " << diff << " (H " << H << " D " << D << " G " << G << " K"
-            << kb << " V" << vb << " variant " << variant << ")";
+            << kb << " V" << vb << " variant " << variant << " format " << format << ")";
         ++cases;
+       }
       }
     }
   }
-  EXPECT_EQ(cases, 4 * 25);
+  EXPECT_EQ(cases, 4 * 25 * 4);
 }
 
 }  // namespace

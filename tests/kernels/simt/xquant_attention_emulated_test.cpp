@@ -24,19 +24,21 @@ struct Seq {
 // their own) in front of each sequence's window list.
 void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& seqs,
                 std::mt19937& rng, int64_t sinks = 0, int64_t gqa = 2, int64_t D = 32,
-                int64_t forced_split = 0) {
+                int64_t forced_split = 0, int key_group_tokens = 0, int param_bits = kFp16Bits) {
   constexpr int64_t H = 2, G = 16;
   const int64_t kGqa = gqa;
-  auto slot = [](int bits, bool shares) {
+  auto slot = [&](int bits, bool shares, bool key) {
     KvSlotSpec s;
     s.bits = bits;
     s.shares_codes = shares && bits != kFp16Bits;
     s.eta = bits == kFp16Bits ? 0.0f : 0.1f;
+    s.group_tokens = key ? key_group_tokens : 0;
+    s.param_bits = param_bits;
     return s;
   };
   KvBlockLayout L = xqtest::MakeLayout(H, D, G,
-                                       {KvLayerSpec{slot(kb, false), slot(vb, false)},
-                                        KvLayerSpec{slot(kb, share), slot(vb, share)}});
+                                       {KvLayerSpec{slot(kb, false, true), slot(vb, false, false)},
+                                        KvLayerSpec{slot(kb, share, true), slot(vb, share, false)}});
   L.sink_blocks = sinks;
   const int64_t row = H * D, heads = H * kGqa;
   std::vector<uint8_t> arena;
@@ -174,6 +176,19 @@ TEST(XqAttentionEmulated, MatchesTheReferenceOnARaggedBatch) {
     // (recent window, sink blocks): R = 0 with sinks keeps all but the sinks quantized.
     for (const auto& [R, sinks] : {std::pair{0, 0}, std::pair{32, 0}, std::pair{0, 2}}) {
       CheckBatch(kb, vb, share, R, batch, rng, sinks);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Keys in 8-token groups and 8-bit params, alone and together.
+TEST(XqAttentionEmulated, KeyTokenGroupsAndEightBitParams) {
+  std::mt19937 rng(23);
+  const std::vector<Seq> batch = {{150, 1}, {90, 7}, {12, 12}};
+  for (const auto& [group, param_bits] : {std::pair{8, 16}, std::pair{0, 8}, std::pair{8, 8}}) {
+    for (const auto& [kb, vb, share] :
+         {std::tuple{2, 1, true}, std::tuple{4, 2, false}, std::tuple{1, 1, true}}) {
+      CheckBatch(kb, vb, share, 32, batch, rng, 1, 2, 32, 0, group, param_bits);
       if (HasFatalFailure()) return;
     }
   }
