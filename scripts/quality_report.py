@@ -33,7 +33,9 @@ PASSKEY_ABLATIONS = ["fp16", "kivi-2", "asymkv-1.5", "k2v1-rotkv-sinks", "xquant
 # At the second context: what in xquant-1.5 costs retrieval (keys or values fp16 instead),
 # whether the same bits spent as 2-bit values shared across layer pairs retrieve better, and
 # whether smaller groups would (16-token blocks: twice the fp16 scales, 3.5 real bits), that
-# one at the third context too, where xquant-1.5 loses half the keys.
+# one at the third context too, where xquant-1.5 loses half the keys; and whether finer key
+# groups alone do it (16-token key groups with fp16 params, then with 8-bit params: 2.31 real
+# bits, inside the budget).
 SMALL_GROUPS = "xquant-1.5-g16"
 TEXTS = ["prose", "docs", "code"]
 
@@ -104,6 +106,9 @@ def passkey_diagnostics(tmp):
         "xquant-1.5-v16": dict(x15, values={"bits": 16}),
         "xquant-1.5-v2shared": dict(x15, values={"bits": 2, "share_from_layer": "0%", **rot}),
         SMALL_GROUPS: dict(x15, block_tokens=16),
+        "xquant-1.5-kg16": dict(x15, keys=dict(x15["keys"], group_tokens=16)),
+        "xquant-1.5-kg16p8": dict(x15, keys=dict(x15["keys"], group_tokens=16, param_bits=8),
+                                  values=dict(x15["values"], param_bits=8)),
     }
     return {name: write_profile(tmp, name, p, name) for name, p in variants.items()}
 
