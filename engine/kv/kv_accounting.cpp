@@ -50,6 +50,10 @@ std::string DescribeSlots(const KvBlockLayout& layout, bool keys) {
     out += Printf(", %lld-token groups",
                   static_cast<long long>(layout.KeyGroupTokens(Slot(layout, 0, true))));
   }
+  if (!keys && layout.ValueGroupChannels(Slot(layout, 0, false)) != layout.block_tokens) {
+    out += Printf(", %lld-channel groups",
+                  static_cast<long long>(layout.ValueGroupChannels(Slot(layout, 0, false))));
+  }
   if (Slot(layout, 0, keys).param_bits == 8) out += ", 8-bit scales and zero points";
   return out;
 }

@@ -86,11 +86,20 @@ LayerThreshold ParseThreshold(const json& v, const std::string& source, const st
        "expected a layer index or a share such as \"50%\" (0-100%), got " + v.dump());
 }
 
+// Every bit-width a slot's layers can have.
+std::vector<int> SlotBits(const KvSlotProfile& s) {
+  std::vector<int> all{s.bits};
+  for (const KvBitsRule& r : s.rules) all.push_back(r.bits);
+  return all;
+}
+
 KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& source,
                         const std::string& where) {
   if (!v.is_object()) Fail(source, where, "must be an object like {\"bits\": 2}");
-  RejectUnknownKeys(v, {"bits", "rules", "share_from_layer", "rotation", "group_tokens", "param_bits"},
-                    source, where + ".");
+  RejectUnknownKeys(
+      v, {"bits", "rules", "share_from_layer", "rotation", "group_tokens", "group_channels",
+          "param_bits"},
+      source, where + ".");
   KvSlotProfile s;
   if (!v.contains("bits")) Fail(source, where + ".bits", "missing");
   s.bits = ParseBits(v["bits"], block_tokens, source, where + ".bits");
@@ -132,9 +141,7 @@ KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& 
       Fail(source, field,
            std::to_string(t) + " does not divide block_tokens " + std::to_string(block_tokens));
     }
-    std::vector<int> all_bits{s.bits};
-    for (const KvBitsRule& r : s.rules) all_bits.push_back(r.bits);
-    for (int bits : all_bits) {
+    for (int bits : SlotBits(s)) {
       if (bits != kFp16Bits && t * bits % 8 != 0) {
         Fail(source, field,
              std::to_string(t) + " tokens of " + std::to_string(bits) +
@@ -142,6 +149,20 @@ KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& 
       }
     }
     s.group_tokens = static_cast<int>(t);
+  }
+  if (v.contains("group_channels")) {
+    const std::string field = where + ".group_channels";
+    if (where != "values") Fail(source, field, "only values are grouped by channels");
+    const int64_t c = GetInt(v["group_channels"], source, field);
+    if (c <= 0) Fail(source, field, "must be positive, got " + std::to_string(c));
+    for (int bits : SlotBits(s)) {
+      if (bits != kFp16Bits && c * bits % 8 != 0) {
+        Fail(source, field,
+             std::to_string(c) + " channels of " + std::to_string(bits) +
+                 "-bit codes are not a whole number of bytes");
+      }
+    }
+    s.group_channels = static_cast<int>(c);  // dividing head_dim is checked with the model
   }
   return s;
 }
@@ -183,6 +204,7 @@ void ResolveSlot(const KvProfile& p, const KvSlotProfile& slot, const std::strin
     s.shares_codes = l % 2 == 1 && l >= share_from;
     s.rotated = slot.rotated;
     s.group_tokens = slot.group_tokens;
+    s.group_channels = slot.group_channels;
     s.param_bits = slot.param_bits;
     s.eta = s.bits == kFp16Bits || !p.calibration ? 0.0f : p.EtaFor(s.bits);
     if (!s.shares_codes) continue;
@@ -301,6 +323,7 @@ json SlotJson(const KvSlotProfile& slot) {
   if (slot.share_from_layer) j["share_from_layer"] = ThresholdJson(*slot.share_from_layer);
   if (slot.rotated) j["rotation"] = "hadamard";
   if (slot.group_tokens != 0) j["group_tokens"] = slot.group_tokens;
+  if (slot.group_channels != 0) j["group_channels"] = slot.group_channels;
   if (slot.param_bits != kFp16Bits) j["param_bits"] = slot.param_bits;
   return j;
 }
@@ -384,6 +407,12 @@ KvBlockLayout ResolveKvLayout(const KvProfile& profile, int64_t num_layers, int6
     Fail(profile.source, "block_tokens",
          std::to_string(profile.block_tokens) + " does not divide the model's head_dim " +
              std::to_string(head_dim) + " (values are grouped by block_tokens channels)");
+  }
+  const int64_t channels = profile.values.group_channels;
+  if (channels > 0 && head_dim % channels != 0) {
+    Fail(profile.source, "values.group_channels",
+         std::to_string(channels) + " does not divide the model's head_dim " +
+             std::to_string(head_dim));
   }
   std::vector<KvLayerSpec> layers = ResolveLayers(profile, num_layers);
   try {

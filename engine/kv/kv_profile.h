@@ -42,6 +42,9 @@ struct KvSlotProfile {
   bool rotated = false;
   // "group_tokens" (keys only): tokens per key group, a divisor of block_tokens; 0 = the block.
   int group_tokens = 0;
+  // "group_channels" (values only): channels per value group, a divisor of head_dim; 0 = the
+  // block size.
+  int group_channels = 0;
   // "param_bits": 16 stores each group's {s, z} in fp16, 8 in one byte each against a per-head
   // base (kernels/include/xquant_params.h).
   int param_bits = kFp16Bits;

@@ -56,6 +56,7 @@ SlotView View(const KvBlockLayout& L, int64_t layer, bool key) {
           key ? own.k_params : own.v_params,
           spec.param_bits,
           key ? L.KeyGroupTokens(spec) : 0,
+          key ? 0 : L.ValueGroupChannels(spec),
           spec.bits == kFp16Bits ? 0 : L.ParamHeadBytes(spec, key)};
 }
 

@@ -233,13 +233,13 @@ XQ_INLINE void Fp16Values(const _Float16* v, int64_t stride, int64_t count, cons
   }
 }
 
-// Channels [d0, d0 + 16) (inside one channel group) of one quantized value block: codes
-// [G][D*B/8], params [G][D/G]{s, z}. zsum[h] gathers sum_t w_t z_{t,c}.
+// Channels [d0, d0 + 16) (inside one channel group of C channels) of one quantized value block:
+// codes [G][D*B/8], params [G][D/C]{s, z}. zsum[h] gathers sum_t w_t z_{t,c}.
 template <int B, int NG>
-XQ_INLINE void QuantValues(const uint8_t* codes, const ParamReader& params, int64_t G, int64_t D,
-                           int64_t d0, const float* w, int64_t w_stride, __m256 (&acc)[NG][2],
-                           float* zsum) {
-  const int64_t row = D * B / 8, groups = D / G, c = d0 / G;
+XQ_INLINE void QuantValues(const uint8_t* codes, const ParamReader& params, int64_t G, int64_t C,
+                           int64_t D, int64_t d0, const float* w, int64_t w_stride,
+                           __m256 (&acc)[NG][2], float* zsum) {
+  const int64_t row = D * B / 8, groups = D / C, c = d0 / C;
   for (int64_t i = 0; i < G; ++i) {
     const uint8_t* cd = codes + i * row + d0 * B / 8;
     const __m256 x0 = Decode8<B>(cd), x1 = Decode8<B>(cd + B);
@@ -281,8 +281,8 @@ XQ_AVX2 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w, f
         Fp16Values<NG>(v, D, G, w + j0, st, acc);
       } else {
         const ParamReader params(block + c.v.params + it.g * param_bytes, c.v.param_bits);
-        QuantValues<B, NG>(block + c.v.codes + it.g * code_bytes, params, G, D, d0, w + j0, st,
-                           acc, zsum);
+        QuantValues<B, NG>(block + c.v.codes + it.g * code_bytes, params, G, c.v.group_channels, D,
+                           d0, w + j0, st, acc, zsum);
       }
     }
     for (const auto [lo, hi] : spans.fp16) {
@@ -343,7 +343,7 @@ XQ_INLINE __m256 Exp(__m256 x) {
 
 bool Supports(const KvBlockLayout& layout) {
   const int64_t D = layout.head_dim, G = layout.block_tokens;
-  return D % 16 == 0 && D <= kMaxDim && G % 16 == 0 && KeyGroupsOf16(layout);
+  return D % 16 == 0 && D <= kMaxDim && G % 16 == 0 && GroupsOf16(layout);
 }
 
 XQ_AVX2 void Scores(const AttnCtx& c, const Item& it, float* scores) {

@@ -305,15 +305,16 @@ XQ_INLINE void Fp16Values(const _Float16* v, int64_t stride, int64_t count, cons
   }
 }
 
-// One quantized value block of one KV head: codes [G][D*B/8], params [G][D/G]{s, z}. zsum[h][c]
-// gathers sum_t w_t z_{t,c} per lane; the caller adds it to channel group c at the end.
+// One quantized value block of one KV head: codes [G][D*B/8], params [G][D/C]{s, z} for groups of
+// C channels. zsum[h][c] gathers sum_t w_t z_{t,c} per lane; the caller adds it to channel group c
+// at the end.
 template <int B, int NG, int DV>
 XQ_INLINE void QuantValueBlock(const uint8_t* codes, const ParamReader& params, int64_t G,
-                               const float* w, int64_t w_stride, __m512 (&acc)[NG][DV],
+                               int64_t C, const float* w, int64_t w_stride, __m512 (&acc)[NG][DV],
                                float* zsum) {
   constexpr int D = 16 * DV;
-  const int64_t groups = D / G;
-  alignas(64) float pf[2 * kMaxDim];  // G * (D / G) {s, z} pairs
+  const int64_t groups = D / C;
+  alignas(64) float pf[2 * 64 * (kMaxDim / 16)];  // G * (D / C) {s, z} pairs, G <= 64, C >= 16
   if (params.bits == kFp16Bits) {
     for (int64_t i = 0; i < G * groups * 2; i += 16) {
       _mm512_store_ps(pf + i, LoadHalf16(params.head + i * 2));
@@ -343,7 +344,7 @@ XQ_INLINE void QuantValueBlock(const uint8_t* codes, const ParamReader& params, 
     for (int64_t jj = 0; jj < 16; ++jj) {
       const uint8_t* row = codes + (j0 + jj) * (D * B / 8);
       for (int u = 0; u < DV; ++u) {
-        const int64_t c = 16 * u / G;
+        const int64_t c = 16 * u / C;
         if constexpr (B == 1) {
           const __mmask16 m = Mask16(row + 2 * u);
           for (int h = 0; h < NG; ++h) {
@@ -391,7 +392,7 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
     } else {
       const uint8_t* codes = block + c.v.codes + it.g * G * (D * B / 8);
       const ParamReader params(block + c.v.params + it.g * c.v.head_params, c.v.param_bits);
-      QuantValueBlock<B, NG, DV>(codes, params, G, w + j0, st, acc, zsum);
+      QuantValueBlock<B, NG, DV>(codes, params, G, c.v.group_channels, w + j0, st, acc, zsum);
     }
   }
   for (const auto [lo, hi] : spans.fp16) {
@@ -405,7 +406,7 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
     for (int u = 0; u < DV; ++u) {
       __m512 r = acc[h][u];
       if constexpr (B != kFp16Bits) {
-        const float* zs = zsum + (h * (kMaxDim / 16) + 16 * u / G) * 16;
+        const float* zs = zsum + (h * (kMaxDim / 16) + 16 * u / c.v.group_channels) * 16;
         r = _mm512_add_ps(r, _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_loadu_ps(zs))));
       }
       _mm512_storeu_ps(partial + h * D + 16 * u, r);
@@ -462,7 +463,7 @@ void ValuesDim(const AttnCtx& c, const Item& it, int ng, const float* w, float* 
 bool Supports(const KvBlockLayout& layout) {
   const int64_t D = layout.head_dim, G = layout.block_tokens;
   return (D == 32 || D == 64 || D == 128) && (G == 16 || G == 32 || G == 64) &&
-         KeyGroupsOf16(layout);
+         GroupsOf16(layout);
 }
 
 XQ_AVX512 void Scores(const AttnCtx& c, const Item& it, float* scores) {

@@ -33,6 +33,7 @@ struct SlotView {
   int64_t params = -1;  // byte offset of the {s, z} pairs; -1 for a 16-bit slot
   int param_bits = kFp16Bits;
   int64_t group_tokens = 0;  // keys: tokens per group (xquant_format.h)
+  int64_t group_channels = 0;  // values: channels per group
   int64_t head_params = 0;   // bytes of one head's params
 };
 
@@ -53,11 +54,12 @@ struct ParamReader {
   }
 };
 
-// Whether every layer's key groups are whole multiples of 16 tokens (what the SIMD kernels
-// decode at a time).
-inline bool KeyGroupsOf16(const KvBlockLayout& L) {
+// Whether every layer's key groups are whole multiples of 16 tokens and value groups of 16
+// channels (what the SIMD kernels decode at a time).
+inline bool GroupsOf16(const KvBlockLayout& L) {
   for (int64_t l = 0; l < L.num_layers; ++l) {
     if (L.KeyGroupTokens(L.layers[l].k) % 16 != 0) return false;
+    if (L.ValueGroupChannels(L.layers[l].v) % 16 != 0) return false;
   }
   return true;
 }

@@ -109,18 +109,19 @@ XQ_AVX512 void QuantizeKeys(const KvBlockLayout& L, const KvSlotSpec& spec, cons
 XQ_AVX512 void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec,
                               const KvLayerOffsets& o, const _Float16* v, uint8_t* block) {
   const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
-  const int64_t code_bytes = L.ValueCodeBytes(spec.bits), groups = L.ValueGroups();
+  const int64_t C = L.ValueGroupChannels(spec), groups = L.ValueGroups(spec);
+  const int64_t code_bytes = L.ValueCodeBytes(spec.bits);
   const int levels = (1 << spec.bits) - 1;
   const __m512 lv = _mm512_set1_ps(static_cast<float>(levels));
   alignas(64) int32_t codes[128];  // D <= 128 (checked by the caller)
-  float s[64 * 8], z[64 * 8];      // [G][D/G] of one head
+  float s[64 * 8], z[64 * 8];      // [G][D/C] of one head, C >= 16
   for (int64_t h = 0; h < H; ++h) {
     for (int64_t j = 0; j < G; ++j) {
       const _Float16* row = v + j * H * D + h * D;
       for (int64_t c = 0; c < groups; ++c) {
-        const _Float16* x = row + c * G;
+        const _Float16* x = row + c * C;
         __m512 lo = LoadHalf16(x), hi = lo;
-        for (int64_t i = 16; i < G; i += 16) {
+        for (int64_t i = 16; i < C; i += 16) {
           lo = _mm512_min_ps(lo, LoadHalf16(x + i));
           hi = _mm512_max_ps(hi, LoadHalf16(x + i));
         }
@@ -129,8 +130,8 @@ XQ_AVX512 void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec,
         s[j * groups + c] = sf;
         z[j * groups + c] = zf;
         if (spec.shares_codes) continue;
-        for (int64_t i = 0; i < G; i += 16) {
-          _mm512_store_si512(codes + c * G + i,
+        for (int64_t i = 0; i < C; i += 16) {
+          _mm512_store_si512(codes + c * C + i,
                              Codes(LoadHalf16(x + i), _mm512_set1_ps(zf), _mm512_set1_ps(sf), lv));
         }
       }
@@ -158,7 +159,8 @@ void XqQuantizeBlockLayer(const KvBlockLayout& layout, int64_t layer, const Fp16
   const auto* k = reinterpret_cast<const _Float16*>(k16);
   const auto* v = reinterpret_cast<const _Float16*>(v16);
   const int64_t D = layout.head_dim, G = layout.block_tokens;
-  if (!HasAvx512() || D % 16 != 0 || D > 128 || G % 16 != 0 || G > 64) {
+  if (!HasAvx512() || D % 16 != 0 || D > 128 || G % 16 != 0 || G > 64 ||
+      layout.ValueGroupChannels(layout.layers[layer].v) % 16 != 0) {
     XqQuantizePaths().Count(KernelPath::kReference);
     return XqQuantizeBlockLayerReference(layout, layer, k16, v16, block);
   }

@@ -129,7 +129,7 @@ __global__ void QuantizeWindowBlocksKernel(const KvBlockLayout* layout, uint8_t*
       }
     }
   }
-  // Values: group (h, j, c) over G consecutive channels of token j.
+  // Values: group (h, j, c) over C = group_channels consecutive channels of token j.
   if (spec.v.bits == kFp16Bits) {
     for (int64_t i = threadIdx.x; i < H * G * D; i += blockDim.x) {
       const int64_t h = i / (G * D), j = i / D % G, d = i % D;
@@ -137,12 +137,13 @@ __global__ void QuantizeWindowBlocksKernel(const KvBlockLayout* layout, uint8_t*
       memcpy(block + o.v_codes + i * 2, &bits, 2);
     }
   } else {
-    const int64_t code_bytes = L.ValueCodeBytes(spec.v.bits), per_token = L.ValueGroups();
+    const int64_t C = L.ValueGroupChannels(spec.v), per_token = L.ValueGroups(spec.v);
+    const int64_t code_bytes = L.ValueCodeBytes(spec.v.bits);
     const int64_t groups = L.ParamGroups(spec.v, false);  // G * per_token
     const int64_t head_bytes = L.ParamHeadBytes(spec.v, false);
     auto fit = [&](int64_t h, int64_t i) {
-      const int64_t j = i / per_token, e = h * D + i % per_token * G;
-      return FitGroup([&](int64_t k) { return HalfBitsToFloat(element(1, j, e + k)); }, G,
+      const int64_t j = i / per_token, e = h * D + i % per_token * C;
+      return FitGroup([&](int64_t k) { return HalfBitsToFloat(element(1, j, e + k)); }, C,
                       spec.v.bits);
     };
     StoreParamBases(spec.v, H, groups, head_bytes, block + o.v_params, fit);
@@ -151,14 +152,14 @@ __global__ void QuantizeWindowBlocksKernel(const KvBlockLayout* layout, uint8_t*
       const GroupQuantizer q = fit(h, i);
       StoreCalibrated(spec.v, q, block + o.v_params + h * head_bytes, i);
       if (spec.v.shares_codes) continue;
-      // This group's codes are whole bytes of its (head, token) string: G * bits % 8 == 0.
+      // This group's codes are whole bytes of its (head, token) string: C * bits % 8 == 0.
       uint8_t* codes = block + o.v_codes + (h * G + j) * code_bytes;
-      for (int64_t b = c * G * spec.v.bits / 8; b < (c + 1) * G * spec.v.bits / 8; ++b) {
+      for (int64_t b = c * C * spec.v.bits / 8; b < (c + 1) * C * spec.v.bits / 8; ++b) {
         codes[b] = 0;
       }
-      for (int64_t k = 0; k < G; ++k) {
-        PutCode(codes, c * G + k, spec.v.bits,
-                GroupCode(q, HalfBitsToFloat(element(1, j, h * D + c * G + k))));
+      for (int64_t k = 0; k < C; ++k) {
+        PutCode(codes, c * C + k, spec.v.bits,
+                GroupCode(q, HalfBitsToFloat(element(1, j, h * D + c * C + k))));
       }
     }
   }

@@ -34,7 +34,8 @@ struct DeviceSlot {
   int bits;
   int64_t codes, params;  // byte offsets within a block; params -1 for a 16-bit slot
   int param_bits;
-  int64_t group_tokens;  // keys: tokens per group
+  int64_t group_tokens;    // keys: tokens per group
+  int64_t group_channels;  // values: channels per group
   int64_t head_params;   // bytes of one head's params
 };
 
@@ -47,6 +48,7 @@ __device__ __forceinline__ DeviceSlot SlotOf(const KvBlockLayout& L, int64_t lay
           key ? own.k_params : own.v_params,
           spec.param_bits,
           key ? L.KeyGroupTokens(spec) : 0,
+          key ? 0 : L.ValueGroupChannels(spec),
           spec.bits == kFp16Bits ? 0 : L.ParamHeadBytes(spec, key)};
 }
 
@@ -139,7 +141,7 @@ __device__ void LoadValueChannels(const AttentionView& a, int64_t j, int lane, f
     } else {
       const uint8_t* codes = block + a.v.codes + row * L.ValueCodeBytes(a.v.bits);
       const ParamPair sz = GroupParams(block + a.v.params + a.g * a.v.head_params, a.v.param_bits,
-                                       j % G * L.ValueGroups() + d / G);
+                                       j % G * (D / a.v.group_channels) + d / a.v.group_channels);
       out[c] = static_cast<float>(CodeAt(codes, d, a.v.bits)) * sz.s + sz.z;
     }
   }

@@ -9,7 +9,8 @@
 //   key params   [H][G/T][D]{s,z} calibrated scale and zero point of channel d's group of T =
 //                                 group_tokens tokens (T = G unless the slot says otherwise).
 //   value codes  [H][G][D*B/8]   per (head, token): the D channels' codes, channel d at bit d*B.
-//   value params [H][G][D/G]{s,z} calibrated scale and zero point per G-channel group.
+//   value params [H][G][D/C]{s,z} calibrated scale and zero point per group of C = group_channels
+//                                 consecutive channels (C = G unless the slot says otherwise).
 // Params are fp16 pairs (param_bits 16) or, with param_bits 8, per head a 16-byte base {s0, z0,
 // zstep, 0} (fp32) followed by one byte pair {s8, z8} per group: s = s0 * MiniFloat(s8), z = z0 +
 // z8 * zstep (kernels/include/xquant_params.h).
@@ -53,6 +54,8 @@ struct KvSlotSpec {
   // Keys only: tokens per key group, a divisor of block_tokens (0 = block_tokens). Finer groups
   // follow the key channels' drift within a block at the cost of more params.
   int group_tokens = 0;
+  // Values only: channels per value group, a divisor of head_dim (0 = block_tokens).
+  int group_channels = 0;
   // 16: fp16 {s, z} per group; 8: one byte each against a per-head base (xquant_params.h), which
   // halves what params cost so that finer groups fit the same bits.
   int param_bits = 16;
@@ -74,7 +77,7 @@ struct KvBlockLayout {
   int64_t num_layers = 0;
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
-  int64_t block_tokens = 32;             // G: tokens per block = key group = value channel group
+  int64_t block_tokens = 32;             // G: tokens per block (and default group size)
   KvLayerSpec layers[kMaxKvLayers];      // [num_layers] used
   KvLayerOffsets offsets[kMaxKvLayers];  // [num_layers] used
   int64_t block_bytes = 0;
@@ -86,14 +89,20 @@ struct KvBlockLayout {
   // Bytes of one (head, channel) key code string / one (head, token) value code string.
   XQ_HOST_DEVICE int64_t KeyCodeBytes(int bits) const { return block_tokens * bits / 8; }
   XQ_HOST_DEVICE int64_t ValueCodeBytes(int bits) const { return head_dim * bits / 8; }
-  XQ_HOST_DEVICE int64_t ValueGroups() const { return head_dim / block_tokens; }
+  // Channels per value group of a value slot, and such groups per (head, token).
+  XQ_HOST_DEVICE int64_t ValueGroupChannels(const KvSlotSpec& v) const {
+    return v.group_channels > 0 ? v.group_channels : block_tokens;
+  }
+  XQ_HOST_DEVICE int64_t ValueGroups(const KvSlotSpec& v) const {
+    return head_dim / ValueGroupChannels(v);
+  }
   // Tokens per key group of a key slot.
   XQ_HOST_DEVICE int64_t KeyGroupTokens(const KvSlotSpec& k) const {
     return k.group_tokens > 0 ? k.group_tokens : block_tokens;
   }
-  // {s, z} groups of one head in a block: keys [G/T][D], values [G][D/G].
+  // {s, z} groups of one head in a block: keys [G/T][D], values [G][D/C].
   XQ_HOST_DEVICE int64_t ParamGroups(const KvSlotSpec& spec, bool key) const {
-    return key ? block_tokens / KeyGroupTokens(spec) * head_dim : block_tokens * ValueGroups();
+    return key ? block_tokens / KeyGroupTokens(spec) * head_dim : block_tokens * ValueGroups(spec);
   }
   // Bytes of one head's params (heads follow each other within the section).
   XQ_HOST_DEVICE int64_t ParamHeadBytes(const KvSlotSpec& spec, bool key) const {
@@ -106,7 +115,8 @@ struct KvBlockLayout {
 // Computes offsets, block_bytes and the window page geometry. Requires: 1 <= num_layers <=
 // kMaxKvLayers, head_dim % block_tokens == 0, block_tokens * bits divisible by 8 for every
 // quantized slot, a sharing slot's layer below has the same bits and does not itself share,
-// group_tokens a divisor of block_tokens (keys only), param_bits 8 or 16.
+// group_tokens a divisor of block_tokens (keys only), group_channels a divisor of head_dim (values
+// only), each group's codes whole bytes, param_bits 8 or 16.
 // Violations throw std::invalid_argument naming the layer and field (the engine validates
 // profiles first and reports them to users).
 KvBlockLayout MakeKvBlockLayout(int64_t num_kv_heads, int64_t head_dim, int64_t block_tokens,

@@ -52,7 +52,7 @@ struct StoredSlot {
     if (fp16()) return Raw(block, g, j, d);
     const int64_t row = g * L.block_tokens + j;
     const int code = GetCode(block + codes + row * L.ValueCodeBytes(bits), d, bits);
-    const int64_t group = j * L.ValueGroups() + d / L.block_tokens;
+    const int64_t group = j * L.ValueGroups(spec) + d / L.ValueGroupChannels(spec);
     const ScaleZero sz = LoadGroupParams(block + params + g * head_bytes, spec.param_bits, group);
     return static_cast<float>(code) * sz.s + sz.z;
   }

@@ -66,6 +66,14 @@ KvBlockLayout MakeKvBlockLayout(int64_t num_kv_heads, int64_t head_dim, int64_t 
       }
       if (s.bits != kFp16Bits && (L.KeyGroupTokens(s) * s.bits) % 8 != 0)
         fail(where + name + ": group_tokens times bits must be whole bytes");
+      if (s.group_channels != 0 &&
+          (which == 0 || s.group_channels < 0 || D % s.group_channels != 0)) {
+        fail(where + name + ".group_channels " + std::to_string(s.group_channels) +
+             (which == 0 ? ": only values have channel groups"
+                         : " does not divide head_dim " + std::to_string(D)));
+      }
+      if (s.bits != kFp16Bits && (L.ValueGroupChannels(s) * s.bits) % 8 != 0)
+        fail(where + name + ": group_channels times bits must be whole bytes");
     }
     KvLayerOffsets& o = L.offsets[l];
     const KvSlotSpec &k = layers[l].k, &v = layers[l].v;

@@ -77,23 +77,24 @@ void QuantizeKeys(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLayerO
   }
 }
 
-// Values: one group per (head, token) over each run of G consecutive channels.
+// Values: one group per (head, token) over each run of C = group_channels consecutive channels.
 void QuantizeValues(const KvBlockLayout& L, const KvSlotSpec& spec, const KvLayerOffsets& o,
                     const _Float16* v, uint8_t* block) {
   const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
-  const int64_t code_bytes = L.ValueCodeBytes(spec.bits), groups = L.ValueGroups();
-  std::vector<float> x(G);
+  const int64_t C = L.ValueGroupChannels(spec), groups = L.ValueGroups(spec);
+  const int64_t code_bytes = L.ValueCodeBytes(spec.bits);
+  std::vector<float> x(C);
   std::vector<ParamPair> pairs(G * groups);
   for (int64_t h = 0; h < H; ++h) {
     for (int64_t j = 0; j < G; ++j) {
       uint8_t* codes = block + o.v_codes + (h * G + j) * code_bytes;
       if (!spec.shares_codes) std::memset(codes, 0, code_bytes);
       for (int64_t c = 0; c < groups; ++c) {
-        for (int64_t i = 0; i < G; ++i) x[i] = static_cast<float>(v[j * H * D + h * D + c * G + i]);
+        for (int64_t i = 0; i < C; ++i) x[i] = static_cast<float>(v[j * H * D + h * D + c * C + i]);
         const Quantizer q(x, spec.bits);
         pairs[j * groups + c] = q.Calibrated(spec.eta);
         if (spec.shares_codes) continue;
-        for (int64_t i = 0; i < G; ++i) PutCode(codes, c * G + i, spec.bits, q.Code(x[i]));
+        for (int64_t i = 0; i < C; ++i) PutCode(codes, c * C + i, spec.bits, q.Code(x[i]));
       }
     }
     StoreHeadParams(spec, pairs, block + o.v_params + h * L.ParamHeadBytes(spec, false));

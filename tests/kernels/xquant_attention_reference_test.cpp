@@ -252,11 +252,13 @@ TEST_P(XqAttentionReferenceOracle, MatchesDequantizedFp32Attention) {
     const int64_t G = (int64_t[]){16, 32, 64}[c % 3], D = (c / 3) % 2 ? 128 : 64;
     const int64_t H = 1 + (c / 2) % 3, gqa = (c / 5) % 2 ? 3 : 1;
     const bool calibrate = c % 4 < 2;
-    // Param formats cycle too: keys in half-block token groups, 8-bit params.
+    // Param formats cycle too: keys in half-block token groups and values in half-block channel
+    // groups, 8-bit params.
     const int format = (c / 4 + c) % 4;
     auto slot = [&](int bits, bool shares, float boost, bool key) {
       KvSlotSpec spec{bits, shares && bits != kFp16Bits, calibrate ? EtaFor(bits) * boost : 0};
       spec.group_tokens = key && format & 1 ? static_cast<int>(G / 2) : 0;
+      spec.group_channels = !key && format & 1 ? static_cast<int>(G / 2) : 0;
       spec.param_bits = format & 2 ? 8 : kFp16Bits;
       return spec;
     };

@@ -205,6 +205,30 @@ TEST(XqQuantizeReference, KeyTokenGroupsFitTheirOwnRuns) {
   }
 }
 
+// Value channel groups: each run of group_channels channels of a token gets its own min-max.
+TEST(XqQuantizeReference, ValueChannelGroupsFitTheirOwnRuns) {
+  for (int group : {0, 16, 8}) {
+    KvLayerSpec spec = Spec(16, 2);
+    spec.v.group_channels = group;
+    const KvBlockLayout L = xqtest::MakeLayout(2, 64, 32, {spec});
+    EXPECT_EQ(L.block_bytes - L.offsets[0].v_params, 2 * 32 * (64 / (group ? group : 32)) * 4);
+    const auto k = Rows(L, [](int64_t, int64_t, int64_t) { return 0.0; });
+    const auto v = Rows(L, [](int64_t j, int64_t h, int64_t d) {
+      return (d / 8 % 2 ? 50 + h : 0) + j % 3 + d % 4;  // integers, range 3 per 8 channels
+    });
+    const auto dense = DecodeLayer(L, 0, Quantize(L, k, v).data());
+    double worst = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      worst = std::max(worst, std::abs(dense.v[i] - static_cast<double>(v[i])));
+    }
+    if (group == 8) {
+      EXPECT_EQ(worst, 0.0);
+    } else {
+      EXPECT_GT(worst, 1.0) << "group_channels " << group << " spans both ranges";
+    }
+  }
+}
+
 // MiniFloat codes: monotone, and the encoder picks the nearest one (ties either way).
 TEST(XqParams, MiniFloatEncodesToTheNearestCode) {
   for (int k = 1; k < 256; ++k) ASSERT_LT(MiniFloat(k - 1), MiniFloat(k)) << k;
@@ -237,9 +261,10 @@ TEST(XqQuantizeReference, EightBitParamsStayWithinTheirGrid) {
     for (int group : {0, 16}) {
       KvLayerSpec spec = Spec(bits, bits);
       spec.k.group_tokens = group;
+      spec.v.group_channels = group;
       spec.k.param_bits = spec.v.param_bits = 8;
       const KvBlockLayout L = xqtest::MakeLayout(H, D, G, {spec});
-      const int64_t T = group ? group : G, top = (1 << bits) - 1;
+      const int64_t T = group ? group : G, C = group ? group : G, top = (1 << bits) - 1;
       EXPECT_EQ(L.offsets[0].v_codes - L.offsets[0].k_params, H * (16 + G / T * D * 2));
       std::normal_distribution<float> n01(0.0f, 1.0f);
       auto k = Rows(L, [&](int64_t, int64_t, int64_t d) { return (d % 5) + (1 + d % 3) * n01(rng); });
@@ -275,8 +300,8 @@ TEST(XqQuantizeReference, EightBitParamsStayWithinTheirGrid) {
       check(k, dense.k, G / T * D, T, [&](int64_t h, int64_t g, int64_t m) {
         return ((g / D * T + m) * H + h) * D + g % D;
       }, "key");
-      check(v, dense.v, G * (D / G), G, [&](int64_t h, int64_t g, int64_t m) {
-        return ((g / (D / G)) * H + h) * D + g % (D / G) * G + m;
+      check(v, dense.v, G * (D / C), C, [&](int64_t h, int64_t g, int64_t m) {
+        return ((g / (D / C)) * H + h) * D + g % (D / C) * C + m;
       }, "value");
     }
   }
@@ -406,6 +431,13 @@ TEST(XqBlockLayout, RejectsInvalidSpecs) {
   value_group.v.group_tokens = 16;
   byte_split.k.group_tokens = 4;
   param_bits.v.param_bits = 4;
+  KvLayerSpec channels = Spec(2, 2), key_channels = Spec(2, 2), channel_bytes = Spec(2, 1);
+  channels.v.group_channels = 24;
+  key_channels.k.group_channels = 16;
+  channel_bytes.v.group_channels = 4;
+  ExpectInvalid(2, 64, 32, {channels}, "layer 0.v.group_channels 24");
+  ExpectInvalid(2, 64, 32, {key_channels}, "layer 0.k.group_channels");
+  ExpectInvalid(2, 64, 32, {channel_bytes}, "layer 0.v: group_channels times bits");
   ExpectInvalid(2, 64, 32, {odd_group}, "layer 0.k.group_tokens 12");
   ExpectInvalid(2, 64, 32, {value_group}, "layer 0.v.group_tokens");
   ExpectInvalid(2, 64, 32, {byte_split}, "layer 0.k: group_tokens times bits");

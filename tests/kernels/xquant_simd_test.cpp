@@ -26,12 +26,13 @@ struct Shape {
   int64_t H, D, G, gq;
 };
 
-// How params are stored: key token groups (0 = the block) and param bits.
+// How params are stored: key token groups, value channel groups (0 = the block) and param bits.
 struct ParamFormat {
   int group_tokens = 0;
   int param_bits = kFp16Bits;
+  int group_channels = 0;
 };
-constexpr ParamFormat kFormats[] = {{0, 16}, {16, 16}, {0, 8}, {16, 8}};
+constexpr ParamFormat kFormats[] = {{0, 16, 0}, {16, 16, 0}, {0, 8, 16}, {16, 8, 16}};
 
 // Two layers; layer 1 optionally reads layer 0's codes.
 KvBlockLayout TwoLayers(const Shape& s, int kb, int vb, bool share_k, bool share_v, bool eta,
@@ -42,6 +43,7 @@ KvBlockLayout TwoLayers(const Shape& s, int kb, int vb, bool share_k, bool share
     spec.shares_codes = share && bits != kFp16Bits;
     spec.eta = eta && bits != kFp16Bits ? (bits == 1 ? 1.0f / 6 : 0.045f) : 0.0f;
     spec.group_tokens = key ? f.group_tokens : 0;
+    spec.group_channels = key ? 0 : f.group_channels;
     spec.param_bits = f.param_bits;
     return spec;
   };
@@ -138,7 +140,8 @@ std::string Describe(const AttnCase& c) {
          (c.eta ? " eta" : "") + " len " + std::to_string(c.length) + " n " + std::to_string(c.n) +
          " R " + std::to_string(c.R) + " sinks " + std::to_string(c.sinks) + " key groups " +
          std::to_string(c.format.group_tokens) + " param bits " +
-         std::to_string(c.format.param_bits);
+         std::to_string(c.format.param_bits) + " value groups " +
+         std::to_string(c.format.group_channels);
 }
 
 constexpr XqAttentionIsa kSimdIsas[] = {XqAttentionIsa::kAvx512, XqAttentionIsa::kAvx2};

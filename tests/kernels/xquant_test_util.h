@@ -68,7 +68,8 @@ inline DenseLayer DecodeLayer(const KvBlockLayout& L, int64_t layer, const uint8
   const int64_t v_codes = spec.v.shares_codes ? L.offsets[layer - 1].v_codes : own.v_codes;
   const int64_t T = spec.k.group_tokens ? spec.k.group_tokens : G;
   const int64_t k_head = HeadParamBytes(spec.k.param_bits, G / T * D);
-  const int64_t v_head = HeadParamBytes(spec.v.param_bits, G * (D / G));
+  const int64_t C = spec.v.group_channels ? spec.v.group_channels : G;
+  const int64_t v_head = HeadParamBytes(spec.v.param_bits, G * (D / C));
   for (int64_t j = 0; j < G; ++j) {
     for (int64_t h = 0; h < H; ++h) {
       for (int64_t d = 0; d < D; ++d) {
@@ -92,7 +93,7 @@ inline DenseLayer DecodeLayer(const KvBlockLayout& L, int64_t layer, const uint8
           const int64_t row = h * G + j;
           const int c = UnpackCode(block + v_codes + row * (D * spec.v.bits / 8), d, spec.v.bits);
           double s, z;
-          GroupParams(block + own.v_params + h * v_head, spec.v.param_bits, j * (D / G) + d / G, &s,
+          GroupParams(block + own.v_params + h * v_head, spec.v.param_bits, j * (D / C) + d / C, &s,
                       &z);
           out.v[i] = c * s + z;
           out.v_mag[i] = std::abs(c * s) + std::abs(z);

@@ -166,7 +166,8 @@ TEST(KvProfile, RotationIsChosenPerHalfAndCarriedToEveryLayer) {
 TEST(KvProfile, KeyGroupsAndParamBitsReachEveryLayerAndRoundTrip) {
   const KvProfile p = ParseKvProfile(
       R"({"keys": {"bits": 2, "group_tokens": 16, "param_bits": 8},
-          "values": {"bits": 1, "param_bits": 8, "share_from_layer": "50%"}})",
+          "values": {"bits": 1, "param_bits": 8, "group_channels": 16,
+                     "share_from_layer": "50%"}})",
       "groups.json");
   const KvBlockLayout layout = ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim);
   for (int64_t l = 0; l < kLayers; ++l) {
@@ -174,6 +175,8 @@ TEST(KvProfile, KeyGroupsAndParamBitsReachEveryLayerAndRoundTrip) {
     EXPECT_EQ(layout.layers[l].v.group_tokens, 0) << l;
     EXPECT_EQ(layout.layers[l].k.param_bits, 8) << l;
     EXPECT_EQ(layout.layers[l].v.param_bits, 8) << l;
+    EXPECT_EQ(layout.layers[l].v.group_channels, 16) << l;
+    EXPECT_EQ(layout.layers[l].k.group_channels, 0) << l;
   }
   // Keys: 2 groups of 64 channels per head, a byte pair each after a 16-byte base.
   EXPECT_EQ(layout.offsets[0].v_codes - layout.offsets[0].k_params, kKvHeads * (16 + 2 * 64 * 2));
@@ -182,6 +185,7 @@ TEST(KvProfile, KeyGroupsAndParamBitsReachEveryLayerAndRoundTrip) {
   EXPECT_EQ(again.keys.param_bits, 8);
   EXPECT_EQ(again.values.param_bits, 8);
   EXPECT_EQ(again.values.group_tokens, 0);
+  EXPECT_EQ(again.values.group_channels, 16);
 }
 
 // A layer decoding another layer's codes must read them in the same basis.
@@ -274,6 +278,15 @@ INSTANTIATE_TEST_SUITE_P(
                    "{" KV(R"({"bits": 2, "group_tokens": 2, "rules": [{"from_layer": 4, "bits": 1}]})",
                           R"({"bits": 1})") "}",
                    "keys.group_tokens"},
+        BadProfile{"channelsOnKeys",
+                   "{" KV(R"({"bits": 2, "group_channels": 16})", R"({"bits": 1})") "}",
+                   "keys.group_channels"},
+        BadProfile{"channelsVsHeadDim",
+                   "{" KV(R"({"bits": 2})", R"({"bits": 1, "group_channels": 24})") "}",
+                   "values.group_channels"},
+        BadProfile{"channelsSplitBytes",
+                   "{" KV(R"({"bits": 2})", R"({"bits": 2, "group_channels": 2})") "}",
+                   "values.group_channels"},
         BadProfile{"paramBits",
                    "{" KV(R"({"bits": 2})", R"({"bits": 1, "param_bits": 4})") "}",
                    "values.param_bits"},

@@ -17,13 +17,16 @@ namespace {
 
 constexpr int kBits[] = {1, 2, 4, 8, 16};
 
-// format bit 0: keys in half-block token groups; bit 1: 8-bit params.
-KvSlotSpec Slot(int bits, bool share, bool eta, int format = 0, int group_tokens = 0) {
+// format bit 0: keys in half-block token groups, values in half-block channel groups; bit 1:
+// 8-bit params.
+KvSlotSpec Slot(int bits, bool share, bool eta, int format = 0, int group_tokens = 0,
+                int group_channels = 0) {
   KvSlotSpec s;
   s.bits = bits;
   s.shares_codes = share && bits != kFp16Bits;
   s.eta = eta && bits != kFp16Bits ? (bits == 1 ? 1.0f / 6 : 0.045f) : 0.0f;
   s.group_tokens = format & 1 ? group_tokens : 0;
+  s.group_channels = format & 1 ? group_channels : 0;
   s.param_bits = format & 2 ? 8 : kFp16Bits;
   return s;
 }
@@ -41,8 +44,8 @@ TEST(QuantizeWindowEmulated, MatchesTheReferenceByteForByte) {
         const int T = G / 2;
         const KvBlockLayout L = xqtest::MakeLayout(
             H, D, G,
-            {KvLayerSpec{Slot(kb, false, eta, format, T), Slot(vb, false, eta, format)},
-             KvLayerSpec{Slot(kb, share_k, eta, format, T), Slot(vb, share_v, eta, format)}});
+            {KvLayerSpec{Slot(kb, false, eta, format, T), Slot(vb, false, eta, format, 0, T)},
+             KvLayerSpec{Slot(kb, share_k, eta, format, T), Slot(vb, share_v, eta, format, 0, T)}});
         const int64_t row = H * D, P = L.window_pages_per_block;
         // Window rows of both layers for one block: random, with exact ties and a constant
         // channel (s == 0 groups).

@@ -24,7 +24,8 @@ struct Seq {
 // their own) in front of each sequence's window list.
 void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& seqs,
                 std::mt19937& rng, int64_t sinks = 0, int64_t gqa = 2, int64_t D = 32,
-                int64_t forced_split = 0, int key_group_tokens = 0, int param_bits = kFp16Bits) {
+                int64_t forced_split = 0, int key_group_tokens = 0, int param_bits = kFp16Bits,
+                int value_group_channels = 0) {
   constexpr int64_t H = 2, G = 16;
   const int64_t kGqa = gqa;
   auto slot = [&](int bits, bool shares, bool key) {
@@ -33,6 +34,7 @@ void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& s
     s.shares_codes = shares && bits != kFp16Bits;
     s.eta = bits == kFp16Bits ? 0.0f : 0.1f;
     s.group_tokens = key ? key_group_tokens : 0;
+    s.group_channels = key ? 0 : value_group_channels;
     s.param_bits = param_bits;
     return s;
   };
@@ -181,14 +183,15 @@ TEST(XqAttentionEmulated, MatchesTheReferenceOnARaggedBatch) {
   }
 }
 
-// Keys in 8-token groups and 8-bit params, alone and together.
+// Keys in 8-token groups, values in 8-channel groups and 8-bit params, alone and together.
 TEST(XqAttentionEmulated, KeyTokenGroupsAndEightBitParams) {
   std::mt19937 rng(23);
   const std::vector<Seq> batch = {{150, 1}, {90, 7}, {12, 12}};
-  for (const auto& [group, param_bits] : {std::pair{8, 16}, std::pair{0, 8}, std::pair{8, 8}}) {
+  for (const auto& [group, param_bits, channels] :
+       {std::tuple{8, 16, 0}, std::tuple{0, 8, 0}, std::tuple{0, 16, 8}, std::tuple{8, 8, 8}}) {
     for (const auto& [kb, vb, share] :
          {std::tuple{2, 1, true}, std::tuple{4, 2, false}, std::tuple{1, 1, true}}) {
-      CheckBatch(kb, vb, share, 32, batch, rng, 1, 2, 32, 0, group, param_bits);
+      CheckBatch(kb, vb, share, 32, batch, rng, 1, 2, 32, 0, group, param_bits, channels);
       if (HasFatalFailure()) return;
     }
   }
