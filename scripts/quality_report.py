@@ -33,9 +33,10 @@ PASSKEY_ABLATIONS = ["fp16", "kivi-2", "asymkv-1.5", "k2v1-rotkv-sinks", "xquant
 # At the second context: what in xquant-1.5 costs retrieval (keys or values fp16 instead),
 # whether the same bits spent as 2-bit values shared across layer pairs retrieve better, and
 # whether smaller groups would (16-token blocks: twice the fp16 scales, 3.5 real bits), that
-# one at the third context too, where xquant-1.5 loses half the keys; and whether finer key
-# groups alone do it (16-token key groups with fp16 params, then with 8-bit params: 2.31 real
-# bits, inside the budget).
+# one at the third context too, where xquant-1.5 lost half the keys; and which half of that
+# helps (16-token key groups alone; 16-channel value groups with 8-bit params). All built on
+# xquant-1.5 as it was before 16-token key groups and 8-bit params (xquant-1.5-g32); the shipped
+# xquant-1.5 is that plus 16-token key groups and 8-bit params.
 SMALL_GROUPS = "xquant-1.5-g16"
 TEXTS = ["prose", "docs", "code"]
 
@@ -51,6 +52,12 @@ def write_texts(tmp):
 
 def load(name):
     return json.loads((ROOT / "configs/kv" / f"{name}.json").read_text())
+
+
+def xquant15_before():
+    """xquant-1.5 as shipped until 2026-12-03: 32-token key groups and fp16 params."""
+    rot = {"rotation": "hadamard"}
+    return dict(load("xquant-1.5"), keys={"bits": 2, **rot}, values={"bits": 1, **rot})
 
 
 def ablations(tmp):
@@ -79,7 +86,9 @@ def ablations(tmp):
         "K2 V1, keys and values rotated")
     add("k2v1-sinks", dict(k2v1, sink_tokens=32), "K2 V1, 32 sink tokens")
     add("k2v1-rotkv-sinks", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot},
-                                 sink_tokens=32), "xquant-1.5 with calibrated keys (eta2 = 0.045)")
+                                 sink_tokens=32), "xquant-1.5-g32 with calibrated keys (eta2 = 0.045)")
+    add("xquant-1.5-g32", xquant15_before(),
+        "xquant-1.5 before: 32-token key groups, fp16 params")
     add("xquant-1.5-sinks64", dict(x15, sink_tokens=64), "xquant-1.5 with 64 sink tokens")
     add("xquant-1.5-eta1-0.25", dict(x15, eta={"1": 0.25, "2": 0.0}),
         "xquant-1.5 with eta1 = 0.25")
@@ -98,17 +107,19 @@ def write_profile(tmp, name, profile, what):
 
 
 def passkey_diagnostics(tmp):
-    """Variants of xquant-1.5 that locate its retrieval loss: {name: profile file}."""
-    x15 = load("xquant-1.5")
+    """Variants of xquant-1.5 as it was before 16-token key groups and 8-bit params, which located
+    its retrieval loss: {name: profile file}."""
+    x15 = xquant15_before()
     rot = {"rotation": "hadamard"}
     variants = {
+        "xquant-1.5-g32": x15,
         "xquant-1.5-k16": dict(x15, keys={"bits": 16}),
         "xquant-1.5-v16": dict(x15, values={"bits": 16}),
         "xquant-1.5-v2shared": dict(x15, values={"bits": 2, "share_from_layer": "0%", **rot}),
         SMALL_GROUPS: dict(x15, block_tokens=16),
         "xquant-1.5-kg16": dict(x15, keys=dict(x15["keys"], group_tokens=16)),
-        "xquant-1.5-kg16p8": dict(x15, keys=dict(x15["keys"], group_tokens=16, param_bits=8),
-                                  values=dict(x15["values"], param_bits=8)),
+        "xquant-1.5-vc16p8": dict(x15, keys=dict(x15["keys"], param_bits=8),
+                                  values=dict(x15["values"], group_channels=16, param_bits=8)),
     }
     return {name: write_profile(tmp, name, p, name) for name, p in variants.items()}
 

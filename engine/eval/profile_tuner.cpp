@@ -40,6 +40,12 @@ std::vector<KvProfile> TuneCandidates(const KvProfile& base) {
         p.name = "tuned-" + std::to_string(out.size());
         p.keys = k;
         p.values = v;
+        // The base's group sizes and param precision carry over; the search is over bits,
+        // sharing and sinks.
+        p.keys.group_tokens = base.keys.group_tokens;
+        p.keys.param_bits = base.keys.param_bits;
+        p.values.group_channels = base.values.group_channels;
+        p.values.param_bits = base.values.param_bits;
         p.sink_tokens = sinks * base.block_tokens;
         out.push_back(p);
       }

@@ -88,6 +88,9 @@ TEST(ProfileTuner, TunedProfilesRoundTripThroughJson) {
         EXPECT_EQ(x.bits, y.bits) << p.name << " layer " << l;
         EXPECT_EQ(x.shares_codes, y.shares_codes) << p.name << " layer " << l;
         EXPECT_EQ(x.rotated, y.rotated) << p.name << " layer " << l;
+        EXPECT_EQ(x.group_tokens, y.group_tokens) << p.name << " layer " << l;
+        EXPECT_EQ(x.group_channels, y.group_channels) << p.name << " layer " << l;
+        EXPECT_EQ(x.param_bits, y.param_bits) << p.name << " layer " << l;
         EXPECT_FLOAT_EQ(x.eta, y.eta) << p.name << " layer " << l;
       }
     }

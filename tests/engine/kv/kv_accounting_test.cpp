@@ -57,6 +57,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Expected{"asymkv-1.5", 1.5, 30 * (1536 + 768 + 768 + 768)},
                       // 7 odd layers (17..29) drop their 768-byte value codes: (60 + 30 - 7) / 60.
                       Expected{"xquant-1.38", 83.0 / 60.0, 30 * (1536 + 768 + 768 + 768) - 7 * 768},
+                      // 8-bit params: per head a 16-byte base and 2 bytes per group; keys have
+                      // 2 x 64 groups (16-token groups), values 32 x 2.
+                      Expected{"xquant-1.5", 1.5,
+                               30 * (1536 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2))},
                       // ...and their 1536-byte key codes: (60 - 14 + 30 - 7) / 60.
                       Expected{"xquant-1.15", 69.0 / 60.0,
                                30 * (1536 + 768 + 768 + 768) - 7 * (768 + 1536)},

@@ -144,6 +144,9 @@ TEST(KvProfile, Xquant15IsRotatedWithOneSinkBlock) {
     EXPECT_EQ(L.layers[l].v.bits, 1);
     EXPECT_TRUE(L.layers[l].k.rotated && L.layers[l].v.rotated);
     EXPECT_FALSE(L.layers[l].k.shares_codes || L.layers[l].v.shares_codes);
+    EXPECT_EQ(L.layers[l].k.group_tokens, 16);  // finer key groups paid for with 8-bit params
+    EXPECT_EQ(L.layers[l].k.param_bits, 8);
+    EXPECT_EQ(L.layers[l].v.param_bits, 8);
   }
 }
 
