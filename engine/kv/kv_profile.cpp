@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <initializer_list>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -52,7 +53,7 @@ int ParseBits(const json& v, int64_t block_tokens, const std::string& source,
   if (!ValidBits(bits)) {
     Fail(source, field, std::to_string(bits) + " is not one of 1, 2, 4, 8, 16 (16 = fp16)");
   }
-  if (bits != kFp16Bits && block_tokens * bits % 8 != 0) {
+  if (bits != kFp16Bits && block_tokens % 8 * bits % 8 != 0) {
     Fail(source, field,
          std::to_string(block_tokens) + " tokens of " + std::to_string(bits) +
              "-bit codes are not a whole number of bytes (see block_tokens)");
@@ -142,7 +143,7 @@ KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& 
            std::to_string(t) + " does not divide block_tokens " + std::to_string(block_tokens));
     }
     for (int bits : SlotBits(s)) {
-      if (bits != kFp16Bits && t * bits % 8 != 0) {
+      if (bits != kFp16Bits && t % 8 * bits % 8 != 0) {
         Fail(source, field,
              std::to_string(t) + " tokens of " + std::to_string(bits) +
                  "-bit codes are not a whole number of bytes");
@@ -154,9 +155,11 @@ KvSlotProfile ParseSlot(const json& v, int64_t block_tokens, const std::string& 
     const std::string field = where + ".group_channels";
     if (where != "values") Fail(source, field, "only values are grouped by channels");
     const int64_t c = GetInt(v["group_channels"], source, field);
-    if (c <= 0) Fail(source, field, "must be positive, got " + std::to_string(c));
+    if (c <= 0 || c > std::numeric_limits<int>::max()) {
+      Fail(source, field, "must be a positive int, got " + std::to_string(c));
+    }
     for (int bits : SlotBits(s)) {
-      if (bits != kFp16Bits && c * bits % 8 != 0) {
+      if (bits != kFp16Bits && c % 8 * bits % 8 != 0) {
         Fail(source, field,
              std::to_string(c) + " channels of " + std::to_string(bits) +
                  "-bit codes are not a whole number of bytes");
