@@ -21,7 +21,6 @@ namespace {
 using xq_attn::AttnCtx;
 using xq_attn::Item;
 using xq_attn::Kernels;
-using xq_attn::SlotView;
 
 bool HasAvx2() { return DetectedCpuFeatures().avx2; }
 bool HasAvx512() { return DetectedCpuFeatures().avx512; }
@@ -47,18 +46,6 @@ constexpr int64_t kMinChunk = 256;
 // Below this many (query head, position) pairs one thread is faster than a parallel region.
 constexpr int64_t kMinParallelWork = 8192;
 
-SlotView View(const KvBlockLayout& L, int64_t layer, bool key) {
-  const KvSlotSpec& spec = key ? L.layers[layer].k : L.layers[layer].v;
-  const KvLayerOffsets& own = L.offsets[layer];
-  const KvLayerOffsets& coder = spec.shares_codes ? L.offsets[layer - 1] : own;
-  return {spec.bits,
-          key ? coder.k_codes : coder.v_codes,
-          key ? own.k_params : own.v_params,
-          spec.param_bits,
-          key ? L.KeyGroupTokens(spec) : 0,
-          key ? 0 : L.ValueGroupChannels(spec),
-          spec.bits == kFp16Bits ? 0 : L.ParamHeadBytes(spec, key)};
-}
 
 }  // namespace
 
@@ -93,8 +80,8 @@ void XqAttention(const XqAttentionParams& p) {
 
   AttnCtx c;
   c.p = &p;
-  c.k = View(L, p.layer, true);
-  c.v = View(L, p.layer, false);
+  c.k = SlotViewOf(L, p.layer, true);
+  c.v = SlotViewOf(L, p.layer, false);
   c.H = H;
   c.D = D;
   c.G = G;

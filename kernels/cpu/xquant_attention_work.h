@@ -9,6 +9,7 @@
 
 #include "kernels/include/xquant_kernels.h"
 #include "kernels/include/xquant_params.h"
+#include "kernels/include/xquant_slot_view.h"
 
 namespace xq::xq_attn {
 
@@ -25,17 +26,6 @@ inline WindowRun WindowRunAt(const XqAttentionParams& p, int is_value, int64_t p
   const int64_t offset = WindowRowOffset(*p.layout, w, p.layer, is_value, pos, &run);
   return {reinterpret_cast<const _Float16*>(p.arena + offset), std::min(run, end - pos)};
 }
-
-// One of K or V of the attended layer as stored; a sharing slot points at layer-1's codes.
-struct SlotView {
-  int bits = kFp16Bits;
-  int64_t codes = -1;   // byte offset in a block (raw fp16 [H][G][D] for a 16-bit slot)
-  int64_t params = -1;  // byte offset of the {s, z} pairs; -1 for a 16-bit slot
-  int param_bits = kFp16Bits;
-  int64_t group_tokens = 0;  // keys: tokens per group (xquant_format.h)
-  int64_t group_channels = 0;  // values: channels per group
-  int64_t head_params = 0;   // bytes of one head's params
-};
 
 // Group i's {s, z} within one head's params, fp16 or 8-bit (kernels/include/xquant_params.h).
 struct ParamReader {
@@ -66,7 +56,7 @@ inline bool GroupsOf16(const KvBlockLayout& L) {
 
 struct AttnCtx {
   const XqAttentionParams* p = nullptr;
-  SlotView k, v;
+  KvSlotView k, v;  // the attended layer's halves as stored
   int64_t H = 0, D = 0, G = 0;
   int64_t heads_per_kv = 0;
   int64_t score_stride = 0;  // floats between score rows

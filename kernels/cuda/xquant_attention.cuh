@@ -19,6 +19,7 @@
 #include "kernels/cuda/ops.h"
 #include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_params.h"
+#include "kernels/include/xquant_slot_view.h"
 
 namespace xq::cuda {
 
@@ -28,29 +29,6 @@ inline constexpr int kAttentionWarps = 4;
 // its positions: fewer when C is large, as each costs 3 C registers.
 template <int C>
 inline constexpr int kHeadsPerPass = C <= 2 ? 8 : 4;
-
-// One of K or V of the attended layer as stored; a sharing slot reads the layer below's codes.
-struct DeviceSlot {
-  int bits;
-  int64_t codes, params;  // byte offsets within a block; params -1 for a 16-bit slot
-  int param_bits;
-  int64_t group_tokens;    // keys: tokens per group
-  int64_t group_channels;  // values: channels per group
-  int64_t head_params;   // bytes of one head's params
-};
-
-__device__ __forceinline__ DeviceSlot SlotOf(const KvBlockLayout& L, int64_t layer, bool key) {
-  const KvSlotSpec& spec = key ? L.layers[layer].k : L.layers[layer].v;
-  const KvLayerOffsets& own = L.offsets[layer];
-  const KvLayerOffsets& coder = spec.shares_codes ? L.offsets[layer - 1] : own;
-  return {spec.bits,
-          key ? coder.k_codes : coder.v_codes,
-          key ? own.k_params : own.v_params,
-          spec.param_bits,
-          key ? L.KeyGroupTokens(spec) : 0,
-          key ? 0 : L.ValueGroupChannels(spec),
-          spec.bits == kFp16Bits ? 0 : L.ParamHeadBytes(spec, key)};
-}
 
 __device__ __forceinline__ float LoadHalf(const uint8_t* p) {
   uint16_t bits;
@@ -79,7 +57,7 @@ struct AttentionView {
   XqWindowView window;
   int64_t layer, g, frontier;
   int64_t sink_end;  // positions below it are fp16 sinks (xquant_format.h: SinkEnd)
-  DeviceSlot k, v;
+  KvSlotView k, v;
 };
 
 // A position's key or value channels for one lane: out[c] is channel lane + 32 c (0 past D).
@@ -193,8 +171,8 @@ __global__ void XqAttentionPartialKernel(XqBatchAttentionParams p, int64_t split
   a.g = g;
   a.frontier = QuantizedFrontier(pos + 1, p.recent_window, L.block_tokens);
   a.sink_end = SinkEnd(L, a.frontier);
-  a.k = SlotOf(L, p.layer, true);
-  a.v = SlotOf(L, p.layer, false);
+  a.k = SlotViewOf(L, p.layer, true);
+  a.v = SlotViewOf(L, p.layer, false);
 
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
