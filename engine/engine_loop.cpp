@@ -132,8 +132,8 @@ std::unique_ptr<SequenceSampler> EngineLoop::NewSampler(const GenerateRequest& r
                                                         int32_t index) const {
   std::unique_ptr<TokenConstraint> constraint;
   if (request.compiled_grammar) {
-    constraint = MakeGrammarConstraint(request.compiled_grammar,
-                                       StopTokenIds(request.params, eos_ids_));
+    constraint =
+        MakeGrammarConstraint(request.compiled_grammar, StopTokenIds(request.params, eos_ids_));
   }
   return std::make_unique<SequenceSampler>(request.params, request.prompt, eos_ids_, index,
                                            std::move(constraint));
@@ -191,10 +191,33 @@ void EngineLoop::Finish(Request& req, size_t copy_index, FinishKind kind, std::s
   scheduler_->Remove(copy.seq_id);
 }
 
+// Only where the runner returns nothing but the token: a sampled row of a request whose copies
+// all exist (the first token of n > 1 is drawn by every copy from one row) and that wants no
+// prompt logprob from it, with a sampler that draws greedily from sparse edits.
+void EngineLoop::PlanGreedyRows(const std::vector<LogitsRow>& rows, BatchInputs& inputs) const {
+  if (!runner_->ReducesGreedyRows()) return;
+  for (size_t row = 0; row < rows.size(); ++row) {
+    if (!rows[row].sample) continue;
+    const auto it = by_seq_.find(rows[row].seq_id);
+    if (it == by_seq_.end()) continue;
+    const auto [req, copy_index] = it->second;
+    if (req->copies.size() < static_cast<size_t>(req->request.params.n) ||
+        NeedsPromptLogprob(*req, rows[row].position) ||
+        !req->copies[copy_index].sampler->GreedyEdits(inputs.logit_edits)) {
+      continue;
+    }
+    inputs.greedy_rows.push_back(static_cast<int64_t>(row));
+    inputs.greedy_edit_indptr.push_back(static_cast<int64_t>(inputs.logit_edits.size()));
+  }
+}
+
 void EngineLoop::Sample(Request& req, size_t copy_index, std::span<const float> logits) {
+  Emit(req, copy_index, req.copies[copy_index].sampler->Next(logits));
+}
+
+void EngineLoop::Emit(Request& req, size_t copy_index, const SampleResult& r) {
   Copy& copy = req.copies[copy_index];
   Sequence* seq = scheduler_->Find(copy.seq_id);
-  const SampleResult r = copy.sampler->Next(logits);
   ++generation_tokens_;
   ++req.usage.completion_tokens;
   SequenceDelta& delta = DeltaFor(req, static_cast<int32_t>(copy_index));
@@ -260,7 +283,7 @@ void EngineLoop::FailHeadIfStuck() {
 bool EngineLoop::Step() {
   const auto t_start = Clock::now();
   CheckCancellations();
-  const StepPlan plan = scheduler_->Schedule(step_budget_.prefill_with_decodes());
+  StepPlan plan = scheduler_->Schedule(step_budget_.prefill_with_decodes());
   if (plan.empty()) {
     FailHeadIfStuck();
     const bool had_work = !requests_.empty();
@@ -268,11 +291,6 @@ bool EngineLoop::Step() {
     return had_work;
   }
 
-  // What each logits row is for, in the order the plan's inputs list them.
-  struct LogitsRow {
-    int64_t seq_id, position;
-    bool sample;
-  };
   std::vector<LogitsRow> rows;
   for (const ScheduledChunk& c : plan.chunks) {
     if (c.all_logits) {
@@ -285,6 +303,7 @@ bool EngineLoop::Step() {
     const Sequence* seq = scheduler_->Find(c.seq_id);
     prompt_tokens_ += std::clamp<int64_t>(seq->prompt_tokens - c.start, 0, c.num_tokens);
   }
+  PlanGreedyRows(rows, plan.inputs);
   const auto t_forward = Clock::now();
   try {
     KvStorage& storage = runner_->kv_storage();
@@ -304,12 +323,19 @@ bool EngineLoop::Step() {
   const auto t_sample = Clock::now();
 
   const int64_t vocab = model_.config.vocab_size;
+  const std::vector<int64_t>& greedy_rows = plan.inputs.greedy_rows;
+  const std::span<const int32_t> greedy_tokens = runner_->greedy_tokens();
+  size_t next_greedy = 0;
   for (size_t row = 0; row < rows.size(); ++row) {
+    // The row was sampled by the runner: its logits were never copied.
+    const bool greedy =
+        next_greedy < greedy_rows.size() && greedy_rows[next_greedy] == static_cast<int64_t>(row);
+    const int32_t greedy_token = greedy ? greedy_tokens[next_greedy++] : -1;
     auto it = by_seq_.find(rows[row].seq_id);
     if (it == by_seq_.end()) continue;
     auto [req, copy_index] = it->second;
     const std::span<const float> logits(logits_.data() + row * vocab, vocab);
-    RecordPromptLogprob(*req, rows[row].position, logits);
+    if (!greedy) RecordPromptLogprob(*req, rows[row].position, logits);
     if (!rows[row].sample) continue;
     const int64_t sampled_seq = rows[row].seq_id;
     if (req->copies.size() < static_cast<size_t>(req->request.params.n)) {
@@ -330,7 +356,11 @@ bool EngineLoop::Step() {
         req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled_seq)->num_cached);
         PublishPromptLogprobs(*req, sampled_seq);
       }
-      Sample(*req, copy_index, logits);
+      if (greedy) {
+        Emit(*req, copy_index, req->copies[copy_index].sampler->Accept(greedy_token));
+      } else {
+        Sample(*req, copy_index, logits);
+      }
     }
   }
   Publish();
@@ -351,13 +381,16 @@ bool EngineLoop::Step() {
   return true;
 }
 
+bool EngineLoop::NeedsPromptLogprob(const Request& req, int64_t position) {
+  return req.request.params.prompt_logprobs >= 0 && !req.prompt_logprobs_sent &&
+         position + 1 < static_cast<int64_t>(req.request.prompt.size());
+}
+
 void EngineLoop::RecordPromptLogprob(Request& req, int64_t position,
                                      std::span<const float> logits) {
+  if (!NeedsPromptLogprob(req, position)) return;
   const int32_t top = req.request.params.prompt_logprobs;
   const auto& prompt = req.request.prompt;
-  if (top < 0 || req.prompt_logprobs_sent || position + 1 >= static_cast<int64_t>(prompt.size())) {
-    return;
-  }
   // Recomputed after a preemption: the same position is simply written again.
   const int32_t token = prompt[position + 1];
   TokenLogprobs lp = ComputeTokenLogprobs(logits, token, top);

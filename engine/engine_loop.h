@@ -66,8 +66,19 @@ class EngineLoop {
     bool prompt_logprobs_sent = false;
   };
 
+  // What a step's logits row is for, in the order the plan's inputs list them.
+  struct LogitsRow {
+    int64_t seq_id, position;
+    bool sample;
+  };
+
   std::unique_ptr<SequenceSampler> NewSampler(const GenerateRequest& request, int32_t index) const;
+  // Rows the runner can sample greedily where the logits are, added to inputs.greedy_rows.
+  void PlanGreedyRows(const std::vector<LogitsRow>& rows, BatchInputs& inputs) const;
   void Sample(Request& req, size_t copy_index, std::span<const float> logits);
+  // A drawn token's bookkeeping and output.
+  void Emit(Request& req, size_t copy_index, const SampleResult& r);
+  static bool NeedsPromptLogprob(const Request& req, int64_t position);
   void RecordPromptLogprob(Request& req, int64_t position, std::span<const float> logits);
   void PublishPromptLogprobs(Request& req, int64_t seq_id);
   void Finish(Request& req, size_t copy_index, FinishKind kind, std::string stop_reason = {});

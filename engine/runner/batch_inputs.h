@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/include/logit_edit.h"
+
 namespace xq {
 
 struct BatchInputs {
@@ -33,23 +35,33 @@ struct BatchInputs {
 
   std::vector<int64_t> logits_rows;  // rows of tokens whose next-token logits are wanted
 
+  // Logits rows sampled greedily where the logits are: entry i is row greedy_rows[i] of
+  // logits_rows (increasing), whose token is the first maximum of the row after its edits
+  // [greedy_edit_indptr[i], greedy_edit_indptr[i + 1]) of logit_edits. A runner that
+  // ReducesGreedyRows returns only their tokens; others ignore these.
+  std::vector<int64_t> greedy_rows;
+  std::vector<int64_t> greedy_edit_indptr;  // [greedy_rows.size() + 1]
+  std::vector<LogitEdit> logit_edits;
+
   int64_t num_seqs() const { return static_cast<int64_t>(kv_len.size()); }
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
   void Clear();
 };
 
 inline void BatchInputs::Clear() {
-  for (auto* v :
-       {&qo_indptr, &kv_len, &block_indptr, &window_indptr, &window_start, &logits_rows}) {
+  for (auto* v : {&qo_indptr, &kv_len, &block_indptr, &window_indptr, &window_start, &logits_rows,
+                  &greedy_rows, &greedy_edit_indptr}) {
     v->clear();
   }
   for (auto* v :
        {&tokens, &positions, &block_ids, &window_pages, &quantize_pages, &quantize_blocks}) {
     v->clear();
   }
+  logit_edits.clear();
   qo_indptr.push_back(0);
   block_indptr.push_back(0);
   window_indptr.push_back(0);
+  greedy_edit_indptr.push_back(0);
 }
 
 }  // namespace xq

@@ -14,6 +14,32 @@ void ValidateKvConfig(const KvConfig& kv, const ModelConfig& c) {
   }
 }
 
+namespace {
+
+template <typename Fail>
+void ValidateGreedyRows(const BatchInputs& in, const Fail& fail) {
+  const auto& rows = in.greedy_rows;
+  const auto& indptr = in.greedy_edit_indptr;
+  if (rows.empty() && indptr.size() <= 1 && in.logit_edits.empty()) return;
+  if (indptr.size() != rows.size() + 1 || indptr.front() != 0 ||
+      indptr.back() != static_cast<int64_t>(in.logit_edits.size())) {
+    fail("greedy_edit_indptr does not cover logit_edits for every greedy row");
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (indptr[i + 1] < indptr[i]) fail("greedy_edit_indptr decreases");
+    if (rows[i] < 0 || rows[i] >= static_cast<int64_t>(in.logits_rows.size()) ||
+        (i > 0 && rows[i] <= rows[i - 1])) {
+      fail("greedy rows must be increasing rows of logits_rows");
+    }
+  }
+  for (const LogitEdit& e : in.logit_edits) {
+    const auto kind = static_cast<int32_t>(e.kind);
+    if (kind < 0 || kind >= kLogitEditKinds) fail("logit edit of unknown kind");
+  }
+}
+
+}  // namespace
+
 void ValidateBatchInputs(const BatchInputs& in, const ModelConfig& c, const KvConfig& kv) {
   const int64_t n = in.num_tokens(), seqs = in.num_seqs();
   auto fail = [](const std::string& what) { throw Error("batch inputs: " + what); };
@@ -64,6 +90,7 @@ void ValidateBatchInputs(const BatchInputs& in, const ModelConfig& c, const KvCo
   for (int64_t r : in.logits_rows) {
     if (r < 0 || r >= n) fail("logits row out of range");
   }
+  ValidateGreedyRows(in, fail);
 }
 
 }  // namespace xq

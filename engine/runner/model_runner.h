@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/runner/batch_inputs.h"
@@ -28,6 +29,13 @@ class ModelRunner {
   // Runs the step; logits: [inputs.logits_rows.size(), vocab_size] (resized). Throws xq::Error
   // on inputs that do not describe a valid step.
   virtual void Execute(const BatchInputs& inputs, std::vector<float>& logits) = 0;
+
+  // Whether Execute honours inputs.greedy_rows: it picks their tokens where the logits are
+  // (greedy_tokens(), in the order of greedy_rows) and leaves those rows of `logits`
+  // unspecified, so only a token per row crosses from the device. Others ignore greedy_rows.
+  virtual bool ReducesGreedyRows() const { return false; }
+  // The last step's tokens for inputs.greedy_rows (runners that ReducesGreedyRows).
+  virtual std::span<const int32_t> greedy_tokens() const { return {}; }
 };
 
 }  // namespace xq

@@ -1,43 +1,28 @@
 #include "engine/sampling/logits_processor.h"
 
-#include <limits>
-
 namespace xq {
-namespace {
 
-bool InRange(std::span<float> logits, int32_t token) {
-  return token >= 0 && static_cast<size_t>(token) < logits.size();
-}
-
-}  // namespace
-
-void MaskTokens(std::span<float> logits, std::span<const int32_t> tokens) {
-  for (int32_t t : tokens) {
-    if (InRange(logits, t)) logits[t] = -std::numeric_limits<float>::infinity();
+void AppendLogitEdits(const SamplingParams& params, const TokenHistory& history,
+                      std::span<const int32_t> masked, std::vector<LogitEdit>& out) {
+  for (int32_t t : masked) out.push_back({t, LogitEditKind::kMask, 0.0f});
+  for (const auto& [t, bias] : params.logit_bias) out.push_back({t, LogitEditKind::kBias, bias});
+  if (const float penalty = params.repetition_penalty; penalty != 1.0f) {
+    for (int32_t t : history.seen()) out.push_back({t, LogitEditKind::kRepetition, penalty});
+  }
+  const float presence = params.presence_penalty, frequency = params.frequency_penalty;
+  if (presence != 0.0f || frequency != 0.0f) {
+    for (const auto& [t, count] : history.output_counts()) {
+      out.push_back(
+          {t, LogitEditKind::kSubtract, presence + frequency * static_cast<float>(count)});
+    }
   }
 }
 
-void ApplyLogitBias(std::span<float> logits, const std::map<int32_t, float>& bias) {
-  for (const auto& [t, b] : bias) {
-    if (InRange(logits, t)) logits[t] += b;
-  }
-}
-
-void ApplyRepetitionPenalty(std::span<float> logits, const TokenHistory& history, float penalty) {
-  if (penalty == 1.0f) return;
-  for (int32_t t : history.seen()) {
-    if (!InRange(logits, t)) continue;
-    float& l = logits[t];
-    l = l > 0.0f ? l / penalty : l * penalty;
-  }
-}
-
-void ApplyPresenceFrequencyPenalty(std::span<float> logits, const TokenHistory& history,
-                                   float presence, float frequency) {
-  if (presence == 0.0f && frequency == 0.0f) return;
-  for (const auto& [t, count] : history.output_counts()) {
-    if (!InRange(logits, t)) continue;
-    logits[t] -= presence + frequency * static_cast<float>(count);
+void ApplyLogitEdits(std::span<float> logits, std::span<const LogitEdit> edits) {
+  for (const LogitEdit& e : edits) {
+    if (e.token >= 0 && static_cast<size_t>(e.token) < logits.size()) {
+      logits[e.token] = ApplyLogitEdit(logits[e.token], e);
+    }
   }
 }
 

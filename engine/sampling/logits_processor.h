@@ -1,27 +1,27 @@
-// Logits processors: in-place edits of one sequence's logits before truncation and the draw
-// (token masks, logit bias, repetition / presence / frequency penalties).
+// Logits processors: what one sequence's parameters do to its logits before truncation and the
+// draw, as sparse LogitEdits (kernels/include/logit_edit.h) that the CPU applies here and a
+// device runner applies to rows it never copies back.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <span>
+#include <vector>
 
+#include "engine/sampling/sampling_params.h"
 #include "engine/sampling/token_history.h"
+#include "kernels/include/logit_edit.h"
 
 namespace xq {
 
-// Sets the logits of `tokens` to -inf so they cannot be drawn (ids outside the span are ignored).
-void MaskTokens(std::span<float> logits, std::span<const int32_t> tokens);
+// Appends to `out`, in the order they apply: `masked` to -inf; logit bias; the repetition
+// penalty (HF / llama.cpp: logit / penalty when positive, logit * penalty otherwise, once per
+// distinct token of prompt + output, so penalty > 1 always makes a token less likely); presence
+// and frequency penalties (OpenAI: logit -= presence * [count > 0] + frequency * count, over
+// generated tokens only).
+void AppendLogitEdits(const SamplingParams& params, const TokenHistory& history,
+                      std::span<const int32_t> masked, std::vector<LogitEdit>& out);
 
-// Adds bias[token] to each listed token's logit.
-void ApplyLogitBias(std::span<float> logits, const std::map<int32_t, float>& bias);
-
-// HF / llama.cpp semantics, once per distinct token of prompt + output: logit / penalty when
-// positive, logit * penalty otherwise, so penalty > 1 always makes the token less likely.
-void ApplyRepetitionPenalty(std::span<float> logits, const TokenHistory& history, float penalty);
-
-// OpenAI semantics over generated tokens: logit -= presence * [count > 0] + frequency * count.
-void ApplyPresenceFrequencyPenalty(std::span<float> logits, const TokenHistory& history,
-                                   float presence, float frequency);
+// Applies edits in order; tokens outside the span are ignored.
+void ApplyLogitEdits(std::span<float> logits, std::span<const LogitEdit> edits);
 
 }  // namespace xq

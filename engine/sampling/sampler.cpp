@@ -129,7 +129,7 @@ Sampler::Sampler(const SamplingParams& params)
 
 int32_t Sampler::Sample(std::span<const float> logits) {
   assert(!logits.empty());
-  if (temperature_ <= 0.0f || top_k_ == 1) return ArgMax(logits);
+  if (greedy()) return ArgMax(logits);
   const float inv_t = 1.0f / temperature_;
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   std::vector<Candidate>& c = Scratch();

@@ -25,6 +25,8 @@ class Sampler {
   int32_t Sample(std::span<const float> logits);
 
   uint64_t seed() const { return seed_; }
+  // Whether Sample returns the first maximum (temperature 0 or top_k 1).
+  bool greedy() const { return temperature_ <= 0.0f || top_k_ == 1; }
 
  private:
   // Platform-independent uniform in [0, 1) (std::uniform_real_distribution is not).

@@ -15,6 +15,11 @@ std::vector<float>& ProcessedScratch() {
   return processed;
 }
 
+std::vector<LogitEdit>& EditScratch() {
+  thread_local std::vector<LogitEdit> edits;
+  return edits;
+}
+
 }  // namespace
 
 uint64_t EffectiveSeed(const SamplingParams& params, int32_t index) {
@@ -46,11 +51,10 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
   std::vector<float>& processed = ProcessedScratch();
   processed.assign(logits.begin(), logits.end());
   if (constraint_) constraint_->MaskLogits(processed);
-  if (generated_ < params_.min_tokens) MaskStopTokensBeforeMinTokens(processed);
-  ApplyLogitBias(processed, params_.logit_bias);
-  ApplyRepetitionPenalty(processed, history_, params_.repetition_penalty);
-  ApplyPresenceFrequencyPenalty(processed, history_, params_.presence_penalty,
-                                params_.frequency_penalty);
+  std::vector<LogitEdit>& edits = EditScratch();
+  edits.clear();
+  AppendLogitEdits(params_, history_, StopTokensToMask(processed), edits);
+  ApplyLogitEdits(processed, edits);
 
   SampleResult result;
   result.token = sampler_.Sample(processed);
@@ -62,7 +66,24 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
     result.logprob = lp.logprob;
     result.top_logprobs = std::move(lp.top);
   }
+  return Record(std::move(result));
+}
 
+bool SequenceSampler::GreedyEdits(std::vector<LogitEdit>& out) const {
+  assert(!finished());
+  if (!sampler_.greedy() || params_.logprobs || constraint_) return false;
+  AppendLogitEdits(params_, history_, StopTokensToMask({}), out);
+  return true;
+}
+
+SampleResult SequenceSampler::Accept(int32_t token) {
+  assert(!finished() && !constraint_);
+  SampleResult result;
+  result.token = token;
+  return Record(std::move(result));
+}
+
+SampleResult SequenceSampler::Record(SampleResult result) {
   // The draw kept to the mask, so only a constraint that masked every token, or one already
   // complete (its stop token was drawn under ignore_eos), refuses it: the sequence ends there.
   if (constraint_ && !constraint_->Accept(result.token)) {
@@ -83,16 +104,17 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
   return result;
 }
 
-void SequenceSampler::MaskStopTokensBeforeMinTokens(std::span<float> logits) const {
+std::span<const int32_t> SequenceSampler::StopTokensToMask(std::span<const float> logits) const {
+  if (generated_ >= params_.min_tokens) return {};
   if (constraint_) {
     bool other_allowed = false;
     for (size_t t = 0; t < logits.size() && !other_allowed; ++t) {
       other_allowed = logits[t] != -std::numeric_limits<float>::infinity() &&
                       !IsStopToken(static_cast<int32_t>(t));
     }
-    if (!other_allowed) return;
+    if (!other_allowed) return {};
   }
-  MaskTokens(logits, stop_tokens_);
+  return stop_tokens_;
 }
 
 StopMatcher::Output SequenceSampler::PushText(std::string_view piece) {

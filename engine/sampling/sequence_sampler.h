@@ -15,6 +15,7 @@
 #include "engine/sampling/token_constraint.h"
 #include "engine/sampling/token_history.h"
 #include "engine/sampling/token_logprobs.h"
+#include "kernels/include/logit_edit.h"
 
 namespace xq {
 
@@ -45,6 +46,13 @@ class SequenceSampler {
   // top-p.
   SampleResult Next(std::span<const float> logits);
 
+  // Whether Next would pick the first maximum of the row after sparse edits alone (greedy, no
+  // logprobs, no constraint). If so, appends those edits to `out`, for a runner that picks the
+  // token where the logits are (the CUDA runner); the caller then passes the token to Accept.
+  bool GreedyEdits(std::vector<LogitEdit>& out) const;
+  // One decode step whose token was picked elsewhere from GreedyEdits: recorded as Next does.
+  SampleResult Accept(int32_t token);
+
   // Feeds the detokenized text of the last token (skip it for a stop token). Stop strings are
   // only honoured once min_tokens tokens exist. A match finishes the sequence with kStop.
   StopMatcher::Output PushText(std::string_view piece);
@@ -60,9 +68,11 @@ class SequenceSampler {
 
  private:
   bool IsStopToken(int32_t token) const;
-  // Masks the stop tokens before min_tokens; with a constraint, only while it allows another
-  // token (a finished grammar can only end).
-  void MaskStopTokensBeforeMinTokens(std::span<float> logits) const;
+  // The stop tokens to mask: all of them before min_tokens; with a constraint, only while it
+  // allows another token (a finished grammar can only end). logits: after the constraint's mask.
+  std::span<const int32_t> StopTokensToMask(std::span<const float> logits) const;
+  // Everything after the draw: the constraint, history, counts, the finish reason.
+  SampleResult Record(SampleResult result);
 
   SamplingParams params_;
   std::vector<int32_t> stop_tokens_;  // stop_token_ids, plus eos_ids unless ignore_eos

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_runtime.h"
+#include "kernels/include/logit_edit.h"
 #include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_format.h"
 
@@ -62,5 +63,14 @@ void LaunchWriteWindowRows(const XqBatchKv& kv, int64_t rows, int64_t layer, con
 //   tokens: [count]; table: [vocab, hidden]; out: [count, hidden]
 void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, float* out,
                      int64_t hidden, cudaStream_t stream);
+
+// Sampling on the device (only a token per row crosses to the host). Entry b of `count` is
+// logits row rows[b]: LaunchLogitEdits applies its edits [edit_indptr[b], edit_indptr[b + 1]) in
+// place; LaunchGreedyTokens writes its first maximum to tokens[b].
+//   logits: [*, vocab]; rows: [count]; edit_indptr: [count + 1]; tokens: [count]
+void LaunchLogitEdits(float* logits, int64_t vocab, const int64_t* rows, int64_t count,
+                      const int64_t* edit_indptr, const LogitEdit* edits, cudaStream_t stream);
+void LaunchGreedyTokens(const float* logits, int64_t vocab, const int64_t* rows, int64_t count,
+                        int32_t* tokens, cudaStream_t stream);
 
 }  // namespace xq::cuda

@@ -36,8 +36,10 @@ CudaDeviceInfo ProbeCudaDevice() {
 // kernels index them).
 struct CudaModelRunner::StepTables {
   DeviceBuffer<int32_t> tokens, positions, block_ids, window_pages, quantize_pages, quantize_blocks,
-      logits_rows;
-  DeviceBuffer<int64_t> qo_indptr, kv_len, block_indptr, window_indptr, window_start;
+      logits_rows, greedy_tokens;
+  DeviceBuffer<int64_t> qo_indptr, kv_len, block_indptr, window_indptr, window_start, greedy_rows,
+      greedy_edit_indptr;
+  DeviceBuffer<LogitEdit> logit_edits;
 };
 
 CudaModelRunner::CudaModelRunner(const Model& model)
@@ -122,6 +124,9 @@ void CudaModelRunner::UploadTables(const BatchInputs& in) {
   up(t.quantize_blocks, in.quantize_blocks);
   const std::vector<int32_t> rows(in.logits_rows.begin(), in.logits_rows.end());
   up(t.logits_rows, rows);
+  up(t.greedy_rows, in.greedy_rows);
+  up(t.greedy_edit_indptr, in.greedy_edit_indptr);
+  up(t.logit_edits, in.logit_edits);
 }
 
 void CudaModelRunner::MatMul(const float* x, int64_t n, int64_t in, const DeviceBuffer<uint16_t>& w,
@@ -205,15 +210,51 @@ void CudaModelRunner::Logits(const BatchInputs& in, std::vector<float>& logits) 
   const ModelConfig& c = model_.config;
   const int64_t rows = static_cast<int64_t>(in.logits_rows.size()), h = c.hidden_size;
   logits.resize(rows * c.vocab_size);
+  greedy_tokens_.clear();
   if (rows == 0) return;
   cuda::LaunchEmbedding(tables_->logits_rows.data(), rows, x_.data(), xn_.data(), h, stream_);
   cuda::LaunchRmsNorm(xn_.data(), weights_.output_norm.data(), x_.data(), rows, h, c.rms_norm_eps,
                       stream_);
   logits_.Reserve(logits.size());
   MatMul(x_.data(), rows, h, weights_.output, c.vocab_size, logits_.data());
-  CheckCuda(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float),
+  SampleGreedyRows(in);
+  CopyRowsToHost(in, logits);
+}
+
+// The greedy rows' tokens, picked from their edited rows on the device.
+void CudaModelRunner::SampleGreedyRows(const BatchInputs& in) {
+  const auto count = static_cast<int64_t>(in.greedy_rows.size());
+  if (count == 0) return;
+  StepTables& t = *tables_;
+  const int64_t vocab = model_.config.vocab_size;
+  if (!in.logit_edits.empty()) {
+    cuda::LaunchLogitEdits(logits_.data(), vocab, t.greedy_rows.data(), count,
+                           t.greedy_edit_indptr.data(), t.logit_edits.data(), stream_);
+  }
+  t.greedy_tokens.Reserve(count);
+  cuda::LaunchGreedyTokens(logits_.data(), vocab, t.greedy_rows.data(), count,
+                           t.greedy_tokens.data(), stream_);
+  greedy_tokens_.resize(count);
+  CheckCuda(cudaMemcpyAsync(greedy_tokens_.data(), t.greedy_tokens.data(), count * sizeof(int32_t),
                             cudaMemcpyDeviceToHost, stream_),
-            "copying logits to the host");
+            "copying greedy tokens to the host");
+}
+
+// Every row but the greedy ones, one copy per run of consecutive rows.
+void CudaModelRunner::CopyRowsToHost(const BatchInputs& in, std::vector<float>& logits) {
+  const int64_t rows = static_cast<int64_t>(in.logits_rows.size()),
+                vocab = model_.config.vocab_size;
+  int64_t start = 0;
+  for (size_t i = 0; i <= in.greedy_rows.size(); ++i) {
+    const int64_t end = i < in.greedy_rows.size() ? in.greedy_rows[i] : rows;
+    if (end > start) {
+      CheckCuda(
+          cudaMemcpyAsync(logits.data() + start * vocab, logits_.data() + start * vocab,
+                          (end - start) * vocab * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+          "copying logits to the host");
+    }
+    start = end + 1;
+  }
 }
 
 void CudaModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logits) {

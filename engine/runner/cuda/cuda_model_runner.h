@@ -3,7 +3,7 @@
 // all the step's tokens at once), the paged XQuant KV arena in device memory, and the custom
 // kernels of kernels/cuda for everything else. The host keeps all KV bookkeeping; each step
 // uploads the batch's tables, runs the layers on one stream, and copies back only the rows of
-// logits that were asked for.
+// logits that were asked for: greedy rows as their token alone.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,8 @@ class CudaModelRunner : public ModelRunner {
   void AllocateKv(const KvConfig& config) override;
   KvStorage& kv_storage() override;
   void Execute(const BatchInputs& inputs, std::vector<float>& logits) override;
+  bool ReducesGreedyRows() const override { return true; }
+  std::span<const int32_t> greedy_tokens() const override { return greedy_tokens_; }
 
   int64_t weight_bytes() const { return weights_.bytes; }
   int64_t dequantized_matrices() const { return weights_.dequantized; }
@@ -53,6 +55,8 @@ class CudaModelRunner : public ModelRunner {
   void MatMul(const float* x, int64_t n, int64_t in, const DeviceBuffer<uint16_t>& w, int64_t out,
               float* y, bool accumulate = false);
   void Logits(const BatchInputs& in, std::vector<float>& logits);
+  void SampleGreedyRows(const BatchInputs& in);
+  void CopyRowsToHost(const BatchInputs& in, std::vector<float>& logits);
   void Reserve(int64_t tokens);
 
   const Model& model_;
@@ -71,6 +75,7 @@ class CudaModelRunner : public ModelRunner {
   DeviceBuffer<uint16_t> half_;              // a GEMM's fp16 input
   cuda::AttentionSplit attention_split_;     // this step's, for every layer
   DeviceBuffer<float> attention_workspace_;  // the attention splits' partial results
+  std::vector<int32_t> greedy_tokens_;       // the last step's, for inputs.greedy_rows
 };
 
 }  // namespace xq

@@ -31,7 +31,9 @@ class EngineFakeRunnerTest : public ::testing::TestWithParam<FakeCase> {
     std::ofstream(profile_) << GetParam().profile_json;
   }
 
-  std::unique_ptr<Engine> MakeEngine(bool prefix_caching, int32_t target_itl_ms = 0) {
+  // reduce_greedy: the runner samples greedy rows itself, as the CUDA runner does.
+  std::unique_ptr<Engine> MakeEngine(bool prefix_caching, int32_t target_itl_ms = 0,
+                                     bool reduce_greedy = false) {
     EngineConfig c;
     c.target_itl_ms = target_itl_ms;
     c.kv_profile = profile_;
@@ -42,21 +44,26 @@ class EngineFakeRunnerTest : public ::testing::TestWithParam<FakeCase> {
     // With a target, steps take 50 us a token: a full 48-token step is over twice the 1 ms
     // target, so prompts go in at the smallest chunks while others decode.
     auto runner = std::make_unique<test::FakeRunner>(
-        model_.config.vocab_size, std::chrono::microseconds(target_itl_ms > 0 ? 50 : 0));
+        model_.config.vocab_size, std::chrono::microseconds(target_itl_ms > 0 ? 50 : 0),
+        reduce_greedy);
+    runner_ = runner.get();
     return std::make_unique<Engine>(model_, c, std::move(runner));
   }
 
   test::TempDir dir_;
   Model model_;
   std::string profile_;
+  test::FakeRunner* runner_ = nullptr;  // the last MakeEngine's, owned by its engine
 };
 
 TEST_P(EngineFakeRunnerTest, EveryOutputIsTheFakeModelsUnderPreemptionPrefixHitsAndForks) {
-  for (const auto& [prefix_caching, target_itl_ms] :
-       std::vector<std::pair<bool, int32_t>>{{false, 0}, {true, 0}, {true, 1}}) {
+  for (const auto& [prefix_caching, target_itl_ms, reduce_greedy] :
+       std::vector<std::tuple<bool, int32_t, bool>>{
+           {false, 0, false}, {true, 0, false}, {true, 1, false}, {true, 0, true}}) {
     SCOPED_TRACE(std::string(prefix_caching ? "prefix caching" : "no prefix caching") +
-                 ", target ITL " + std::to_string(target_itl_ms) + " ms");
-    auto engine = MakeEngine(prefix_caching, target_itl_ms);
+                 ", target ITL " + std::to_string(target_itl_ms) + " ms" +
+                 (reduce_greedy ? ", greedy rows sampled by the runner" : ""));
+    auto engine = MakeEngine(prefix_caching, target_itl_ms, reduce_greedy);
     const int64_t vocab = model_.config.vocab_size;
     std::mt19937 rng(5);
     std::vector<std::vector<int32_t>> prefixes(3);
@@ -100,6 +107,11 @@ TEST_P(EngineFakeRunnerTest, EveryOutputIsTheFakeModelsUnderPreemptionPrefixHits
     EXPECT_GT(stats.preemptions, 0) << "the budget should force preemption";
     EXPECT_EQ(stats.kv_blocks_used, 0);
     EXPECT_EQ(engine->CheckInvariants(), "");
+    if (reduce_greedy) {
+      EXPECT_GT(runner_->greedy_rows_sampled(), 0);
+    } else {
+      EXPECT_EQ(runner_->greedy_rows_sampled(), 0);
+    }
     if (prefix_caching) {
       EXPECT_GT(cached, 0) << "shared prefixes should hit";
     } else {
@@ -134,57 +146,117 @@ double FakeLogprob(const std::vector<int32_t>& history, int32_t token, int64_t v
 }
 
 TEST_P(EngineFakeRunnerTest, PromptLogprobsCoverEveryPromptTokenUnderPreemption) {
-  auto engine = MakeEngine(/*prefix_caching=*/true);
+  for (const bool reduce_greedy : {false, true}) {
+    SCOPED_TRACE(reduce_greedy ? "greedy rows sampled by the runner" : "every row on the host");
+    auto engine = MakeEngine(/*prefix_caching=*/true, 0, reduce_greedy);
+    const int64_t vocab = model_.config.vocab_size;
+    std::mt19937 rng(8);
+    const std::vector<int32_t> shared = test::FakeContinuation({1, 2, 3}, 40, vocab);
+    std::vector<GenerateRequest> requests(24);
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      GenerateRequest& r = requests[i];
+      r.id = "p" + std::to_string(i);
+      r.prompt = shared;  // a cached prefix they must not take
+      for (int t = 1 + static_cast<int>(rng() % 60); t > 0; --t) {
+        r.prompt.push_back(static_cast<int32_t>(rng() % vocab));
+      }
+      r.params.temperature = 0.0f;
+      r.params.ignore_eos = true;
+      r.params.max_tokens = 1 + static_cast<int32_t>(rng() % 20);
+      r.params.prompt_logprobs = i % 2 ? 2 : -1;
+      streams.push_back(engine->Submit(r));
+    }
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const GenerateRequest& r = requests[i];
+      std::vector<TokenOutput> prompt_logprobs;
+      test::RequestResult got;
+      while (auto u = streams[i]->Next(std::chrono::seconds(30))) {
+        if (!u->prompt_logprobs.empty()) {
+          ASSERT_TRUE(prompt_logprobs.empty()) << "sent twice";
+          prompt_logprobs = u->prompt_logprobs;
+        }
+        if (test::Accumulate(got, std::move(*u))) break;
+      }
+      ASSERT_TRUE(got.error.empty()) << got.error;
+      EXPECT_EQ(got.copies[0].tokens, test::FakeContinuation(r.prompt, r.params.max_tokens, vocab))
+          << r.id;
+      if (r.params.prompt_logprobs < 0) {
+        EXPECT_TRUE(prompt_logprobs.empty());
+        continue;
+      }
+      EXPECT_EQ(got.usage.cached_tokens, 0) << "prompt logprobs need the whole prompt computed";
+      ASSERT_EQ(prompt_logprobs.size(), r.prompt.size() - 1) << r.id;
+      for (size_t p = 0; p + 1 < r.prompt.size(); ++p) {
+        const std::vector<int32_t> history(r.prompt.begin(), r.prompt.begin() + p + 1);
+        const TokenOutput& out = prompt_logprobs[p];
+        ASSERT_EQ(out.token, r.prompt[p + 1]);
+        ASSERT_NEAR(out.logprob, FakeLogprob(history, out.token, vocab), 1e-4) << r.id << " " << p;
+        ASSERT_EQ(out.top_logprobs.size(), 2u);
+        EXPECT_EQ(out.top_logprobs[0].token, test::NextToken(history, vocab));
+      }
+    }
+    ASSERT_TRUE(engine->WaitIdle(std::chrono::seconds(30)));
+    EXPECT_GT(engine->Stats().preemptions, 0);
+    EXPECT_EQ(engine->CheckInvariants(), "");
+    EXPECT_EQ(runner_->greedy_rows_sampled() > 0, reduce_greedy);
+  }
+}
+
+// Greedy rows sampled by the runner from the sequence's edits (bias, penalties, stop tokens
+// masked before min_tokens) give exactly the tokens the host sampler gives from whole rows, in
+// a batch that mixes them with rows only the host can sample (seeded draws, logprobs, n > 1).
+TEST_P(EngineFakeRunnerTest, GreedyRowsSampledByTheRunnerMatchTheHostSampler) {
   const int64_t vocab = model_.config.vocab_size;
-  std::mt19937 rng(8);
-  const std::vector<int32_t> shared = test::FakeContinuation({1, 2, 3}, 40, vocab);
-  std::vector<GenerateRequest> requests(24);
-  std::vector<std::shared_ptr<RequestStream>> streams;
+  std::mt19937 rng(11);
+  std::vector<GenerateRequest> requests(40);
   for (size_t i = 0; i < requests.size(); ++i) {
     GenerateRequest& r = requests[i];
-    r.id = "p" + std::to_string(i);
-    r.prompt = shared;  // a cached prefix they must not take
-    for (int t = 1 + static_cast<int>(rng() % 60); t > 0; --t) {
+    r.id = "g" + std::to_string(i);
+    for (int t = 1 + static_cast<int>(rng() % 30); t > 0; --t) {
       r.prompt.push_back(static_cast<int32_t>(rng() % vocab));
     }
-    r.params.temperature = 0.0f;
-    r.params.ignore_eos = true;
-    r.params.max_tokens = 1 + static_cast<int32_t>(rng() % 20);
-    r.params.prompt_logprobs = i % 2 ? 2 : -1;
-    streams.push_back(engine->Submit(r));
+    SamplingParams& p = r.params;
+    p.temperature = i % 5 == 4 ? 0.8f : 0.0f;
+    p.seed = i;
+    p.max_tokens = 1 + static_cast<int32_t>(rng() % 24);
+    p.ignore_eos = i % 2 == 0;
+    // The fake model's logits are 10 at its next token and 0 elsewhere: +12 wins, +10 ties
+    // (the first index wins), +15 on a prompt token loses to a repetition penalty of 2 applied
+    // after it ((0 + 15) / 2 < 10).
+    if (i % 3 == 0) p.logit_bias = {{static_cast<int32_t>(rng() % vocab), 12.0f}};
+    if (i % 3 == 1) p.logit_bias = {{static_cast<int32_t>(rng() % vocab), 10.0f}};
+    if (i % 4 == 1) {
+      p.logit_bias[r.prompt.back()] = 15.0f;
+      p.repetition_penalty = 2.0f;
+    }
+    if (i % 4 == 2) p.presence_penalty = 2.0f;
+    if (i % 6 == 3) p.frequency_penalty = -2.0f;
+    if (i % 7 == 5) {
+      p.min_tokens = p.max_tokens;
+      p.stop_token_ids = {r.prompt.front()};
+    }
+    if (i % 8 == 6) p.logprobs = true;
+    if (i % 9 == 7) p.n = 2;
+  }
+  std::vector<std::vector<std::vector<int32_t>>> outputs[2];
+  for (const bool reduce_greedy : {false, true}) {
+    auto engine = MakeEngine(/*prefix_caching=*/true, 0, reduce_greedy);
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (const GenerateRequest& r : requests) streams.push_back(engine->Submit(r));
+    for (size_t i = 0; i < streams.size(); ++i) {
+      const test::RequestResult got = test::Drain(*streams[i]);
+      ASSERT_TRUE(got.error.empty()) << requests[i].id << ": " << got.error;
+      std::vector<std::vector<int32_t>> copies;
+      for (const test::CopyResult& c : got.copies) copies.push_back(c.tokens);
+      outputs[reduce_greedy].push_back(copies);
+    }
+    ASSERT_TRUE(engine->WaitIdle(std::chrono::seconds(30)));
+    EXPECT_EQ(runner_->greedy_rows_sampled() > 0, reduce_greedy);
   }
   for (size_t i = 0; i < requests.size(); ++i) {
-    const GenerateRequest& r = requests[i];
-    std::vector<TokenOutput> prompt_logprobs;
-    test::RequestResult got;
-    while (auto u = streams[i]->Next(std::chrono::seconds(30))) {
-      if (!u->prompt_logprobs.empty()) {
-        ASSERT_TRUE(prompt_logprobs.empty()) << "sent twice";
-        prompt_logprobs = u->prompt_logprobs;
-      }
-      if (test::Accumulate(got, std::move(*u))) break;
-    }
-    ASSERT_TRUE(got.error.empty()) << got.error;
-    EXPECT_EQ(got.copies[0].tokens, test::FakeContinuation(r.prompt, r.params.max_tokens, vocab))
-        << r.id;
-    if (r.params.prompt_logprobs < 0) {
-      EXPECT_TRUE(prompt_logprobs.empty());
-      continue;
-    }
-    EXPECT_EQ(got.usage.cached_tokens, 0) << "prompt logprobs need the whole prompt computed";
-    ASSERT_EQ(prompt_logprobs.size(), r.prompt.size() - 1) << r.id;
-    for (size_t p = 0; p + 1 < r.prompt.size(); ++p) {
-      const std::vector<int32_t> history(r.prompt.begin(), r.prompt.begin() + p + 1);
-      const TokenOutput& out = prompt_logprobs[p];
-      ASSERT_EQ(out.token, r.prompt[p + 1]);
-      ASSERT_NEAR(out.logprob, FakeLogprob(history, out.token, vocab), 1e-4) << r.id << " " << p;
-      ASSERT_EQ(out.top_logprobs.size(), 2u);
-      EXPECT_EQ(out.top_logprobs[0].token, test::NextToken(history, vocab));
-    }
+    EXPECT_EQ(outputs[1][i], outputs[0][i]) << requests[i].id;
   }
-  ASSERT_TRUE(engine->WaitIdle(std::chrono::seconds(30)));
-  EXPECT_GT(engine->Stats().preemptions, 0);
-  EXPECT_EQ(engine->CheckInvariants(), "");
 }
 
 }  // namespace

@@ -1,7 +1,12 @@
 #include "tests/engine/engine/fake_runner.h"
 
+#include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <thread>
+
+#include "engine/sampling/logits_processor.h"
+#include "engine/sampling/sampler.h"
 
 namespace xq::test {
 
@@ -65,7 +70,22 @@ void FakeRunner::Execute(const BatchInputs& in, std::vector<float>& logits) {
     }
     logits[i * vocab_ + NextToken(history, vocab_)] = 10.0f;
   }
+  SampleGreedyRows(in, logits);
   ++steps_;
+}
+
+void FakeRunner::SampleGreedyRows(const BatchInputs& in, std::vector<float>& logits) {
+  greedy_tokens_.clear();
+  if (!reduce_greedy_) return;
+  for (size_t i = 0; i < in.greedy_rows.size(); ++i) {
+    const std::span<float> row(logits.data() + in.greedy_rows[i] * vocab_, vocab_);
+    ApplyLogitEdits(row, std::span(in.logit_edits)
+                             .subspan(in.greedy_edit_indptr[i],
+                                      in.greedy_edit_indptr[i + 1] - in.greedy_edit_indptr[i]));
+    greedy_tokens_.push_back(ArgMax(row));
+    std::fill(row.begin(), row.end(), std::numeric_limits<float>::quiet_NaN());
+  }
+  greedy_rows_sampled_ += static_cast<int64_t>(in.greedy_rows.size());
 }
 
 }  // namespace xq::test

@@ -21,13 +21,19 @@ std::vector<int32_t> FakeContinuation(std::vector<int32_t> prompt, int64_t n, in
 class FakeRunner : public ModelRunner {
  public:
   // per_token: how long each step takes per token, so timing-driven policies see real steps.
-  explicit FakeRunner(int64_t vocab, std::chrono::microseconds per_token = {})
-      : vocab_(vocab), per_token_(per_token) {}
+  // reduce_greedy: sample inputs.greedy_rows here, as the CUDA runner does on the device, and
+  // poison those rows of logits with NaN so that an engine reading them fails its tests.
+  explicit FakeRunner(int64_t vocab, std::chrono::microseconds per_token = {},
+                      bool reduce_greedy = false)
+      : vocab_(vocab), per_token_(per_token), reduce_greedy_(reduce_greedy) {}
 
   void AllocateKv(const KvConfig& config) override;
   KvStorage& kv_storage() override { return storage_; }
   void Execute(const BatchInputs& in, std::vector<float>& logits) override;
+  bool ReducesGreedyRows() const override { return reduce_greedy_; }
+  std::span<const int32_t> greedy_tokens() const override { return greedy_tokens_; }
   int64_t steps() const { return steps_; }
+  int64_t greedy_rows_sampled() const { return greedy_rows_sampled_; }
 
  private:
   class TokenStorage : public KvStorage {
@@ -41,12 +47,15 @@ class FakeRunner : public ModelRunner {
     std::vector<std::vector<int32_t>> tokens;  // [block][slot]; -1 = never written
   };
   int32_t& WindowSlot(const BatchInputs& in, int64_t s, int64_t pos);
+  void SampleGreedyRows(const BatchInputs& in, std::vector<float>& logits);
 
   int64_t vocab_;
   std::chrono::microseconds per_token_;
   KvConfig config_;
   TokenStorage storage_;
-  int64_t steps_ = 0;
+  bool reduce_greedy_;
+  std::vector<int32_t> greedy_tokens_;
+  int64_t steps_ = 0, greedy_rows_sampled_ = 0;
 };
 
 }  // namespace xq::test

@@ -17,6 +17,8 @@
 
 #include "engine/common/error.h"
 #include "engine/runner/gpu_memory.h"
+#include "engine/sampling/logits_processor.h"
+#include "engine/sampling/sampler.h"
 #include "engine/step/batch_builder.h"
 #include "engine/step/solo_sequence.h"
 #include "kernels/reference/half.h"
@@ -189,6 +191,66 @@ TEST(CudaRunnerValidation, RejectsABadBlockIdBeforeAnyKernelRuns) {
   in.window_pages[0] = 1000;
   std::vector<float> logits;
   EXPECT_THROW(kv.runner->Execute(in, logits), Error);
+}
+
+// Greedy rows are sampled on the device: each token is the CPU sampler's first maximum of the
+// row after its edits, and every other row comes back exactly as without greedy rows.
+TEST(CudaRunnerSampling, GreedyRowsGiveTheCpuSamplersTokenAndLeaveOtherRowsAlone) {
+  const Model m = test::MakeTinyModel();
+  const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2);
+  const int64_t vocab = m.config.vocab_size, n = 12;
+  const auto tokens = test::RandomTokens(n, vocab, 3);
+  auto run = [&](const std::vector<int64_t>& greedy_rows,
+                 const std::vector<std::vector<LogitEdit>>& edits, std::vector<float>& logits) {
+    KvBackend kv = OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m);
+    SequenceKv s;
+    kv.kv->Reserve(s, n);
+    BatchInputs in;
+    in.Clear();
+    AppendSequence(in, *kv.kv, s, tokens, LogitRows::kAll);
+    for (size_t i = 0; i < greedy_rows.size(); ++i) {
+      in.greedy_rows.push_back(greedy_rows[i]);
+      in.logit_edits.insert(in.logit_edits.end(), edits[i].begin(), edits[i].end());
+      in.greedy_edit_indptr.push_back(static_cast<int64_t>(in.logit_edits.size()));
+    }
+    kv.runner->Execute(in, logits);
+    return std::vector<int32_t>(kv.runner->greedy_tokens().begin(),
+                                kv.runner->greedy_tokens().end());
+  };
+  std::vector<float> ref;
+  EXPECT_TRUE(run({}, {}, ref).empty());
+  auto row = [&](const std::vector<float>& v, int64_t r) {
+    return std::vector<float>(v.begin() + r * vocab, v.begin() + (r + 1) * vocab);
+  };
+  // Row 2: its best token masked; row 3: a far token boosted; row 11: its best tokens penalized;
+  // row 0: no edits.
+  const std::vector<int64_t> greedy_rows = {0, 2, 3, 11};
+  const int32_t best2 = ArgMax(row(ref, 2)), best11 = ArgMax(row(ref, 11));
+  SamplingParams boost, penalize;
+  boost.logit_bias = {{static_cast<int32_t>((ArgMax(row(ref, 3)) + vocab / 2) % vocab), 50.0f}};
+  penalize.repetition_penalty = 1.5f;
+  penalize.presence_penalty = 2.0f;
+  TokenHistory history(std::vector<int32_t>{best11});
+  history.AddOutput(best11);
+  std::vector<std::vector<LogitEdit>> edits(4);
+  AppendLogitEdits({}, {}, std::vector<int32_t>{best2}, edits[1]);
+  AppendLogitEdits(boost, {}, {}, edits[2]);
+  AppendLogitEdits(penalize, history, {}, edits[3]);
+
+  std::vector<float> logits;
+  const std::vector<int32_t> got = run(greedy_rows, edits, logits);
+  ASSERT_EQ(got.size(), greedy_rows.size());
+  for (size_t i = 0; i < greedy_rows.size(); ++i) {
+    std::vector<float> want = row(ref, greedy_rows[i]);
+    ApplyLogitEdits(want, edits[i]);
+    EXPECT_EQ(got[i], ArgMax(want)) << "row " << greedy_rows[i];
+  }
+  EXPECT_NE(got[1], best2);
+  EXPECT_EQ(got[2], boost.logit_bias.begin()->first);
+  for (int64_t r = 0; r < n; ++r) {
+    if (std::find(greedy_rows.begin(), greedy_rows.end(), r) != greedy_rows.end()) continue;
+    EXPECT_EQ(row(logits, r), row(ref, r)) << "row " << r;
+  }
 }
 
 #if defined(XQ_SIMT_EMULATION)

@@ -8,19 +8,35 @@
 namespace xq {
 namespace {
 
-TEST(LogitsProcessorTest, MaskTokensSetsMinusInfinityAndIgnoresOutOfRange) {
-  std::vector<float> logits = {1.0f, 2.0f, 3.0f};
-  const std::vector<int32_t> ids = {1, 7, -2};
-  MaskTokens(logits, ids);
+// The edits of params + history (+ masked) applied to logits.
+std::vector<float> Processed(std::vector<float> logits, const SamplingParams& params,
+                             const TokenHistory& history = {},
+                             const std::vector<int32_t>& masked = {}) {
+  std::vector<LogitEdit> edits;
+  AppendLogitEdits(params, history, masked, edits);
+  ApplyLogitEdits(logits, edits);
+  return logits;
+}
+
+TEST(LogitsProcessorTest, MasksSetMinusInfinityAndIgnoreOutOfRange) {
+  const std::vector<float> logits = Processed({1.0f, 2.0f, 3.0f}, {}, {}, {1, 7, -2, 1});
   EXPECT_EQ(logits[0], 1.0f);
   EXPECT_TRUE(std::isinf(logits[1]) && logits[1] < 0);
   EXPECT_EQ(logits[2], 3.0f);
 }
 
 TEST(LogitsProcessorTest, LogitBiasAdds) {
-  std::vector<float> logits = {1.0f, 2.0f, 3.0f};
-  ApplyLogitBias(logits, {{0, -100.0f}, {2, 0.5f}, {9, 4.0f}});
-  EXPECT_EQ(logits, (std::vector<float>{-99.0f, 2.0f, 3.5f}));
+  SamplingParams params;
+  params.logit_bias = {{0, -100.0f}, {2, 0.5f}, {9, 4.0f}};
+  EXPECT_EQ(Processed({1.0f, 2.0f, 3.0f}, params), (std::vector<float>{-99.0f, 2.0f, 3.5f}));
+}
+
+TEST(LogitsProcessorTest, NoParamsNoEdits) {
+  TokenHistory history(std::vector<int32_t>{0, 1});
+  history.AddOutput(2);
+  std::vector<LogitEdit> edits;
+  AppendLogitEdits(SamplingParams{}, history, {}, edits);
+  EXPECT_TRUE(edits.empty());
 }
 
 TEST(LogitsProcessorTest, RepetitionPenaltyDividesPositiveAndMultipliesNegativeOncePerToken) {
@@ -28,14 +44,13 @@ TEST(LogitsProcessorTest, RepetitionPenaltyDividesPositiveAndMultipliesNegativeO
   TokenHistory history(prompt);
   history.AddOutput(2);
   history.AddOutput(2);
-  std::vector<float> logits = {4.0f, -1.0f, 0.0f, 3.0f, -3.0f};
-  ApplyRepetitionPenalty(logits, history, 2.0f);
+  SamplingParams params;
+  params.repetition_penalty = 2.0f;
   // 0 and 1 from the prompt, 2 from the output; 3 and 4 unseen.
-  EXPECT_EQ(logits, (std::vector<float>{2.0f, -2.0f, 0.0f, 3.0f, -3.0f}));
-
-  std::vector<float> reward = {4.0f, -1.0f};
-  ApplyRepetitionPenalty(reward, history, 0.5f);
-  EXPECT_EQ(reward, (std::vector<float>{8.0f, -0.5f}));
+  EXPECT_EQ(Processed({4.0f, -1.0f, 0.0f, 3.0f, -3.0f}, params, history),
+            (std::vector<float>{2.0f, -2.0f, 0.0f, 3.0f, -3.0f}));
+  params.repetition_penalty = 0.5f;
+  EXPECT_EQ(Processed({4.0f, -1.0f}, params, history), (std::vector<float>{8.0f, -0.5f}));
 }
 
 TEST(LogitsProcessorTest, PresenceAndFrequencyPenaltiesCountOnlyGeneratedTokens) {
@@ -45,8 +60,10 @@ TEST(LogitsProcessorTest, PresenceAndFrequencyPenaltiesCountOnlyGeneratedTokens)
   history.AddOutput(1);
   history.AddOutput(1);
   history.AddOutput(1);
-  std::vector<float> logits = {1.0f, 1.0f, 1.0f, 1.0f};
-  ApplyPresenceFrequencyPenalty(logits, history, 0.5f, 0.25f);
+  SamplingParams params;
+  params.presence_penalty = 0.5f;
+  params.frequency_penalty = 0.25f;
+  const std::vector<float> logits = Processed({1.0f, 1.0f, 1.0f, 1.0f}, params, history);
   // token 0: 1 - 0.5 - 0.25; token 1: 1 - 0.5 - 0.75; 2 unseen; 3 only in the prompt.
   EXPECT_FLOAT_EQ(logits[0], 0.25f);
   EXPECT_FLOAT_EQ(logits[1], -0.25f);
@@ -58,10 +75,26 @@ TEST(LogitsProcessorTest, NegativePenaltiesEncourageRepeats) {
   TokenHistory history;
   history.AddOutput(0);
   history.AddOutput(0);
-  std::vector<float> logits = {0.0f, 0.0f};
-  ApplyPresenceFrequencyPenalty(logits, history, -1.0f, -2.0f);
+  SamplingParams params;
+  params.presence_penalty = -1.0f;
+  params.frequency_penalty = -2.0f;
+  const std::vector<float> logits = Processed({0.0f, 0.0f}, params, history);
   EXPECT_FLOAT_EQ(logits[0], 5.0f);
   EXPECT_FLOAT_EQ(logits[1], 0.0f);
+}
+
+TEST(LogitsProcessorTest, KindsApplyInOrderMaskBiasRepetitionPenalties) {
+  TokenHistory history(std::vector<int32_t>{0, 1, 2});
+  history.AddOutput(1);
+  SamplingParams params;
+  params.logit_bias = {{0, 3.0f}, {1, -2.0f}, {2, 1.0f}};
+  params.repetition_penalty = 2.0f;
+  params.presence_penalty = 0.5f;
+  // 0: (1 + 3) / 2; 1: (1 - 2) * 2 - 0.5; 2: masked, whatever the bias does.
+  const std::vector<float> logits = Processed({1.0f, 1.0f, 1.0f}, params, history, {2});
+  EXPECT_EQ(logits[0], 2.0f);
+  EXPECT_EQ(logits[1], -2.5f);
+  EXPECT_TRUE(std::isinf(logits[2]) && logits[2] < 0);
 }
 
 }  // namespace

@@ -2,12 +2,19 @@
 // emulation, against scalar references: what CI checks of the GPU code without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <span>
 #include <vector>
 
+#include "engine/sampling/logits_processor.h"
+#include "engine/sampling/sampler.h"
 #include "kernels/cuda/bias_add.cuh"
 #include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/greedy_tokens.cuh"
+#include "kernels/cuda/logit_edits.cuh"
 #include "kernels/cuda/residual_add.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope.cuh"
@@ -168,6 +175,84 @@ TEST(CudaKernelsEmulated, EmbeddingGathersRows) {
       ASSERT_EQ(out[t * kHidden + i], table[tokens[t] * kHidden + i]);
     }
   }
+}
+
+}  // namespace
+}  // namespace xq
+
+namespace xq {
+namespace {
+
+// Rows of random logits with the cases ArgMax has to get right: exact ties (values on a coarse
+// grid), -inf (masked), NaN, a row masked everywhere and one NaN everywhere.
+std::vector<float> ArgMaxRows(int64_t rows, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> x(rows * vocab);
+  for (float& v : x) {
+    const uint32_t r = rng() % 100;
+    v = r < 5   ? -INFINITY
+        : r < 7 ? NAN
+                : static_cast<float>(static_cast<int>(rng() % 64) - 32) * 0.25f;
+  }
+  if (rows > 2) {
+    std::fill(x.begin() + vocab, x.begin() + 2 * vocab, -INFINITY);
+    std::fill(x.begin() + 2 * vocab, x.begin() + 3 * vocab, NAN);
+  }
+  return x;
+}
+
+TEST(CudaKernelsEmulated, GreedyTokensAreTheCpuArgMaxOfTheListedRows) {
+  for (const auto& [vocab, threads] :
+       {std::pair{1000, 256}, std::pair{1, 32}, std::pair{31, 64}, std::pair{5000, 128}}) {
+    const int64_t rows = 7;
+    const auto x = ArgMaxRows(rows, vocab, static_cast<uint32_t>(vocab));
+    const std::vector<int64_t> listed = {0, 1, 2, 4, 6};
+    std::vector<int32_t> tokens(listed.size(), -1);
+    simt::Launch(dim3(listed.size()), dim3(threads), 32 * (sizeof(float) + sizeof(int32_t)),
+                 cuda::GreedyTokensKernel, x.data(), static_cast<int64_t>(vocab), listed.data(),
+                 tokens.data());
+    for (size_t i = 0; i < listed.size(); ++i) {
+      const std::span<const float> row(x.data() + listed[i] * vocab, vocab);
+      EXPECT_EQ(tokens[i], ArgMax(row)) << "vocab " << vocab << " row " << listed[i];
+    }
+  }
+}
+
+TEST(CudaKernelsEmulated, LogitEditsGiveTheCpuSamplersRowBitwise) {
+  std::mt19937 rng(21);
+  const int64_t vocab = 700, rows = 5;
+  auto x = Random(rows * vocab, 22, 4.0f);
+  std::vector<float> want = x;
+  // Each listed row: its own history and parameters, every kind of edit.
+  const std::vector<int64_t> listed = {0, 2, 3};
+  std::vector<int64_t> indptr = {0};
+  std::vector<LogitEdit> edits;
+  for (int64_t r : listed) {
+    SamplingParams p;
+    p.repetition_penalty = 1.0f + static_cast<float>(r) * 0.3f;
+    p.presence_penalty = 0.7f;
+    p.frequency_penalty = r == 2 ? -1.3f : 0.4f;
+    for (int i = 0; i < 20; ++i) p.logit_bias[static_cast<int32_t>(rng() % vocab)] = 0.1f * i - 1;
+    p.logit_bias[static_cast<int32_t>(vocab + 5)] = 3.0f;  // out of range: ignored
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 200; ++i) prompt.push_back(static_cast<int32_t>(rng() % vocab));
+    TokenHistory history(prompt);
+    for (int i = 0; i < 60; ++i) history.AddOutput(static_cast<int32_t>(rng() % vocab));
+    const std::vector<int32_t> masked = {1, 7, 1, static_cast<int32_t>(rng() % vocab)};
+    const size_t first = edits.size();
+    AppendLogitEdits(p, history, masked, edits);
+    indptr.push_back(static_cast<int64_t>(edits.size()));
+    ApplyLogitEdits(std::span(want).subspan(r * vocab, vocab),
+                    std::span(edits).subspan(first, edits.size() - first));
+  }
+  // The kernel must not depend on the host's kind order: shuffle each row's edits.
+  for (size_t i = 0; i + 1 < indptr.size(); ++i) {
+    std::shuffle(edits.begin() + indptr[i], edits.begin() + indptr[i + 1], rng);
+  }
+  simt::Launch(dim3(listed.size()), dim3(64), 0, cuda::LogitEditsKernel, x.data(), vocab,
+               listed.data(), indptr.data(), edits.data());
+  ASSERT_EQ(std::memcmp(x.data(), want.data(), x.size() * sizeof(float)), 0);
+  EXPECT_NE(x, Random(rows * vocab, 22, 4.0f)) << "the edits changed nothing";
 }
 
 }  // namespace

@@ -1,0 +1,68 @@
+// Greedy sampling on the device: the first maximum of each listed logits row, exactly as the
+// CPU's ArgMax (the first index holding the largest non-NaN value; -inf counts, so a row masked
+// to -inf everywhere yields its first token), so only one int per row crosses to the host.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/cuda_compat.h"
+
+namespace xq::cuda {
+
+inline constexpr int32_t kNoToken = 0x7fffffff;
+
+// (value, id) pairs ordered larger value first, then smaller id: `a` loses to `b`.
+__device__ __forceinline__ bool LosesTo(float a, int32_t a_id, float b, int32_t b_id) {
+  return b > a || (b == a && b_id < a_id);
+}
+
+// grid = listed rows, block = a multiple of 32 threads (at most 1024), shared memory = 32
+// floats + 32 int32.
+//   logits: [*, vocab]; rows: [n] the logits row of entry b; tokens: [n]
+__global__ void GreedyTokensKernel(const float* logits, int64_t vocab, const int64_t* rows,
+                                   int32_t* tokens) {
+  XQ_SHARED(float, best_values);
+  int32_t* best_ids = reinterpret_cast<int32_t*>(best_values + kWarpSize);
+  const float* row = logits + rows[blockIdx.x] * vocab;
+  // Each thread scans its indices in increasing order, so keeping the first of equal values
+  // (and taking a -inf only as a first find) leaves its first maximum. NaN never wins.
+  float best = -__builtin_huge_valf();
+  int32_t id = kNoToken;
+  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = row[i];
+    if (v > best || (v == best && id == kNoToken)) {
+      best = v;
+      id = static_cast<int32_t>(i);
+    }
+  }
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(kFullWarp, best, offset);
+    const int32_t other_id = __shfl_xor_sync(kFullWarp, id, offset);
+    if (LosesTo(best, id, other, other_id)) {
+      best = other;
+      id = other_id;
+    }
+  }
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
+  const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
+  if (lane == 0) {
+    best_values[warp] = best;
+    best_ids[warp] = id;
+  }
+  __syncthreads();
+  if (warp != 0) return;
+  const int warps = static_cast<int>(blockDim.x) / kWarpSize;
+  best = lane < warps ? best_values[lane] : -__builtin_huge_valf();
+  id = lane < warps ? best_ids[lane] : kNoToken;
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(kFullWarp, best, offset);
+    const int32_t other_id = __shfl_xor_sync(kFullWarp, id, offset);
+    if (LosesTo(best, id, other, other_id)) {
+      best = other;
+      id = other_id;
+    }
+  }
+  if (lane == 0) tokens[blockIdx.x] = id == kNoToken ? 0 : id;  // all NaN: the CPU's first token
+}
+
+}  // namespace xq::cuda
