@@ -16,6 +16,18 @@ __device__ __forceinline__ bool LosesTo(float a, int32_t a_id, float b, int32_t 
   return b > a || (b == a && b_id < a_id);
 }
 
+// The warp's winning (value, id); every lane gets it.
+__device__ __forceinline__ void WarpArgMax(float& best, int32_t& id) {
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(kFullWarp, best, offset);
+    const int32_t other_id = __shfl_xor_sync(kFullWarp, id, offset);
+    if (LosesTo(best, id, other, other_id)) {
+      best = other;
+      id = other_id;
+    }
+  }
+}
+
 // grid = listed rows, block = a multiple of 32 threads (at most 1024), shared memory = 32
 // floats + 32 int32.
 //   logits: [*, vocab]; rows: [n] the logits row of entry b; tokens: [n]
@@ -35,14 +47,7 @@ __global__ void GreedyTokensKernel(const float* logits, int64_t vocab, const int
       id = static_cast<int32_t>(i);
     }
   }
-  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(kFullWarp, best, offset);
-    const int32_t other_id = __shfl_xor_sync(kFullWarp, id, offset);
-    if (LosesTo(best, id, other, other_id)) {
-      best = other;
-      id = other_id;
-    }
-  }
+  WarpArgMax(best, id);
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   if (lane == 0) {
@@ -54,14 +59,7 @@ __global__ void GreedyTokensKernel(const float* logits, int64_t vocab, const int
   const int warps = static_cast<int>(blockDim.x) / kWarpSize;
   best = lane < warps ? best_values[lane] : -__builtin_huge_valf();
   id = lane < warps ? best_ids[lane] : kNoToken;
-  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(kFullWarp, best, offset);
-    const int32_t other_id = __shfl_xor_sync(kFullWarp, id, offset);
-    if (LosesTo(best, id, other, other_id)) {
-      best = other;
-      id = other_id;
-    }
-  }
+  WarpArgMax(best, id);
   if (lane == 0) tokens[blockIdx.x] = id == kNoToken ? 0 : id;  // all NaN: the CPU's first token
 }
 
