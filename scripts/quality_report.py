@@ -28,8 +28,11 @@ SHIPPED = ["int8", "kivi-2", "asymkv-1.5", "xquant-1.5", "xquant-1.38", "xquant-
            "xquant-1.0"]
 PASSKEY_PROFILES = ["xquant-1.5"]
 # At the first context only (a full row costs about 25 minutes on 2 cores): the baselines, what
-# rotation, sinks and key calibration do to retrieval, and the shared-value-code layout.
-PASSKEY_ABLATIONS = ["fp16", "kivi-2", "asymkv-1.5", "k2v1-rotkv-sinks", "xquant-1.38"]
+# rotation, sinks and key calibration do to retrieval, the shared-code and 1-bit layouts, and
+# what their 16-token key groups and 8-bit params changed (the -g32 rows).
+PASSKEY_ABLATIONS = ["fp16", "kivi-2", "asymkv-1.5", "k2v1-rotkv-sinks", "xquant-1.38",
+                     "xquant-1.38-g32", "xquant-1.38-p8", "xquant-1.15", "xquant-1.15-g32",
+                     "xquant-1.0", "xquant-1.0-g32"]
 # At the second context: what in xquant-1.5 costs retrieval (keys or values fp16 instead),
 # whether the same bits spent as 2-bit values shared across layer pairs retrieve better, and
 # whether smaller groups would (16-token blocks: twice the fp16 scales, 3.5 real bits), that
@@ -54,17 +57,20 @@ def load(name):
     return json.loads((ROOT / "configs/kv" / f"{name}.json").read_text())
 
 
-def xquant15_before():
-    """xquant-1.5 as shipped until 2026-12-03: 32-token key groups and fp16 params."""
-    rot = {"rotation": "hadamard"}
-    return dict(load("xquant-1.5"), keys={"bits": 2, **rot}, values={"bits": 1, **rot})
+def before_8bit_params(name):
+    """A shipped xquant profile as it was until 2026-12-03: 32-token key groups, fp16 params."""
+    profile = load(name)
+
+    def plain(half):
+        return {k: v for k, v in half.items() if k not in ("group_tokens", "param_bits")}
+
+    return dict(profile, keys=plain(profile["keys"]), values=plain(profile["values"]))
 
 
 def ablations(tmp):
     """Each technique added to (or removed from) a base layout, written as profile files."""
     k2v1 = load("asymkv-1.5")  # 2-bit keys, 1-bit values, calibrated: the goal's budget
     x138 = load("xquant-1.38")
-    x15 = load("xquant-1.5")
     rot = {"rotation": "hadamard"}
     paper_eta = {"1": 0.16667, "2": 0.045}
     out = []
@@ -87,13 +93,22 @@ def ablations(tmp):
     add("k2v1-sinks", dict(k2v1, sink_tokens=32), "K2 V1, 32 sink tokens")
     add("k2v1-rotkv-sinks", dict(k2v1, keys={"bits": 2, **rot}, values={"bits": 1, **rot},
                                  sink_tokens=32), "xquant-1.5-g32 with calibrated keys (eta2 = 0.045)")
-    add("xquant-1.5-g32", xquant15_before(),
-        "xquant-1.5 before: 32-token key groups, fp16 params")
-    add("xquant-1.5-sinks64", dict(x15, sink_tokens=64), "xquant-1.5 with 64 sink tokens")
-    add("xquant-1.5-eta1-0.25", dict(x15, eta={"1": 0.25, "2": 0.0}),
-        "xquant-1.5 with eta1 = 0.25")
-    add("xquant-1.38-keys-uncal", dict(x138, eta={"1": 0.16667, "2": 0.0}),
-        "xquant-1.38 with uncalibrated keys, as xquant-1.5")
+    x15_g32, x138_g32 = before_8bit_params("xquant-1.5"), before_8bit_params("xquant-1.38")
+    add("xquant-1.5-g32", x15_g32, "xquant-1.5 before: 32-token key groups, fp16 params")
+    add("xquant-1.5-sinks64", dict(x15_g32, sink_tokens=64),
+        "xquant-1.5-g32 with 64 sink tokens")
+    add("xquant-1.5-eta1-0.25", dict(x15_g32, eta={"1": 0.25, "2": 0.0}),
+        "xquant-1.5-g32 with eta1 = 0.25")
+    add("xquant-1.38-g32", x138_g32, "xquant-1.38 before: 32-token key groups, fp16 params")
+    add("xquant-1.38-p8", dict(x138_g32, keys=dict(x138_g32["keys"], param_bits=8),
+                               values=dict(x138_g32["values"], param_bits=8)),
+        "xquant-1.38-g32 with 8-bit params")
+    add("xquant-1.15-g32", before_8bit_params("xquant-1.15"),
+        "xquant-1.15 before: 32-token key groups, fp16 params")
+    add("xquant-1.0-g32", before_8bit_params("xquant-1.0"),
+        "xquant-1.0 before: 32-token key groups, fp16 params")
+    add("xquant-1.38-keys-uncal", dict(x138_g32, eta={"1": 0.16667, "2": 0.0}),
+        "xquant-1.38-g32 with uncalibrated keys, as xquant-1.5")
     add("kivi-2-rotkv-sinks", dict(load("kivi-2"), keys={"bits": 2, **rot},
                                    values={"bits": 2, **rot}, sink_tokens=32),
         "kivi-2 rotated, 32 sink tokens")
@@ -109,7 +124,7 @@ def write_profile(tmp, name, profile, what):
 def passkey_diagnostics(tmp):
     """Variants of xquant-1.5 as it was before 16-token key groups and 8-bit params, which located
     its retrieval loss: {name: profile file}."""
-    x15 = xquant15_before()
+    x15 = before_8bit_params("xquant-1.5")
     rot = {"rotation": "hadamard"}
     variants = {
         "xquant-1.5-g32": x15,

@@ -55,16 +55,22 @@ INSTANTIATE_TEST_SUITE_P(
                       Expected{"int8", 8.0, 30 * (6144 + 768 + 6144 + 768)},
                       Expected{"kivi-2", 2.0, 30 * (1536 + 768 + 1536 + 768)},
                       Expected{"asymkv-1.5", 1.5, 30 * (1536 + 768 + 768 + 768)},
-                      // 7 odd layers (17..29) drop their 768-byte value codes: (60 + 30 - 7) / 60.
-                      Expected{"xquant-1.38", 83.0 / 60.0, 30 * (1536 + 768 + 768 + 768) - 7 * 768},
                       // 8-bit params: per head a 16-byte base and 2 bytes per group; keys have
                       // 2 x 64 groups (16-token groups), values 32 x 2.
                       Expected{"xquant-1.5", 1.5,
                                30 * (1536 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2))},
+                      // xquant-1.5's layout, but 7 odd layers (17..29) drop their 768-byte value
+                      // codes (keeping their params): (60 + 30 - 7) / 60.
+                      Expected{"xquant-1.38", 83.0 / 60.0,
+                               30 * (1536 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2)) -
+                                   7 * 768},
                       // ...and their 1536-byte key codes: (60 - 14 + 30 - 7) / 60.
                       Expected{"xquant-1.15", 69.0 / 60.0,
-                               30 * (1536 + 768 + 768 + 768) - 7 * (768 + 1536)},
-                      Expected{"xquant-1.0", 1.0, 30 * (768 + 768 + 768 + 768)}),
+                               30 * (1536 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2)) -
+                                   7 * (768 + 1536)},
+                      // 1-bit key codes, the same params.
+                      Expected{"xquant-1.0", 1.0,
+                               30 * (768 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2))}),
     [](const ::testing::TestParamInfo<Expected>& info) {
       std::string s = info.param.name;
       for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -75,7 +81,7 @@ TEST(KvAccounting, RealBitsOfTheBaselines) {
   EXPECT_DOUBLE_EQ(Account("fp16").real_bits_per_element, 16.0);
   EXPECT_DOUBLE_EQ(Account("int8").real_bits_per_element, 9.0);    // 8 + 2*16/32
   EXPECT_DOUBLE_EQ(Account("kivi-2").real_bits_per_element, 3.0);  // 2 + 2*16/32
-  EXPECT_EQ(Account("xquant-1.38").bytes_per_token, 3432.0);
+  EXPECT_EQ(Account("xquant-1.38").bytes_per_token, 3162.0);
 }
 
 TEST(KvAccounting, RealBitsIncludeSectionAlignment) {
@@ -90,18 +96,19 @@ TEST(KvAccounting, RealBitsIncludeSectionAlignment) {
 }
 
 TEST(KvAccounting, BytesPerTokenWithRecentWindow) {
-  const KvAccounting a = Account("xquant-1.38");  // R = 128, G = 32, block 109824 B, 1 sink
-  // Window tokens live in window pages of the pool: a window block of 32 tokens takes 7 pages
-  // of 109824 bytes (286 fp16 rows each; 2 * 30 * 32 rows), 4.3% more than raw fp16.
-  const double window = 7 * 109824.0 / 32;
+  const KvAccounting a = Account("xquant-1.38");  // R = 128, G = 32, block 101184 B, 1 sink
+  // Window tokens live in window pages of the pool: a window block of 32 tokens takes 8 pages
+  // of 101184 bytes (263 fp16 rows of 384 bytes each; 2 * 30 * 32 rows), 9.8% more than raw
+  // fp16.
+  const double window = 8 * 101184.0 / 32;
   EXPECT_DOUBLE_EQ(a.window_bytes_per_token, window);
   // Shorter than the window: everything in window pages.
   EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 100), window);
   EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 128), window);
   // 200 tokens: frontier floor(72/32)*32 = 64, so 2 blocks + 136 window tokens + the sink's 32.
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 200), (2 * 109824.0 + (136 + 32) * window) / 200);
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 200), (2 * 101184.0 + (136 + 32) * window) / 200);
   // 4096 tokens: frontier 3968 = 124 blocks, 128 window tokens, 32 sink tokens.
-  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 4096), (124 * 109824.0 + (128 + 32) * window) / 4096);
+  EXPECT_DOUBLE_EQ(BytesPerTokenAt(a, 4096), (124 * 101184.0 + (128 + 32) * window) / 4096);
   // No window: only the partial block is in a window page, and an fp16 block is exactly one
   // page, so it costs exactly fp16.
   const KvAccounting f = Account("fp16");
@@ -135,14 +142,15 @@ TEST(KvAccounting, SummaryNamesTheNumbers) {
   const std::string s = DescribeKvAccounting(
       p.name, ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim), p.recent_window, 4096);
   EXPECT_THAT(s, HasSubstr("xquant-1.38"));
-  EXPECT_THAT(s, HasSubstr("K 2-bit L0-29, Hadamard-rotated; V 1-bit L0-29, codes shared by 7 "
-                           "layers from L17, Hadamard-rotated"));
+  EXPECT_THAT(s, HasSubstr("K 2-bit L0-29, Hadamard-rotated, 16-token groups, 8-bit scales and "
+                           "zero points; V 1-bit L0-29, codes shared by 7 layers from L17, "
+                           "Hadamard-rotated, 8-bit scales and zero points"));
   EXPECT_THAT(s, HasSubstr("the first 32 tokens stay fp16 (attention sinks)"));
   EXPECT_THAT(s, HasSubstr("eta1=0.1667 eta2=0.045"));
   EXPECT_THAT(s, HasSubstr("1.383 equivalent bits"));
-  EXPECT_THAT(s, HasSubstr("2.383 real bits"));
-  EXPECT_THAT(s, HasSubstr("109824 bytes: 3432.0 bytes/token vs 23040"));
-  EXPECT_THAT(s, HasSubstr("4263.2 bytes/token"));  // (124*109824 + 160*24024) / 4096
+  EXPECT_THAT(s, HasSubstr("2.196 real bits"));
+  EXPECT_THAT(s, HasSubstr("101184 bytes: 3162.0 bytes/token vs 23040"));
+  EXPECT_THAT(s, HasSubstr("4051.3 bytes/token"));  // (124*101184 + 160*25296) / 4096
   const KvProfile k = LoadKvProfile("kivi-2", kConfigs);
   EXPECT_THAT(DescribeKvAccounting(k.name, ResolveKvLayout(k, kLayers, kKvHeads, kHeadDim),
                                    k.recent_window, 4096),

@@ -64,7 +64,13 @@ TEST(KvProfile, Xquant138SharesValueCodesOnOddUpperLayers) {
     EXPECT_NEAR(s.v.eta, 1.0 / 6.0, 1e-5);
     EXPECT_TRUE(s.k.rotated && s.v.rotated);
   }
-  EXPECT_EQ(ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim).sink_blocks, 1);
+  const KvBlockLayout layout = ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim);
+  EXPECT_EQ(layout.sink_blocks, 1);
+  for (int64_t l = 0; l < kLayers; ++l) {  // xquant-1.5's groups and params
+    EXPECT_EQ(layout.layers[l].k.group_tokens, 16);
+    EXPECT_EQ(layout.layers[l].k.param_bits, 8);
+    EXPECT_EQ(layout.layers[l].v.param_bits, 8);
+  }
   EXPECT_TRUE(SharedLayers(layers, true).empty());
   // "50%" of 30 layers is 15, rounded up to the pair boundary 16.
   EXPECT_EQ(SharedLayers(layers, false), OddFrom(17, 30));
