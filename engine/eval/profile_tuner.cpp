@@ -23,6 +23,26 @@ KvSlotProfile Slot(int bits, std::optional<double> low_bits_from, std::optional<
   return s;
 }
 
+// How a candidate stores its groups' scales and zero points.
+struct ParamLayout {
+  int key_group_tokens, value_group_channels, key_param_bits, value_param_bits;
+  bool operator==(const ParamLayout&) const = default;
+};
+
+// The base's own, and the shipped profiles' (docs/QUALITY.md: at 32-token blocks, 16-token key
+// groups with 8-bit params beat 32-token groups with fp16 params in KL and in bytes) where the
+// block splits into two whole-byte key groups.
+std::vector<ParamLayout> ParamLayouts(const KvProfile& base) {
+  std::vector<ParamLayout> out = {{base.keys.group_tokens, base.values.group_channels,
+                                   base.keys.param_bits, base.values.param_bits}};
+  if (base.block_tokens % 16 == 0) {
+    const ParamLayout half_groups = {static_cast<int>(base.block_tokens / 2),
+                                     base.values.group_channels, 8, 8};
+    if (!(half_groups == out.front())) out.push_back(half_groups);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<KvProfile> TuneCandidates(const KvProfile& base) {
@@ -33,21 +53,21 @@ std::vector<KvProfile> TuneCandidates(const KvProfile& base) {
       Slot(1, std::nullopt, std::nullopt), Slot(1, std::nullopt, 75.0), Slot(1, std::nullopt, 50.0),
       Slot(2, std::nullopt, std::nullopt)};
   std::vector<KvProfile> out;
-  for (const KvSlotProfile& k : keys) {
-    for (const KvSlotProfile& v : values) {
-      for (int64_t sinks : {0, 1, 2}) {
-        KvProfile p = base;
-        p.name = "tuned-" + std::to_string(out.size());
-        p.keys = k;
-        p.values = v;
-        // The base's group sizes and param precision carry over; the search is over bits,
-        // sharing and sinks.
-        p.keys.group_tokens = base.keys.group_tokens;
-        p.keys.param_bits = base.keys.param_bits;
-        p.values.group_channels = base.values.group_channels;
-        p.values.param_bits = base.values.param_bits;
-        p.sink_tokens = sinks * base.block_tokens;
-        out.push_back(p);
+  for (const ParamLayout& params : ParamLayouts(base)) {
+    for (const KvSlotProfile& k : keys) {
+      for (const KvSlotProfile& v : values) {
+        for (int64_t sinks : {0, 1, 2}) {
+          KvProfile p = base;
+          p.name = "tuned-" + std::to_string(out.size());
+          p.keys = k;
+          p.values = v;
+          p.keys.group_tokens = params.key_group_tokens;
+          p.keys.param_bits = params.key_param_bits;
+          p.values.group_channels = params.value_group_channels;
+          p.values.param_bits = params.value_param_bits;
+          p.sink_tokens = sinks * base.block_tokens;
+          out.push_back(p);
+        }
       }
     }
   }

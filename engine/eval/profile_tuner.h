@@ -1,7 +1,8 @@
 // Profile tuning: the cheapest KV profile (bytes per token at a context length, window and sinks
 // included) whose KL against fp16 on the user's text stays within a budget. Candidates vary what
 // measured to matter (docs/QUALITY.md): key and value bits per layer range, cross-layer sharing of
-// value codes and attention sinks, always with the rotation (free in bytes). Evaluation is a
+// value codes, attention sinks and key group size with param precision, always with the rotation
+// (free in bytes). Evaluation is a
 // callback, so the search is tested without a model and `xquant tune` runs it on the real
 // forward path.
 #pragma once
@@ -41,7 +42,9 @@ struct TuneResult {
 
 // The candidate grid over `base` (its block size, window and calibration): keys 2-bit, or 1-bit
 // from 75% / 50% of the layers up; values 1-bit (shared from 50% / 75% of the layers up, or not)
-// or 2-bit; 0, 1 or 2 sink blocks; both halves rotated. Named "tuned-<index>".
+// or 2-bit; 0, 1 or 2 sink blocks; both halves rotated; the base's group sizes and param
+// precision, and (where they differ and the block is a multiple of 16 tokens) key groups of half
+// a block with 8-bit params on both halves. Named "tuned-<index>".
 std::vector<KvProfile> TuneCandidates(const KvProfile& base);
 
 // KL of each profile, in order.

@@ -21,12 +21,40 @@ KvProfile Base() {
 
 TEST(ProfileTuner, CandidatesCoverTheGridAndAllResolve) {
   const std::vector<KvProfile> c = TuneCandidates(Base());
-  EXPECT_EQ(c.size(), 3u * 4u * 3u);
+  EXPECT_EQ(c.size(), 3u * 4u * 3u) << "the base already has 16-token key groups, 8-bit params";
   for (const KvProfile& p : c) {
     const KvBlockLayout L = ResolveKvLayout(p, 30, 3, 64);
     EXPECT_TRUE(L.layers[0].k.rotated && L.layers[0].v.rotated) << p.name;
     EXPECT_LE(L.sink_blocks, 2) << p.name;
   }
+}
+
+// A base with fp16 params also gets the grid again with 16-token key groups and 8-bit params,
+// which the search may pick (cheaper blocks at the same bits).
+TEST(ProfileTuner, AFp16ParamBaseAlsoTriesHalfBlockKeyGroupsWith8BitParams) {
+  const KvProfile base =
+      LoadKvProfile("asymkv-1.5", std::filesystem::path(XQ_SOURCE_DIR) / "configs" / "kv");
+  const std::vector<KvProfile> c = TuneCandidates(base);
+  ASSERT_EQ(c.size(), 2u * 3u * 4u * 3u);
+  size_t fine = 0;
+  for (const KvProfile& p : c) {
+    const KvBlockLayout L = ResolveKvLayout(p, 30, 3, 64);
+    if (p.keys.group_tokens == 16) {
+      ++fine;
+      EXPECT_EQ(L.layers[0].k.group_tokens, 16) << p.name;
+      EXPECT_EQ(L.layers[0].k.param_bits, 8) << p.name;
+      EXPECT_EQ(L.layers[0].v.param_bits, 8) << p.name;
+    } else {
+      EXPECT_EQ(p.keys.param_bits, 16) << p.name;
+      EXPECT_EQ(p.values.param_bits, 16) << p.name;
+    }
+  }
+  EXPECT_EQ(fine, c.size() / 2);
+  // The same bits, sharing and sinks cost fewer bytes with 8-bit params.
+  const auto bytes = [](const KvProfile& p) {
+    return ComputeKvAccounting(ResolveKvLayout(p, 30, 3, 64), p.recent_window).block_bytes;
+  };
+  EXPECT_LT(bytes(c[c.size() / 2]), bytes(c[0]));
 }
 
 // KL falls as bytes grow (a made-up but monotone quality model), so the answer is the cheapest
