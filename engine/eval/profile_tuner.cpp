@@ -38,7 +38,7 @@ std::vector<ParamLayout> ParamLayouts(const KvProfile& base) {
   if (base.block_tokens % 16 == 0) {
     const ParamLayout half_groups = {static_cast<int>(base.block_tokens / 2),
                                      base.values.group_channels, 8, 8};
-    if (!(half_groups == out.front())) out.push_back(half_groups);
+    if (half_groups != out.front()) out.push_back(half_groups);
   }
   return out;
 }

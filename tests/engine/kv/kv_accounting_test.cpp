@@ -37,6 +37,11 @@ struct Expected {
 
 void PrintTo(const Expected& e, std::ostream* os) { *os << e.name; }
 
+// 8-bit params of one layer (3 heads): per head a 16-byte base and 2 bytes per group; keys have
+// 2 x 64 groups (16-token groups), values 32 x 2.
+constexpr int64_t kKeyParams8 = 3 * (16 + 2 * 64 * 2);
+constexpr int64_t kValueParams8 = 3 * (16 + 32 * 2 * 2);
+
 class KvAccountingShipped : public ::testing::TestWithParam<Expected> {};
 
 TEST_P(KvAccountingShipped, MatchesHandCount) {
@@ -55,22 +60,16 @@ INSTANTIATE_TEST_SUITE_P(
                       Expected{"int8", 8.0, 30 * (6144 + 768 + 6144 + 768)},
                       Expected{"kivi-2", 2.0, 30 * (1536 + 768 + 1536 + 768)},
                       Expected{"asymkv-1.5", 1.5, 30 * (1536 + 768 + 768 + 768)},
-                      // 8-bit params: per head a 16-byte base and 2 bytes per group; keys have
-                      // 2 x 64 groups (16-token groups), values 32 x 2.
-                      Expected{"xquant-1.5", 1.5,
-                               30 * (1536 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2))},
+                      Expected{"xquant-1.5", 1.5, 30 * (1536 + kKeyParams8 + 768 + kValueParams8)},
                       // xquant-1.5's layout, but 7 odd layers (17..29) drop their 768-byte value
                       // codes (keeping their params): (60 + 30 - 7) / 60.
                       Expected{"xquant-1.38", 83.0 / 60.0,
-                               30 * (1536 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2)) -
-                                   7 * 768},
+                               30 * (1536 + kKeyParams8 + 768 + kValueParams8) - 7 * 768},
                       // ...and their 1536-byte key codes: (60 - 14 + 30 - 7) / 60.
                       Expected{"xquant-1.15", 69.0 / 60.0,
-                               30 * (1536 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2)) -
-                                   7 * (768 + 1536)},
+                               30 * (1536 + kKeyParams8 + 768 + kValueParams8) - 7 * (768 + 1536)},
                       // 1-bit key codes, the same params.
-                      Expected{"xquant-1.0", 1.0,
-                               30 * (768 + 3 * (16 + 2 * 64 * 2) + 768 + 3 * (16 + 32 * 2 * 2))}),
+                      Expected{"xquant-1.0", 1.0, 30 * (768 + kKeyParams8 + 768 + kValueParams8)}),
     [](const ::testing::TestParamInfo<Expected>& info) {
       std::string s = info.param.name;
       for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
