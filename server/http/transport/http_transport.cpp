@@ -87,6 +87,10 @@ class HttpTransport::Impl {
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   std::atomic<bool> stopping_{false};
   net::io_context ioc_;
+  // Keeps the I/O threads running while no socket operation is pending: once Stop closes the
+  // acceptor, a stream whose handler thread has not yet finished may be the only thing left, and
+  // without this guard run() would return and the handler's last post (Complete) never run.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
   tcp::acceptor acceptor_;  // and the retry timer: on one strand
   net::steady_timer retry_timer_;
   std::unique_ptr<HandlerPool> pool_;
@@ -493,6 +497,7 @@ int HttpTransport::Impl::Start() {
   const int port = acceptor_.local_endpoint().port();
   pool_ = std::make_unique<HandlerPool>(options.handler_threads);
   Accept();
+  work_.emplace(ioc_.get_executor());
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
     io_threads_.emplace_back([this] { ioc_.run(); });
   }
@@ -553,6 +558,7 @@ void HttpTransport::Impl::Stop() {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
   }
+  work_.reset();
   ioc_.stop();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();

@@ -18,7 +18,8 @@
 namespace xq {
 namespace {
 
-// /echo returns the body; /stream?n=K sends K chunks; /health is quick.
+// /echo returns the body; /stream?n=K sends K chunks; /slow-end-stream?n=K too, then its
+// handler thread lingers in the stream's end callback; /health is quick.
 class EchoApp : public HttpApplication {
  public:
   std::atomic<int> completed{0};
@@ -31,7 +32,7 @@ class EchoApp : public HttpApplication {
       res.SetContent(req.path == "/health" ? "ok" : req.body, "text/plain");
       return;
     }
-    if (req.path == "/stream") {
+    if (req.path == "/stream" || req.path == "/slow-end-stream") {
       const int n = std::stoi(req.target.substr(req.target.find("n=") + 2));
       auto sent = std::make_shared<int>(0);
       res.Stream(
@@ -44,7 +45,11 @@ class EchoApp : public HttpApplication {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
             return sink.Write("chunk " + std::to_string((*sent)++) + "\n");
           },
-          [this] { ++streams_ended; });
+          [this, slow_end = req.path == "/slow-end-stream"] {
+            // The client has the whole body by now; the handler thread is still busy.
+            if (slow_end) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            ++streams_ended;
+          });
       return;
     }
     res.status = 404;
@@ -194,6 +199,24 @@ TEST(HttpTransport, StreamsEndOnceWhetherClientsReadOrLeave) {
   transport.Stop();
   EXPECT_EQ(app.streams_ended.load(), kStreams);
   EXPECT_EQ(app.completed.load(), kStreams);
+}
+
+// Stop begins while no socket operation is pending: the client has read the whole stream, the
+// acceptor closes, and the handler thread still has to hand the session back to the I/O threads.
+// They must still be there to finish the response (it was lost, and Stop waited 5 s).
+TEST(HttpTransport, StopFinishesAStreamWhoseHandlerIsStillEnding) {
+  EchoApp app;
+  HttpTransport transport(Options(), app);
+  const int port = transport.Start();
+  Reader r{Connect(port), ""};
+  SendAll(r.fd, "GET /slow-end-stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.Next(), (std::pair<int, std::string>{200, "chunk 0\nchunk 1\nchunk 2\n"}));
+  ::close(r.fd);  // as a client that got its answer does
+  const auto start = std::chrono::steady_clock::now();
+  transport.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_EQ(app.streams_ended.load(), 1);
+  EXPECT_EQ(app.completed.load(), 1);
 }
 
 TEST(HttpTransport, StopEndsRunningStreamsAndIdleConnections) {
