@@ -40,6 +40,10 @@ PASSKEY_ABLATIONS = ["fp16", "kivi-2", "asymkv-1.5", "k2v1-rotkv-sinks", "xquant
 # helps (16-token key groups alone; 16-channel value groups with 8-bit params). All built on
 # xquant-1.5 as it was before 16-token key groups and 8-bit params (xquant-1.5-g32); the shipped
 # xquant-1.5 is that plus 16-token key groups and 8-bit params.
+# Then, at the first context, the shipped xquant-1.5 with more key bits in some layers
+# (key_layer_diagnostics): where its remaining retrieval loss sits, and what paying for it costs;
+# the two variants within the budget that retrieved 19/20 there also at the second context.
+KEY_LAYER_CANDIDATES = ["xquant-1.5-k4-L17-19-k1-L24-29", "xquant-1.5-k4-L18-vshare26"]
 SMALL_GROUPS = "xquant-1.5-g16"
 TEXTS = ["prose", "docs", "code"]
 
@@ -109,6 +113,11 @@ def ablations(tmp):
         "xquant-1.0 before: 32-token key groups, fp16 params")
     add("xquant-1.38-keys-uncal", dict(x138_g32, eta={"1": 0.16667, "2": 0.0}),
         "xquant-1.38-g32 with uncalibrated keys, as xquant-1.5")
+    variants = key_layer_variants()
+    what = ["xquant-1.5 with 4-bit keys in layers 17-19, paid for by 1-bit keys in 24-29",
+            "xquant-1.5 with 4-bit keys in layer 18, paid for by value codes shared in 27 and 29"]
+    for name, description in zip(KEY_LAYER_CANDIDATES, what):
+        add(name, variants[name], description)
     add("kivi-2-rotkv-sinks", dict(load("kivi-2"), keys={"bits": 2, **rot},
                                    values={"bits": 2, **rot}, sink_tokens=32),
         "kivi-2 rotated, 32 sink tokens")
@@ -137,6 +146,50 @@ def passkey_diagnostics(tmp):
                                   values=dict(x15["values"], group_channels=16, param_bits=8)),
     }
     return {name: write_profile(tmp, name, p, name) for name, p in variants.items()}
+
+
+def key_layer_variants():
+    """Variants of the shipped xquant-1.5: which layers' keys its retrieval loss comes from (fp16
+    or 4-bit keys in a range of layers: over the 1.5-bit budget), and whether 4-bit keys there
+    can be paid for within the budget (value or key codes shared across layer pairs, or 1-bit
+    keys elsewhere). {name: profile}."""
+    x15 = load("xquant-1.5")
+    top = None  # a span that runs to the last layer
+
+    def keys(*spans, **extra):
+        rules = []
+        for first, last, bits in spans:
+            rules.append({"from_layer": first, "bits": bits})
+            if last is not top:
+                rules.append({"from_layer": last + 1, "bits": 2})
+        return dict(x15["keys"], rules=rules, **extra)
+
+    def span(first, last, bits):
+        return f"xquant-1.5-k{bits}-L{first}-{last}" if last != first else \
+            f"xquant-1.5-k{bits}-L{first}"
+
+    variants = {span(a, b, bits): dict(x15, keys=keys((a, b, bits)))
+                for a, b, bits in [(0, 9, 16), (10, 19, 16), (10, 14, 16), (15, 19, 16),
+                                   (10, 19, 4), (15, 16, 4), (17, 19, 4), (17, 17, 4),
+                                   (18, 18, 4), (19, 19, 4)]}
+    variants["xquant-1.5-k16-L20-29"] = dict(x15, keys=keys((20, top, 16)))
+    k4 = (15, 19, 4)
+    variants.update({
+        "xquant-1.5-k4-L15-19-vshare10": dict(x15, keys=keys(k4),
+                                              values=dict(x15["values"], share_from_layer=10)),
+        "xquant-1.5-k4-L15-19-kshare20": dict(x15, keys=keys(k4, share_from_layer=20)),
+        "xquant-1.5-k4-L15-19-k1-L0-9": dict(x15, keys=keys((0, 9, 1), k4)),
+        "xquant-1.5-k4-L17-19-k1-L0-5": dict(x15, keys=keys((0, 5, 1), (17, 19, 4))),
+        "xquant-1.5-k4-L17-19-k1-L24-29": dict(x15, keys=keys((17, 19, 4), (24, top, 1))),
+        "xquant-1.5-k4-L18-vshare26": dict(x15, keys=keys((18, 18, 4)),
+                                           values=dict(x15["values"], share_from_layer=26)),
+    })
+    return variants
+
+
+def key_layer_diagnostics(tmp):
+    """key_layer_variants as profile files, run at the first context: {name: profile file}."""
+    return {name: write_profile(tmp, name, p, name) for name, p in key_layer_variants().items()}
 
 
 def run_eval(args):
@@ -180,6 +233,12 @@ def run_passkey(contexts, trials):
                          [arg for path in diagnostics.values() for arg in ("--kv-profile", path)])
         rows += run_eval(common + ["--contexts", *map(str, contexts[1:3]),
                                    "--kv-profile", small_groups])
+        key_layers = key_layer_diagnostics(tmp)
+        rows += run_eval(common + short[:2] + [arg for path in key_layers.values()
+                                               for arg in ("--kv-profile", path)])
+        rows += run_eval(common + ["--contexts", str(contexts[1])] +
+                         [arg for name in KEY_LAYER_CANDIDATES
+                          for arg in ("--kv-profile", key_layers[name])])
     full = ["--contexts", *map(str, contexts)]
     for p in PASSKEY_PROFILES:
         full += ["--kv-profile", p]
