@@ -166,8 +166,8 @@ def key_layer_variants():
         return dict(x15["keys"], rules=rules, **extra)
 
     def span(first, last, bits):
-        return f"xquant-1.5-k{bits}-L{first}-{last}" if last != first else \
-            f"xquant-1.5-k{bits}-L{first}"
+        layers = f"{first}" if last == first else f"{first}-{last}"
+        return f"xquant-1.5-k{bits}-L{layers}"
 
     variants = {span(a, b, bits): dict(x15, keys=keys((a, b, bits)))
                 for a, b, bits in [(0, 9, 16), (10, 19, 16), (10, 14, 16), (15, 19, 16),
