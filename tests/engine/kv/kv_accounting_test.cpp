@@ -61,6 +61,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Expected{"kivi-2", 2.0, 30 * (1536 + 768 + 1536 + 768)},
                       Expected{"asymkv-1.5", 1.5, 30 * (1536 + 768 + 768 + 768)},
                       Expected{"xquant-1.5", 1.5, 30 * (1536 + kKeyParams8 + 768 + kValueParams8)},
+                      // xquant-1.5 with 4-bit key codes (3072 bytes) in layers 17..19 and 1-bit
+                      // (768) in 24..29: 3 * 1536 bytes more, 6 * 768 fewer, the same params.
+                      Expected{"xquant-1.5-smollm2", 1.5,
+                               30 * (1536 + kKeyParams8 + 768 + kValueParams8) + 3 * 1536 -
+                                   6 * 768},
                       // xquant-1.5's layout, but 7 odd layers (17..29) drop their 768-byte value
                       // codes (keeping their params): (60 + 30 - 7) / 60.
                       Expected{"xquant-1.38", 83.0 / 60.0,

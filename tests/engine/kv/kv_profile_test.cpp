@@ -36,7 +36,7 @@ std::vector<int64_t> OddFrom(int64_t first, int64_t end) {
 TEST(KvProfile, ShippedProfilesAreListed) {
   EXPECT_THAT(ListKvProfiles(kConfigs),
               ::testing::IsSupersetOf({"fp16", "int8", "kivi-2", "asymkv-1.5", "xquant-1.5",
-                                       "xquant-1.38", "xquant-1.15", "xquant-1.0"}));
+                                       "xquant-1.5-smollm2", "xquant-1.38", "xquant-1.15", "xquant-1.0"}));
 }
 
 TEST(KvProfile, EveryShippedProfileResolvesForSmolLM2) {
@@ -154,6 +154,34 @@ TEST(KvProfile, Xquant15IsRotatedWithOneSinkBlock) {
     EXPECT_EQ(L.layers[l].k.param_bits, 8);
     EXPECT_EQ(L.layers[l].v.param_bits, 8);
   }
+}
+
+// xquant-1.5 for SmolLM2-135M: the same layout with key bits moved to layers 17..19.
+TEST(KvProfile, Xquant15SmolLM2MovesKeyBitsToTheRetrievalLayers) {
+  const KvProfile p = LoadKvProfile("xquant-1.5-smollm2", kConfigs);
+  const KvBlockLayout L = ResolveKvLayout(p, kLayers, kKvHeads, kHeadDim);
+  const KvBlockLayout base =
+      ResolveKvLayout(LoadKvProfile("xquant-1.5", kConfigs), kLayers, kKvHeads, kHeadDim);
+  EXPECT_EQ(L.sink_blocks, base.sink_blocks);
+  for (int64_t l = 0; l < kLayers; ++l) {
+    SCOPED_TRACE(l);
+    const int expected_key_bits = l >= 24 ? 1 : l >= 20 ? 2 : l >= 17 ? 4 : 2;
+    EXPECT_EQ(L.layers[l].k.bits, expected_key_bits);
+    // eta is per code width: 1-bit keys are calibrated as 1-bit values are (eta1 = 1/6).
+    EXPECT_EQ(L.layers[l].k.eta, expected_key_bits == 1 ? base.layers[l].v.eta : 0.0f);
+    EXPECT_EQ(L.layers[l].v.bits, base.layers[l].v.bits);
+    EXPECT_EQ(L.layers[l].v.eta, base.layers[l].v.eta);
+    EXPECT_TRUE(L.layers[l].k.rotated && L.layers[l].v.rotated);
+    EXPECT_FALSE(L.layers[l].k.shares_codes || L.layers[l].v.shares_codes);
+    EXPECT_EQ(L.layers[l].k.group_tokens, 16);
+    EXPECT_EQ(L.layers[l].k.param_bits, 8);
+    EXPECT_EQ(L.layers[l].v.param_bits, 8);
+  }
+  EXPECT_EQ(L.block_bytes, base.block_bytes);  // 3 layers x 2 more bits = 6 layers x 1 fewer
+  // Its layer numbers are SmolLM2's: a model too shallow for them is told so.
+  EXPECT_THAT([&] { (void)ResolveKvLayout(p, 22, kKvHeads, kHeadDim); },
+              ::testing::ThrowsMessage<Error>(
+                  ::testing::HasSubstr("keys.rules[2].from_layer: layer 24 is beyond")));
 }
 
 TEST(KvProfile, RotationIsChosenPerHalfAndCarriedToEveryLayer) {
