@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/common/error.h"
+#include "engine/eval/key_layer_search.h"
 #include "engine/eval/profile_tuner.h"
 #include "engine/model/cpu_kernel_weights.h"
 #include "engine/eval/teacher_forced_eval.h"
@@ -33,6 +34,8 @@ struct TuneCommandOptions {
   int64_t max_tokens = 1024;
   int64_t context = 4096;
   int threads = 0;
+  bool skip_grid = false;          // start from --base itself
+  bool search_key_layers = false;  // then move key bits between layers (key_layer_search.h)
 };
 
 std::string Describe(const TuneCandidate& c, const TuneCommandOptions& o) {
@@ -43,7 +46,31 @@ std::string Describe(const TuneCandidate& c, const TuneCommandOptions& o) {
                 o.model.c_str(), c.kl, o.max_kl, o.text.c_str(), c.accounting.equivalent_bits,
                 c.accounting.real_bits_per_element, c.bytes_per_token,
                 static_cast<long long>(o.context));
-  return buf;
+  std::string out = buf;
+  if (o.search_key_layers) out += " Key bits per layer searched (--search-key-layers).";
+  return out;
+}
+
+// The layer search from `start`; the better of the two, with its costs.
+TuneCandidate SearchKeyLayersFrom(const TuneCandidate& start, const ModelKvShape& shape,
+                                  const TuneCommandOptions& o, const TuneEvaluator& evaluate) {
+  const KeyLayerSearchResult s = SearchKeyLayers(start.profile, start.kl, shape, evaluate);
+  std::printf("key layers from %s (KL %.4f): layer, bits, KL one width up, one width down\n",
+              start.profile.name.c_str(), start.kl);
+  for (const KeyLayerSensitivity& l : s.layers) {
+    std::printf("  L%-3lld %d-bit  %.4f  %.4f\n", static_cast<long long>(l.layer), l.bits,
+                l.kl_wider, l.kl_narrower);
+  }
+  for (const auto& [name, kl] : s.tried) std::printf("  %s KL %.4f\n", name.c_str(), kl);
+  if (s.kl >= start.kl) return start;
+  TuneCandidate c = start;
+  c.profile = s.profile;
+  c.kl = s.kl;
+  c.accounting = ComputeKvAccounting(
+      ResolveKvLayout(s.profile, shape.num_layers, shape.num_kv_heads, shape.head_dim),
+      s.profile.recent_window);
+  c.bytes_per_token = BytesPerTokenAt(c.accounting, o.context);
+  return c;
 }
 
 void RunTune(const TuneCommandOptions& o) {
@@ -83,7 +110,7 @@ void RunTune(const TuneCommandOptions& o) {
   const ModelKvShape shape{model.config.num_layers, model.config.num_kv_heads,
                            model.config.head_dim};
   const TuneResult r = TuneProfile(
-      TuneCandidates(base), shape,
+      o.skip_grid ? std::vector<KvProfile>{base} : TuneCandidates(base), shape,
       {.max_kl = o.max_kl, .max_real_bits = o.max_real_bits, .context_tokens = o.context},
       evaluate);
   for (const TuneCandidate& c : r.tried) {
@@ -96,9 +123,11 @@ void RunTune(const TuneCommandOptions& o) {
                 " and --max-real-bits " + std::to_string(o.max_real_bits) +
                 "; the closest is listed above (int8 or fp16 may be what this model needs)");
   }
-  KvProfile best = r.best.profile;
+  const TuneCandidate chosen =
+      o.search_key_layers ? SearchKeyLayersFrom(r.best, shape, o, evaluate) : r.best;
+  KvProfile best = chosen.profile;
   best.name = std::filesystem::path(o.out).stem().string();
-  best.description = Describe(r.best, o);
+  best.description = Describe(chosen, o);
   std::ofstream(o.out) << KvProfileJson(best);
   std::printf("wrote %s: %s\n", o.out.c_str(), best.description.c_str());
 }
@@ -132,6 +161,11 @@ void AddTuneCommand(CLI::App& app) {
   cmd->add_option("--kv-cache-memory", o->memory, "KV memory per evaluated profile")
       ->capture_default_str();
   cmd->add_option("--threads,-t", o->threads, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--skip-grid", o->skip_grid,
+                "Start from --base itself (evaluated once) instead of searching the grid");
+  cmd->add_flag("--search-key-layers", o->search_key_layers,
+                "Then move key bits between layers at the same cost: each layer's keys one "
+                "width up and down alone (2 runs per layer), then the best combinations");
   cmd->callback([o] { RunTune(*o); });
 }
 

@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "tests/support/skip_or_fail.h"
@@ -140,6 +142,31 @@ TEST_F(CliTest, TuneWritesAProfileThatLoads) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("--text"));
   EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+// The key-layer search on the real model, from xquant-1.5 itself: every layer measured one width
+// up and down, and the written profile loads, costs no more than its start and says how it was
+// found. (About 75 forward passes of 256 tokens: the slowest CLI test.)
+TEST_F(CliTest, TuneSearchesKeyBitsPerLayerFromTheBase) {
+  const std::string text = "/usr/share/common-licenses/GPL-3";
+  const std::string out = std::filesystem::temp_directory_path() /
+                          ("xq-tuned-layers-" + std::to_string(::getpid()) + ".json");
+  CliRun r = Xquant("tune " + model_ + " --text " + text + " --max-tokens 256 --max-kl 5" +
+                    " --threads 2 --skip-grid --search-key-layers --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("key layers from xquant-1.5"));
+  for (const char* layer : {"  L0   2-bit", "  L18  2-bit", "  L29  2-bit"}) {
+    EXPECT_THAT(r.out, HasSubstr(layer));
+  }
+  EXPECT_THAT(r.out, HasSubstr("wrote " + out));
+  std::ifstream written(out);
+  const std::string profile{std::istreambuf_iterator<char>(written), {}};
+  EXPECT_THAT(profile, HasSubstr("searched (--search-key-layers)"));  // in its description
+  r = Xquant("eval " + model_ + " --text " + text + " --max-tokens 256 --threads 2 --json" +
+             " --kv-profile " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"eq_bits\":1.5"));  // key bits moved, not added
+  std::filesystem::remove(out);
 }
 
 }  // namespace
