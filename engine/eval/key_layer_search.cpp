@@ -1,7 +1,6 @@
 #include "engine/eval/key_layer_search.h"
 
 #include <algorithm>
-#include <numeric>
 
 #include "engine/common/error.h"
 

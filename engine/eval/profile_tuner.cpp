@@ -74,16 +74,22 @@ std::vector<KvProfile> TuneCandidates(const KvProfile& base) {
   return out;
 }
 
+TuneCandidate CostedCandidate(const KvProfile& p, const ModelKvShape& shape,
+                              int64_t context_tokens) {
+  TuneCandidate c;
+  c.profile = p;
+  const KvBlockLayout layout =
+      ResolveKvLayout(p, shape.num_layers, shape.num_kv_heads, shape.head_dim);
+  c.accounting = ComputeKvAccounting(layout, p.recent_window);
+  c.bytes_per_token = BytesPerTokenAt(c.accounting, context_tokens);
+  return c;
+}
+
 TuneResult TuneProfile(const std::vector<KvProfile>& candidates, const ModelKvShape& shape,
                        const TuneOptions& options, const TuneEvaluator& evaluate) {
   std::vector<TuneCandidate> pool;
   for (const KvProfile& p : candidates) {
-    TuneCandidate c;
-    c.profile = p;
-    const KvBlockLayout layout =
-        ResolveKvLayout(p, shape.num_layers, shape.num_kv_heads, shape.head_dim);
-    c.accounting = ComputeKvAccounting(layout, p.recent_window);
-    c.bytes_per_token = BytesPerTokenAt(c.accounting, options.context_tokens);
+    const TuneCandidate c = CostedCandidate(p, shape, options.context_tokens);
     if (c.accounting.real_bits_per_element <= options.max_real_bits) pool.push_back(c);
   }
   std::stable_sort(pool.begin(), pool.end(), [](const TuneCandidate& a, const TuneCandidate& b) {

@@ -47,6 +47,10 @@ struct TuneResult {
 // a block with 8-bit params on both halves. Named "tuned-<index>".
 std::vector<KvProfile> TuneCandidates(const KvProfile& base);
 
+// `p` with its accounting and bytes per token at `context_tokens` (kl not yet measured).
+TuneCandidate CostedCandidate(const KvProfile& p, const ModelKvShape& shape,
+                              int64_t context_tokens);
+
 // KL of each profile, in order.
 using TuneEvaluator = std::function<std::vector<double>(const std::vector<KvProfile>&)>;
 

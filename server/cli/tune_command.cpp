@@ -63,13 +63,8 @@ TuneCandidate SearchKeyLayersFrom(const TuneCandidate& start, const ModelKvShape
   }
   for (const auto& [name, kl] : s.tried) std::printf("  %s KL %.4f\n", name.c_str(), kl);
   if (s.kl >= start.kl) return start;
-  TuneCandidate c = start;
-  c.profile = s.profile;
+  TuneCandidate c = CostedCandidate(s.profile, shape, o.context);
   c.kl = s.kl;
-  c.accounting = ComputeKvAccounting(
-      ResolveKvLayout(s.profile, shape.num_layers, shape.num_kv_heads, shape.head_dim),
-      s.profile.recent_window);
-  c.bytes_per_token = BytesPerTokenAt(c.accounting, o.context);
   return c;
 }
 
