@@ -191,23 +191,26 @@ void EngineLoop::Finish(Request& req, size_t copy_index, FinishKind kind, std::s
   scheduler_->Remove(copy.seq_id);
 }
 
-// Only where the runner returns nothing but the token: a sampled row of a request whose copies
-// all exist (the first token of n > 1 is drawn by every copy from one row) and that wants no
-// prompt logprob from it, with a sampler that draws greedily from sparse edits.
-void EngineLoop::PlanGreedyRows(const std::vector<LogitsRow>& rows, BatchInputs& inputs) const {
-  if (!runner_->ReducesGreedyRows()) return;
+// Only where the runner returns nothing but the token (and its logprobs): a sampled row of a
+// request whose copies all exist (the first token of n > 1 is drawn by every copy from one row)
+// and that wants no prompt logprob from it.
+void EngineLoop::PlanSampledRows(const std::vector<LogitsRow>& rows, BatchInputs& inputs) {
+  if (!runner_->SamplesRows()) return;
+  RowSampling draw;
   for (size_t row = 0; row < rows.size(); ++row) {
     if (!rows[row].sample) continue;
     const auto it = by_seq_.find(rows[row].seq_id);
     if (it == by_seq_.end()) continue;
     const auto [req, copy_index] = it->second;
     if (req->copies.size() < static_cast<size_t>(req->request.params.n) ||
-        NeedsPromptLogprob(*req, rows[row].position) ||
-        !req->copies[copy_index].sampler->GreedyEdits(inputs.logit_edits)) {
+        NeedsPromptLogprob(*req, rows[row].position)) {
       continue;
     }
-    inputs.greedy_rows.push_back(static_cast<int64_t>(row));
-    inputs.greedy_edit_indptr.push_back(static_cast<int64_t>(inputs.logit_edits.size()));
+    req->copies[copy_index].sampler->RowForRunner(model_.config.vocab_size, inputs.logit_edits,
+                                                  inputs.allowed_tokens, draw);
+    inputs.sampled_rows.push_back(static_cast<int64_t>(row));
+    inputs.row_sampling.push_back(draw);
+    inputs.sampled_edit_indptr.push_back(static_cast<int64_t>(inputs.logit_edits.size()));
   }
 }
 
@@ -303,7 +306,7 @@ bool EngineLoop::Step() {
     const Sequence* seq = scheduler_->Find(c.seq_id);
     prompt_tokens_ += std::clamp<int64_t>(seq->prompt_tokens - c.start, 0, c.num_tokens);
   }
-  PlanGreedyRows(rows, plan.inputs);
+  PlanSampledRows(rows, plan.inputs);
   const auto t_forward = Clock::now();
   try {
     KvStorage& storage = runner_->kv_storage();
@@ -323,19 +326,22 @@ bool EngineLoop::Step() {
   const auto t_sample = Clock::now();
 
   const int64_t vocab = model_.config.vocab_size;
-  const std::vector<int64_t>& greedy_rows = plan.inputs.greedy_rows;
-  const std::span<const int32_t> greedy_tokens = runner_->greedy_tokens();
-  size_t next_greedy = 0;
+  const std::vector<int64_t>& sampled_rows = plan.inputs.sampled_rows;
+  const std::span<const int32_t> sampled_tokens = runner_->sampled_tokens();
+  const std::span<const RowLogprobs> sampled_logprobs = runner_->sampled_logprobs();
+  size_t next_sampled = 0;
   for (size_t row = 0; row < rows.size(); ++row) {
     // The row was sampled by the runner: its logits were never copied.
-    const bool greedy =
-        next_greedy < greedy_rows.size() && greedy_rows[next_greedy] == static_cast<int64_t>(row);
-    const int32_t greedy_token = greedy ? greedy_tokens[next_greedy++] : -1;
+    const bool by_runner = next_sampled < sampled_rows.size() &&
+                           sampled_rows[next_sampled] == static_cast<int64_t>(row);
+    const RowLogprobs* runner_logprobs =
+        by_runner && !sampled_logprobs.empty() ? &sampled_logprobs[next_sampled] : nullptr;
+    const int32_t runner_token = by_runner ? sampled_tokens[next_sampled++] : -1;
     auto it = by_seq_.find(rows[row].seq_id);
     if (it == by_seq_.end()) continue;
     auto [req, copy_index] = it->second;
     const std::span<const float> logits(logits_.data() + row * vocab, vocab);
-    if (!greedy) RecordPromptLogprob(*req, rows[row].position, logits);
+    if (!by_runner) RecordPromptLogprob(*req, rows[row].position, logits);
     if (!rows[row].sample) continue;
     const int64_t sampled_seq = rows[row].seq_id;
     if (req->copies.size() < static_cast<size_t>(req->request.params.n)) {
@@ -356,8 +362,9 @@ bool EngineLoop::Step() {
         req->usage.cached_tokens = static_cast<int32_t>(scheduler_->Find(sampled_seq)->num_cached);
         PublishPromptLogprobs(*req, sampled_seq);
       }
-      if (greedy) {
-        Emit(*req, copy_index, req->copies[copy_index].sampler->Accept(greedy_token));
+      if (by_runner) {
+        Emit(*req, copy_index,
+             req->copies[copy_index].sampler->Accept(runner_token, runner_logprobs));
       } else {
         Sample(*req, copy_index, logits);
       }

@@ -73,8 +73,9 @@ class EngineLoop {
   };
 
   std::unique_ptr<SequenceSampler> NewSampler(const GenerateRequest& request, int32_t index) const;
-  // Rows the runner can sample greedily where the logits are, added to inputs.greedy_rows.
-  void PlanGreedyRows(const std::vector<LogitsRow>& rows, BatchInputs& inputs) const;
+  // Rows the runner can sample where the logits are, added to inputs.sampled_rows (their
+  // samplers' uniforms are drawn here).
+  void PlanSampledRows(const std::vector<LogitsRow>& rows, BatchInputs& inputs);
   void Sample(Request& req, size_t copy_index, std::span<const float> logits);
   // A drawn token's bookkeeping and output.
   void Emit(Request& req, size_t copy_index, const SampleResult& r);

@@ -26,20 +26,34 @@ class GrammarConstraint : public TokenConstraint {
         shape_{static_cast<int64_t>(bitmask_.size())} {}
 
   void MaskLogits(std::span<float> logits) override {
-    if (matcher_.IsTerminated()) return MaskAllButStopTokens(logits);
-    DLTensor tensor{bitmask_.data(), DLDevice{kDLCPU, 0}, 1, xgrammar::GetBitmaskDLType(),
-                    shape_, nullptr, 0};
-    if (!matcher_.FillNextTokenBitmask(&tensor)) return;  // every token allowed
+    thread_local std::vector<uint32_t> words;
+    words.resize((logits.size() + 31) / 32);
+    if (!AllowedTokens(words)) return;
     constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-    const size_t n = std::min(logits.size(), bitmask_.size() * 32);
-    for (size_t word = 0; word * 32 < n; ++word) {
-      const uint32_t bits = static_cast<uint32_t>(bitmask_[word]);
-      if (bits == 0xFFFFFFFFu) continue;
-      const size_t end = std::min(n, word * 32 + 32);
+    for (size_t word = 0; word < words.size(); ++word) {
+      if (words[word] == 0xFFFFFFFFu) continue;
+      const size_t end = std::min(logits.size(), word * 32 + 32);
       for (size_t t = word * 32; t < end; ++t) {
-        if (!((bits >> (t - word * 32)) & 1u)) logits[t] = kNegInf;
+        if (!((words[word] >> (t - word * 32)) & 1u)) logits[t] = kNegInf;
       }
     }
+  }
+
+  bool AllowedTokens(std::span<uint32_t> words) override {
+    if (matcher_.IsTerminated()) {  // only a stop token may end it
+      std::fill(words.begin(), words.end(), 0u);
+      for (const int t : matcher_.GetStopTokenIds()) {
+        if (t >= 0 && static_cast<size_t>(t) / 32 < words.size()) words[t / 32] |= 1u << (t % 32);
+      }
+      return true;
+    }
+    DLTensor tensor{
+        bitmask_.data(), DLDevice{kDLCPU, 0}, 1, xgrammar::GetBitmaskDLType(), shape_, nullptr, 0};
+    if (!matcher_.FillNextTokenBitmask(&tensor)) return false;  // every token allowed
+    const size_t n = std::min(words.size(), bitmask_.size());
+    for (size_t w = 0; w < n; ++w) words[w] = static_cast<uint32_t>(bitmask_[w]);
+    std::fill(words.begin() + static_cast<std::ptrdiff_t>(n), words.end(), 0xFFFFFFFFu);
+    return true;
   }
 
   // A terminated matcher (the grammar ended with a stop token the sampler does not stop on,
@@ -49,15 +63,6 @@ class GrammarConstraint : public TokenConstraint {
   }
 
  private:
-  void MaskAllButStopTokens(std::span<float> logits) const {
-    const std::vector<int>& stop = matcher_.GetStopTokenIds();
-    for (size_t t = 0; t < logits.size(); ++t) {
-      if (std::find(stop.begin(), stop.end(), static_cast<int>(t)) == stop.end()) {
-        logits[t] = -std::numeric_limits<float>::infinity();
-      }
-    }
-  }
-
   std::shared_ptr<const CompiledGrammar> grammar_;
   xgrammar::GrammarMatcher matcher_;
   std::vector<int32_t> bitmask_;  // bit t of the mask: token t may come next
@@ -66,8 +71,8 @@ class GrammarConstraint : public TokenConstraint {
 
 }  // namespace
 
-std::unique_ptr<TokenConstraint> MakeGrammarConstraint(std::shared_ptr<const CompiledGrammar> grammar,
-                                                       std::span<const int32_t> stop_tokens) {
+std::unique_ptr<TokenConstraint> MakeGrammarConstraint(
+    std::shared_ptr<const CompiledGrammar> grammar, std::span<const int32_t> stop_tokens) {
   return std::make_unique<GrammarConstraint>(std::move(grammar), stop_tokens);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/include/logit_edit.h"
+#include "kernels/include/row_sampling.h"
 
 namespace xq {
 
@@ -35,13 +36,15 @@ struct BatchInputs {
 
   std::vector<int64_t> logits_rows;  // rows of tokens whose next-token logits are wanted
 
-  // Logits rows sampled greedily where the logits are: entry i is row greedy_rows[i] of
-  // logits_rows (increasing), whose token is the first maximum of the row after its edits
-  // [greedy_edit_indptr[i], greedy_edit_indptr[i + 1]) of logit_edits. A runner that
-  // ReducesGreedyRows returns only their tokens; others ignore these.
-  std::vector<int64_t> greedy_rows;
-  std::vector<int64_t> greedy_edit_indptr;  // [greedy_rows.size() + 1]
+  // Logits rows sampled where the logits are: entry i is row sampled_rows[i] of logits_rows
+  // (increasing), whose token is drawn by row_sampling[i] (kernels/include/row_sampling.h) from
+  // the row after its edits [sampled_edit_indptr[i], sampled_edit_indptr[i + 1]) of
+  // logit_edits. A runner that SamplesRows returns only their tokens; others ignore these.
+  std::vector<int64_t> sampled_rows;
+  std::vector<int64_t> sampled_edit_indptr;  // [sampled_rows.size() + 1]
+  std::vector<RowSampling> row_sampling;     // [sampled_rows.size()]
   std::vector<LogitEdit> logit_edits;
+  std::vector<uint32_t> allowed_tokens;  // grammar bitmasks, RowSampling::allowed_tokens
 
   int64_t num_seqs() const { return static_cast<int64_t>(kv_len.size()); }
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
@@ -50,7 +53,7 @@ struct BatchInputs {
 
 inline void BatchInputs::Clear() {
   for (auto* v : {&qo_indptr, &kv_len, &block_indptr, &window_indptr, &window_start, &logits_rows,
-                  &greedy_rows, &greedy_edit_indptr}) {
+                  &sampled_rows, &sampled_edit_indptr}) {
     v->clear();
   }
   for (auto* v :
@@ -58,10 +61,12 @@ inline void BatchInputs::Clear() {
     v->clear();
   }
   logit_edits.clear();
+  row_sampling.clear();
+  allowed_tokens.clear();
   qo_indptr.push_back(0);
   block_indptr.push_back(0);
   window_indptr.push_back(0);
-  greedy_edit_indptr.push_back(0);
+  sampled_edit_indptr.push_back(0);
 }
 
 }  // namespace xq

@@ -1,5 +1,6 @@
 #include "engine/runner/batch_validation.h"
 
+#include <cmath>
 #include <string>
 
 #include "engine/common/error.h"
@@ -17,19 +18,35 @@ void ValidateKvConfig(const KvConfig& kv, const ModelConfig& c) {
 namespace {
 
 template <typename Fail>
-void ValidateGreedyRows(const BatchInputs& in, const Fail& fail) {
-  const auto& rows = in.greedy_rows;
-  const auto& indptr = in.greedy_edit_indptr;
-  if (rows.empty() && indptr.size() <= 1 && in.logit_edits.empty()) return;
+void ValidateSampledRows(const BatchInputs& in, int64_t vocab, const Fail& fail) {
+  const auto& rows = in.sampled_rows;
+  const auto& indptr = in.sampled_edit_indptr;
+  if (rows.empty() && indptr.size() <= 1 && in.logit_edits.empty() && in.row_sampling.empty() &&
+      in.allowed_tokens.empty()) {
+    return;
+  }
+  if (in.row_sampling.size() != rows.size()) fail("row_sampling differs from sampled_rows in size");
+  const int64_t words = AllowedTokenWords(vocab);
+  if (in.allowed_tokens.size() % words != 0) fail("allowed_tokens is not whole bitmasks");
+  const auto masks = static_cast<int64_t>(in.allowed_tokens.size()) / words;
   if (indptr.size() != rows.size() + 1 || indptr.front() != 0 ||
       indptr.back() != static_cast<int64_t>(in.logit_edits.size())) {
-    fail("greedy_edit_indptr does not cover logit_edits for every greedy row");
+    fail("sampled_edit_indptr does not cover logit_edits for every sampled row");
   }
   for (size_t i = 0; i < rows.size(); ++i) {
-    if (indptr[i + 1] < indptr[i]) fail("greedy_edit_indptr decreases");
+    if (indptr[i + 1] < indptr[i]) fail("sampled_edit_indptr decreases");
     if (rows[i] < 0 || rows[i] >= static_cast<int64_t>(in.logits_rows.size()) ||
         (i > 0 && rows[i] <= rows[i - 1])) {
-      fail("greedy rows must be increasing rows of logits_rows");
+      fail("sampled rows must be increasing rows of logits_rows");
+    }
+    const RowSampling& s = in.row_sampling[i];
+    // What SamplingParams::Validate checks, and a uniform in [0, 1).
+    if (!(s.temperature >= 0.0f) || !std::isfinite(s.temperature) || s.top_k < 0 ||
+        !(s.top_p > 0.0f && s.top_p <= 1.0f) || !(s.min_p >= 0.0f && s.min_p <= 1.0f) ||
+        !(s.uniform >= 0.0 && s.uniform < 1.0) || s.top_logprobs > kMaxRowTopLogprobs ||
+        (s.top_logprobs >= 0 && !s.raw_logprobs && !(s.logprobs_temperature > 0.0f)) ||
+        s.allowed_tokens >= masks) {
+      fail("row_sampling[" + std::to_string(i) + "] is out of range");
     }
   }
   for (const LogitEdit& e : in.logit_edits) {
@@ -90,7 +107,7 @@ void ValidateBatchInputs(const BatchInputs& in, const ModelConfig& c, const KvCo
   for (int64_t r : in.logits_rows) {
     if (r < 0 || r >= n) fail("logits row out of range");
   }
-  ValidateGreedyRows(in, fail);
+  ValidateSampledRows(in, c.vocab_size, fail);
 }
 
 }  // namespace xq

@@ -9,6 +9,7 @@
 
 #include "engine/runner/batch_inputs.h"
 #include "engine/runner/kv_storage.h"
+#include "kernels/include/row_logprobs.h"
 #include "kernels/include/xquant_format.h"
 
 namespace xq {
@@ -30,12 +31,15 @@ class ModelRunner {
   // on inputs that do not describe a valid step.
   virtual void Execute(const BatchInputs& inputs, std::vector<float>& logits) = 0;
 
-  // Whether Execute honours inputs.greedy_rows: it picks their tokens where the logits are
-  // (greedy_tokens(), in the order of greedy_rows) and leaves those rows of `logits`
-  // unspecified, so only a token per row crosses from the device. Others ignore greedy_rows.
-  virtual bool ReducesGreedyRows() const { return false; }
-  // The last step's tokens for inputs.greedy_rows (runners that ReducesGreedyRows).
-  virtual std::span<const int32_t> greedy_tokens() const { return {}; }
+  // Whether Execute honours inputs.sampled_rows: it draws their tokens where the logits are
+  // (sampled_tokens(), in the order of sampled_rows) and leaves those rows of `logits`
+  // unspecified, so only a token per row crosses from the device. Others ignore sampled_rows.
+  virtual bool SamplesRows() const { return false; }
+  // The last step's tokens for inputs.sampled_rows (runners that SamplesRows).
+  virtual std::span<const int32_t> sampled_tokens() const { return {}; }
+  // The same rows' logprobs, where their RowSampling asked (top_logprobs >= 0); empty when no
+  // row of the step asked.
+  virtual std::span<const RowLogprobs> sampled_logprobs() const { return {}; }
 };
 
 }  // namespace xq

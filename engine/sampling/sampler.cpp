@@ -130,6 +130,8 @@ Sampler::Sampler(const SamplingParams& params)
 int32_t Sampler::Sample(std::span<const float> logits) {
   assert(!logits.empty());
   if (greedy()) return ArgMax(logits);
+  // Exactly one uniform per sampled step, whatever the path below, as NextRow.
+  const double uniform = Uniform();
   const float inv_t = 1.0f / temperature_;
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   std::vector<Candidate>& c = Scratch();
@@ -143,22 +145,18 @@ int32_t Sampler::Sample(std::span<const float> logits) {
     for (Candidate& x : c) {
       // The most likely token gets exactly 1, which makes min_p a plain threshold.
       x.value = std::exp((x.value - max_logit) * inv_t);
-      total += x.value;
     }
-    if (min_p_ > 0.0f) {
-      c.erase(
-          std::remove_if(c.begin(), c.end(), [&](const Candidate& x) { return x.value < min_p_; }),
-          c.end());
-      total = 0.0;
-      for (const Candidate& x : c) total += x.value;
-    }
+    // min_p, and weights that underflowed (never drawn, but not a fallback either).
+    std::erase_if(c, [&](const Candidate& x) { return !(x.value > 0.0f && x.value >= min_p_); });
+    total = 0.0;
+    for (const Candidate& x : c) total += x.value;
   } else {
     const float max_logit = MaxLogit(logits);
     if (!(max_logit > kNegInf)) return ArgMax(logits);
     std::vector<float>& probs = ProbScratch();
     probs.resize(logits.size());
     total = ExpShifted(logits, max_logit, inv_t, probs.data());
-    if (min_p_ <= 0.0f && top_p_ >= 1.0f) return Draw(probs, total);
+    if (min_p_ <= 0.0f && top_p_ >= 1.0f) return Draw(probs, total, uniform);
     // Only survivors of min_p become candidates.
     c.clear();
     total = 0.0;
@@ -173,11 +171,16 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   size_t n = c.size();
   if (top_p_ < 1.0f) {
     n = TopPCut(c, n, static_cast<double>(top_p_) * total);
-    total = 0.0;
-    for (size_t i = 0; i < n; ++i) total += c[i].value;
   }
+  if (n == 0) return ArgMax(logits);  // nothing has weight (a temperature too small to invert)
 
-  const double u = Uniform() * total;
+  // The draw walks the survivors in id order, as the device does (row_sampling.h), so a seed
+  // picks the same token on either.
+  std::sort(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n),
+            [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+  total = 0.0;
+  for (size_t i = 0; i < n; ++i) total += c[i].value;
+  const double u = uniform * total;
   double cumulative = 0.0;
   for (size_t i = 0; i < n; ++i) {
     cumulative += c[i].value;
@@ -186,8 +189,14 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   return c[n - 1].id;  // rounding left u just past the last bucket
 }
 
-int32_t Sampler::Draw(std::span<const float> probs, double total) {
-  const double u = Uniform() * total;
+RowSampling Sampler::NextRow() {
+  RowSampling row{temperature_, top_k_, top_p_, min_p_, 0.0};
+  if (!greedy()) row.uniform = Uniform();
+  return row;
+}
+
+int32_t Sampler::Draw(std::span<const float> probs, double total, double uniform) {
+  const double u = uniform * total;
   double cumulative = 0.0;
   int32_t last = 0;
   for (size_t i = 0; i < probs.size(); ++i) {

@@ -8,6 +8,7 @@
 #include <span>
 
 #include "engine/sampling/sampling_params.h"
+#include "kernels/include/row_sampling.h"
 
 namespace xq {
 
@@ -20,9 +21,14 @@ class Sampler {
 
   // Greedy (first maximum) when temperature is 0 or top_k is 1. Otherwise, in order: keep the
   // top_k largest; drop tokens whose probability is below min_p times the largest; keep the
-  // smallest most-likely prefix whose renormalized mass reaches top_p; draw. -inf logits are
-  // never drawn.
+  // smallest most-likely prefix whose renormalized mass reaches top_p; draw in id order
+  // (kernels/include/row_sampling.h). -inf logits are never drawn.
   int32_t Sample(std::span<const float> logits);
+
+  // The next draw's parameters for a runner that samples where the logits are
+  // (kernels/include/row_sampling.h, the same draw as Sample): takes the step's uniform from the
+  // generator as Sample would, so the sequence of draws is the same wherever they happen.
+  RowSampling NextRow();
 
   uint64_t seed() const { return seed_; }
   // Whether Sample returns the first maximum (temperature 0 or top_k 1).
@@ -31,8 +37,8 @@ class Sampler {
  private:
   // Platform-independent uniform in [0, 1) (std::uniform_real_distribution is not).
   double Uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
-  // Draws from unnormalized probabilities summing to total.
-  int32_t Draw(std::span<const float> probs, double total);
+  // Draws from unnormalized probabilities summing to total, in id order.
+  int32_t Draw(std::span<const float> probs, double total, double uniform);
 
   float temperature_;
   int32_t top_k_;

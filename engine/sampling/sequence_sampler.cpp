@@ -7,6 +7,10 @@
 #include "engine/sampling/logits_processor.h"
 
 namespace xq {
+
+static_assert(SamplingParams::kMaxTopLogprobs == kMaxRowTopLogprobs,
+              "a runner's RowLogprobs must hold every alternative a request may ask for");
+
 namespace {
 
 // Shared by all sequences sampled on this thread (see Scratch in sampler.cpp for why).
@@ -53,14 +57,17 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
   if (constraint_) constraint_->MaskLogits(processed);
   std::vector<LogitEdit>& edits = EditScratch();
   edits.clear();
-  AppendLogitEdits(params_, history_, StopTokensToMask(processed), edits);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  AppendLogitEdits(
+      params_, history_,
+      StopTokensToMask(processed.size(), [&](size_t t) { return processed[t] != kNegInf; }), edits);
   ApplyLogitEdits(processed, edits);
 
   SampleResult result;
   result.token = sampler_.Sample(processed);
   if (params_.logprobs) {
     const bool raw = params_.logprobs_mode == LogprobsMode::kRaw;
-    const float temperature = raw || params_.temperature == 0.0f ? 1.0f : params_.temperature;
+    const float temperature = LogprobsTemperature();
     TokenLogprobs lp = ComputeTokenLogprobs(raw ? logits : std::span<const float>(processed),
                                             result.token, params_.top_logprobs, temperature);
     result.logprob = lp.logprob;
@@ -69,17 +76,44 @@ SampleResult SequenceSampler::Next(std::span<const float> logits) {
   return Record(std::move(result));
 }
 
-bool SequenceSampler::GreedyEdits(std::vector<LogitEdit>& out) const {
-  assert(!finished());
-  if (!sampler_.greedy() || params_.logprobs || constraint_) return false;
-  AppendLogitEdits(params_, history_, StopTokensToMask({}), out);
-  return true;
+float SequenceSampler::LogprobsTemperature() const {
+  const bool raw = params_.logprobs_mode == LogprobsMode::kRaw;
+  return raw || params_.temperature == 0.0f ? 1.0f : params_.temperature;
 }
 
-SampleResult SequenceSampler::Accept(int32_t token) {
-  assert(!finished() && !constraint_);
+void SequenceSampler::RowForRunner(int64_t vocab, std::vector<LogitEdit>& edits,
+                                   std::vector<uint32_t>& allowed, RowSampling& row) {
+  assert(!finished());
+  const auto words = static_cast<size_t>(AllowedTokenWords(vocab));
+  const size_t at = allowed.size();
+  allowed.resize(at + words);
+  const std::span<uint32_t> mask(allowed.data() + at, words);
+  const bool masked = constraint_ && constraint_->AllowedTokens(mask);
+  if (!masked) allowed.resize(at);
+  AppendLogitEdits(
+      params_, history_,
+      StopTokensToMask(static_cast<size_t>(vocab),
+                       [&](size_t t) { return !masked || TokenAllowed(mask.data(), t); }),
+      edits);
+  row = sampler_.NextRow();
+  row.allowed_tokens = masked ? static_cast<int32_t>(at / words) : -1;
+  if (params_.logprobs) {
+    row.top_logprobs = params_.top_logprobs;
+    row.raw_logprobs = params_.logprobs_mode == LogprobsMode::kRaw;
+    row.logprobs_temperature = LogprobsTemperature();
+  }
+}
+
+SampleResult SequenceSampler::Accept(int32_t token, const RowLogprobs* logprobs) {
+  assert(!finished() && (logprobs || !params_.logprobs));
   SampleResult result;
   result.token = token;
+  if (params_.logprobs) {
+    result.logprob = logprobs->logprob;
+    for (int32_t i = 0; i < logprobs->top_count; ++i) {
+      result.top_logprobs.push_back({logprobs->top_tokens[i], logprobs->top_logprobs[i]});
+    }
+  }
   return Record(std::move(result));
 }
 
@@ -102,19 +136,6 @@ SampleResult SequenceSampler::Record(SampleResult result) {
   }
   result.finish = finish_;
   return result;
-}
-
-std::span<const int32_t> SequenceSampler::StopTokensToMask(std::span<const float> logits) const {
-  if (generated_ >= params_.min_tokens) return {};
-  if (constraint_) {
-    bool other_allowed = false;
-    for (size_t t = 0; t < logits.size() && !other_allowed; ++t) {
-      other_allowed = logits[t] != -std::numeric_limits<float>::infinity() &&
-                      !IsStopToken(static_cast<int32_t>(t));
-    }
-    if (!other_allowed) return {};
-  }
-  return stop_tokens_;
 }
 
 StopMatcher::Output SequenceSampler::PushText(std::string_view piece) {

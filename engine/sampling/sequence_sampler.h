@@ -16,6 +16,7 @@
 #include "engine/sampling/token_history.h"
 #include "engine/sampling/token_logprobs.h"
 #include "kernels/include/logit_edit.h"
+#include "kernels/include/row_logprobs.h"
 
 namespace xq {
 
@@ -46,12 +47,19 @@ class SequenceSampler {
   // top-p.
   SampleResult Next(std::span<const float> logits);
 
-  // Whether Next would pick the first maximum of the row after sparse edits alone (greedy, no
-  // logprobs, no constraint). If so, appends those edits to `out`, for a runner that picks the
-  // token where the logits are (the CUDA runner); the caller then passes the token to Accept.
-  bool GreedyEdits(std::vector<LogitEdit>& out) const;
-  // One decode step whose token was picked elsewhere from GreedyEdits: recorded as Next does.
-  SampleResult Accept(int32_t token);
+  // What Next does to a row of `vocab` logits, for a runner that draws the token where the
+  // logits are (the CUDA runner): appends the constraint's allowed-token bitmask, if it masks
+  // anything, to `allowed` and the row's sparse edits to `edits`, and sets `row` to the draw, the
+  // logprobs wanted and the bitmask's slot (kernels/include/row_sampling.h; the uniform taken
+  // from the generator as Next would). The caller then passes the token, and its logprobs when
+  // asked, to Accept. One difference from Next: before min_tokens a constraint that allows only
+  // stop tokens is told by its bitmask, not by the logits (a token the model itself gives -inf
+  // still counts as allowed).
+  void RowForRunner(int64_t vocab, std::vector<LogitEdit>& edits, std::vector<uint32_t>& allowed,
+                    RowSampling& row);
+  // One decode step whose token was drawn elsewhere from RowForRunner: recorded as Next does.
+  // logprobs: the row's, required when params().logprobs.
+  SampleResult Accept(int32_t token, const RowLogprobs* logprobs = nullptr);
 
   // Feeds the detokenized text of the last token (skip it for a stop token). Stop strings are
   // only honoured once min_tokens tokens exist. A match finishes the sequence with kStop.
@@ -68,9 +76,23 @@ class SequenceSampler {
 
  private:
   bool IsStopToken(int32_t token) const;
+  // The temperature logprobs are computed at: 1 for raw logprobs or a greedy request.
+  float LogprobsTemperature() const;
   // The stop tokens to mask: all of them before min_tokens; with a constraint, only while it
-  // allows another token (a finished grammar can only end). logits: after the constraint's mask.
-  std::span<const int32_t> StopTokensToMask(std::span<const float> logits) const;
+  // allows another token (a finished grammar can only end): allowed(t) says whether token t of
+  // `vocab` is, asked only then.
+  template <typename Allowed>
+  std::span<const int32_t> StopTokensToMask(size_t vocab, Allowed allowed) const {
+    if (generated_ >= params_.min_tokens) return {};
+    if (constraint_) {
+      bool other_allowed = false;
+      for (size_t t = 0; t < vocab && !other_allowed; ++t) {
+        other_allowed = allowed(t) && !IsStopToken(static_cast<int32_t>(t));
+      }
+      if (!other_allowed) return {};
+    }
+    return stop_tokens_;
+  }
   // Everything after the draw: the constraint, history, counts, the finish reason.
   SampleResult Record(SampleResult result);
 

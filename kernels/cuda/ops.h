@@ -6,6 +6,8 @@
 
 #include "kernels/cuda/cuda_runtime.h"
 #include "kernels/include/logit_edit.h"
+#include "kernels/include/row_logprobs.h"
+#include "kernels/include/row_sampling.h"
 #include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_format.h"
 
@@ -66,11 +68,24 @@ void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, f
 
 // Sampling on the device (only a token per row crosses to the host). Entry b of `count` is
 // logits row rows[b]: LaunchLogitEdits applies its edits [edit_indptr[b], edit_indptr[b + 1]) in
-// place; LaunchGreedyTokens writes its first maximum to tokens[b].
-//   logits: [*, vocab]; rows: [count]; edit_indptr: [count + 1]; tokens: [count]
+// place; LaunchSampleTokens then draws its token by params[b] (kernels/include/row_sampling.h)
+// into tokens[b].
+//   logits: [*, vocab]; rows: [count]; edit_indptr: [count + 1]; params, tokens: [count]
+// First of all, LaunchAllowedTokens masks each entry's disallowed tokens when params[b] names a
+// grammar bitmask of `allowed` (kernels/include/row_sampling.h).
+void LaunchAllowedTokens(float* logits, int64_t vocab, const int64_t* rows, int64_t count,
+                         const RowSampling* params, const uint32_t* allowed, cudaStream_t stream);
 void LaunchLogitEdits(float* logits, int64_t vocab, const int64_t* rows, int64_t count,
                       const int64_t* edit_indptr, const LogitEdit* edits, cudaStream_t stream);
-void LaunchGreedyTokens(const float* logits, int64_t vocab, const int64_t* rows, int64_t count,
-                        int32_t* tokens, cudaStream_t stream);
+void LaunchSampleTokens(const float* logits, int64_t vocab, const int64_t* rows,
+                        const RowSampling* params, int64_t count, int32_t* tokens,
+                        cudaStream_t stream);
+// Then, for entries whose params[b].top_logprobs >= 0, their RowLogprobs (out[b]) of the sampled
+// tokens[b]: from the edited row, or with params[b].raw_logprobs from raw row raw_slots[b] (the
+// row copied before its edits).
+//   raw: [*, vocab]; raw_slots, out: [count]
+void LaunchTokenLogprobs(const float* logits, int64_t vocab, const int64_t* rows, const float* raw,
+                         const int32_t* raw_slots, const RowSampling* params, const int32_t* tokens,
+                         int64_t count, RowLogprobs* out, cudaStream_t stream);
 
 }  // namespace xq::cuda

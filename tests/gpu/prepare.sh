@@ -14,11 +14,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DXQ_ENABLE_CUDA=ON \
   -DXQ_CUDA_ARCHS="${XQ_CUDA_ARCHS:-90}" > /dev/null
-ninja -C build -j2 xquant test_cuda_model_runner_gpu cuda_attention_bench
+ninja -C build -j2 xquant test_cuda_model_runner_gpu cuda_attention_bench cuda_sampling_bench
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
-cp build/bin/xquant build/bin/test_cuda_model_runner_gpu build/bin/cuda_attention_bench "$stage/bin/"
+cp build/bin/xquant build/bin/test_cuda_model_runner_gpu build/bin/cuda_attention_bench \
+  build/bin/cuda_sampling_bench "$stage/bin/"
 strip "$stage"/bin/*
 ldd "$stage"/bin/* | awk '/=> \// {print $3}' | sort -u |
   grep -v -E '/(libc|libm|libstdc\+\+|libgcc_s|ld-linux.*|libpthread|libdl|librt|libcublas|libcublasLt|libcudart)\.so' |

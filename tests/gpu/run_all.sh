@@ -3,6 +3,7 @@
 #   - the CUDA runner's tests on the real GPU (tests/engine/runner/cuda_model_runner_test.cpp);
 #   - decode attention bandwidth at 8K/32K context, batch 1/32/256, fp16 vs xquant-1.38
 #     (bench/cuda_attention_bench.cpp);
+#   - sampling on the device against copying the logits rows (bench/cuda_sampling_bench.cpp);
 #   - a synthetic Llama-3-8B (configs/synthetic): batch-1 prefill/decode, and the engine's
 #     throughput at one KV budget for fp16 and xquant-1.38 with 2K-token prompts;
 #   - when the default model was carried in (tests/gpu/prepare.sh --model): greedy generation on
@@ -33,6 +34,7 @@ step() {
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/gpu.txt" 2>&1
 step runner_tests 240 .gpu/bin/test_cuda_model_runner_gpu --gtest_output=json:"$OUT/runner_tests.json"
 step attention 120 .gpu/bin/cuda_attention_bench
+step sampling 60 .gpu/bin/cuda_sampling_bench
 
 synthetic=configs/synthetic/llama-3-8b.json
 step synthetic_batch1 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \

@@ -36,10 +36,13 @@ CudaDeviceInfo ProbeCudaDevice() {
 // kernels index them).
 struct CudaModelRunner::StepTables {
   DeviceBuffer<int32_t> tokens, positions, block_ids, window_pages, quantize_pages, quantize_blocks,
-      logits_rows, greedy_tokens;
-  DeviceBuffer<int64_t> qo_indptr, kv_len, block_indptr, window_indptr, window_start, greedy_rows,
-      greedy_edit_indptr;
+      logits_rows, sampled_tokens, raw_slots;
+  DeviceBuffer<int64_t> qo_indptr, kv_len, block_indptr, window_indptr, window_start, sampled_rows,
+      sampled_edit_indptr;
   DeviceBuffer<LogitEdit> logit_edits;
+  DeviceBuffer<RowSampling> row_sampling;
+  DeviceBuffer<RowLogprobs> row_logprobs;
+  DeviceBuffer<uint32_t> allowed_tokens;
 };
 
 CudaModelRunner::CudaModelRunner(const Model& model)
@@ -124,9 +127,11 @@ void CudaModelRunner::UploadTables(const BatchInputs& in) {
   up(t.quantize_blocks, in.quantize_blocks);
   const std::vector<int32_t> rows(in.logits_rows.begin(), in.logits_rows.end());
   up(t.logits_rows, rows);
-  up(t.greedy_rows, in.greedy_rows);
-  up(t.greedy_edit_indptr, in.greedy_edit_indptr);
+  up(t.sampled_rows, in.sampled_rows);
+  up(t.sampled_edit_indptr, in.sampled_edit_indptr);
   up(t.logit_edits, in.logit_edits);
+  up(t.row_sampling, in.row_sampling);
+  up(t.allowed_tokens, in.allowed_tokens);
 }
 
 void CudaModelRunner::MatMul(const float* x, int64_t n, int64_t in, const DeviceBuffer<uint16_t>& w,
@@ -210,43 +215,87 @@ void CudaModelRunner::Logits(const BatchInputs& in, std::vector<float>& logits) 
   const ModelConfig& c = model_.config;
   const int64_t rows = static_cast<int64_t>(in.logits_rows.size()), h = c.hidden_size;
   logits.resize(rows * c.vocab_size);
-  greedy_tokens_.clear();
+  sampled_tokens_.clear();
+  sampled_logprobs_.clear();
   if (rows == 0) return;
   cuda::LaunchEmbedding(tables_->logits_rows.data(), rows, x_.data(), xn_.data(), h, stream_);
   cuda::LaunchRmsNorm(xn_.data(), weights_.output_norm.data(), x_.data(), rows, h, c.rms_norm_eps,
                       stream_);
   logits_.Reserve(logits.size());
   MatMul(x_.data(), rows, h, weights_.output, c.vocab_size, logits_.data());
-  SampleGreedyRows(in);
+  SampleRows(in);
   CopyRowsToHost(in, logits);
 }
 
-// The greedy rows' tokens, picked from their edited rows on the device.
-void CudaModelRunner::SampleGreedyRows(const BatchInputs& in) {
-  const auto count = static_cast<int64_t>(in.greedy_rows.size());
+// The sampled rows' tokens, drawn from their edited rows on the device.
+void CudaModelRunner::SampleRows(const BatchInputs& in) {
+  const auto count = static_cast<int64_t>(in.sampled_rows.size());
   if (count == 0) return;
   StepTables& t = *tables_;
   const int64_t vocab = model_.config.vocab_size;
-  if (!in.logit_edits.empty()) {
-    cuda::LaunchLogitEdits(logits_.data(), vocab, t.greedy_rows.data(), count,
-                           t.greedy_edit_indptr.data(), t.logit_edits.data(), stream_);
+  const std::vector<int32_t> raw_slots = KeepRawRows(in);
+  if (!in.allowed_tokens.empty()) {
+    cuda::LaunchAllowedTokens(logits_.data(), vocab, t.sampled_rows.data(), count,
+                              t.row_sampling.data(), t.allowed_tokens.data(), stream_);
   }
-  t.greedy_tokens.Reserve(count);
-  cuda::LaunchGreedyTokens(logits_.data(), vocab, t.greedy_rows.data(), count,
-                           t.greedy_tokens.data(), stream_);
-  greedy_tokens_.resize(count);
-  CheckCuda(cudaMemcpyAsync(greedy_tokens_.data(), t.greedy_tokens.data(), count * sizeof(int32_t),
-                            cudaMemcpyDeviceToHost, stream_),
-            "copying greedy tokens to the host");
+  if (!in.logit_edits.empty()) {
+    cuda::LaunchLogitEdits(logits_.data(), vocab, t.sampled_rows.data(), count,
+                           t.sampled_edit_indptr.data(), t.logit_edits.data(), stream_);
+  }
+  t.sampled_tokens.Reserve(count);
+  cuda::LaunchSampleTokens(logits_.data(), vocab, t.sampled_rows.data(), t.row_sampling.data(),
+                           count, t.sampled_tokens.data(), stream_);
+  sampled_tokens_.resize(count);
+  CheckCuda(cudaMemcpyAsync(sampled_tokens_.data(), t.sampled_tokens.data(),
+                            count * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
+            "copying sampled tokens to the host");
+  ComputeLogprobs(in, raw_slots);
 }
 
-// Every row but the greedy ones, one copy per run of consecutive rows.
+std::vector<int32_t> CudaModelRunner::KeepRawRows(const BatchInputs& in) {
+  std::vector<int32_t> slots(in.sampled_rows.size(), -1);
+  int32_t raw = 0;
+  for (size_t b = 0; b < slots.size(); ++b) {
+    const RowSampling& s = in.row_sampling[b];
+    if (s.top_logprobs >= 0 && s.raw_logprobs) slots[b] = raw++;
+  }
+  if (raw == 0) return slots;
+  const int64_t vocab = model_.config.vocab_size;
+  raw_logits_.Reserve(static_cast<size_t>(raw * vocab));
+  for (size_t b = 0; b < slots.size(); ++b) {
+    if (slots[b] < 0) continue;
+    CheckCuda(cudaMemcpyAsync(raw_logits_.data() + slots[b] * vocab,
+                              logits_.data() + in.sampled_rows[b] * vocab, vocab * sizeof(float),
+                              cudaMemcpyDeviceToDevice, stream_),
+              "keeping a row's raw logits");
+  }
+  return slots;
+}
+
+void CudaModelRunner::ComputeLogprobs(const BatchInputs& in,
+                                      const std::vector<int32_t>& raw_slots) {
+  const auto wanted = [](const RowSampling& s) { return s.top_logprobs >= 0; };
+  if (std::none_of(in.row_sampling.begin(), in.row_sampling.end(), wanted)) return;
+  StepTables& t = *tables_;
+  const auto count = static_cast<int64_t>(in.sampled_rows.size());
+  t.raw_slots.Upload(raw_slots, stream_);
+  t.row_logprobs.Reserve(count);
+  cuda::LaunchTokenLogprobs(logits_.data(), model_.config.vocab_size, t.sampled_rows.data(),
+                            raw_logits_.data(), t.raw_slots.data(), t.row_sampling.data(),
+                            t.sampled_tokens.data(), count, t.row_logprobs.data(), stream_);
+  sampled_logprobs_.resize(count);
+  CheckCuda(cudaMemcpyAsync(sampled_logprobs_.data(), t.row_logprobs.data(),
+                            count * sizeof(RowLogprobs), cudaMemcpyDeviceToHost, stream_),
+            "copying logprobs to the host");
+}
+
+// Every row but the sampled ones, one copy per run of consecutive rows.
 void CudaModelRunner::CopyRowsToHost(const BatchInputs& in, std::vector<float>& logits) {
   const int64_t rows = static_cast<int64_t>(in.logits_rows.size()),
                 vocab = model_.config.vocab_size;
   int64_t start = 0;
-  for (size_t i = 0; i <= in.greedy_rows.size(); ++i) {
-    const int64_t end = i < in.greedy_rows.size() ? in.greedy_rows[i] : rows;
+  for (size_t i = 0; i <= in.sampled_rows.size(); ++i) {
+    const int64_t end = i < in.sampled_rows.size() ? in.sampled_rows[i] : rows;
     if (end > start) {
       CheckCuda(
           cudaMemcpyAsync(logits.data() + start * vocab, logits_.data() + start * vocab,

@@ -3,7 +3,7 @@
 // all the step's tokens at once), the paged XQuant KV arena in device memory, and the custom
 // kernels of kernels/cuda for everything else. The host keeps all KV bookkeeping; each step
 // uploads the batch's tables, runs the layers on one stream, and copies back only the rows of
-// logits that were asked for: greedy rows as their token alone.
+// logits that were asked for: rows it samples as their token alone.
 #pragma once
 
 #include <cstdint>
@@ -39,8 +39,9 @@ class CudaModelRunner : public ModelRunner {
   void AllocateKv(const KvConfig& config) override;
   KvStorage& kv_storage() override;
   void Execute(const BatchInputs& inputs, std::vector<float>& logits) override;
-  bool ReducesGreedyRows() const override { return true; }
-  std::span<const int32_t> greedy_tokens() const override { return greedy_tokens_; }
+  bool SamplesRows() const override { return true; }
+  std::span<const int32_t> sampled_tokens() const override { return sampled_tokens_; }
+  std::span<const RowLogprobs> sampled_logprobs() const override { return sampled_logprobs_; }
 
   int64_t weight_bytes() const { return weights_.bytes; }
   int64_t dequantized_matrices() const { return weights_.dequantized; }
@@ -55,7 +56,10 @@ class CudaModelRunner : public ModelRunner {
   void MatMul(const float* x, int64_t n, int64_t in, const DeviceBuffer<uint16_t>& w, int64_t out,
               float* y, bool accumulate = false);
   void Logits(const BatchInputs& in, std::vector<float>& logits);
-  void SampleGreedyRows(const BatchInputs& in);
+  void SampleRows(const BatchInputs& in);
+  // The rows whose raw logprobs are wanted, copied before their edits; returns the slots.
+  std::vector<int32_t> KeepRawRows(const BatchInputs& in);
+  void ComputeLogprobs(const BatchInputs& in, const std::vector<int32_t>& raw_slots);
   void CopyRowsToHost(const BatchInputs& in, std::vector<float>& logits);
   void Reserve(int64_t tokens);
 
@@ -72,10 +76,12 @@ class CudaModelRunner : public ModelRunner {
   // Activations, sized for the largest step seen.
   int64_t reserved_tokens_ = 0;
   DeviceBuffer<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, logits_;
-  DeviceBuffer<uint16_t> half_;              // a GEMM's fp16 input
-  cuda::AttentionSplit attention_split_;     // this step's, for every layer
-  DeviceBuffer<float> attention_workspace_;  // the attention splits' partial results
-  std::vector<int32_t> greedy_tokens_;       // the last step's, for inputs.greedy_rows
+  DeviceBuffer<uint16_t> half_;                // a GEMM's fp16 input
+  cuda::AttentionSplit attention_split_;       // this step's, for every layer
+  DeviceBuffer<float> attention_workspace_;    // the attention splits' partial results
+  DeviceBuffer<float> raw_logits_;             // KeepRawRows' copies
+  std::vector<int32_t> sampled_tokens_;        // the last step's, for inputs.sampled_rows
+  std::vector<RowLogprobs> sampled_logprobs_;  // the same rows' (when any asked)
 };
 
 }  // namespace xq

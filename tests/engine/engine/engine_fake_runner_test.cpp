@@ -31,9 +31,9 @@ class EngineFakeRunnerTest : public ::testing::TestWithParam<FakeCase> {
     std::ofstream(profile_) << GetParam().profile_json;
   }
 
-  // reduce_greedy: the runner samples greedy rows itself, as the CUDA runner does.
+  // samples_rows: the runner samples rows itself, as the CUDA runner does.
   std::unique_ptr<Engine> MakeEngine(bool prefix_caching, int32_t target_itl_ms = 0,
-                                     bool reduce_greedy = false) {
+                                     bool samples_rows = false) {
     EngineConfig c;
     c.target_itl_ms = target_itl_ms;
     c.kv_profile = profile_;
@@ -45,7 +45,7 @@ class EngineFakeRunnerTest : public ::testing::TestWithParam<FakeCase> {
     // target, so prompts go in at the smallest chunks while others decode.
     auto runner = std::make_unique<test::FakeRunner>(
         model_.config.vocab_size, std::chrono::microseconds(target_itl_ms > 0 ? 50 : 0),
-        reduce_greedy);
+        samples_rows);
     runner_ = runner.get();
     return std::make_unique<Engine>(model_, c, std::move(runner));
   }
@@ -57,13 +57,13 @@ class EngineFakeRunnerTest : public ::testing::TestWithParam<FakeCase> {
 };
 
 TEST_P(EngineFakeRunnerTest, EveryOutputIsTheFakeModelsUnderPreemptionPrefixHitsAndForks) {
-  for (const auto& [prefix_caching, target_itl_ms, reduce_greedy] :
+  for (const auto& [prefix_caching, target_itl_ms, samples_rows] :
        std::vector<std::tuple<bool, int32_t, bool>>{
            {false, 0, false}, {true, 0, false}, {true, 1, false}, {true, 0, true}}) {
     SCOPED_TRACE(std::string(prefix_caching ? "prefix caching" : "no prefix caching") +
                  ", target ITL " + std::to_string(target_itl_ms) + " ms" +
-                 (reduce_greedy ? ", greedy rows sampled by the runner" : ""));
-    auto engine = MakeEngine(prefix_caching, target_itl_ms, reduce_greedy);
+                 (samples_rows ? ", rows sampled by the runner" : ""));
+    auto engine = MakeEngine(prefix_caching, target_itl_ms, samples_rows);
     const int64_t vocab = model_.config.vocab_size;
     std::mt19937 rng(5);
     std::vector<std::vector<int32_t>> prefixes(3);
@@ -88,7 +88,9 @@ TEST_P(EngineFakeRunnerTest, EveryOutputIsTheFakeModelsUnderPreemptionPrefixHits
       r.params.n = rng() % 4 == 0 ? 3 : 1;
       r.priority = static_cast<int32_t>(rng() % 2);
     }
+    runner_->Hold();
     for (Job& job : jobs) job.stream = engine->Submit(job.request);
+    runner_->Release();
     int64_t cached = 0;
     for (Job& job : jobs) {
       const test::RequestResult got = test::Drain(*job.stream);
@@ -107,10 +109,10 @@ TEST_P(EngineFakeRunnerTest, EveryOutputIsTheFakeModelsUnderPreemptionPrefixHits
     EXPECT_GT(stats.preemptions, 0) << "the budget should force preemption";
     EXPECT_EQ(stats.kv_blocks_used, 0);
     EXPECT_EQ(engine->CheckInvariants(), "");
-    if (reduce_greedy) {
-      EXPECT_GT(runner_->greedy_rows_sampled(), 0);
+    if (samples_rows) {
+      EXPECT_GT(runner_->rows_sampled_by_runner(), 0);
     } else {
-      EXPECT_EQ(runner_->greedy_rows_sampled(), 0);
+      EXPECT_EQ(runner_->rows_sampled_by_runner(), 0);
     }
     if (prefix_caching) {
       EXPECT_GT(cached, 0) << "shared prefixes should hit";
@@ -146,14 +148,15 @@ double FakeLogprob(const std::vector<int32_t>& history, int32_t token, int64_t v
 }
 
 TEST_P(EngineFakeRunnerTest, PromptLogprobsCoverEveryPromptTokenUnderPreemption) {
-  for (const bool reduce_greedy : {false, true}) {
-    SCOPED_TRACE(reduce_greedy ? "greedy rows sampled by the runner" : "every row on the host");
-    auto engine = MakeEngine(/*prefix_caching=*/true, 0, reduce_greedy);
+  for (const bool samples_rows : {false, true}) {
+    SCOPED_TRACE(samples_rows ? "rows sampled by the runner" : "every row on the host");
+    auto engine = MakeEngine(/*prefix_caching=*/true, 0, samples_rows);
     const int64_t vocab = model_.config.vocab_size;
     std::mt19937 rng(8);
     const std::vector<int32_t> shared = test::FakeContinuation({1, 2, 3}, 40, vocab);
     std::vector<GenerateRequest> requests(24);
     std::vector<std::shared_ptr<RequestStream>> streams;
+    runner_->Hold();
     for (size_t i = 0; i < requests.size(); ++i) {
       GenerateRequest& r = requests[i];
       r.id = "p" + std::to_string(i);
@@ -167,6 +170,7 @@ TEST_P(EngineFakeRunnerTest, PromptLogprobsCoverEveryPromptTokenUnderPreemption)
       r.params.prompt_logprobs = i % 2 ? 2 : -1;
       streams.push_back(engine->Submit(r));
     }
+    runner_->Release();
     for (size_t i = 0; i < requests.size(); ++i) {
       const GenerateRequest& r = requests[i];
       std::vector<TokenOutput> prompt_logprobs;
@@ -199,14 +203,16 @@ TEST_P(EngineFakeRunnerTest, PromptLogprobsCoverEveryPromptTokenUnderPreemption)
     ASSERT_TRUE(engine->WaitIdle(std::chrono::seconds(30)));
     EXPECT_GT(engine->Stats().preemptions, 0);
     EXPECT_EQ(engine->CheckInvariants(), "");
-    EXPECT_EQ(runner_->greedy_rows_sampled() > 0, reduce_greedy);
+    EXPECT_EQ(runner_->rows_sampled_by_runner() > 0, samples_rows);
   }
 }
 
-// Greedy rows sampled by the runner from the sequence's edits (bias, penalties, stop tokens
-// masked before min_tokens) give exactly the tokens the host sampler gives from whole rows, in
-// a batch that mixes them with rows only the host can sample (seeded draws, logprobs, n > 1).
-TEST_P(EngineFakeRunnerTest, GreedyRowsSampledByTheRunnerMatchTheHostSampler) {
+// Rows sampled by the runner from the sequence's edits (bias, penalties, stop tokens masked
+// before min_tokens) and its draw (greedy, or seeded with temperature, top-k, top-p, min-p) give
+// exactly the tokens and logprobs (raw or processed) the host sampler gives from whole rows (the
+// same uniforms, the same draw), in a batch that mixes them with rows only the host can sample
+// (the first token of n > 1).
+TEST_P(EngineFakeRunnerTest, RowsSampledByTheRunnerMatchTheHostSampler) {
   const int64_t vocab = model_.config.vocab_size;
   std::mt19937 rng(11);
   std::vector<GenerateRequest> requests(40);
@@ -217,7 +223,14 @@ TEST_P(EngineFakeRunnerTest, GreedyRowsSampledByTheRunnerMatchTheHostSampler) {
       r.prompt.push_back(static_cast<int32_t>(rng() % vocab));
     }
     SamplingParams& p = r.params;
-    p.temperature = i % 5 == 4 ? 0.8f : 0.0f;
+    // At temperature 3 the fake model's next token has e^(10/3) against 1 for each other token:
+    // a real spread of draws, which the truncations below then narrow.
+    p.temperature = i % 5 == 4 || i % 5 == 2 ? 3.0f : 0.0f;
+    // Always a top_k, so the host computes the weights with std::exp as the reference does and
+    // the tokens agree bit for bit (sampler_test bounds the full-vocabulary path's faster exp).
+    if (p.temperature > 0.0f) p.top_k = i % 3 == 2 ? 6 : static_cast<int32_t>(vocab) - 1;
+    if (i % 4 == 3) p.top_p = 0.6f;
+    if (i % 5 == 2) p.min_p = 0.05f;
     p.seed = i;
     p.max_tokens = 1 + static_cast<int32_t>(rng() % 24);
     p.ignore_eos = i % 2 == 0;
@@ -236,26 +249,40 @@ TEST_P(EngineFakeRunnerTest, GreedyRowsSampledByTheRunnerMatchTheHostSampler) {
       p.min_tokens = p.max_tokens;
       p.stop_token_ids = {r.prompt.front()};
     }
-    if (i % 8 == 6) p.logprobs = true;
+    if (i % 8 == 6 || i % 8 == 3) {
+      p.logprobs = true;
+      p.top_logprobs = static_cast<int32_t>(i % 4);
+      if (i % 8 == 3) p.logprobs_mode = LogprobsMode::kProcessed;
+    }
     if (i % 9 == 7) p.n = 2;
   }
   std::vector<std::vector<std::vector<int32_t>>> outputs[2];
-  for (const bool reduce_greedy : {false, true}) {
-    auto engine = MakeEngine(/*prefix_caching=*/true, 0, reduce_greedy);
+  std::vector<std::vector<std::vector<float>>> logprobs[2];
+  for (const bool samples_rows : {false, true}) {
+    auto engine = MakeEngine(/*prefix_caching=*/true, 0, samples_rows);
     std::vector<std::shared_ptr<RequestStream>> streams;
     for (const GenerateRequest& r : requests) streams.push_back(engine->Submit(r));
     for (size_t i = 0; i < streams.size(); ++i) {
       const test::RequestResult got = test::Drain(*streams[i]);
       ASSERT_TRUE(got.error.empty()) << requests[i].id << ": " << got.error;
       std::vector<std::vector<int32_t>> copies;
-      for (const test::CopyResult& c : got.copies) copies.push_back(c.tokens);
-      outputs[reduce_greedy].push_back(copies);
+      std::vector<std::vector<float>> copy_logprobs;
+      for (const test::CopyResult& c : got.copies) {
+        copies.push_back(c.tokens);
+        copy_logprobs.push_back(c.logprobs);
+      }
+      outputs[samples_rows].push_back(copies);
+      logprobs[samples_rows].push_back(copy_logprobs);
     }
     ASSERT_TRUE(engine->WaitIdle(std::chrono::seconds(30)));
-    EXPECT_EQ(runner_->greedy_rows_sampled() > 0, reduce_greedy);
+    EXPECT_EQ(runner_->rows_sampled_by_runner() > 0, samples_rows);
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     EXPECT_EQ(outputs[1][i], outputs[0][i]) << requests[i].id;
+    EXPECT_EQ(logprobs[1][i], logprobs[0][i]) << requests[i].id;
+    if (requests[i].params.logprobs) {
+      EXPECT_EQ(logprobs[1][i][0].size(), outputs[1][i][0].size()) << requests[i].id;
+    }
   }
 }
 

@@ -7,6 +7,8 @@
 
 #include "engine/sampling/logits_processor.h"
 #include "engine/sampling/sampler.h"
+#include "engine/sampling/token_logprobs.h"
+#include "kernels/include/row_sampling.h"
 
 namespace xq::test {
 
@@ -39,7 +41,24 @@ int32_t& FakeRunner::WindowSlot(const BatchInputs& in, int64_t s, int64_t pos) {
   return storage_.tokens.at(page).at(pos % G);
 }
 
+void FakeRunner::Hold() {
+  std::lock_guard lock(hold_mutex_);
+  held_ = true;
+}
+
+void FakeRunner::Release() {
+  {
+    std::lock_guard lock(hold_mutex_);
+    held_ = false;
+  }
+  released_.notify_all();
+}
+
 void FakeRunner::Execute(const BatchInputs& in, std::vector<float>& logits) {
+  {
+    std::unique_lock lock(hold_mutex_);
+    released_.wait(lock, [&] { return !held_; });
+  }
   if (per_token_.count() > 0) std::this_thread::sleep_for(per_token_ * in.num_tokens());
   const int64_t G = config_.layout.block_tokens, P = config_.layout.window_pages_per_block;
   // Write the step's tokens into the window, then "quantize" the blocks that leave it.
@@ -70,22 +89,45 @@ void FakeRunner::Execute(const BatchInputs& in, std::vector<float>& logits) {
     }
     logits[i * vocab_ + NextToken(history, vocab_)] = 10.0f;
   }
-  SampleGreedyRows(in, logits);
+  SampleRows(in, logits);
   ++steps_;
 }
 
-void FakeRunner::SampleGreedyRows(const BatchInputs& in, std::vector<float>& logits) {
-  greedy_tokens_.clear();
-  if (!reduce_greedy_) return;
-  for (size_t i = 0; i < in.greedy_rows.size(); ++i) {
-    const std::span<float> row(logits.data() + in.greedy_rows[i] * vocab_, vocab_);
+void FakeRunner::SampleRows(const BatchInputs& in, std::vector<float>& logits) {
+  sampled_tokens_.clear();
+  sampled_logprobs_.clear();
+  if (!samples_rows_) return;
+  for (size_t i = 0; i < in.sampled_rows.size(); ++i) {
+    const std::span<float> row(logits.data() + in.sampled_rows[i] * vocab_, vocab_);
+    const RowSampling& s = in.row_sampling[i];
+    const std::vector<float> raw(row.begin(), row.end());
+    if (s.allowed_tokens >= 0) {
+      const uint32_t* words =
+          in.allowed_tokens.data() + s.allowed_tokens * AllowedTokenWords(vocab_);
+      for (int64_t t = 0; t < vocab_; ++t) {
+        if (!TokenAllowed(words, t)) row[t] = -std::numeric_limits<float>::infinity();
+      }
+    }
     ApplyLogitEdits(row, std::span(in.logit_edits)
-                             .subspan(in.greedy_edit_indptr[i],
-                                      in.greedy_edit_indptr[i + 1] - in.greedy_edit_indptr[i]));
-    greedy_tokens_.push_back(ArgMax(row));
+                             .subspan(in.sampled_edit_indptr[i],
+                                      in.sampled_edit_indptr[i + 1] - in.sampled_edit_indptr[i]));
+    const int32_t token = SampleRowReference(row.data(), vocab_, s);
+    sampled_tokens_.push_back(token);
+    if (s.top_logprobs >= 0) {
+      sampled_logprobs_.resize(in.sampled_rows.size());
+      const TokenLogprobs lp =
+          ComputeTokenLogprobs(s.raw_logprobs ? std::span<const float>(raw) : row, token,
+                               s.top_logprobs, s.raw_logprobs ? 1.0f : s.logprobs_temperature);
+      RowLogprobs& out = sampled_logprobs_[i];
+      out = {lp.logprob, lp.rank, static_cast<int32_t>(lp.top.size()), {}, {}};
+      for (size_t j = 0; j < lp.top.size(); ++j) {
+        out.top_tokens[j] = lp.top[j].token;
+        out.top_logprobs[j] = lp.top[j].logprob;
+      }
+    }
     std::fill(row.begin(), row.end(), std::numeric_limits<float>::quiet_NaN());
   }
-  greedy_rows_sampled_ += static_cast<int64_t>(in.greedy_rows.size());
+  rows_sampled_by_runner_ += static_cast<int64_t>(in.sampled_rows.size());
 }
 
 }  // namespace xq::test

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "engine/runner/model_runner.h"
@@ -21,19 +23,25 @@ std::vector<int32_t> FakeContinuation(std::vector<int32_t> prompt, int64_t n, in
 class FakeRunner : public ModelRunner {
  public:
   // per_token: how long each step takes per token, so timing-driven policies see real steps.
-  // reduce_greedy: sample inputs.greedy_rows here, as the CUDA runner does on the device, and
+  // samples_rows: sample inputs.sampled_rows here (and their logprobs), as the CUDA runner does
+  // on the device, and
   // poison those rows of logits with NaN so that an engine reading them fails its tests.
   explicit FakeRunner(int64_t vocab, std::chrono::microseconds per_token = {},
-                      bool reduce_greedy = false)
-      : vocab_(vocab), per_token_(per_token), reduce_greedy_(reduce_greedy) {}
+                      bool samples_rows = false)
+      : vocab_(vocab), per_token_(per_token), samples_rows_(samples_rows) {}
 
   void AllocateKv(const KvConfig& config) override;
   KvStorage& kv_storage() override { return storage_; }
   void Execute(const BatchInputs& in, std::vector<float>& logits) override;
-  bool ReducesGreedyRows() const override { return reduce_greedy_; }
-  std::span<const int32_t> greedy_tokens() const override { return greedy_tokens_; }
+  bool SamplesRows() const override { return samples_rows_; }
+  std::span<const int32_t> sampled_tokens() const override { return sampled_tokens_; }
+  std::span<const RowLogprobs> sampled_logprobs() const override { return sampled_logprobs_; }
   int64_t steps() const { return steps_; }
-  int64_t greedy_rows_sampled() const { return greedy_rows_sampled_; }
+  // While held, Execute waits: a test queues all its requests before the engine's first step
+  // ends, so how many run at once does not depend on thread timing.
+  void Hold();
+  void Release();
+  int64_t rows_sampled_by_runner() const { return rows_sampled_by_runner_; }
 
  private:
   class TokenStorage : public KvStorage {
@@ -47,15 +55,19 @@ class FakeRunner : public ModelRunner {
     std::vector<std::vector<int32_t>> tokens;  // [block][slot]; -1 = never written
   };
   int32_t& WindowSlot(const BatchInputs& in, int64_t s, int64_t pos);
-  void SampleGreedyRows(const BatchInputs& in, std::vector<float>& logits);
+  void SampleRows(const BatchInputs& in, std::vector<float>& logits);
 
   int64_t vocab_;
   std::chrono::microseconds per_token_;
   KvConfig config_;
   TokenStorage storage_;
-  bool reduce_greedy_;
-  std::vector<int32_t> greedy_tokens_;
-  int64_t steps_ = 0, greedy_rows_sampled_ = 0;
+  bool samples_rows_;
+  std::vector<int32_t> sampled_tokens_;
+  std::vector<RowLogprobs> sampled_logprobs_;
+  int64_t steps_ = 0, rows_sampled_by_runner_ = 0;
+  std::mutex hold_mutex_;
+  std::condition_variable released_;
+  bool held_ = false;
 };
 
 }  // namespace xq::test

@@ -77,7 +77,9 @@ TEST(ProfileTuner, ReturnsTheCheapestWithinBudgetAndStopsEarly) {
   ASSERT_TRUE(r.found);
   EXPECT_LE(r.best.kl, 0.1);
   for (const auto& [name, b] : bytes) {
-    if (4000.0 / b - 0.8 <= 0.1) EXPECT_GE(b, r.best.bytes_per_token) << name;
+    if (4000.0 / b - 0.8 <= 0.1) {
+      EXPECT_GE(b, r.best.bytes_per_token) << name;
+    }
   }
   EXPECT_EQ(r.tried.size(), static_cast<size_t>(calls) * 4);
   EXPECT_LT(r.tried.size(), candidates.size());

@@ -3,10 +3,10 @@
 // match its grammar exactly. Plus the errors a client gets for grammars that cannot be enforced.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
 
@@ -14,9 +14,11 @@
 #include "engine/grammar/grammar_compiler.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_tokenizer.h"
+#include "engine/sampling/logits_processor.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/sequence_sampler.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "kernels/include/row_sampling.h"
 #include "tests/support/skip_or_fail.h"
 
 namespace xq {
@@ -133,8 +135,8 @@ TEST_F(GrammarTest, RegexChoiceAndEbnfWalksMatch) {
   const std::regex plate("[a-z]{3,6}-[0-9]{2}");
   const std::vector<std::string> choices = {"positive", "negative", "neutral (mixed)", "\"q\"\n"};
   for (uint32_t seed = 0; seed < 6; ++seed) {
-    const Walk regex = RandomWalk({GrammarKind::kRegex, "[a-z]{3,6}-[0-9]{2}", {}, "guided_regex"},
-                                  seed);
+    const Walk regex =
+        RandomWalk({GrammarKind::kRegex, "[a-z]{3,6}-[0-9]{2}", {}, "guided_regex"}, seed);
     ASSERT_TRUE(regex.ended);
     EXPECT_TRUE(std::regex_match(regex.text, plate)) << regex.text;
 
@@ -195,9 +197,9 @@ TEST_F(GrammarTest, ACompleteGrammarEndsTheSequenceEvenWithIgnoreEos) {
   params.temperature = 0.0f;
   params.ignore_eos = true;
   params.max_tokens = 50;
-  auto constraint = MakeGrammarConstraint(
-      compiler_->Compile({GrammarKind::kChoice, "", {"no"}, "guided_choice"}),
-      StopTokenIds(params, eos_));
+  auto constraint =
+      MakeGrammarConstraint(compiler_->Compile({GrammarKind::kChoice, "", {"no"}, "guided_choice"}),
+                            StopTokenIds(params, eos_));
   SequenceSampler sampler(params, {}, eos_, 0, std::move(constraint));
   std::vector<float> logits(static_cast<size_t>(tokenizer_->vocab_size()), 0.0f);
   std::string text;
@@ -211,6 +213,75 @@ TEST_F(GrammarTest, ACompleteGrammarEndsTheSequenceEvenWithIgnoreEos) {
   EXPECT_TRUE(text.starts_with("no")) << text;
 }
 
+// A runner's step, done here on the host as the CUDA runner does it on the device: the grammar's
+// bitmask, then the edits, then the draw (kernels/include/row_sampling.h), then Accept.
+SampleResult RunnerStep(SequenceSampler& sampler, std::vector<float> logits) {
+  const auto vocab = static_cast<int64_t>(logits.size());
+  std::vector<LogitEdit> edits;
+  std::vector<uint32_t> allowed;
+  RowSampling row;
+  sampler.RowForRunner(vocab, edits, allowed, row);
+  if (row.allowed_tokens >= 0) {
+    const uint32_t* words = allowed.data() + row.allowed_tokens * AllowedTokenWords(vocab);
+    for (int64_t t = 0; t < vocab; ++t) {
+      if (!TokenAllowed(words, t)) logits[t] = -INFINITY;
+    }
+  }
+  ApplyLogitEdits(logits, edits);
+  return sampler.Accept(SampleRowReference(logits.data(), vocab, row));
+}
+
+// A constrained row sampled by the runner (bitmask up, token back) gives the sequence Next gives
+// from the whole row: the same tokens, the same ends, through a schema, a grammar complete
+// before min_tokens and one complete under ignore_eos. Seeded draws with a top_k, so both
+// compute the weights with std::exp and pick the same token bit for bit.
+TEST_F(GrammarTest, RowsSampledByARunnerFollowTheGrammarAsNextDoes) {
+  const GrammarSpec schema{GrammarKind::kJsonSchema,
+                           R"({"type": "object", "properties": {"n": {"type": "integer"}},
+                               "required": ["n"], "additionalProperties": false})",
+                           {},
+                           "response_format"};
+  const GrammarSpec choice{GrammarKind::kChoice, "", {"no", "yes"}, "guided_choice"};
+  struct Case {
+    GrammarSpec spec;
+    int32_t min_tokens;
+    bool ignore_eos;
+  };
+  int masked_rows = 0;
+  for (const Case& c : {Case{schema, 4, false}, Case{choice, 50, false}, Case{choice, 0, true}}) {
+    for (uint64_t seed = 0; seed < 6; ++seed) {
+      SamplingParams params;
+      params.temperature = 1.3f;
+      params.top_k = 200;
+      params.seed = seed;
+      params.min_tokens = c.min_tokens;
+      params.max_tokens = 60;
+      params.ignore_eos = c.ignore_eos;
+      const auto compiled = compiler_->Compile(c.spec);
+      SequenceSampler host(params, {}, eos_, 0,
+                           MakeGrammarConstraint(compiled, StopTokenIds(params, eos_)));
+      SequenceSampler runner(params, {}, eos_, 0,
+                             MakeGrammarConstraint(compiled, StopTokenIds(params, eos_)));
+      std::mt19937 rng(static_cast<uint32_t>(seed));
+      std::normal_distribution<float> noise(0.0f, 2.0f);
+      std::vector<float> logits(static_cast<size_t>(tokenizer_->vocab_size()));
+      for (int step = 0; !host.finished(); ++step) {
+        ASSERT_LT(step, 60);
+        for (float& l : logits) l = noise(rng);
+        for (int32_t id : eos_) logits[id] += 4.0f;  // so that schema walks end
+        const SampleResult want = host.Next(logits);
+        const SampleResult got = RunnerStep(runner, logits);
+        ASSERT_EQ(got.token, want.token) << c.spec.source << " seed " << seed << " step " << step;
+        ASSERT_EQ(got.is_stop_token, want.is_stop_token);
+        ASSERT_EQ(runner.finished(), host.finished());
+        ++masked_rows;
+      }
+      EXPECT_EQ(runner.finish_reason(), host.finish_reason());
+    }
+  }
+  EXPECT_GT(masked_rows, 50);
+}
+
 std::string CompileError(const GrammarSpec& spec, GrammarCompiler& compiler) {
   try {
     compiler.Compile(spec);
@@ -222,20 +293,22 @@ std::string CompileError(const GrammarSpec& spec, GrammarCompiler& compiler) {
 
 TEST_F(GrammarTest, GrammarsThatCannotBeEnforcedAreRefusedNamingTheField) {
   GrammarCompiler& c = *compiler_;
-  EXPECT_THAT(CompileError({GrammarKind::kJsonSchema, R"({"type": "array", "uniqueItems": true})",
-                            {}, "response_format.json_schema.schema"},
+  EXPECT_THAT(CompileError({GrammarKind::kJsonSchema,
+                            R"({"type": "array", "uniqueItems": true})",
+                            {},
+                            "response_format.json_schema.schema"},
                            c),
               AllOf(HasSubstr("response_format.json_schema.schema: "), HasSubstr("uniqueItems")));
   EXPECT_THAT(CompileError({GrammarKind::kJsonSchema, "[1, 2]", {}, "guided_json"}, c),
               HasSubstr("guided_json: must be a JSON Schema object"));
-  EXPECT_THAT(CompileError({GrammarKind::kJsonSchema, R"({"type": "matrix"})", {}, "guided_json"},
-                           c),
-              HasSubstr("guided_json: "));
+  EXPECT_THAT(
+      CompileError({GrammarKind::kJsonSchema, R"({"type": "matrix"})", {}, "guided_json"}, c),
+      HasSubstr("guided_json: "));
   EXPECT_THAT(CompileError({GrammarKind::kRegex, "[a-", {}, "guided_regex"}, c),
               HasSubstr("guided_regex: "));
-  EXPECT_THAT(CompileError({GrammarKind::kEbnf, "root ::= undefined_rule", {}, "guided_grammar"},
-                           c),
-              HasSubstr("guided_grammar: "));
+  EXPECT_THAT(
+      CompileError({GrammarKind::kEbnf, "root ::= undefined_rule", {}, "guided_grammar"}, c),
+      HasSubstr("guided_grammar: "));
   EXPECT_THAT(CompileError({GrammarKind::kChoice, "", {}, "guided_choice"}, c),
               HasSubstr("guided_choice: must list at least one choice"));
 }

@@ -19,6 +19,7 @@
 #include "engine/runner/gpu_memory.h"
 #include "engine/sampling/logits_processor.h"
 #include "engine/sampling/sampler.h"
+#include "engine/sampling/token_logprobs.h"
 #include "engine/step/batch_builder.h"
 #include "engine/step/solo_sequence.h"
 #include "kernels/reference/half.h"
@@ -193,38 +194,73 @@ TEST(CudaRunnerValidation, RejectsABadBlockIdBeforeAnyKernelRuns) {
   EXPECT_THROW(kv.runner->Execute(in, logits), Error);
 }
 
-// Greedy rows are sampled on the device: each token is the CPU sampler's first maximum of the
-// row after its edits, and every other row comes back exactly as without greedy rows.
-TEST(CudaRunnerSampling, GreedyRowsGiveTheCpuSamplersTokenAndLeaveOtherRowsAlone) {
+// A grammar's bitmask as the CPU's TokenConstraint::MaskLogits applies it.
+void MaskDisallowed(std::vector<float>& row, const RowSampling& draw,
+                    const std::vector<uint32_t>& allowed) {
+  if (draw.allowed_tokens < 0) return;
+  const auto vocab = static_cast<int64_t>(row.size());
+  const uint32_t* words = allowed.data() + draw.allowed_tokens * AllowedTokenWords(vocab);
+  for (int64_t t = 0; t < vocab; ++t) {
+    if (!TokenAllowed(words, t)) row[t] = -INFINITY;
+  }
+}
+
+// Rows are sampled on the device: each token is the draw's reference (row_sampling.h: the CPU
+// sampler's draw) over the row after its edits, greedy or not, and every other row comes back
+// exactly as without sampled rows.
+TEST(CudaRunnerSampling, SampledRowsGiveTheReferencesTokenAndLeaveOtherRowsAlone) {
   const Model m = test::MakeTinyModel();
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2);
   const int64_t vocab = m.config.vocab_size, n = 12;
   const auto tokens = test::RandomTokens(n, vocab, 3);
-  auto run = [&](const std::vector<int64_t>& greedy_rows,
-                 const std::vector<std::vector<LogitEdit>>& edits, std::vector<float>& logits) {
+  std::vector<RowLogprobs> returned_logprobs;
+  // A grammar's bitmask on row 7 (entry 4): only tokens t % 3 == 1 may come next.
+  std::vector<uint32_t> allowed(static_cast<size_t>(AllowedTokenWords(vocab)), 0u);
+  for (int64_t t = 1; t < vocab; t += 3) allowed[t / 32] |= 1u << (t % 32);
+  auto run = [&](const std::vector<int64_t>& sampled_rows,
+                 const std::vector<std::vector<LogitEdit>>& edits,
+                 const std::vector<RowSampling>& draws, std::vector<float>& logits) {
     KvBackend kv = OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m);
     SequenceKv s;
     kv.kv->Reserve(s, n);
     BatchInputs in;
     in.Clear();
     AppendSequence(in, *kv.kv, s, tokens, LogitRows::kAll);
-    for (size_t i = 0; i < greedy_rows.size(); ++i) {
-      in.greedy_rows.push_back(greedy_rows[i]);
+    for (size_t i = 0; i < sampled_rows.size(); ++i) {
+      in.sampled_rows.push_back(sampled_rows[i]);
       in.logit_edits.insert(in.logit_edits.end(), edits[i].begin(), edits[i].end());
-      in.greedy_edit_indptr.push_back(static_cast<int64_t>(in.logit_edits.size()));
+      in.sampled_edit_indptr.push_back(static_cast<int64_t>(in.logit_edits.size()));
+      in.row_sampling.push_back(draws[i]);
     }
+    in.allowed_tokens = allowed;
     kv.runner->Execute(in, logits);
-    return std::vector<int32_t>(kv.runner->greedy_tokens().begin(),
-                                kv.runner->greedy_tokens().end());
+    returned_logprobs.assign(kv.runner->sampled_logprobs().begin(),
+                             kv.runner->sampled_logprobs().end());
+    return std::vector<int32_t>(kv.runner->sampled_tokens().begin(),
+                                kv.runner->sampled_tokens().end());
   };
   std::vector<float> ref;
-  EXPECT_TRUE(run({}, {}, ref).empty());
+  EXPECT_TRUE(run({}, {}, {}, ref).empty());
   auto row = [&](const std::vector<float>& v, int64_t r) {
     return std::vector<float>(v.begin() + r * vocab, v.begin() + (r + 1) * vocab);
   };
-  // Row 2: its best token masked; row 3: a far token boosted; row 11: its best tokens penalized;
-  // row 0: no edits.
-  const std::vector<int64_t> greedy_rows = {0, 2, 3, 11};
+  // Greedy: row 2 with its best token masked; row 3 with a far token boosted; row 11 with its
+  // best tokens penalized; row 0 with no edits. Drawn: rows 5, 7 and 8 at temperature 1.5 with
+  // every truncation, rows 9 and 10 with plain temperature (a draw over the whole vocabulary).
+  const std::vector<int64_t> sampled_rows = {0, 2, 3, 5, 7, 8, 9, 10, 11};
+  std::vector<RowSampling> draws(sampled_rows.size());
+  draws[3] = {1.5f, 20, 0.9f, 0.01f, 0.31};
+  draws[4] = {1.5f, 0, 0.7f, 0.0f, 0.62};
+  draws[5] = {1.5f, 3, 1.0f, 0.0f, 0.95};
+  draws[6] = {1.5f, 0, 1.0f, 0.0f, 0.5};
+  draws[7] = {2.0f, 0, 1.0f, 0.0f, 0.05};
+  // Logprobs: raw (of the row before its edits) on a greedy and a drawn row, processed (after
+  // the edits, at the draw's temperature) on another.
+  for (const size_t i : {size_t{2}, size_t{5}}) draws[i].top_logprobs = 4;
+  draws[4].top_logprobs = 20;
+  draws[4].raw_logprobs = 0;
+  draws[4].logprobs_temperature = 1.5f;
+  draws[4].allowed_tokens = 0;
   const int32_t best2 = ArgMax(row(ref, 2)), best11 = ArgMax(row(ref, 11));
   SamplingParams boost, penalize;
   boost.logit_bias = {{static_cast<int32_t>((ArgMax(row(ref, 3)) + vocab / 2) % vocab), 50.0f}};
@@ -232,23 +268,53 @@ TEST(CudaRunnerSampling, GreedyRowsGiveTheCpuSamplersTokenAndLeaveOtherRowsAlone
   penalize.presence_penalty = 2.0f;
   TokenHistory history(std::vector<int32_t>{best11});
   history.AddOutput(best11);
-  std::vector<std::vector<LogitEdit>> edits(4);
+  std::vector<std::vector<LogitEdit>> edits(sampled_rows.size());
   AppendLogitEdits({}, {}, std::vector<int32_t>{best2}, edits[1]);
   AppendLogitEdits(boost, {}, {}, edits[2]);
-  AppendLogitEdits(penalize, history, {}, edits[3]);
+  AppendLogitEdits(penalize, history, {}, edits[8]);
+  AppendLogitEdits(boost, {}, {}, edits[4]);
 
   std::vector<float> logits;
-  const std::vector<int32_t> got = run(greedy_rows, edits, logits);
-  ASSERT_EQ(got.size(), greedy_rows.size());
-  for (size_t i = 0; i < greedy_rows.size(); ++i) {
-    std::vector<float> want = row(ref, greedy_rows[i]);
+  const std::vector<int32_t> got = run(sampled_rows, edits, draws, logits);
+  ASSERT_EQ(got.size(), sampled_rows.size());
+  int drawn_elsewhere = 0;  // drawn tokens that are not the row's first maximum
+  for (size_t i = 0; i < sampled_rows.size(); ++i) {
+    std::vector<float> want = row(ref, sampled_rows[i]);
+    MaskDisallowed(want, draws[i], allowed);
     ApplyLogitEdits(want, edits[i]);
-    EXPECT_EQ(got[i], ArgMax(want)) << "row " << greedy_rows[i];
+    const int32_t token = SampleRowReference(want.data(), vocab, draws[i]);
+    EXPECT_EQ(got[i], token) << "row " << sampled_rows[i];
+    if (IsGreedy(draws[i])) {
+      EXPECT_EQ(token, ArgMax(want));
+    }
+    drawn_elsewhere += !IsGreedy(draws[i]) && token != ArgMax(want);
   }
+  EXPECT_GE(drawn_elsewhere, 2) << "the draws should not all land on the maximum";
+  ASSERT_EQ(returned_logprobs.size(), sampled_rows.size());
+  for (const size_t i : {size_t{2}, size_t{4}, size_t{5}}) {
+    std::vector<float> source = row(ref, sampled_rows[i]);
+    if (!draws[i].raw_logprobs) {
+      MaskDisallowed(source, draws[i], allowed);
+      ApplyLogitEdits(source, edits[i]);
+    }
+    const TokenLogprobs want =
+        ComputeTokenLogprobs(source, got[i], draws[i].top_logprobs, draws[i].logprobs_temperature);
+    const RowLogprobs& lp = returned_logprobs[i];
+    SCOPED_TRACE(::testing::Message() << "row " << sampled_rows[i]);
+    // The CPU's vectorized exp against the device's: log Z within about 1e-7 of its size.
+    EXPECT_NEAR(lp.logprob, want.logprob, 1e-4);
+    EXPECT_EQ(lp.rank, want.rank);
+    ASSERT_EQ(lp.top_count, static_cast<int32_t>(want.top.size()));
+    for (size_t j = 0; j < want.top.size(); ++j) {
+      EXPECT_EQ(lp.top_tokens[j], want.top[j].token);
+      EXPECT_NEAR(lp.top_logprobs[j], want.top[j].logprob, 1e-4);
+    }
+  }
+  EXPECT_EQ(got[4] % 3, 1) << "the grammar's bitmask";
   EXPECT_NE(got[1], best2);
   EXPECT_EQ(got[2], boost.logit_bias.begin()->first);
   for (int64_t r = 0; r < n; ++r) {
-    if (std::find(greedy_rows.begin(), greedy_rows.end(), r) != greedy_rows.end()) continue;
+    if (std::find(sampled_rows.begin(), sampled_rows.end(), r) != sampled_rows.end()) continue;
     EXPECT_EQ(row(logits, r), row(ref, r)) << "row " << r;
   }
 }

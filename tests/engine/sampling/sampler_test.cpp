@@ -174,5 +174,65 @@ TEST(SamplerTest, SameSeedSameDrawsDifferentSeedDifferentDraws) {
   EXPECT_EQ(Sampler(seeded).seed(), 99u);
 }
 
+// The CPU sampler and the draw a runner makes where the logits are (row_sampling.h, here its
+// scalar reference) take the same uniform from the same seed and walk the survivors in the same
+// order, so they pick the same token. With top_k both compute the weights with std::exp and sum
+// them in id order: identical, bit for bit. Without it the CPU uses a vectorized exp (about 1e-7
+// relative error), which moves each boundary of the draw by about that much: a different token
+// only when the uniform falls that close to a boundary (expected well under 1 in 1000 here).
+TEST(SamplerTest, TheRunnersDrawPicksTheSameTokenFromTheSameSeed) {
+  std::mt19937 gen(17);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> logits(3000);
+  for (float& l : logits) l = normal(gen);
+  for (size_t i = 0; i < logits.size(); i += 7) logits[i] = kNegInf;         // masked
+  for (size_t i = 3; i < logits.size(); i += 11) logits[i] = logits[i - 1];  // ties
+  int draws = 0, differ = 0, full_vocabulary = 0, not_first_maximum = 0;
+  for (const float t : {0.6f, 1.0f, 1.7f}) {
+    for (const int32_t top_k : {0, 2, 40, 2999}) {
+      for (const float top_p : {1.0f, 0.9f, 0.3f}) {
+        for (const float min_p : {0.0f, 0.02f}) {
+          const SamplingParams params = Params(t, top_k, top_p, min_p);
+          for (uint64_t seed = 0; seed < 25; ++seed) {
+            Sampler cpu(params, seed), runner(params, seed);
+            const int32_t want = cpu.Sample(logits);
+            const RowSampling row = runner.NextRow();
+            const int32_t got = SampleRowReference(logits.data(), logits.size(), row);
+            ++draws;
+            not_first_maximum += got != ArgMax(logits);
+            if (top_k > 0) {
+              EXPECT_EQ(got, want) << "t " << t << " top_k " << top_k << " top_p " << top_p
+                                   << " min_p " << min_p << " seed " << seed;
+            } else {
+              ++full_vocabulary;
+              differ += got != want;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_LE(differ, full_vocabulary / 200) << "of " << full_vocabulary;
+  EXPECT_GT(not_first_maximum, draws / 4) << "the draws should spread";
+}
+
+TEST(SamplerTest, NextRowCarriesTheParametersAndOneUniformPerSampledStep) {
+  Sampler a(Params(0.8f, 5, 0.9f, 0.1f), 3), b(Params(0.8f, 5, 0.9f, 0.1f), 3);
+  const std::vector<float> logits = {0.1f, 0.7f, -0.2f, 0.4f, 0.0f, 0.3f};
+  for (int i = 0; i < 5; ++i) {
+    const RowSampling row = a.NextRow();
+    EXPECT_EQ(row.temperature, 0.8f);
+    EXPECT_EQ(row.top_k, 5);
+    EXPECT_EQ(row.top_p, 0.9f);
+    EXPECT_EQ(row.min_p, 0.1f);
+    EXPECT_GE(row.uniform, 0.0);
+    EXPECT_LT(row.uniform, 1.0);
+    // Interleaving runner draws with host draws keeps both on the same stream of uniforms.
+    EXPECT_EQ(SampleRowReference(logits.data(), 6, row), b.Sample(logits)) << "step " << i;
+  }
+  Sampler greedy(Params(0.0f), 3);
+  EXPECT_EQ(greedy.NextRow().uniform, 0.0);  // greedy draws take no uniform
+}
+
 }  // namespace
 }  // namespace xq

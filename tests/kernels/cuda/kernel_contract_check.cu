@@ -6,7 +6,9 @@
 
 #include "kernels/include/device_safe.h"
 #include "kernels/include/ggml_blocks.h"
+#include "kernels/include/logit_edit.h"
 #include "kernels/include/qgemm.h"
+#include "kernels/include/row_sampling.h"
 #include "kernels/include/xquant_batch.h"
 #include "kernels/include/xquant_format.h"
 #include "kernels/include/xquant_kernels.h"
@@ -19,7 +21,8 @@ static_assert(sizeof(Fp16) == sizeof(__half), "Fp16 and __half must be the same 
 // Reads what a kernel reads: the layout through its pointer, the window page addressing and the
 // frontier rule on the device, and the fp16 bits as __half.
 __global__ void ContractCheck(XqAttentionParams attention, XqBatchAttentionParams batch,
-                              XqQuantizeJobs jobs, QGemmParams gemm, float* out) {
+                              XqQuantizeJobs jobs, QGemmParams gemm, RowSampling draw,
+                              LogitEdit edit, float* out) {
   const KvBlockLayout& L = *attention.layout;
   const XqWindowView w{attention.window_pages, attention.window_start / L.block_tokens};
   int64_t run = 0;
@@ -29,7 +32,8 @@ __global__ void ContractCheck(XqAttentionParams attention, XqBatchAttentionParam
   out[threadIdx.x] = __half2float(h) + static_cast<float>(run) +
                      static_cast<float>(QuantizedFrontier(batch.kv.kv_len[0], batch.recent_window,
                                                           batch.kv.layout->block_tokens)) +
-                     static_cast<float>(jobs.count + gemm.rows);
+                     static_cast<float>(jobs.count + gemm.rows) +
+                     static_cast<float>(SamplingOrderKey(draw.top_p, edit.token, 8, 3) & 1);
 }
 
 }  // namespace xq

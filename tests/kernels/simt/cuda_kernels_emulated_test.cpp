@@ -11,14 +11,15 @@
 
 #include "engine/sampling/logits_processor.h"
 #include "engine/sampling/sampler.h"
+#include "kernels/cuda/allowed_tokens.cuh"
 #include "kernels/cuda/bias_add.cuh"
 #include "kernels/cuda/embedding.cuh"
-#include "kernels/cuda/greedy_tokens.cuh"
 #include "kernels/cuda/logit_edits.cuh"
 #include "kernels/cuda/residual_add.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope.cuh"
 #include "kernels/cuda/rotate_heads.cuh"
+#include "kernels/cuda/sample_tokens.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "kernels/cuda/to_half.cuh"
 #include "kernels/reference/half.h"
@@ -201,21 +202,54 @@ std::vector<float> ArgMaxRows(int64_t rows, int64_t vocab, uint32_t seed) {
   return x;
 }
 
-TEST(CudaKernelsEmulated, GreedyTokensAreTheCpuArgMaxOfTheListedRows) {
+TEST(CudaKernelsEmulated, GreedyRowsSampleTheCpuArgMaxOfTheListedRows) {
   for (const auto& [vocab, threads] :
        {std::pair{1000, 256}, std::pair{1, 32}, std::pair{31, 64}, std::pair{5000, 128}}) {
     const int64_t rows = 7;
     const auto x = ArgMaxRows(rows, vocab, static_cast<uint32_t>(vocab));
     const std::vector<int64_t> listed = {0, 1, 2, 4, 6};
     std::vector<int32_t> tokens(listed.size(), -1);
-    simt::Launch(dim3(listed.size()), dim3(threads), 32 * (sizeof(float) + sizeof(int32_t)),
-                 cuda::GreedyTokensKernel, x.data(), static_cast<int64_t>(vocab), listed.data(),
-                 tokens.data());
+    // Greedy by temperature 0 and by top_k 1 (whatever the temperature).
+    std::vector<RowSampling> params(listed.size());
+    params[1].temperature = params[3].temperature = 0.7f;
+    params[1].top_k = params[3].top_k = 1;
+    simt::Launch(dim3(listed.size()), dim3(threads),
+                 cuda::SampleTokensSharedBytes(static_cast<unsigned>(threads)),
+                 cuda::SampleTokensKernel, x.data(), static_cast<int64_t>(vocab), listed.data(),
+                 params.data(), tokens.data());
     for (size_t i = 0; i < listed.size(); ++i) {
       const std::span<const float> row(x.data() + listed[i] * vocab, vocab);
       EXPECT_EQ(tokens[i], ArgMax(row)) << "vocab " << vocab << " row " << listed[i];
     }
   }
+}
+
+TEST(CudaKernelsEmulated, AllowedTokensMaskWhatTheBitmaskForbidsAndNothingElse) {
+  const int64_t vocab = 100, rows = 4;  // 100: the last word is partly past the vocabulary
+  const std::vector<float> before = Random(rows * vocab, 31);
+  std::vector<float> x = before;
+  std::mt19937 rng(32);
+  const int64_t words = AllowedTokenWords(vocab);
+  std::vector<uint32_t> allowed(2 * words);
+  for (uint32_t& w : allowed) w = static_cast<uint32_t>(rng());
+  // Entry 0: row 1, bitmask 1; entry 1: row 3, no bitmask; entry 2: row 2, bitmask 0.
+  const std::vector<int64_t> listed = {1, 3, 2};
+  std::vector<RowSampling> params(3);
+  params[0].allowed_tokens = 1;
+  params[2].allowed_tokens = 0;
+  simt::Launch(dim3(listed.size()), dim3(64), 0, cuda::AllowedTokensKernel, x.data(), vocab,
+               listed.data(), params.data(), allowed.data());
+  int masked = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t slot = r == 1 ? 1 : r == 2 ? 0 : -1;
+    for (int64_t t = 0; t < vocab; ++t) {
+      const bool allowed_here = slot < 0 || TokenAllowed(allowed.data() + slot * words, t);
+      const float want = allowed_here ? before[r * vocab + t] : -INFINITY;
+      ASSERT_EQ(x[r * vocab + t], want) << "row " << r << " token " << t;
+      masked += !allowed_here;
+    }
+  }
+  EXPECT_GT(masked, 50);
 }
 
 TEST(CudaKernelsEmulated, LogitEditsGiveTheCpuSamplersRowBitwise) {

@@ -1,6 +1,6 @@
-// Greedy sampling on the device: the first maximum of each listed logits row, exactly as the
-// CPU's ArgMax (the first index holding the largest non-NaN value; -inf counts, so a row masked
-// to -inf everywhere yields its first token), so only one int per row crosses to the host.
+// The first maximum of a row, exactly as the CPU's ArgMax: the first index holding the largest
+// non-NaN value; -inf counts, so a row masked to -inf everywhere yields its first token, and a
+// row of NaN its token 0. Greedy sampling on the device is this, over the edited row.
 #pragma once
 
 #include <cstdint>
@@ -28,14 +28,15 @@ __device__ __forceinline__ void WarpArgMax(float& best, int32_t& id) {
   }
 }
 
-// grid = listed rows, block = a multiple of 32 threads (at most 1024), shared memory = 32
-// floats + 32 int32.
-//   logits: [*, vocab]; rows: [n] the logits row of entry b; tokens: [n]
-__global__ void GreedyTokensKernel(const float* logits, int64_t vocab, const int64_t* rows,
-                                   int32_t* tokens) {
-  XQ_SHARED(float, best_values);
+// Shared memory BlockFirstMaximum needs.
+inline constexpr unsigned kFirstMaximumSharedBytes = kWarpSize * (sizeof(float) + sizeof(int32_t));
+
+// The row's first maximum, returned to every thread of the block (blockDim.x a multiple of 32, at
+// most 1024). scratch: kFirstMaximumSharedBytes of shared memory.
+__device__ __forceinline__ int32_t BlockFirstMaximum(const float* row, int64_t vocab,
+                                                     unsigned char* scratch) {
+  float* best_values = reinterpret_cast<float*>(scratch);
   int32_t* best_ids = reinterpret_cast<int32_t*>(best_values + kWarpSize);
-  const float* row = logits + rows[blockIdx.x] * vocab;
   // Each thread scans its indices in increasing order, so keeping the first of equal values
   // (and taking a -inf only as a first find) leaves its first maximum. NaN never wins.
   float best = -__builtin_huge_valf();
@@ -50,17 +51,17 @@ __global__ void GreedyTokensKernel(const float* logits, int64_t vocab, const int
   WarpArgMax(best, id);
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
+  const int warps = static_cast<int>(blockDim.x) / kWarpSize;
   if (lane == 0) {
     best_values[warp] = best;
     best_ids[warp] = id;
   }
   __syncthreads();
-  if (warp != 0) return;
-  const int warps = static_cast<int>(blockDim.x) / kWarpSize;
   best = lane < warps ? best_values[lane] : -__builtin_huge_valf();
   id = lane < warps ? best_ids[lane] : kNoToken;
   WarpArgMax(best, id);
-  if (lane == 0) tokens[blockIdx.x] = id == kNoToken ? 0 : id;  // all NaN: the CPU's first token
+  __syncthreads();                 // scratch may be reused right after
+  return id == kNoToken ? 0 : id;  // all NaN: the CPU's first token
 }
 
 }  // namespace xq::cuda
