@@ -12,6 +12,9 @@
 namespace xq {
 namespace {
 
+// Above this many survivors the draw lays them out over the vocabulary rather than sorting them.
+constexpr size_t kSortedDrawLimit = 512;
+
 struct Candidate {
   float value;  // the logit, then the unnormalized probability
   int32_t id;
@@ -175,7 +178,16 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   if (n == 0) return ArgMax(logits);  // nothing has weight (a temperature too small to invert)
 
   // The draw walks the survivors in id order, as the device does (row_sampling.h), so a seed
-  // picks the same token on either.
+  // picks the same token on either. Many survivors (a flat top-p) are laid out over the
+  // vocabulary instead of sorted: two passes cost less than sorting thousands.
+  if (n > kSortedDrawLimit) {
+    std::vector<float>& kept = ProbScratch();
+    kept.assign(logits.size(), 0.0f);
+    for (size_t i = 0; i < n; ++i) kept[c[i].id] = c[i].value;
+    total = 0.0;
+    for (float w : kept) total += w;
+    return Draw(kept, total, uniform);
+  }
   std::sort(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n),
             [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
   total = 0.0;
