@@ -214,6 +214,19 @@ void EngineLoop::PlanSampledRows(const std::vector<LogitsRow>& rows, BatchInputs
   }
 }
 
+// A runner that samples rows returns a token for each, and logprobs for each when any asked.
+void EngineLoop::CheckRunnerSamples(const BatchInputs& inputs) const {
+  const size_t rows = inputs.sampled_rows.size();
+  const bool logprobs = std::any_of(inputs.row_sampling.begin(), inputs.row_sampling.end(),
+                                    [](const RowSampling& s) { return s.top_logprobs >= 0; });
+  if (runner_->sampled_tokens().size() != rows ||
+      (logprobs && runner_->sampled_logprobs().size() != rows)) {
+    throw Error("the runner returned " + std::to_string(runner_->sampled_tokens().size()) +
+                " tokens and " + std::to_string(runner_->sampled_logprobs().size()) +
+                " logprobs for " + std::to_string(rows) + " sampled rows");
+  }
+}
+
 void EngineLoop::Sample(Request& req, size_t copy_index, std::span<const float> logits) {
   Emit(req, copy_index, req.copies[copy_index].sampler->Next(logits));
 }
@@ -313,6 +326,7 @@ bool EngineLoop::Step() {
     for (const BlockCopy& copy : copies_) storage.CopyBlock(copy.src, copy.dst);
     copies_.clear();
     runner_->Execute(plan.inputs, logits_);
+    CheckRunnerSamples(plan.inputs);
   } catch (const std::exception& e) {
     spdlog::error("engine step failed: {}", e.what());
     std::vector<int64_t> ids;

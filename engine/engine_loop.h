@@ -76,6 +76,8 @@ class EngineLoop {
   // Rows the runner can sample where the logits are, added to inputs.sampled_rows (their
   // samplers' uniforms are drawn here).
   void PlanSampledRows(const std::vector<LogitsRow>& rows, BatchInputs& inputs);
+  // Throws when the runner did not return what the step's sampled rows need.
+  void CheckRunnerSamples(const BatchInputs& inputs) const;
   void Sample(Request& req, size_t copy_index, std::span<const float> logits);
   // A drawn token's bookkeeping and output.
   void Emit(Request& req, size_t copy_index, const SampleResult& r);

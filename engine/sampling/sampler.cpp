@@ -212,7 +212,7 @@ int32_t Sampler::Draw(std::span<const float> probs, double total, double uniform
   double cumulative = 0.0;
   int32_t last = 0;
   for (size_t i = 0; i < probs.size(); ++i) {
-    if (probs[i] == 0.0f) continue;
+    if (!(probs[i] > 0.0f)) continue;  // masked, underflowed, or NaN (never drawn)
     cumulative += probs[i];
     last = static_cast<int32_t>(i);
     if (u < cumulative) return last;

@@ -137,7 +137,7 @@ __device__ __forceinline__ int32_t DrawInIdOrder(const SampledRow& row, double u
         cumulative += row.FinalWeight(i);
         if (target < cumulative) return static_cast<int32_t>(i);
       }
-      break;  // rounding: the chunk's own running sum fell short of its total
+      return last[t];  // rounding: the chunk's running sum fell short of its total
     }
     before += mass[t];
   }

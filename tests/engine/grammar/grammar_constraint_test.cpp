@@ -215,13 +215,15 @@ TEST_F(GrammarTest, ACompleteGrammarEndsTheSequenceEvenWithIgnoreEos) {
 
 // A runner's step, done here on the host as the CUDA runner does it on the device: the grammar's
 // bitmask, then the edits, then the draw (kernels/include/row_sampling.h), then Accept.
-SampleResult RunnerStep(SequenceSampler& sampler, std::vector<float> logits) {
+// masked_rows counts the rows that went up with a bitmask.
+SampleResult RunnerStep(SequenceSampler& sampler, std::vector<float> logits, int& masked_rows) {
   const auto vocab = static_cast<int64_t>(logits.size());
   std::vector<LogitEdit> edits;
   std::vector<uint32_t> allowed;
   RowSampling row;
   sampler.RowForRunner(vocab, edits, allowed, row);
   if (row.allowed_tokens >= 0) {
+    ++masked_rows;
     const uint32_t* words = allowed.data() + row.allowed_tokens * AllowedTokenWords(vocab);
     for (int64_t t = 0; t < vocab; ++t) {
       if (!TokenAllowed(words, t)) logits[t] = -INFINITY;
@@ -270,11 +272,10 @@ TEST_F(GrammarTest, RowsSampledByARunnerFollowTheGrammarAsNextDoes) {
         for (float& l : logits) l = noise(rng);
         for (int32_t id : eos_) logits[id] += 4.0f;  // so that schema walks end
         const SampleResult want = host.Next(logits);
-        const SampleResult got = RunnerStep(runner, logits);
+        const SampleResult got = RunnerStep(runner, logits, masked_rows);
         ASSERT_EQ(got.token, want.token) << c.spec.source << " seed " << seed << " step " << step;
         ASSERT_EQ(got.is_stop_token, want.is_stop_token);
         ASSERT_EQ(runner.finished(), host.finished());
-        ++masked_rows;
       }
       EXPECT_EQ(runner.finish_reason(), host.finish_reason());
     }

@@ -217,21 +217,36 @@ TEST(SamplerTest, TheRunnersDrawPicksTheSameTokenFromTheSameSeed) {
 }
 
 TEST(SamplerTest, NextRowCarriesTheParametersAndOneUniformPerSampledStep) {
-  Sampler a(Params(0.8f, 5, 0.9f, 0.1f), 3), b(Params(0.8f, 5, 0.9f, 0.1f), 3);
+  const SamplingParams params = Params(0.8f, 5, 0.9f, 0.1f);
   const std::vector<float> logits = {0.1f, 0.7f, -0.2f, 0.4f, 0.0f, 0.3f};
-  for (int i = 0; i < 5; ++i) {
-    const RowSampling row = a.NextRow();
-    EXPECT_EQ(row.temperature, 0.8f);
-    EXPECT_EQ(row.top_k, 5);
-    EXPECT_EQ(row.top_p, 0.9f);
-    EXPECT_EQ(row.min_p, 0.1f);
-    EXPECT_GE(row.uniform, 0.0);
-    EXPECT_LT(row.uniform, 1.0);
-    // Interleaving runner draws with host draws keeps both on the same stream of uniforms.
-    EXPECT_EQ(SampleRowReference(logits.data(), 6, row), b.Sample(logits)) << "step " << i;
+  const std::vector<float> masked(6, kNegInf);  // an early return of Sample
+  const std::vector<float> one = {kNegInf, kNegInf, 2.0f, kNegInf, kNegInf, kNegInf};
+  // `mixed` alternates host draws (including ones that return early) with runner draws; `runner`
+  // only makes runner draws. Each step takes one uniform either way, so every runner draw of
+  // `mixed` is the same as `runner`'s draw of that step.
+  Sampler mixed(params, 3), runner(params, 3);
+  for (int i = 0; i < 12; ++i) {
+    const RowSampling want = runner.NextRow();
+    EXPECT_EQ(want.temperature, 0.8f);
+    EXPECT_EQ(want.top_k, 5);
+    EXPECT_EQ(want.top_p, 0.9f);
+    EXPECT_EQ(want.min_p, 0.1f);
+    EXPECT_GE(want.uniform, 0.0);
+    EXPECT_LT(want.uniform, 1.0);
+    if (i % 3 == 0) {
+      EXPECT_EQ(mixed.NextRow().uniform, want.uniform) << "step " << i;
+    } else {
+      EXPECT_EQ(mixed.Sample(i % 3 == 1 ? masked : one), i % 3 == 1 ? 0 : 2);
+    }
   }
-  Sampler greedy(Params(0.0f), 3);
-  EXPECT_EQ(greedy.NextRow().uniform, 0.0);  // greedy draws take no uniform
+  // A runner draw and a host draw of the same step pick the same token.
+  Sampler host(params, 5), device(params, 5);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(SampleRowReference(logits.data(), 6, device.NextRow()), host.Sample(logits));
+  }
+  SamplingParams greedy = params;
+  greedy.temperature = 0.0f;
+  EXPECT_TRUE(IsGreedy(Sampler(greedy, 3).NextRow()));
 }
 
 }  // namespace
