@@ -192,22 +192,26 @@ void EngineLoop::Finish(Request& req, size_t copy_index, FinishKind kind, std::s
 }
 
 // Only where the runner returns nothing but the token (and its logprobs): a sampled row of a
-// request whose copies all exist (the first token of n > 1 is drawn by every copy from one row)
-// and that wants no prompt logprob from it.
+// request whose copies all exist (the first token of n > 1 is drawn by every copy from one row),
+// and a prompt row whose logprob was asked for (its token given, its raw logprobs wanted).
 void EngineLoop::PlanSampledRows(const std::vector<LogitsRow>& rows, BatchInputs& inputs) {
   if (!runner_->SamplesRows()) return;
-  RowSampling draw;
   for (size_t row = 0; row < rows.size(); ++row) {
-    if (!rows[row].sample) continue;
     const auto it = by_seq_.find(rows[row].seq_id);
     if (it == by_seq_.end()) continue;
     const auto [req, copy_index] = it->second;
-    if (req->copies.size() < static_cast<size_t>(req->request.params.n) ||
-        NeedsPromptLogprob(*req, rows[row].position)) {
+    RowSampling draw;
+    if (NeedsPromptLogprob(*req, rows[row].position)) {
+      if (rows[row].sample) continue;  // never both (a prompt's last row has no next token)
+      draw.given_token = req->request.prompt[rows[row].position + 1];
+      draw.top_logprobs = req->request.params.prompt_logprobs;
+    } else if (!rows[row].sample ||
+               req->copies.size() < static_cast<size_t>(req->request.params.n)) {
       continue;
+    } else {
+      req->copies[copy_index].sampler->RowForRunner(model_.config.vocab_size, inputs.logit_edits,
+                                                    inputs.allowed_tokens, draw);
     }
-    req->copies[copy_index].sampler->RowForRunner(model_.config.vocab_size, inputs.logit_edits,
-                                                  inputs.allowed_tokens, draw);
     inputs.sampled_rows.push_back(static_cast<int64_t>(row));
     inputs.row_sampling.push_back(draw);
     inputs.sampled_edit_indptr.push_back(static_cast<int64_t>(inputs.logit_edits.size()));
@@ -355,7 +359,11 @@ bool EngineLoop::Step() {
     if (it == by_seq_.end()) continue;
     auto [req, copy_index] = it->second;
     const std::span<const float> logits(logits_.data() + row * vocab, vocab);
-    if (!by_runner) RecordPromptLogprob(*req, rows[row].position, logits);
+    if (!by_runner) {
+      RecordPromptLogprob(*req, rows[row].position, logits);
+    } else if (!rows[row].sample) {
+      RecordPromptLogprob(*req, rows[row].position, *runner_logprobs);
+    }
     if (!rows[row].sample) continue;
     const int64_t sampled_seq = rows[row].seq_id;
     if (req->copies.size() < static_cast<size_t>(req->request.params.n)) {
@@ -416,6 +424,14 @@ void EngineLoop::RecordPromptLogprob(Request& req, int64_t position,
   const int32_t token = prompt[position + 1];
   TokenLogprobs lp = ComputeTokenLogprobs(logits, token, top);
   req.prompt_logprobs[position] = TokenOutput{token, lp.logprob, std::move(lp.top), lp.rank};
+}
+
+void EngineLoop::RecordPromptLogprob(Request& req, int64_t position, const RowLogprobs& lp) {
+  if (!NeedsPromptLogprob(req, position)) return;
+  std::vector<TokenLogprob> top;
+  for (int32_t i = 0; i < lp.top_count; ++i) top.push_back({lp.top_tokens[i], lp.top_logprobs[i]});
+  req.prompt_logprobs[position] =
+      TokenOutput{req.request.prompt[position + 1], lp.logprob, std::move(top), lp.rank};
 }
 
 void EngineLoop::PublishPromptLogprobs(Request& req, int64_t seq_id) {

@@ -83,6 +83,8 @@ class EngineLoop {
   void Emit(Request& req, size_t copy_index, const SampleResult& r);
   static bool NeedsPromptLogprob(const Request& req, int64_t position);
   void RecordPromptLogprob(Request& req, int64_t position, std::span<const float> logits);
+  // The same from logprobs the runner computed where the logits are.
+  void RecordPromptLogprob(Request& req, int64_t position, const RowLogprobs& logprobs);
   void PublishPromptLogprobs(Request& req, int64_t seq_id);
   void Finish(Request& req, size_t copy_index, FinishKind kind, std::string stop_reason = {});
   SequenceDelta& DeltaFor(Request& req, int32_t index);

@@ -45,7 +45,7 @@ void ValidateSampledRows(const BatchInputs& in, int64_t vocab, const Fail& fail)
         !(s.top_p > 0.0f && s.top_p <= 1.0f) || !(s.min_p >= 0.0f && s.min_p <= 1.0f) ||
         !(s.uniform >= 0.0 && s.uniform < 1.0) || s.top_logprobs > kMaxRowTopLogprobs ||
         (s.top_logprobs >= 0 && !s.raw_logprobs && !(s.logprobs_temperature > 0.0f)) ||
-        s.allowed_tokens >= masks) {
+        s.allowed_tokens >= masks || s.given_token >= vocab) {
       fail("row_sampling[" + std::to_string(i) + "] is out of range");
     }
   }

@@ -155,6 +155,10 @@ __global__ void SampleTokensKernel(const float* logits, int64_t vocab, const int
   int32_t* chunk_last = reinterpret_cast<int32_t*>(chunk_mass + blockDim.x);
 
   const RowSampling s = params[blockIdx.x];
+  if (s.given_token >= 0) {  // the same for the whole block: no barrier is skipped by some
+    if (threadIdx.x == 0) tokens[blockIdx.x] = s.given_token;
+    return;
+  }
   const float* row_logits = logits + rows[blockIdx.x] * vocab;
   const int32_t first_max = BlockFirstMaximum(row_logits, vocab, shared);
   const float max_logit = row_logits[first_max];

@@ -3,6 +3,8 @@
 // per sampled step exactly as the CPU sampler does, so a request's seed means the same on both
 // devices, and the device only does the inverse-CDF draw.
 //
+// (A row with a given_token is not drawn at all: it is there for its logprobs.)
+//
 // The draw, shared by the CPU sampler (engine/sampling/sampler.cpp), the scalar reference
 // (kernels/reference/sample_row_reference.cpp) and the CUDA kernel
 // (kernels/cuda/sample_tokens.cuh):
@@ -39,8 +41,10 @@ struct RowSampling {
   // (AllowedTokenWords(vocab) words each, bit t % 32 of word t / 32 set when token t may come
   // next); -1: every token allowed.
   int32_t allowed_tokens = -1;
+  // >= 0: no draw, this is the row's token (a prompt token, scored for prompt logprobs).
+  int32_t given_token = -1;
 };
-static_assert(sizeof(RowSampling) == 40);
+static_assert(sizeof(RowSampling) == 48);
 
 // Words of one allowed-token bitmask.
 XQ_HOST_DEVICE inline int64_t AllowedTokenWords(int64_t vocab) { return (vocab + 31) / 32; }

@@ -34,6 +34,7 @@ void SortBy(std::vector<Token>& tokens, Value value) {
 }  // namespace
 
 int32_t SampleRowReference(const float* logits, int64_t vocab, const RowSampling& s) {
+  if (s.given_token >= 0) return s.given_token;
   const int32_t first_max = FirstMaximum(logits, vocab);
   const float max_logit = logits[first_max];
   if (IsGreedy(s) || !(max_logit > -INFINITY)) return first_max;

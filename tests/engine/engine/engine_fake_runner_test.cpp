@@ -204,6 +204,9 @@ TEST_P(EngineFakeRunnerTest, PromptLogprobsCoverEveryPromptTokenUnderPreemption)
     EXPECT_GT(engine->Stats().preemptions, 0);
     EXPECT_EQ(engine->CheckInvariants(), "");
     EXPECT_EQ(runner_->rows_sampled_by_runner() > 0, samples_rows);
+    // A runner that samples also scores the prompt rows (the host never reads them: the fake
+    // runner leaves NaN there).
+    EXPECT_EQ(runner_->prompt_rows_scored() > 0, samples_rows);
   }
 }
 

@@ -100,6 +100,7 @@ void FakeRunner::SampleRows(const BatchInputs& in, std::vector<float>& logits) {
   for (size_t i = 0; i < in.sampled_rows.size(); ++i) {
     const std::span<float> row(logits.data() + in.sampled_rows[i] * vocab_, vocab_);
     const RowSampling& s = in.row_sampling[i];
+    prompt_rows_scored_ += s.given_token >= 0;
     const std::vector<float> raw(row.begin(), row.end());
     if (s.allowed_tokens >= 0) {
       const uint32_t* words =

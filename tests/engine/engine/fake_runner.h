@@ -42,6 +42,8 @@ class FakeRunner : public ModelRunner {
   void Hold();
   void Release();
   int64_t rows_sampled_by_runner() const { return rows_sampled_by_runner_; }
+  // Of those, prompt rows scored for their given token (prompt logprobs).
+  int64_t prompt_rows_scored() const { return prompt_rows_scored_; }
 
  private:
   class TokenStorage : public KvStorage {
@@ -64,7 +66,7 @@ class FakeRunner : public ModelRunner {
   bool samples_rows_;
   std::vector<int32_t> sampled_tokens_;
   std::vector<RowLogprobs> sampled_logprobs_;
-  int64_t steps_ = 0, rows_sampled_by_runner_ = 0;
+  int64_t steps_ = 0, rows_sampled_by_runner_ = 0, prompt_rows_scored_ = 0;
   std::mutex hold_mutex_;
   std::condition_variable released_;
   bool held_ = false;

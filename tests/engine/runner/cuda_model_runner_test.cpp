@@ -319,6 +319,57 @@ TEST(CudaRunnerSampling, SampledRowsGiveTheReferencesTokenAndLeaveOtherRowsAlone
   }
 }
 
+// Prompt rows scored on the device: each row's given token comes back with its raw logprobs,
+// rank and alternatives, as the CPU computes them from the whole row, which never crosses.
+TEST(CudaRunnerSampling, PromptRowsAreScoredForTheirGivenToken) {
+  const Model m = test::MakeTinyModel();
+  const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2);
+  const int64_t vocab = m.config.vocab_size, n = 7;
+  const auto tokens = test::RandomTokens(n, vocab, 5);
+  auto run = [&](const std::vector<RowSampling>& scored, std::vector<float>& logits) {
+    KvBackend kv = OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m);
+    SequenceKv s;
+    kv.kv->Reserve(s, n);
+    BatchInputs in;
+    in.Clear();
+    AppendSequence(in, *kv.kv, s, tokens, LogitRows::kAll);
+    for (size_t r = 0; r < scored.size(); ++r) {
+      in.sampled_rows.push_back(static_cast<int64_t>(r));
+      in.row_sampling.push_back(scored[r]);
+      in.sampled_edit_indptr.push_back(0);
+    }
+    kv.runner->Execute(in, logits);
+    EXPECT_EQ(kv.runner->sampled_tokens().size(), scored.size());
+    return std::vector<RowLogprobs>(kv.runner->sampled_logprobs().begin(),
+                                    kv.runner->sampled_logprobs().end());
+  };
+  std::vector<float> ref;
+  run({}, ref);
+  // Rows 0..5 scored for the prompt's next token with 0, 3 and 20 alternatives; row 6 left.
+  std::vector<RowSampling> scored(n - 1);
+  for (size_t r = 0; r < scored.size(); ++r) {
+    scored[r].given_token = tokens[r + 1];
+    scored[r].top_logprobs = r % 3 == 0 ? 0 : r % 3 == 1 ? 3 : 20;
+  }
+  std::vector<float> logits;
+  const std::vector<RowLogprobs> got = run(scored, logits);
+  ASSERT_EQ(got.size(), scored.size());
+  for (size_t r = 0; r < scored.size(); ++r) {
+    SCOPED_TRACE(::testing::Message() << "row " << r);
+    const std::span<const float> row(ref.data() + r * vocab, vocab);
+    const TokenLogprobs want = ComputeTokenLogprobs(row, tokens[r + 1], scored[r].top_logprobs);
+    EXPECT_NEAR(got[r].logprob, want.logprob, 1e-4);  // two exp implementations
+    EXPECT_EQ(got[r].rank, want.rank);
+    ASSERT_EQ(got[r].top_count, static_cast<int32_t>(want.top.size()));
+    for (size_t j = 0; j < want.top.size(); ++j) {
+      EXPECT_EQ(got[r].top_tokens[j], want.top[j].token);
+      EXPECT_NEAR(got[r].top_logprobs[j], want.top[j].logprob, 1e-4);
+    }
+  }
+  const std::span<const float> last(logits.data() + (n - 1) * vocab, vocab);
+  EXPECT_TRUE(std::equal(last.begin(), last.end(), ref.begin() + (n - 1) * vocab));
+}
+
 #if defined(XQ_SIMT_EMULATION)
 TEST(CudaRunnerMemory, FreesEveryDeviceAllocation) {
   const size_t before = simt::DeviceBytesInUse();

@@ -96,18 +96,24 @@ TEST(SampleTokensEmulated, DrawsTheReferencesTokenForEveryTruncation) {
 TEST(SampleTokensEmulated, EdgeRowsFallBackAsTheReferenceDoes) {
   // Rows: 0 all masked, 1 all NaN (both: the first maximum, token 0); 2 a single finite token;
   // 3 two tied maxima, drawn with top_k 1 (greedy: the first), top_k 2 (either, by the uniform)
-  // and top_p 0.5 (the first reaches the mass alone: ties go to the smaller id).
+  // and top_p 0.5 (the first reaches the mass alone: ties go to the smaller id), then given.
   const int64_t vocab = 70;
   std::vector<float> x(4 * vocab, -INFINITY);
   std::fill(x.begin() + vocab, x.begin() + 2 * vocab, NAN);
   x[2 * vocab + 33] = 1.0f;
   x[3 * vocab + 9] = x[3 * vocab + 40] = 2.0f;
-  const std::vector<int64_t> listed = {0, 1, 2, 3, 3, 3, 3};
-  const std::vector<RowSampling> params = {{1.0f, 0, 0.9f, 0.1f, 0.5},  {1.0f, 0, 0.9f, 0.1f, 0.5},
-                                           {0.7f, 5, 0.5f, 0.0f, 0.99}, {1.0f, 1, 1.0f, 0.0f, 0.9},
-                                           {1.0f, 2, 1.0f, 0.0f, 0.25}, {1.0f, 2, 1.0f, 0.0f, 0.75},
-                                           {1.0f, 0, 0.5f, 0.0f, 0.75}};
-  const std::vector<int32_t> want = {0, 0, 33, 9, 9, 40, 9};
+  const std::vector<int64_t> listed = {0, 1, 2, 3, 3, 3, 3, 3};
+  const std::vector<RowSampling> params = {
+      {1.0f, 0, 0.9f, 0.1f, 0.5},
+      {1.0f, 0, 0.9f, 0.1f, 0.5},
+      {0.7f, 5, 0.5f, 0.0f, 0.99},
+      {1.0f, 1, 1.0f, 0.0f, 0.9},
+      {1.0f, 2, 1.0f, 0.0f, 0.25},
+      {1.0f, 2, 1.0f, 0.0f, 0.75},
+      {1.0f, 0, 0.5f, 0.0f, 0.75},
+      // A given token (a prompt row scored for its logprobs) is not drawn at all.
+      {1.0f, 0, 0.5f, 0.0f, 0.75, -1, 1, 1.0f, -1, 61}};
+  const std::vector<int32_t> want = {0, 0, 33, 9, 9, 40, 9, 61};
   std::vector<int32_t> tokens(listed.size(), -1);
   simt::Launch(dim3(listed.size()), dim3(64), cuda::SampleTokensSharedBytes(64),
                cuda::SampleTokensKernel, x.data(), vocab, listed.data(), params.data(),
