@@ -31,10 +31,11 @@ struct EngineConfig {
   // tokens) near this many ms (StepBudget); 0: chunks always fill max_num_batched_tokens. The
   // default only bounds the worst gaps: a tighter target trades time to first token for it.
   int32_t target_itl_ms = 1000;
-  int32_t max_waiting_requests = 1024;   // Submit throws QueueFull beyond this
-  int64_t max_model_len = 0;             // 0: the model's context length
+  int32_t max_waiting_requests = 1024;  // Submit throws QueueFull beyond this
+  int64_t max_model_len = 0;            // 0: the model's context length
   bool prefix_caching = true;
   Device device = Device::kCpu;  // which runner runs the steps (when none is given)
+  bool cuda_graphs = true;       // that runner's decode steps as CUDA graphs (cuda only)
 };
 
 struct EngineStats {

@@ -32,7 +32,8 @@ EngineLoop::EngineLoop(const Model& model, const EngineConfig& config,
       max_model_len_(config.max_model_len > 0
                          ? std::min(config.max_model_len, model.config.max_context)
                          : model.config.max_context),
-      runner_(runner ? std::move(runner) : MakeModelRunner(model, config.device)),
+      runner_(runner ? std::move(runner)
+                     : MakeModelRunner(model, config.device, {config.cuda_graphs})),
       step_budget_(config.max_num_batched_tokens, config.target_itl_ms / 1000.0) {
   if (config_.max_model_len > model.config.max_context) {
     throw Error("max_model_len: " + std::to_string(config_.max_model_len) +

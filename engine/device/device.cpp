@@ -15,11 +15,12 @@ namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 #if XQ_WITH_CUDA
-std::unique_ptr<ModelRunner> MakeCudaRunner(const Model& model) {
+std::unique_ptr<ModelRunner> MakeCudaRunner(const Model& model, RunnerOptions options) {
   const CudaDeviceInfo info = ProbeCudaDevice();
-  spdlog::info("device: cuda 0, {} ({:.1f} GiB, {:.1f} GiB free)", info.name,
-               info.total_bytes / kGiB, info.free_bytes / kGiB);
-  auto runner = std::make_unique<CudaModelRunner>(model);
+  spdlog::info("device: cuda 0, {} ({:.1f} GiB, {:.1f} GiB free); decode steps {}", info.name,
+               info.total_bytes / kGiB, info.free_bytes / kGiB,
+               options.cuda_graphs ? "as CUDA graphs" : "launched eagerly (--enforce-eager)");
+  auto runner = std::make_unique<CudaModelRunner>(model, CudaRunnerOptions{options.cuda_graphs});
   spdlog::info(
       "weights: {:.2f} GiB on the device (fp16 matrices; {} GGUF-quantized matrices "
       "dequantized to fp16)",
@@ -69,9 +70,10 @@ void PrepareModelForDevice(Model& model, Device device) {
   if (device == Device::kCpu) PackForCpuKernels(model);
 }
 
-std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device) {
+std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device,
+                                             [[maybe_unused]] RunnerOptions options) {
 #if XQ_WITH_CUDA
-  if (device == Device::kCuda) return MakeCudaRunner(model);
+  if (device == Device::kCuda) return MakeCudaRunner(model, options);
 #endif
   if (device == Device::kCuda) throw Error("this binary was built without CUDA");
   spdlog::info("device: cpu");

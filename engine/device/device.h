@@ -33,6 +33,12 @@ DeviceMemory QueryDeviceMemory(Device device);
 // packed once for the matmul kernels (PackForCpuKernels). Call before MakeModelRunner.
 void PrepareModelForDevice(Model& model, Device device);
 
-std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device);
+// Runner settings beyond the device (--enforce-eager turns the CUDA runner's graphs off).
+struct RunnerOptions {
+  bool cuda_graphs = true;
+};
+
+std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device,
+                                             RunnerOptions options = {});
 
 }  // namespace xq

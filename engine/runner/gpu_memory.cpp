@@ -1,6 +1,7 @@
 #include "engine/runner/gpu_memory.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <string>
 
@@ -26,12 +27,19 @@ int64_t StepActivationBytes(const ModelConfig& c, int64_t max_batched_tokens, in
   const int64_t kv = c.num_kv_heads * c.head_dim, ff = c.intermediate_size;
   // fp32 x, xn, q, k, v, attn, gate, up per token, and the fp16 GEMM input.
   const int64_t per_token = 4 * (2 * h + 2 * q + 2 * kv + 2 * ff) + 2 * std::max({h, q, ff});
-  const int64_t logits = 4 * max_seqs * c.vocab_size;
+  // A decode step of up to 256 sequences runs padded to its graph's size (graph_batch.h: never
+  // above the next power of two).
+  const int64_t padded_seqs =
+      max_seqs <= 256 ? static_cast<int64_t>(
+                            std::bit_ceil(static_cast<uint64_t>(std::max<int64_t>(max_seqs, 1))))
+                      : max_seqs;
+  const int64_t tokens = std::max(max_batched_tokens, padded_seqs);
+  const int64_t logits_rows = std::min(tokens, kMaxLogitsRowsOnDevice);
+  const int64_t logits = 4 * (logits_rows + max_seqs) * c.vocab_size;  // and the raw copies
   const int64_t group = c.num_kv_heads > 0 ? c.num_heads / c.num_kv_heads : 1;
   const int64_t attention =
-      4 * std::max<int64_t>(max_batched_tokens * c.num_heads, kAttentionSplitsBound * group) *
-      (c.head_dim + 2);
-  return per_token * max_batched_tokens + logits + attention + kActivationMargin;
+      4 * std::max<int64_t>(tokens * c.num_heads, kAttentionSplitsBound * group) * (c.head_dim + 2);
+  return per_token * tokens + logits + attention + kActivationMargin;
 }
 
 GpuMemorySplit SplitGpuMemory(double fraction, int64_t total_bytes, int64_t free_bytes,
@@ -43,8 +51,8 @@ GpuMemorySplit SplitGpuMemory(double fraction, int64_t total_bytes, int64_t free
   s.total = total_bytes;
   s.in_use = total_bytes - free_bytes;
   s.activations = activation_bytes;
-  s.kv_cache = static_cast<int64_t>(fraction * static_cast<double>(total_bytes)) - s.in_use -
-               s.activations;
+  s.kv_cache =
+      static_cast<int64_t>(fraction * static_cast<double>(total_bytes)) - s.in_use - s.activations;
   if (s.kv_cache <= 0) {
     throw Error("--gpu-memory-utilization " + std::to_string(fraction) + ": " +
                 GiB(static_cast<int64_t>(fraction * static_cast<double>(total_bytes))) +

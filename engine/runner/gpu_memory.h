@@ -12,9 +12,14 @@ namespace xq {
 // What cuBLAS's workspace, kernel launch state and allocator slack take besides the buffers.
 inline constexpr int64_t kActivationMargin = int64_t{256} << 20;
 
+// The CUDA runner computes logits rows this many at a time (a prefill chunk scored for prompt
+// logprobs has a row per token).
+inline constexpr int64_t kMaxLogitsRowsOnDevice = 256;
+
 // Device bytes of one step's activations at most: the runner's per-token buffers for
-// `max_batched_tokens` tokens, logits rows for `max_seqs` sequences, and the attention
-// workspace, plus kActivationMargin.
+// `max_batched_tokens` tokens or a CUDA graph's padded batch, logits rows (at most
+// kMaxLogitsRowsOnDevice) and raw copies for `max_seqs` sequences, and the attention workspace,
+// plus kActivationMargin.
 int64_t StepActivationBytes(const ModelConfig& config, int64_t max_batched_tokens,
                             int64_t max_seqs);
 

@@ -1,5 +1,7 @@
 #include "engine/step/solo_sequence.h"
 
+#include <algorithm>
+
 #include "engine/step/batch_builder.h"
 
 namespace xq {
@@ -20,6 +22,23 @@ const std::vector<float>& SoloSequence::Step(int32_t token) {
   const int32_t tokens[] = {token};
   const int64_t rows[] = {0};
   return Append(tokens, rows);
+}
+
+int32_t SoloSequence::StepGreedy(int32_t token) {
+  if (!runner_.SamplesRows()) {
+    const std::vector<float>& row = Step(token);
+    return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
+  }
+  const int32_t tokens[] = {token};
+  kv_.Reserve(seq_, 1);
+  inputs_.Clear();
+  AppendSequence(inputs_, kv_, seq_, tokens, LogitRows::kLast);
+  inputs_.sampled_rows.push_back(0);
+  inputs_.sampled_edit_indptr.push_back(0);
+  inputs_.row_sampling.emplace_back();  // greedy
+  runner_.Execute(inputs_, logits_);
+  kv_.Commit(seq_, 1);
+  return runner_.sampled_tokens()[0];
 }
 
 }  // namespace xq

@@ -27,6 +27,9 @@ class SoloSequence {
                                    std::span<const int64_t> logits_rows);
   // Appends one token and returns its next-token logits.
   const std::vector<float>& Step(int32_t token);
+  // Appends one token and returns the greedy next token (the row's first maximum): drawn where
+  // the logits are when the runner SamplesRows, as the engine's decode steps are.
+  int32_t StepGreedy(int32_t token);
 
   int64_t length() const { return seq_.length; }
 

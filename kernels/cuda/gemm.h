@@ -23,7 +23,8 @@ class Gemm {
 
  private:
   cudaStream_t stream_;
-  void* handle_ = nullptr;  // cublasHandle_t
+  void* handle_ = nullptr;     // cublasHandle_t
+  void* workspace_ = nullptr;  // device memory (real cuBLAS only)
 };
 
 }  // namespace xq::cuda

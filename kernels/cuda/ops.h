@@ -31,7 +31,8 @@ void LaunchRope(float* x, const int32_t* positions, int64_t rows, int64_t heads,
 void LaunchRotateHeads(float* x, int64_t rows, int64_t heads, int64_t head_dim, bool inverse,
                        cudaStream_t stream);
 // XqQuantizeJobs on the device: job j turns the window block in pages[j * P, (j + 1) * P) into
-// compressed block blocks[j], layer `layer` only (layout: a device copy).
+// compressed block blocks[j], layer `layer` only (layout: a device copy); a job with block -1
+// is padding and skipped.
 void LaunchQuantizeWindowBlocks(const KvBlockLayout* layout, uint8_t* arena, int64_t layer,
                                 const int32_t* pages, const int32_t* blocks, int64_t jobs,
                                 cudaStream_t stream);
@@ -82,7 +83,7 @@ void LaunchSampleTokens(const float* logits, int64_t vocab, const int64_t* rows,
                         cudaStream_t stream);
 // Then, for entries whose params[b].top_logprobs >= 0, their RowLogprobs (out[b]) of the sampled
 // tokens[b]: from the edited row, or with params[b].raw_logprobs from raw row raw_slots[b] (the
-// row copied before its edits).
+// row copied before its edits; -1 when it had none: the row itself).
 //   raw: [*, vocab]; raw_slots, out: [count]
 void LaunchTokenLogprobs(const float* logits, int64_t vocab, const int64_t* rows, const float* raw,
                          const int32_t* raw_slots, const RowSampling* params, const int32_t* tokens,

@@ -77,12 +77,14 @@ __device__ __forceinline__ void PutCode(uint8_t* codes, int64_t i, int bits, int
   codes[bit >> 3] = static_cast<uint8_t>(codes[bit >> 3] | (code << (bit & 7)));
 }
 
-// grid = jobs, block = any multiple of 32 threads.
+// grid = jobs, block = any multiple of 32 threads. A job whose block is -1 does nothing: the
+// padding of a fixed-shape launch (a CUDA graph's).
 //   layout: device copy; arena: every block id at arena + id * block_bytes
 //   pages: [jobs * window_pages_per_block]; blocks: [jobs]
 __global__ void QuantizeWindowBlocksKernel(const KvBlockLayout* layout, uint8_t* arena,
                                            int64_t layer, const int32_t* pages,
                                            const int32_t* blocks) {
+  if (blocks[blockIdx.x] < 0) return;
   const KvBlockLayout& L = *layout;
   const int64_t H = L.num_kv_heads, D = L.head_dim, G = L.block_tokens;
   const XqWindowView w{pages + static_cast<int64_t>(blockIdx.x) * L.window_pages_per_block, 0};

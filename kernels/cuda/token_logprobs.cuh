@@ -27,7 +27,8 @@ inline constexpr unsigned kTokenLogprobsSharedBytes = kWarpSize * sizeof(double)
 // grid = sampled rows, block = a multiple of 32 threads (at most 1024), shared memory =
 // kTokenLogprobsSharedBytes. Entries whose params[b].top_logprobs < 0 are skipped.
 //   logits: [*, vocab], entry b's row rows[b]; raw: [*, vocab], entry b's row before its edits
-//   at raw_slots[b] when params[b].raw_logprobs; tokens: [n] the sampled tokens; out: [n]
+//   at raw_slots[b] when params[b].raw_logprobs and raw_slots[b] >= 0 (-1: the row had no
+//   edits, so rows[b] is its raw row); tokens: [n] the sampled tokens; out: [n]
 __global__ void TokenLogprobsKernel(const float* logits, int64_t vocab, const int64_t* rows,
                                     const float* raw, const int32_t* raw_slots,
                                     const RowSampling* params, const int32_t* tokens,
@@ -35,8 +36,9 @@ __global__ void TokenLogprobsKernel(const float* logits, int64_t vocab, const in
   XQ_SHARED(unsigned char, shared);
   const RowSampling s = params[blockIdx.x];
   if (s.top_logprobs < 0) return;
-  const float* row = s.raw_logprobs ? raw + static_cast<int64_t>(raw_slots[blockIdx.x]) * vocab
-                                    : logits + rows[blockIdx.x] * vocab;
+  const int32_t slot = s.raw_logprobs ? raw_slots[blockIdx.x] : -1;
+  const float* row =
+      slot >= 0 ? raw + static_cast<int64_t>(slot) * vocab : logits + rows[blockIdx.x] * vocab;
   const float inv_t = 1.0f / (s.raw_logprobs ? 1.0f : s.logprobs_temperature);
   const float max_logit = row[BlockFirstMaximum(row, vocab, shared)];
   const int32_t token = tokens[blockIdx.x];

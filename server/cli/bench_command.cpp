@@ -10,8 +10,8 @@
 #include "engine/model/model_loader.h"
 #include "engine/sampling/sampler.h"
 #include "engine/step/solo_sequence.h"
-#include "server/cli/commands.h"
 #include "server/cli/bench_model.h"
+#include "server/cli/commands.h"
 #include "server/cli/device_option.h"
 #include "server/cli/kv_options.h"
 #include "server/cli/offline_bench.h"
@@ -28,6 +28,7 @@ struct BenchOptions {
   std::string kv_profile = "fp16";
   std::string kv_memory = "1GiB";
   std::string device = "auto";
+  bool enforce_eager = false;
 };
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
@@ -42,8 +43,9 @@ void RunBench(const BenchOptions& o) {
   const ModelConfig& c = model.config;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
-  auto backend = MakeKvBackend(model, o.kv_profile, o.kv_memory, o.prefill_tokens,
-                               o.prefill_tokens + o.decode_tokens, device);
+  auto backend =
+      MakeKvBackend(model, o.kv_profile, o.kv_memory, o.prefill_tokens,
+                    o.prefill_tokens + o.decode_tokens, device, {.cuda_graphs = !o.enforce_eager});
 
   double best_prefill = 0, best_decode = 0;
   for (int rep = 0; rep < o.repeats; ++rep) {
@@ -61,17 +63,23 @@ void RunBench(const BenchOptions& o) {
     SoloSequence seq(*backend->runner, *backend->kv);
     const int32_t prompt[] = {token(rng), token(rng), token(rng), token(rng)};
     const int64_t last[] = {3};
-    const std::vector<float>* logits = &seq.Append(prompt, last);
+    int32_t next = ArgMax(seq.Append(prompt, last));
     auto t1 = std::chrono::steady_clock::now();
-    for (int i = 0; i < o.decode_tokens; ++i) logits = &seq.Step(ArgMax(*logits));
+    // Greedy tokens drawn where the logits are, as the engine's decode steps (on CUDA: one
+    // graph launch and a token back per step).
+    for (int i = 0; i < o.decode_tokens; ++i) next = seq.StepGreedy(next);
     best_decode =
         std::max(best_decode, o.decode_tokens / Seconds(t1, std::chrono::steady_clock::now()));
   }
-  nlohmann::json out = {{"engine", "xquant"},          {"device", DeviceName(device)},
+  nlohmann::json out = {{"engine", "xquant"},
+                        {"device", DeviceName(device)},
                         {"threads", o.threads},
-                        {"kv_profile", o.kv_profile},  {"prefill_tokens", o.prefill_tokens},
-                        {"prefill_tps", best_prefill}, {"decode_tokens", o.decode_tokens},
-                        {"decode_tps", best_decode}};
+                        {"kv_profile", o.kv_profile},
+                        {"prefill_tokens", o.prefill_tokens},
+                        {"prefill_tps", best_prefill},
+                        {"decode_tokens", o.decode_tokens},
+                        {"decode_tps", best_decode},
+                        {"cuda_graphs", device == Device::kCuda && !o.enforce_eager}};
   std::printf("%s\n", out.dump().c_str());
 }
 
@@ -121,6 +129,9 @@ void AddBenchCommand(CLI::App& app) {
   AddBenchModelOptions(cmd, opts->model);
   cmd->add_option("--threads,-t", opts->threads, "Threads (0 = all cores)")->capture_default_str();
   AddDeviceOption(cmd, opts->device);
+  cmd->add_flag("--enforce-eager", opts->enforce_eager,
+                "cuda: launch every kernel from the host (no CUDA graphs), to measure what they "
+                "save");
   cmd->add_option("--prefill-tokens", opts->prefill_tokens)
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 16));
@@ -139,6 +150,7 @@ void AddBenchCommand(CLI::App& app) {
     offline->kv_profile = opts->kv_profile;
     offline->kv_memory = opts->kv_memory;
     offline->device = opts->device;
+    offline->enforce_eager = opts->enforce_eager;
     RunOfflineBench(*offline);
   });
 }

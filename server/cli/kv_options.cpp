@@ -16,11 +16,12 @@ void AddKvMemoryOption(CLI::App* cmd, KvOptions& options) {
 
 std::unique_ptr<KvBackend> MakeKvBackend(const Model& model, const std::string& profile_name,
                                          const std::string& memory, int64_t max_chunk_tokens,
-                                         int64_t context_length, Device device) {
+                                         int64_t context_length, Device device,
+                                         RunnerOptions runner_options) {
   const KvProfile profile = LoadKvProfile(profile_name);
   auto backend = std::make_unique<KvBackend>(
       xq::MakeKvBackend(model, profile, ParseByteSize(memory), max_chunk_tokens,
-                        MakeModelRunner(model, device)));
+                        MakeModelRunner(model, device, runner_options)));
   const KvBlockLayout& layout = backend->plan.layout;
   spdlog::info("{}",
                DescribeKvAccounting(profile.name, layout, profile.recent_window, context_length));

@@ -19,10 +19,11 @@ struct KvOptions {
 
 void AddKvMemoryOption(CLI::App* cmd, KvOptions& options);
 
-// Builds the device's runner with the cache and logs its accounting (both bit counts, bytes per token)
-// at `context_length`.
+// Builds the device's runner with the cache and logs its accounting (both bit counts, bytes per
+// token) at `context_length`.
 std::unique_ptr<KvBackend> MakeKvBackend(const Model& model, const std::string& profile,
                                          const std::string& memory, int64_t max_chunk_tokens,
-                                         int64_t context_length, Device device);
+                                         int64_t context_length, Device device,
+                                         RunnerOptions runner_options = {});
 
 }  // namespace xq::cli

@@ -12,9 +12,9 @@
 
 #include "engine/engine.h"
 #include "engine/grammar/grammar_compiler.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "engine/kv/kv_budget.h"
 #include "engine/model/model_loader.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
 
 namespace xq::cli {
@@ -39,6 +39,7 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
   config.max_waiting_requests = o.concurrency + 1;
   config.prefix_caching = o.prefix_caching;
   config.device = device;
+  config.cuda_graphs = !o.enforce_eager;
   Engine engine(model, config);
 
   const int total = o.requests > 0 ? o.requests : 2 * o.concurrency;
@@ -52,8 +53,10 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
   std::optional<GrammarSpec> grammar;
   double compile_ms = 0;
   if (!o.json_schema.empty()) {
-    grammar = GrammarSpec{GrammarKind::kJsonSchema, ReadTextFile(o.json_schema, "--json-schema"),
-                          {}, "--json-schema"};
+    grammar = GrammarSpec{GrammarKind::kJsonSchema,
+                          ReadTextFile(o.json_schema, "--json-schema"),
+                          {},
+                          "--json-schema"};
     // The first compile (vocabulary index included) is the cost a new schema pays once.
     const auto t0 = SteadyClock::now();
     GrammarCompiler(Tokenizer(model.tokenizer), static_cast<int32_t>(model.config.vocab_size), {})
@@ -137,6 +140,7 @@ void RunOfflineBench(const OfflineBenchOptions& o) {
       {"prompt_tokens_computed", s.prompt_tokens},
       {"shared_prefix_tokens", o.shared_prefix_tokens},
       {"prefix_caching", o.prefix_caching},
+      {"cuda_graphs", device == Device::kCuda && !o.enforce_eager},
       {"prefix_cache_hit_tokens", s.prefix_cache_hits},
       {"max_concurrent_sequences", s.max_concurrent_sequences},
       {"max_concurrent_full_sequences", s.max_concurrent_full_sequences},

@@ -14,6 +14,7 @@ struct OfflineBenchOptions {
   std::string kv_profile = "fp16";
   std::string kv_memory = "1GiB";
   std::string device = "auto";
+  bool enforce_eager = false;  // cuda: no CUDA graphs
   int threads = 0;
   int concurrency = 8;
   int prompt_tokens = 256;

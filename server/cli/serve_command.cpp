@@ -5,15 +5,15 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
-#include <memory>
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <memory>
 
-#include "engine/runner/gpu_memory.h"
 #include "engine/engine.h"
 #include "engine/kv/kv_budget.h"
 #include "engine/model/model_loader.h"
+#include "engine/runner/gpu_memory.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
 #include "server/core/prompt_builder.h"
@@ -68,6 +68,7 @@ EngineConfig MakeEngineConfig(const ServerConfig& c, Device device) {
   e.max_model_len = c.max_model_len;
   e.prefix_caching = c.prefix_caching;
   e.device = device;
+  e.cuda_graphs = !c.enforce_eager;
   return e;
 }
 
@@ -75,14 +76,15 @@ EngineConfig MakeEngineConfig(const ServerConfig& c, Device device) {
 // weights are on it (the runner is up) and a step's activations are set aside.
 int64_t KvCacheBytesForUtilization(const ServerConfig& c, const Model& model, Device device) {
   const DeviceMemory memory = QueryDeviceMemory(device);
-  const GpuMemorySplit split = SplitGpuMemory(
-      c.gpu_memory_utilization, memory.total, memory.free,
-      StepActivationBytes(model.config, c.max_num_batched_tokens, c.max_num_seqs));
+  const GpuMemorySplit split =
+      SplitGpuMemory(c.gpu_memory_utilization, memory.total, memory.free,
+                     StepActivationBytes(model.config, c.max_num_batched_tokens, c.max_num_seqs));
   constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-  spdlog::info("GPU memory: {:.0f}% of {:.1f} GiB: {:.2f} GiB in use (weights, CUDA), {:.2f} GiB "
-               "for activations, {:.2f} GiB for the KV cache",
-               100 * c.gpu_memory_utilization, split.total / kGiB, split.in_use / kGiB,
-               split.activations / kGiB, split.kv_cache / kGiB);
+  spdlog::info(
+      "GPU memory: {:.0f}% of {:.1f} GiB: {:.2f} GiB in use (weights, CUDA), {:.2f} GiB "
+      "for activations, {:.2f} GiB for the KV cache",
+      100 * c.gpu_memory_utilization, split.total / kGiB, split.in_use / kGiB,
+      split.activations / kGiB, split.kv_cache / kGiB);
   return split.kv_cache;
 }
 
@@ -142,7 +144,8 @@ void RunServe(const ServeOptions& o) {
   Tokenizer tokenizer(model.tokenizer);
   PromptBuilder prompts(tokenizer, ResolveChatTemplate(config.chat_template, model.tokenizer));
   EngineConfig engine_config = MakeEngineConfig(config, device);
-  std::unique_ptr<ModelRunner> runner = MakeModelRunner(model, device);
+  std::unique_ptr<ModelRunner> runner =
+      MakeModelRunner(model, device, {.cuda_graphs = !config.enforce_eager});
   if (config.gpu_memory_utilization > 0) {
     if (device != Device::kCuda) {
       throw Error("gpu_memory_utilization: needs device cuda; this server runs on the cpu");
@@ -160,7 +163,8 @@ void RunServe(const ServeOptions& o) {
   serving.created = static_cast<int64_t>(std::time(nullptr));
   serving.tool_format = DetectToolCallFormat(prompts, config.tool_call_parser);
   if (serving.tool_format) {
-    spdlog::info("tools: calls are read in the {} format", ToolCallFormatName(*serving.tool_format));
+    spdlog::info("tools: calls are read in the {} format",
+                 ToolCallFormatName(*serving.tool_format));
   } else {
     spdlog::info("tools: the chat template does not offer tools; requests with tools get 400");
   }

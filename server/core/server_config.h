@@ -28,8 +28,9 @@ struct ServerConfig {
   int64_t max_waiting_requests = 1024;
   int64_t max_model_len = 0;  // 0: the model's context length
   bool prefix_caching = true;
-  int64_t threads = 0;  // compute threads; 0: all cores
+  int64_t threads = 0;          // compute threads; 0: all cores
   std::string device = "auto";  // cpu, cuda or auto (cuda when built with it and a GPU is usable)
+  bool enforce_eager = false;   // cuda: no CUDA graphs
 
   int64_t http_threads = 128;  // requests served at once (a stream holds one to its end)
   std::string max_body_size = "16MiB";
@@ -86,7 +87,11 @@ void ForEachConfigField(Config& c, F&& f) {
   f("prefix_caching", c.prefix_caching, "Reuse KV blocks of shared prompt prefixes");
   f("threads", c.threads, "Compute threads (0: all cores)");
   f("device", c.device,
-    "Where the model runs: cpu, cuda, or auto (cuda when this binary has CUDA and a GPU is usable)");
+    "Where the model runs: cpu, cuda, or auto (cuda when this binary has CUDA and a GPU is "
+    "usable)");
+  f("enforce_eager", c.enforce_eager,
+    "cuda: launch every kernel of every step from the host instead of replaying decode steps "
+    "as CUDA graphs (for debugging; decode is slower)");
   f("http_threads", c.http_threads, "HTTP handler threads (requests served at once)");
   f("max_body_size", c.max_body_size, "Largest request body (larger ones get 413)");
   f("read_timeout_s", c.read_timeout_s, "Seconds for a request's head and body together");

@@ -4,10 +4,11 @@
 #   - decode attention bandwidth at 8K/32K context, batch 1/32/256, fp16 vs xquant-1.38
 #     (bench/cuda_attention_bench.cpp);
 #   - sampling on the device against copying the logits rows (bench/cuda_sampling_bench.cpp);
-#   - a synthetic Llama-3-8B (configs/synthetic): batch-1 prefill/decode, and the engine's
-#     throughput at one KV budget for fp16 and xquant-1.38 with 2K-token prompts;
+#   - a synthetic Llama-3-8B (configs/synthetic): batch-1 prefill/decode (decode also without
+#     CUDA graphs: --enforce-eager), and the engine's throughput at one KV budget for fp16 and
+#     xquant-1.38 with 2K-token prompts;
 #   - when the default model was carried in (tests/gpu/prepare.sh --model): greedy generation on
-#     the GPU against the CPU, and batch-1 speed on both.
+#     the GPU against the CPU, and batch-1 speed on both (and on the GPU without graphs).
 # Writes $OUT/gpu_summary.json (per step: exit status, seconds, the JSON it printed) and a few
 # logs: at most 8 files, as the device tool returns. Needs .gpu/ from tests/gpu/prepare.sh.
 # Budget: about 6 minutes on an H200.
@@ -39,6 +40,10 @@ step sampling 60 .gpu/bin/cuda_sampling_bench
 synthetic=configs/synthetic/llama-3-8b.json
 step synthetic_batch1 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
   --prefill-tokens 2048 --decode-tokens 64 --repeats 2 --kv-profile xquant-1.38 --kv-cache-memory 8GiB
+# The same decode launched kernel by kernel: what CUDA graphs save at batch 1 (a ratio).
+step synthetic_batch1_eager 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
+  --prefill-tokens 2048 --decode-tokens 64 --repeats 2 --kv-profile xquant-1.38 --kv-cache-memory 8GiB \
+  --enforce-eager
 for profile in fp16 xquant-1.38; do
   step "synthetic_engine_$profile" 200 .gpu/bin/xquant bench --offline --synthetic-model $synthetic \
     --device cuda --kv-profile $profile --kv-cache-memory 16GiB --concurrency 256 \
@@ -60,6 +65,8 @@ if [[ -f $model ]]; then
     step "bench_$device" 180 .gpu/bin/xquant bench --model $model --device $device \
       --prefill-tokens 2048 --decode-tokens 128 --repeats 3 --kv-profile xquant-1.38
   done
+  step bench_cuda_eager 120 .gpu/bin/xquant bench --model $model --device cuda \
+    --prefill-tokens 2048 --decode-tokens 128 --repeats 3 --kv-profile xquant-1.38 --enforce-eager
 fi
 
 python3 - "$OUT" <<'PY'

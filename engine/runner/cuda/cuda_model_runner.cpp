@@ -1,11 +1,16 @@
 #include "engine/runner/cuda/cuda_model_runner.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "engine/runner/batch_validation.h"
+#include "engine/runner/cuda/cuda_graph.h"
+#include "engine/runner/cuda/graph_batch.h"
 #include "kernels/cuda/ops.h"
 
 namespace xq {
@@ -45,8 +50,42 @@ struct CudaModelRunner::StepTables {
   DeviceBuffer<uint32_t> allowed_tokens;
 };
 
-CudaModelRunner::CudaModelRunner(const Model& model)
-    : model_(model), tables_(std::make_unique<StepTables>()) {
+// Everything a decode step's launches freeze beyond the addresses they read: the padded batch
+// size, the attention split, and which optional sampling kernels run.
+struct CudaModelRunner::GraphKey {
+  int64_t bucket = 0, split_tokens = 0, splits = 0;
+  bool allowed_tokens = false, logit_edits = false, logprobs = false;
+  bool operator==(const GraphKey&) const = default;
+};
+
+struct CudaModelRunner::CapturedStep {
+  CapturedStep(GraphKey k, std::vector<const void*> a, cudaStream_t stream,
+               const std::function<void()>& enqueue)
+      : key(k), addresses(std::move(a)), graph(stream, enqueue) {}
+  GraphKey key;
+  std::vector<const void*> addresses;  // StepAddresses() at capture
+  CudaGraph graph;
+  int64_t last_use = 0;
+};
+
+namespace {
+
+// Graphs kept at once: buckets x context-length classes x sampling variants in use.
+constexpr size_t kMaxGraphs = 64;
+
+int64_t LongestKv(const BatchInputs& in) {
+  return in.kv_len.empty() ? 0 : *std::max_element(in.kv_len.begin(), in.kv_len.end());
+}
+
+bool WantsLogprobs(const BatchInputs& in) {
+  return std::any_of(in.row_sampling.begin(), in.row_sampling.end(),
+                     [](const RowSampling& s) { return s.top_logprobs >= 0; });
+}
+
+}  // namespace
+
+CudaModelRunner::CudaModelRunner(const Model& model, CudaRunnerOptions options)
+    : model_(model), options_(options), tables_(std::make_unique<StepTables>()) {
   if (model.config.head_dim > cuda::kMaxAttentionHeadDim) {
     throw Error(model.source + ": head_dim " + std::to_string(model.config.head_dim) +
                 " is above the CUDA attention kernel's " +
@@ -62,6 +101,7 @@ CudaModelRunner::CudaModelRunner(const Model& model)
 
 CudaModelRunner::~CudaModelRunner() {
   cudaStreamSynchronize(stream_);
+  graphs_.clear();
   gemm_.reset();
   cudaStreamDestroy(stream_);
 }
@@ -69,8 +109,13 @@ CudaModelRunner::~CudaModelRunner() {
 void CudaModelRunner::AllocateKv(const KvConfig& config) {
   ValidateKvConfig(config, model_.config);
   storage_.reset();
-  storage_ =
-      std::make_unique<DeviceKvStorage>(config.layout.block_bytes, config.num_blocks, stream_);
+  graphs_.clear();
+  // One window block past the host's blocks: what a graph's padding rows write and read.
+  const auto scratch = static_cast<int32_t>(config.layout.window_pages_per_block);
+  storage_ = std::make_unique<DeviceKvStorage>(config.layout.block_bytes, config.num_blocks,
+                                               scratch, stream_);
+  scratch_pages_.clear();
+  for (int32_t i = 0; i < scratch; ++i) scratch_pages_.push_back(storage_->spare_block(i));
   layout_.Upload(&config.layout, 1, stream_);
   kv_ = config;
 }
@@ -98,22 +143,11 @@ void CudaModelRunner::Reserve(int64_t tokens) {
   reserved_tokens_ = tokens;
 }
 
-// Every layer attends over the same sequences: one split plan and workspace per step.
-void CudaModelRunner::PlanAttention(const BatchInputs& in) {
-  const ModelConfig& c = model_.config;
-  const int64_t n = in.num_tokens();
-  if (n == 0) return;
-  const int64_t longest = *std::max_element(in.kv_len.begin(), in.kv_len.end());
-  attention_split_ = cuda::PlanAttentionSplit(n, c.num_kv_heads, longest);
-  attention_workspace_.Reserve(static_cast<size_t>(
-      cuda::AttentionWorkspaceFloats(n, c.num_heads, c.head_dim, attention_split_)));
-}
-
 void CudaModelRunner::UploadTables(const BatchInputs& in) {
   StepTables& t = *tables_;
-  auto up = [&](auto& dst, const auto& host) {
-    if (!host.empty()) dst.Upload(host, stream_);
-  };
+  // Empty ones too: every table then has an address from the first step on, so a graph
+  // captured before a table was first needed still matches the runner's addresses after.
+  auto up = [&](auto& dst, const auto& host) { dst.UploadTable(host, stream_); };
   up(t.tokens, in.tokens);
   up(t.positions, in.positions);
   up(t.qo_indptr, in.qo_indptr);
@@ -127,7 +161,10 @@ void CudaModelRunner::UploadTables(const BatchInputs& in) {
   up(t.quantize_blocks, in.quantize_blocks);
   const std::vector<int32_t> rows(in.logits_rows.begin(), in.logits_rows.end());
   up(t.logits_rows, rows);
-  up(t.sampled_rows, in.sampled_rows);
+  // Relative to their chunk of logits rows (Logits).
+  std::vector<int64_t> sampled(in.sampled_rows);
+  for (int64_t& r : sampled) r %= options_.logits_chunk_rows;
+  up(t.sampled_rows, sampled);
   up(t.sampled_edit_indptr, in.sampled_edit_indptr);
   up(t.logit_edits, in.logit_edits);
   up(t.row_sampling, in.row_sampling);
@@ -210,95 +247,79 @@ void CudaModelRunner::Layer(const BatchInputs& in, int64_t layer) {
   MatMul(gate_.data(), n, ff, l.w_down, h, x_.data(), /*accumulate=*/true);
 }
 
-// Only the wanted rows: gathered (xn_), normed (into x_, no longer needed), projected.
-void CudaModelRunner::Logits(const BatchInputs& in, std::vector<float>& logits) {
+// Only the wanted rows, at most logits_chunk_rows at a time (a 2K-token prompt scored for its
+// logprobs needs no 2K rows of logits on the device): gathered and normed (xn_), projected,
+// their sampled entries drawn and scored, the rest copied to the host before the next chunk.
+void CudaModelRunner::Logits(const BatchInputs& in, float* host_logits) {
   const ModelConfig& c = model_.config;
   const int64_t rows = static_cast<int64_t>(in.logits_rows.size()), h = c.hidden_size;
-  logits.resize(rows * c.vocab_size);
-  sampled_tokens_.clear();
-  sampled_logprobs_.clear();
-  if (rows == 0) return;
-  cuda::LaunchEmbedding(tables_->logits_rows.data(), rows, x_.data(), xn_.data(), h, stream_);
-  cuda::LaunchRmsNorm(xn_.data(), weights_.output_norm.data(), x_.data(), rows, h, c.rms_norm_eps,
-                      stream_);
-  logits_.Reserve(logits.size());
-  MatMul(x_.data(), rows, h, weights_.output, c.vocab_size, logits_.data());
-  SampleRows(in);
-  CopyRowsToHost(in, logits);
+  const int64_t chunk = options_.logits_chunk_rows;
+  size_t b0 = 0;  // the chunk's first sampled entry
+  for (int64_t first = 0; first < rows; first += chunk) {
+    const int64_t count = std::min(chunk, rows - first);
+    cuda::LaunchEmbedding(tables_->logits_rows.data() + first, count, x_.data(), xn_.data(), h,
+                          stream_);
+    cuda::LaunchRmsNorm(xn_.data(), weights_.output_norm.data(), xn_.data(), count, h,
+                        c.rms_norm_eps, stream_);
+    MatMul(xn_.data(), count, h, weights_.output, c.vocab_size, logits_.data());
+    size_t b1 = b0;
+    while (b1 < in.sampled_rows.size() && in.sampled_rows[b1] < first + count) ++b1;
+    SampleRows(in, first, b0, b1);
+    CopyRowsToHost(in, first, count, b0, b1, host_logits);
+    b0 = b1;
+  }
 }
 
-// The sampled rows' tokens, drawn from their edited rows on the device.
-void CudaModelRunner::SampleRows(const BatchInputs& in) {
-  const auto count = static_cast<int64_t>(in.sampled_rows.size());
+// Sampled entries [b0, b1) of the chunk starting at row `first`: tokens drawn from their edited
+// rows, and their logprobs. The device's sampled_rows are relative to their chunk.
+void CudaModelRunner::SampleRows(const BatchInputs& in, int64_t first, size_t b0, size_t b1) {
+  const auto count = static_cast<int64_t>(b1 - b0);
   if (count == 0) return;
   StepTables& t = *tables_;
   const int64_t vocab = model_.config.vocab_size;
-  const std::vector<int32_t> raw_slots = KeepRawRows(in);
+  const int64_t* rows = t.sampled_rows.data() + b0;
+  const RowSampling* params = t.row_sampling.data() + b0;
+  KeepRawRows(in, first, b0, b1);
   if (!in.allowed_tokens.empty()) {
-    cuda::LaunchAllowedTokens(logits_.data(), vocab, t.sampled_rows.data(), count,
-                              t.row_sampling.data(), t.allowed_tokens.data(), stream_);
+    cuda::LaunchAllowedTokens(logits_.data(), vocab, rows, count, params, t.allowed_tokens.data(),
+                              stream_);
   }
   if (!in.logit_edits.empty()) {
-    cuda::LaunchLogitEdits(logits_.data(), vocab, t.sampled_rows.data(), count,
-                           t.sampled_edit_indptr.data(), t.logit_edits.data(), stream_);
+    cuda::LaunchLogitEdits(logits_.data(), vocab, rows, count, t.sampled_edit_indptr.data() + b0,
+                           t.logit_edits.data(), stream_);
   }
-  t.sampled_tokens.Reserve(count);
-  cuda::LaunchSampleTokens(logits_.data(), vocab, t.sampled_rows.data(), t.row_sampling.data(),
-                           count, t.sampled_tokens.data(), stream_);
-  sampled_tokens_.resize(count);
-  CheckCuda(cudaMemcpyAsync(sampled_tokens_.data(), t.sampled_tokens.data(),
-                            count * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
-            "copying sampled tokens to the host");
-  ComputeLogprobs(in, raw_slots);
+  cuda::LaunchSampleTokens(logits_.data(), vocab, rows, params, count, t.sampled_tokens.data() + b0,
+                           stream_);
+  if (WantsLogprobs(in)) {
+    cuda::LaunchTokenLogprobs(logits_.data(), vocab, rows, raw_logits_.data(),
+                              t.raw_slots.data() + b0, params, t.sampled_tokens.data() + b0, count,
+                              t.row_logprobs.data() + b0, stream_);
+  }
 }
 
-std::vector<int32_t> CudaModelRunner::KeepRawRows(const BatchInputs& in) {
-  std::vector<int32_t> slots(in.sampled_rows.size(), -1);
-  int32_t raw = 0;
-  for (size_t b = 0; b < slots.size(); ++b) {
-    const RowSampling& s = in.row_sampling[b];
-    if (s.top_logprobs >= 0 && s.raw_logprobs) slots[b] = raw++;
-  }
-  if (raw == 0) return slots;
+// The chunk's rows whose raw logprobs need a copy before their mask or edits (eager steps).
+void CudaModelRunner::KeepRawRows(const BatchInputs& in, int64_t first, size_t b0, size_t b1) {
   const int64_t vocab = model_.config.vocab_size;
-  raw_logits_.Reserve(static_cast<size_t>(raw * vocab));
-  for (size_t b = 0; b < slots.size(); ++b) {
-    if (slots[b] < 0) continue;
-    CheckCuda(cudaMemcpyAsync(raw_logits_.data() + slots[b] * vocab,
-                              logits_.data() + in.sampled_rows[b] * vocab, vocab * sizeof(float),
-                              cudaMemcpyDeviceToDevice, stream_),
+  for (size_t b = b0; b < b1; ++b) {
+    if (raw_slots_[b] < 0) continue;
+    CheckCuda(cudaMemcpyAsync(raw_logits_.data() + raw_slots_[b] * vocab,
+                              logits_.data() + (in.sampled_rows[b] - first) * vocab,
+                              vocab * sizeof(float), cudaMemcpyDeviceToDevice, stream_),
               "keeping a row's raw logits");
   }
-  return slots;
 }
 
-void CudaModelRunner::ComputeLogprobs(const BatchInputs& in,
-                                      const std::vector<int32_t>& raw_slots) {
-  const auto wanted = [](const RowSampling& s) { return s.top_logprobs >= 0; };
-  if (std::none_of(in.row_sampling.begin(), in.row_sampling.end(), wanted)) return;
-  StepTables& t = *tables_;
-  const auto count = static_cast<int64_t>(in.sampled_rows.size());
-  t.raw_slots.Upload(raw_slots, stream_);
-  t.row_logprobs.Reserve(count);
-  cuda::LaunchTokenLogprobs(logits_.data(), model_.config.vocab_size, t.sampled_rows.data(),
-                            raw_logits_.data(), t.raw_slots.data(), t.row_sampling.data(),
-                            t.sampled_tokens.data(), count, t.row_logprobs.data(), stream_);
-  sampled_logprobs_.resize(count);
-  CheckCuda(cudaMemcpyAsync(sampled_logprobs_.data(), t.row_logprobs.data(),
-                            count * sizeof(RowLogprobs), cudaMemcpyDeviceToHost, stream_),
-            "copying logprobs to the host");
-}
-
-// Every row but the sampled ones, one copy per run of consecutive rows.
-void CudaModelRunner::CopyRowsToHost(const BatchInputs& in, std::vector<float>& logits) {
-  const int64_t rows = static_cast<int64_t>(in.logits_rows.size()),
-                vocab = model_.config.vocab_size;
-  int64_t start = 0;
-  for (size_t i = 0; i <= in.sampled_rows.size(); ++i) {
-    const int64_t end = i < in.sampled_rows.size() ? in.sampled_rows[i] : rows;
+// The chunk's rows that were not sampled, one copy per run of consecutive rows (eager steps:
+// a graph's rows are all sampled).
+void CudaModelRunner::CopyRowsToHost(const BatchInputs& in, int64_t first, int64_t count, size_t b0,
+                                     size_t b1, float* host_logits) {
+  const int64_t vocab = model_.config.vocab_size;
+  int64_t start = first;
+  for (size_t b = b0; b <= b1; ++b) {
+    const int64_t end = b < b1 ? in.sampled_rows[b] : first + count;
     if (end > start) {
       CheckCuda(
-          cudaMemcpyAsync(logits.data() + start * vocab, logits_.data() + start * vocab,
+          cudaMemcpyAsync(host_logits + start * vocab, logits_.data() + (start - first) * vocab,
                           (end - start) * vocab * sizeof(float), cudaMemcpyDeviceToHost, stream_),
           "copying logits to the host");
     }
@@ -306,19 +327,165 @@ void CudaModelRunner::CopyRowsToHost(const BatchInputs& in, std::vector<float>& 
   }
 }
 
-void CudaModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logits) {
-  if (!storage_) throw Error("batch inputs: no KV storage allocated");
-  ValidateBatchInputs(batch, model_.config, kv_);
-  const int64_t n = batch.num_tokens();
+void CudaModelRunner::ReserveSampling(const BatchInputs& in) {
+  const auto count = static_cast<int64_t>(in.sampled_rows.size());
+  StepTables& t = *tables_;
+  t.sampled_tokens.Reserve(count);
+  raw_slots_.assign(in.sampled_rows.size(), -1);
+  int32_t raw = 0;
+  for (size_t b = 0; b < raw_slots_.size(); ++b) {
+    if (NeedsRawCopy(in, b)) raw_slots_[b] = raw++;
+  }
+  raw_logits_.Reserve(static_cast<size_t>(raw * model_.config.vocab_size));
+  // Whether or not this step wants logprobs: addresses stay put for the graphs (StepAddresses).
+  t.raw_slots.UploadTable(raw_slots_, stream_);
+  t.row_logprobs.Reserve(count);
+}
+
+void CudaModelRunner::PrepareStep(const BatchInputs& in, const cuda::AttentionSplit& split) {
+  const ModelConfig& c = model_.config;
+  const int64_t n = in.num_tokens();
   Reserve(n);
-  UploadTables(batch);
-  PlanAttention(batch);
+  UploadTables(in);
+  // Every layer attends over the same sequences: one split plan and workspace per step.
+  attention_split_ = split;
+  attention_workspace_.Reserve(static_cast<size_t>(
+      cuda::AttentionWorkspaceFloats(n, c.num_heads, c.head_dim, attention_split_)));
+  const int64_t logits_rows = static_cast<int64_t>(in.logits_rows.size());
+  logits_.Reserve(
+      static_cast<size_t>(std::min(logits_rows, options_.logits_chunk_rows) * c.vocab_size));
+  ReserveSampling(in);
+}
+
+void CudaModelRunner::Forward(const BatchInputs& in, float* host_logits) {
+  const int64_t n = in.num_tokens();
   if (n > 0) {
     cuda::LaunchEmbedding(tables_->tokens.data(), n, weights_.token_embedding.data(), x_.data(),
                           model_.config.hidden_size, stream_);
-    for (int64_t layer = 0; layer < model_.config.num_layers; ++layer) Layer(batch, layer);
+    for (int64_t layer = 0; layer < model_.config.num_layers; ++layer) Layer(in, layer);
   }
-  Logits(batch, logits);
+  Logits(in, host_logits);
+}
+
+std::vector<const void*> CudaModelRunner::StepAddresses() const {
+  const StepTables& t = *tables_;
+  return {t.tokens.data(),
+          t.positions.data(),
+          t.block_ids.data(),
+          t.window_pages.data(),
+          t.quantize_pages.data(),
+          t.quantize_blocks.data(),
+          t.logits_rows.data(),
+          t.sampled_tokens.data(),
+          t.raw_slots.data(),
+          t.qo_indptr.data(),
+          t.kv_len.data(),
+          t.block_indptr.data(),
+          t.window_indptr.data(),
+          t.window_start.data(),
+          t.sampled_rows.data(),
+          t.sampled_edit_indptr.data(),
+          t.logit_edits.data(),
+          t.row_sampling.data(),
+          t.row_logprobs.data(),
+          t.allowed_tokens.data(),
+          x_.data(),
+          xn_.data(),
+          q_.data(),
+          k_.data(),
+          v_.data(),
+          attn_.data(),
+          gate_.data(),
+          up_.data(),
+          logits_.data(),
+          half_.data(),
+          attention_workspace_.data(),
+          raw_logits_.data(),
+          storage_->arena(),
+          layout_.data()};
+}
+
+void CudaModelRunner::RunGraph(const BatchInputs& padded, float* host_logits) {
+  const GraphKey key{padded.num_seqs(),           attention_split_.split_tokens,
+                     attention_split_.splits,     !padded.allowed_tokens.empty(),
+                     !padded.logit_edits.empty(), WantsLogprobs(padded)};
+  std::vector<const void*> addresses = StepAddresses();
+  auto it =
+      std::find_if(graphs_.begin(), graphs_.end(), [&](const auto& g) { return g->key == key; });
+  if (it != graphs_.end() && (*it)->addresses != addresses) {
+    graphs_.erase(it);  // a buffer grew since: its old address is baked in
+    it = graphs_.end();
+  }
+  if (it == graphs_.end() && std::find(seen_.begin(), seen_.end(), key) == seen_.end()) {
+    // A shape's first step runs eagerly: it warms up what loads on first use (modules, cuBLAS's
+    // choices) outside any capture, and a shape seen once costs no capture.
+    seen_.push_back(key);
+    Forward(padded, host_logits);
+    ++graph_stats_.eager_steps;
+    return;
+  }
+  if (it == graphs_.end()) {
+    if (graphs_.size() >= kMaxGraphs) {
+      graphs_.erase(
+          std::min_element(graphs_.begin(), graphs_.end(),
+                           [](const auto& a, const auto& b) { return a->last_use < b->last_use; }));
+    }
+    try {
+      graphs_.push_back(std::make_unique<CapturedStep>(key, std::move(addresses), stream_,
+                                                       [&] { Forward(padded, host_logits); }));
+    } catch (const std::runtime_error& e) {  // xq::Error, or cuBLAS refusing the capture
+      cudaGetLastError();                    // the capture's error, not the eager step's
+      spdlog::warn(
+          "CUDA graphs off: capturing a decode step failed ({}); steps now run launch by launch",
+          e.what());
+      options_.graphs = false;
+      graphs_.clear();
+      Forward(padded, host_logits);
+      ++graph_stats_.eager_steps;
+      return;
+    }
+    ++graph_stats_.captures;
+    it = std::prev(graphs_.end());
+  }
+  (*it)->last_use = ++graph_clock_;
+  (*it)->graph.Launch(stream_);
+  ++graph_stats_.replays;
+}
+
+void CudaModelRunner::CopyResults(const BatchInputs& batch) {
+  const auto count = static_cast<int64_t>(batch.sampled_rows.size());
+  sampled_tokens_.resize(count);
+  if (count > 0) {
+    CheckCuda(cudaMemcpyAsync(sampled_tokens_.data(), tables_->sampled_tokens.data(),
+                              count * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
+              "copying sampled tokens to the host");
+  }
+  sampled_logprobs_.clear();
+  if (count > 0 && WantsLogprobs(batch)) {
+    sampled_logprobs_.resize(count);
+    CheckCuda(cudaMemcpyAsync(sampled_logprobs_.data(), tables_->row_logprobs.data(),
+                              count * sizeof(RowLogprobs), cudaMemcpyDeviceToHost, stream_),
+              "copying logprobs to the host");
+  }
+}
+
+void CudaModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logits) {
+  if (!storage_) throw Error("batch inputs: no KV storage allocated");
+  ValidateBatchInputs(batch, model_.config, kv_);
+  logits.resize(batch.logits_rows.size() * static_cast<size_t>(model_.config.vocab_size));
+  const int64_t bucket = options_.graphs ? GraphBucket(batch) : 0;
+  if (bucket > 0) {
+    const BatchInputs& padded = PadToBucket(batch, bucket, scratch_pages_, padded_);
+    // The graph's split must cover its sequences as they grow: planned for their length class.
+    PrepareStep(padded, GraphAttentionSplit(bucket, model_.config.num_kv_heads, LongestKv(batch)));
+    RunGraph(padded, logits.data());
+  } else {
+    PrepareStep(batch, cuda::PlanAttentionSplit(batch.num_tokens(), model_.config.num_kv_heads,
+                                                LongestKv(batch)));
+    Forward(batch, logits.data());
+    ++graph_stats_.eager_steps;
+  }
+  CopyResults(batch);
   CheckCuda(cudaGetLastError(), "launching the step's kernels");
   CheckCuda(cudaStreamSynchronize(stream_), "running the step");
 }

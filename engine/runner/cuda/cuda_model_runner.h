@@ -3,7 +3,8 @@
 // all the step's tokens at once), the paged XQuant KV arena in device memory, and the custom
 // kernels of kernels/cuda for everything else. The host keeps all KV bookkeeping; each step
 // uploads the batch's tables, runs the layers on one stream, and copies back only the rows of
-// logits that were asked for: rows it samples as their token alone.
+// logits that were asked for: rows it samples as their token alone. Decode steps run as CUDA
+// graphs, one per batch-size bucket (graph_batch.h), captured on first use.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "engine/runner/cuda/device_buffer.h"
 #include "engine/runner/cuda/device_kv_storage.h"
 #include "engine/runner/cuda/device_weights.h"
+#include "engine/runner/gpu_memory.h"
 #include "engine/runner/model_runner.h"
 #include "engine/runner/rope_table.h"
 #include "kernels/cuda/gemm.h"
@@ -31,9 +33,21 @@ struct CudaDeviceInfo {
 };
 CudaDeviceInfo ProbeCudaDevice();
 
+struct CudaRunnerOptions {
+  bool graphs = true;  // decode steps as CUDA graphs (off: every launch from the host)
+  // Logits rows on the device at once (gpu_memory.h counts this many).
+  int64_t logits_chunk_rows = kMaxLogitsRowsOnDevice;
+};
+
+// How often decode steps ran from graphs (for tests and the startup of a benchmark).
+struct CudaGraphStats {
+  int64_t captures = 0, replays = 0, eager_steps = 0;
+};
+
 class CudaModelRunner : public ModelRunner {
  public:
-  explicit CudaModelRunner(const Model& model);  // model must outlive this
+  // model must outlive this
+  explicit CudaModelRunner(const Model& model, CudaRunnerOptions options = {});
   ~CudaModelRunner() override;
 
   void AllocateKv(const KvConfig& config) override;
@@ -45,25 +59,41 @@ class CudaModelRunner : public ModelRunner {
 
   int64_t weight_bytes() const { return weights_.bytes; }
   int64_t dequantized_matrices() const { return weights_.dequantized; }
+  const CudaGraphStats& graph_stats() const { return graph_stats_; }
 
  private:
   struct StepTables;  // the batch's tables on the device
+  struct GraphKey;    // what a captured step's launches freeze
+  struct CapturedStep;
+
+  // Before any kernel of the step: every allocation and upload (a graph holds kernels only).
+  void PrepareStep(const BatchInputs& in, const cuda::AttentionSplit& split);
+  void Reserve(int64_t tokens);
   void UploadTables(const BatchInputs& in);
-  void PlanAttention(const BatchInputs& in);
+  void ReserveSampling(const BatchInputs& in);
+  // The step's kernels, in order on the stream: from the tables to sampled tokens; rows that
+  // are not sampled are copied into host_logits ([logits rows, vocab]) on the way.
+  void Forward(const BatchInputs& in, float* host_logits);
   void Layer(const BatchInputs& in, int64_t layer);
   void Attend(const BatchInputs& in, int64_t layer);
   // y[n, out] (+)= x[n, in] * w^T, x converted to fp16 first.
   void MatMul(const float* x, int64_t n, int64_t in, const DeviceBuffer<uint16_t>& w, int64_t out,
               float* y, bool accumulate = false);
-  void Logits(const BatchInputs& in, std::vector<float>& logits);
-  void SampleRows(const BatchInputs& in);
-  // The rows whose raw logprobs are wanted, copied before their edits; returns the slots.
-  std::vector<int32_t> KeepRawRows(const BatchInputs& in);
-  void ComputeLogprobs(const BatchInputs& in, const std::vector<int32_t>& raw_slots);
-  void CopyRowsToHost(const BatchInputs& in, std::vector<float>& logits);
-  void Reserve(int64_t tokens);
+  void Logits(const BatchInputs& in, float* host_logits);
+  void SampleRows(const BatchInputs& in, int64_t first, size_t b0, size_t b1);
+  void KeepRawRows(const BatchInputs& in, int64_t first, size_t b0, size_t b1);
+  void CopyRowsToHost(const BatchInputs& in, int64_t first, int64_t count, size_t b0, size_t b1,
+                      float* host_logits);
+  // A padded decode step from its graph (captured the second time its shape is seen, or again
+  // when a buffer it reads moved).
+  void RunGraph(const BatchInputs& padded, float* host_logits);
+  std::vector<const void*> StepAddresses() const;
+  // After the kernels: the sampled tokens and logprobs, for the real rows of `batch` only.
+  void CopyResults(const BatchInputs& batch);
 
   const Model& model_;
+  CudaRunnerOptions options_;
+
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::Gemm> gemm_;
   RopeTable rope_;
@@ -80,8 +110,17 @@ class CudaModelRunner : public ModelRunner {
   cuda::AttentionSplit attention_split_;       // this step's, for every layer
   DeviceBuffer<float> attention_workspace_;    // the attention splits' partial results
   DeviceBuffer<float> raw_logits_;             // KeepRawRows' copies
+  std::vector<int32_t> raw_slots_;             // per sampled row: its raw copy, or -1
   std::vector<int32_t> sampled_tokens_;        // the last step's, for inputs.sampled_rows
   std::vector<RowLogprobs> sampled_logprobs_;  // the same rows' (when any asked)
+  // Decode graphs: the padded step, the scratch window block its padding rows write, and the
+  // captured graphs by shape (least recently used dropped beyond kMaxGraphs).
+  BatchInputs padded_;
+  std::vector<int32_t> scratch_pages_;
+  std::vector<std::unique_ptr<CapturedStep>> graphs_;
+  std::vector<GraphKey> seen_;  // shapes run once eagerly: the second time, they are captured
+  int64_t graph_clock_ = 0;
+  CudaGraphStats graph_stats_;
 };
 
 }  // namespace xq

@@ -2,6 +2,8 @@
 // are not kept across growth: buffers are scratch or written right after).
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <utility>
 #include <vector>
@@ -12,6 +14,8 @@ namespace xq {
 
 template <typename T>
 class DeviceBuffer {
+  static constexpr size_t kSmallestTable = 64;
+
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t count) { Reserve(count); }
@@ -37,14 +41,20 @@ class DeviceBuffer {
   }
 
   // The host values in, ordered on `stream` (the host copy may be reused on return: pageable
-  // memory is staged before cudaMemcpyAsync returns).
+  // memory is staged before cudaMemcpyAsync returns). Exactly as large as needed (weights).
   void Upload(const T* host, size_t count, cudaStream_t stream) {
     Reserve(count);
-    CheckCuda(cudaMemcpyAsync(data_, host, count * sizeof(T), cudaMemcpyHostToDevice, stream),
-              "copying to the device");
+    Copy(host, count, stream);
   }
   void Upload(const std::vector<T>& host, cudaStream_t stream) {
     Upload(host.data(), host.size(), stream);
+  }
+  // A step's table: grows to a power of two, at least 64 elements (allocated even when empty),
+  // so a table that grows step by step (block tables, a penalty's edits) keeps its address for
+  // long stretches: CUDA graphs bake it in, and are captured again when it moves.
+  void UploadTable(const std::vector<T>& host, cudaStream_t stream) {
+    Reserve(std::max(std::bit_ceil(host.size()), kSmallestTable));
+    Copy(host.data(), host.size(), stream);
   }
 
   T* data() { return data_; }
@@ -53,6 +63,12 @@ class DeviceBuffer {
   size_t bytes() const { return capacity_ * sizeof(T); }
 
  private:
+  void Copy(const T* host, size_t count, cudaStream_t stream) {
+    if (count == 0) return;
+    CheckCuda(cudaMemcpyAsync(data_, host, count * sizeof(T), cudaMemcpyHostToDevice, stream),
+              "copying to the device");
+  }
+
   T* data_ = nullptr;
   size_t capacity_ = 0;
 };

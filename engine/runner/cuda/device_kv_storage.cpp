@@ -4,10 +4,12 @@
 
 namespace xq {
 
-DeviceKvStorage::DeviceKvStorage(int64_t block_bytes, int32_t num_blocks, cudaStream_t stream)
+DeviceKvStorage::DeviceKvStorage(int64_t block_bytes, int32_t num_blocks, int32_t spare_blocks,
+                                 cudaStream_t stream)
     : block_bytes_(block_bytes), num_blocks_(num_blocks), stream_(stream) {
   if (block_bytes <= 0 || num_blocks <= 0) throw Error("KV storage: empty arena");
-  const auto bytes = static_cast<size_t>(block_bytes) * static_cast<size_t>(num_blocks);
+  const auto bytes =
+      static_cast<size_t>(block_bytes) * static_cast<size_t>(num_blocks + spare_blocks);
   try {
     arena_.Reserve(bytes);
   } catch (const Error& e) {

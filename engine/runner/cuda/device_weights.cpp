@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "engine/model/dequantize.h"
-#include "kernels/reference/half.h"
 #include "kernels/include/thread_pool.h"
+#include "kernels/reference/half.h"
 
 namespace xq {
 namespace {

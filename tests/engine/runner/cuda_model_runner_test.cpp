@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,9 +48,9 @@ Model WithFp16Matrices(Model m) {
 }
 
 // The same backend with the CUDA runner in place of the CPU one.
-KvBackend OnCuda(KvBackend b, const Model& m) {
+KvBackend OnCuda(KvBackend b, const Model& m, CudaRunnerOptions options = {}) {
   const KvConfig config{b.plan.layout, b.plan.recent_window, b.plan.budget.num_blocks};
-  b.runner = std::make_unique<CudaModelRunner>(m);
+  b.runner = std::make_unique<CudaModelRunner>(m, options);
   b.runner->AllocateKv(config);
   return b;
 }
@@ -208,7 +210,21 @@ void MaskDisallowed(std::vector<float>& row, const RowSampling& draw,
 // Rows are sampled on the device: each token is the draw's reference (row_sampling.h: the CPU
 // sampler's draw) over the row after its edits, greedy or not, and every other row comes back
 // exactly as without sampled rows.
-TEST(CudaRunnerSampling, SampledRowsGiveTheReferencesTokenAndLeaveOtherRowsAlone) {
+// Run with every logits row on the device at once, and 5 at a time (chunks that split the
+// sampled and returned rows unevenly); references always come from the first.
+class CudaRunnerSampling : public ::testing::TestWithParam<int64_t> {
+ protected:
+  KvBackend Backend(const Model& m, const std::vector<KvLayerSpec>& specs, bool reference) {
+    CudaRunnerOptions options;
+    if (!reference) options.logits_chunk_rows = GetParam();
+    return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m, options);
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(LogitsChunks, CudaRunnerSampling,
+                         ::testing::Values(kMaxLogitsRowsOnDevice, int64_t{5}));
+
+TEST_P(CudaRunnerSampling, SampledRowsGiveTheReferencesTokenAndLeaveOtherRowsAlone) {
   const Model m = test::MakeTinyModel();
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2);
   const int64_t vocab = m.config.vocab_size, n = 12;
@@ -220,7 +236,7 @@ TEST(CudaRunnerSampling, SampledRowsGiveTheReferencesTokenAndLeaveOtherRowsAlone
   auto run = [&](const std::vector<int64_t>& sampled_rows,
                  const std::vector<std::vector<LogitEdit>>& edits,
                  const std::vector<RowSampling>& draws, std::vector<float>& logits) {
-    KvBackend kv = OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m);
+    KvBackend kv = Backend(m, specs, sampled_rows.empty());
     SequenceKv s;
     kv.kv->Reserve(s, n);
     BatchInputs in;
@@ -321,13 +337,13 @@ TEST(CudaRunnerSampling, SampledRowsGiveTheReferencesTokenAndLeaveOtherRowsAlone
 
 // Prompt rows scored on the device: each row's given token comes back with its raw logprobs,
 // rank and alternatives, as the CPU computes them from the whole row, which never crosses.
-TEST(CudaRunnerSampling, PromptRowsAreScoredForTheirGivenToken) {
+TEST_P(CudaRunnerSampling, PromptRowsAreScoredForTheirGivenToken) {
   const Model m = test::MakeTinyModel();
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2);
   const int64_t vocab = m.config.vocab_size, n = 7;
   const auto tokens = test::RandomTokens(n, vocab, 5);
   auto run = [&](const std::vector<RowSampling>& scored, std::vector<float>& logits) {
-    KvBackend kv = OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m);
+    KvBackend kv = Backend(m, specs, scored.empty());
     SequenceKv s;
     kv.kv->Reserve(s, n);
     BatchInputs in;
@@ -368,6 +384,165 @@ TEST(CudaRunnerSampling, PromptRowsAreScoredForTheirGivenToken) {
   }
   const std::span<const float> last(logits.data() + (n - 1) * vocab, vocab);
   EXPECT_TRUE(std::equal(last.begin(), last.end(), ref.begin() + (n - 1) * vocab));
+}
+
+// One decode step of `seqs` (each appends its token), every row sampled on the device: seq 0
+// greedy, seq 1 drawn (temperature, top-p), seq 2 greedy with a logit bias and processed
+// logprobs, and under `grammar` (when given) the bitmask on seq 2.
+BatchInputs DecodeStep(KvBackend& b, std::vector<SequenceKv*> seqs, const std::vector<int32_t>& ids,
+                       const std::vector<int32_t>& tokens, double uniform,
+                       const std::vector<uint32_t>* grammar) {
+  BatchInputs in;
+  in.Clear();
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    b.kv->Reserve(*seqs[i], 1);
+    AppendSequence(in, *b.kv, *seqs[i], std::span(&tokens[i], 1), LogitRows::kLast);
+    in.sampled_rows.push_back(static_cast<int64_t>(i));
+    RowSampling draw;
+    if (ids[i] == 1) draw = {0.8f, 0, 0.9f, 0.0f, uniform};
+    if (ids[i] == 2) {
+      SamplingParams bias;
+      bias.logit_bias = {{7, 1.5f}};
+      AppendLogitEdits(bias, {}, {}, in.logit_edits);
+      draw.top_logprobs = 3;
+      draw.raw_logprobs = 0;
+      if (grammar) draw.allowed_tokens = 0;
+    }
+    in.sampled_edit_indptr.push_back(static_cast<int64_t>(in.logit_edits.size()));
+    in.row_sampling.push_back(draw);
+  }
+  if (grammar) in.allowed_tokens = *grammar;
+  return in;
+}
+
+// Decode steps replayed from CUDA graphs (padded to their bucket, quantize jobs included) give
+// the tokens and logprobs of the same steps launched one kernel at a time; graphs are reused
+// while the shape holds, and captured again when the batch size changes or a buffer they read
+// moved (a longer prefill grew the activations).
+TEST(CudaRunnerGraphs, DecodeStepsFromGraphsMatchEagerSteps) {
+  const Model m = test::MakeTinyModel();
+  const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
+  const int64_t vocab = m.config.vocab_size;
+  auto backend = [&](bool graphs) {
+    return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m, {.graphs = graphs});
+  };
+  KvBackend eager = backend(false), graphed = backend(true);
+  std::vector<uint32_t> grammar(static_cast<size_t>(AllowedTokenWords(vocab)), 0u);
+  for (int64_t t = 1; t < vocab; t += 3) grammar[t / 32] |= 1u << (t % 32);
+  std::vector<SequenceKv> se(4), sg(4);
+  auto both = [&](auto&& make_step) {
+    std::vector<float> logits;
+    eager.runner->Execute(make_step(eager, se), logits);
+    graphed.runner->Execute(make_step(graphed, sg), logits);
+  };
+  auto commit = [&](const std::vector<int>& ids, int64_t n) {
+    for (int i : ids) {
+      eager.kv->Commit(se[i], n);
+      graphed.kv->Commit(sg[i], n);
+    }
+  };
+  auto prefill = [&](const std::vector<int>& ids, const std::vector<int32_t>& lengths) {
+    both([&](KvBackend& b, std::vector<SequenceKv>& s) {
+      BatchInputs in;
+      in.Clear();
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const auto tokens = test::RandomTokens(lengths[i], vocab, 10 + ids[i]);
+        b.kv->Reserve(s[ids[i]], lengths[i]);
+        AppendSequence(in, *b.kv, s[ids[i]], tokens, LogitRows::kNone);
+      }
+      return in;
+    });
+    for (size_t i = 0; i < ids.size(); ++i) commit({ids[i]}, lengths[i]);
+  };
+  prefill({0, 1, 2}, {4, 12, 21});
+  std::vector<int32_t> next = {3, 5, 9};  // each sequence's input, then the eager runner's draw
+  std::mt19937 rng(17);
+  int matched = 0;
+  auto decode = [&](const std::vector<int>& ids, int step) {
+    std::vector<int32_t> tokens;
+    for (int i : ids) tokens.push_back(next[i]);
+    const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+    const std::vector<uint32_t>* mask = step % 2 ? &grammar : nullptr;
+    both([&](KvBackend& b, std::vector<SequenceKv>& s) {
+      std::vector<SequenceKv*> seqs;
+      for (int i : ids) seqs.push_back(&s[i]);
+      return DecodeStep(b, seqs, ids, tokens, u, mask);
+    });
+    const auto te = eager.runner->sampled_tokens(), tg = graphed.runner->sampled_tokens();
+    ASSERT_EQ(tg.size(), ids.size());
+    const auto pe = eager.runner->sampled_logprobs(), pg = graphed.runner->sampled_logprobs();
+    ASSERT_EQ(pg.size(), ids.size());
+    for (size_t r = 0; r < ids.size(); ++r) {
+      SCOPED_TRACE(::testing::Message() << "step " << step << " sequence " << ids[r]);
+      EXPECT_EQ(tg[r], te[r]);
+      next[ids[r]] = te[r];
+      if (ids[r] != 2) continue;
+      if (mask) {
+        EXPECT_EQ(te[r] % 3, 1) << "the grammar's bitmask";
+      }
+      EXPECT_EQ(pg[r].rank, pe[r].rank);
+      EXPECT_NEAR(pg[r].logprob, pe[r].logprob, 1e-4);
+      ASSERT_EQ(pg[r].top_count, 3);
+      for (int j = 0; j < 3; ++j) EXPECT_EQ(pg[r].top_tokens[j], pe[r].top_tokens[j]);
+    }
+    matched += static_cast<int>(ids.size());
+    commit(ids, 1);
+  };
+  auto* runner = static_cast<CudaModelRunner*>(graphed.runner.get());
+  for (int step = 0; step < 8; ++step) decode({0, 1, 2}, step);
+  const CudaGraphStats before = runner->graph_stats();
+  // With and without the grammar's kernel: each shape runs eagerly once, then from its graph.
+  EXPECT_EQ(before.eager_steps, 1 + 2);  // the prefill, the two shapes' first steps
+  EXPECT_EQ(before.captures, 2);
+  EXPECT_EQ(before.replays, 6);
+  prefill({3}, {40});  // grows every activation buffer
+  for (int step = 8; step < 12; ++step) decode({0, 1, 2}, step);
+  EXPECT_EQ(runner->graph_stats().captures, 4) << "the buffers they read moved";
+  for (int step = 12; step < 16; ++step) decode({0, 2}, step);
+  EXPECT_EQ(runner->graph_stats().captures, 6) << "a new bucket";
+  EXPECT_EQ(runner->graph_stats().replays, 6 + 4 + 2);
+  EXPECT_EQ(runner->graph_stats().eager_steps, 3 + 1 + 2);
+  EXPECT_EQ(matched, 12 * 3 + 4 * 2);
+#if defined(XQ_SIMT_EMULATION)
+  // The padding wrote only the scratch block: every block the sequences own holds the same
+  // bytes as after the eager steps (the emulated GEMM is row by row, so bitwise).
+  const KvStorage& ke = eager.runner->kv_storage();
+  const size_t bytes = static_cast<size_t>(ke.num_blocks()) * ke.block_bytes();
+  EXPECT_EQ(
+      std::memcmp(eager.runner->kv_storage().arena(), graphed.runner->kv_storage().arena(), bytes),
+      0);
+#endif
+  for (int i = 0; i < 4; ++i) {
+    eager.kv->Release(se[i]);
+    graphed.kv->Release(sg[i]);
+  }
+  EXPECT_EQ(graphed.kv->CheckInvariants(), "");
+}
+
+// One sequence decoding greedily (xquant bench's loop): every step after the prompt replays the
+// bucket-1 graph, and the tokens are the host's first maximum of eagerly computed logits.
+TEST(CudaRunnerGraphs, GreedyDecodeOfOneSequenceReplaysOneGraph) {
+  const Model m = test::MakeTinyModel();
+  const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
+  auto backend = [&](bool graphs) {
+    return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m, {.graphs = graphs});
+  };
+  KvBackend eager = backend(false), graphed = backend(true);
+  const auto prompt = test::RandomTokens(6, m.config.vocab_size, 8);
+  const int64_t last[] = {5};
+  SoloSequence se(*eager.runner, *eager.kv), sg(*graphed.runner, *graphed.kv);
+  const int32_t first = ArgMax(se.Append(prompt, last));
+  EXPECT_EQ(ArgMax(sg.Append(prompt, last)), first);
+  int32_t want = first, got = first;
+  for (int i = 0; i < 12; ++i) {
+    want = ArgMax(se.Step(want));
+    got = sg.StepGreedy(got);
+    ASSERT_EQ(got, want) << "step " << i;
+  }
+  const CudaGraphStats& stats = static_cast<CudaModelRunner&>(*graphed.runner).graph_stats();
+  EXPECT_EQ(stats.eager_steps, 2);  // the prompt, and the first decode step (a warm-up)
+  EXPECT_EQ(stats.captures, 1) << "lengths 7 to 18 share a graph";
+  EXPECT_EQ(stats.replays, 11);
 }
 
 #if defined(XQ_SIMT_EMULATION)

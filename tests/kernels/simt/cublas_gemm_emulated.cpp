@@ -20,15 +20,18 @@ void Gemm::Run(const uint16_t* x, const uint16_t* w, float* y, int64_t rows, int
       !simt::IsDeviceRange(y, bytes(rows * out, 4))) {
     throw std::runtime_error("emulated cuBLAS: an operand is not device memory");
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t o = 0; o < out; ++o) {
-      float sum = 0.0f;
-      for (int64_t i = 0; i < in; ++i) {
-        sum += HalfBitsToFloat(x[r * in + i]) * HalfBitsToFloat(w[o * in + i]);
+  // Ordered on the stream as cuBLAS's kernels are: recorded while a graph is captured.
+  simt::Enqueue([=] {
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t o = 0; o < out; ++o) {
+        float sum = 0.0f;
+        for (int64_t i = 0; i < in; ++i) {
+          sum += HalfBitsToFloat(x[r * in + i]) * HalfBitsToFloat(w[o * in + i]);
+        }
+        y[r * out + o] = accumulate ? y[r * out + o] + sum : sum;
       }
-      y[r * out + o] = accumulate ? y[r * out + o] + sum : sum;
     }
-  }
+  });
 }
 
 }  // namespace xq::cuda

@@ -2,8 +2,20 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <vector>
+
+#include "tests/kernels/simt/simt.h"
+
+// A captured graph and its instantiation: the recorded work, in order.
+struct CUgraph_st {
+  std::vector<std::function<void()>> work;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> work;
+};
 
 namespace xq::simt {
 namespace {
@@ -39,6 +51,10 @@ bool IsDeviceRange(const void* p, size_t bytes) { return InsideAllocation(p, byt
 
 using xq::simt::SideMatches;
 
+// Allocation and synchronization fail while a stream is captured, as a real capture rejects
+// them; copies too: our graphs hold kernels only (a captured host pointer would be read at
+// every launch).
+
 cudaError_t cudaGetDeviceCount(int* count) {
   *count = 1;
   return cudaSuccess;
@@ -63,6 +79,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 }
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
   // Fresh device memory is garbage on a GPU: 0xCD here, so a kernel reading unwritten bytes
   // shows up in comparisons.
   char* p = static_cast<char*>(std::malloc(bytes ? bytes : 1));
@@ -76,6 +93,7 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
 }
 
 cudaError_t cudaFree(void* ptr) {
+  if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
   if (!ptr) return cudaSuccess;
   std::lock_guard lock(xq::simt::mu);
   auto it = xq::simt::allocations.find(static_cast<const char*>(ptr));
@@ -87,6 +105,7 @@ cudaError_t cudaFree(void* ptr) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
   if (bytes == 0) return cudaSuccess;
   const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
@@ -103,6 +122,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
 }
 
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
+  if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
   if (bytes == 0) return cudaSuccess;
   if (!SideMatches(ptr, bytes, true)) return cudaErrorInvalidValue;
   std::memset(ptr, value, bytes);
@@ -116,8 +136,46 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream) {
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
+  return cudaSuccess;
+}
 cudaError_t cudaGetLastError() { return cudaSuccess; }
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
+  if (xq::simt::Capturing()) return cudaErrorInvalidValue;
+  xq::simt::BeginCapture();
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t* graph) {
+  if (!xq::simt::Capturing()) return cudaErrorInvalidValue;
+  *graph = new CUgraph_st{xq::simt::EndCapture()};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!graph) return cudaErrorInvalidValue;
+  *exec = new CUgraphExec_st{graph->work};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
+  if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
+  if (!exec) return cudaErrorInvalidValue;
+  for (const auto& work : exec->work) work();
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
 
 const char* cudaGetErrorString(cudaError_t error) {
   switch (error) {
@@ -129,6 +187,8 @@ const char* cudaGetErrorString(cudaError_t error) {
       return "out of memory";
     case cudaErrorNoDevice:
       return "no CUDA-capable device is detected";
+    case cudaErrorStreamCaptureUnsupported:
+      return "operation not permitted when stream is capturing";
   }
   return "unknown error";
 }

@@ -3,7 +3,11 @@
 // emulation, GEMMs through cublas_gemm_emulated.cpp). "Device" allocations are tracked, and a
 // copy whose pointers contradict its direction (a host pointer as the device side, or the
 // reverse) fails with cudaErrorInvalidValue: the mistake a GPU would punish with a fault.
-// Everything is synchronous; streams are tokens.
+// Everything is synchronous; streams are tokens. CUDA graphs: while a stream is captured,
+// kernel launches and GEMMs are recorded (simt::Enqueue) and run at each cudaGraphLaunch; a
+// copy, memset, allocation, free or synchronization during the capture fails with
+// cudaErrorStreamCaptureUnsupported, so host code that would bake a host buffer or an
+// allocation into a graph is caught here (the runner's graphs hold kernels only).
 #pragma once
 
 #include <cstddef>
@@ -16,7 +20,19 @@ enum cudaError_t {
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorNoDevice = 100,
+  cudaErrorStreamCaptureUnsupported = 900,
 };
+
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+
+struct CUgraph_st;
+struct CUgraphExec_st;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
 
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
@@ -46,6 +62,13 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream);
 cudaError_t cudaStreamDestroy(cudaStream_t stream);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 cudaError_t cudaGetLastError();
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 const char* cudaGetErrorString(cudaError_t error);
 
 namespace xq::simt {

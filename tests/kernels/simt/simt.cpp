@@ -4,6 +4,7 @@
 #include <boost/context/fiber.hpp>
 #include <exception>
 #include <stdexcept>
+#include <utility>
 
 namespace xq::simt {
 namespace {
@@ -166,6 +167,33 @@ void Run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>
     }
     tls = outer;
   }
+}
+
+namespace {
+// The graph being captured on this thread (CUDA's thread-local capture mode), if any.
+thread_local std::unique_ptr<std::vector<std::function<void()>>> captured;
+}  // namespace
+
+void Enqueue(std::function<void()> work) {
+  if (captured) {
+    captured->push_back(std::move(work));
+  } else {
+    work();
+  }
+}
+
+void BeginCapture() {
+  if (captured) throw std::logic_error("simt: a capture is already in progress");
+  captured = std::make_unique<std::vector<std::function<void()>>>();
+}
+
+bool Capturing() { return captured != nullptr; }
+
+std::vector<std::function<void()>> EndCapture() {
+  if (!captured) throw std::logic_error("simt: no capture in progress");
+  std::vector<std::function<void()>> work = std::move(*captured);
+  captured.reset();
+  return work;
 }
 
 unsigned char* BlockShared() { return tls.block->shared.data(); }

@@ -43,9 +43,17 @@ inline thread_local ThreadState tls;
 // Calls `body` once per thread of every block of the grid, as a kernel launch would.
 void Run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
 
+// Work ordered on "the stream" (kernel launches, GEMMs): runs now, or while a CUDA graph is
+// being captured (BeginCapture) is recorded instead, with its arguments as they are now, to run
+// each time the graph is launched: what a GPU does with a captured launch's parameters.
+void Enqueue(std::function<void()> work);
+void BeginCapture();
+bool Capturing();
+std::vector<std::function<void()>> EndCapture();
+
 template <typename Kernel, typename... Args>
 void Launch(dim3 grid, dim3 block, size_t shared_bytes, Kernel kernel, Args... args) {
-  Run(grid, block, shared_bytes, [&] { kernel(args...); });
+  Enqueue([=] { Run(grid, block, shared_bytes, [&] { kernel(args...); }); });
 }
 
 unsigned char* BlockShared();
