@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/batch_rows.cuh"
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/include/xquant_batch.h"
 
@@ -15,10 +16,8 @@ namespace xq::cuda {
 __global__ void WriteWindowRowsKernel(XqBatchKv kv, int64_t layer, const float* k, const float* v) {
   const KvBlockLayout& L = *kv.layout;
   const int64_t row = blockIdx.x, width = L.num_kv_heads * L.head_dim;
-  int64_t s = 0;  // the row's sequence
-  while (kv.qo_indptr[s + 1] <= row) ++s;
-  const int64_t rows = kv.qo_indptr[s + 1] - kv.qo_indptr[s];
-  const int64_t pos = kv.kv_len[s] - rows + (row - kv.qo_indptr[s]);
+  int64_t s = 0, pos = 0;  // the row's sequence and position
+  RowPosition(kv, row, &s, &pos);
   const XqWindowView w{kv.window_pages + kv.window_indptr[s], kv.window_start[s] / L.block_tokens};
   for (int is_value = 0; is_value < 2; ++is_value) {
     int64_t run = 0;

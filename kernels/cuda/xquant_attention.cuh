@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/batch_rows.cuh"
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/include/xquant_batch.h"
@@ -78,8 +79,8 @@ __device__ bool LoadKeyChannels(const AttentionView& a, int64_t j, int lane, flo
       } else {
         const int code =
             CodeAt(block + a.k.codes + (a.g * D + d) * L.KeyCodeBytes(a.k.bits), j % G, a.k.bits);
-        const ParamPair sz = GroupParams(block + a.k.params + a.g * a.k.head_params,
-                                         a.k.param_bits, j % G / a.k.group_tokens * D + d);
+        const ParamPair sz = GroupParams(block + a.k.params + a.g * a.k.head_params, a.k.param_bits,
+                                         j % G / a.k.group_tokens * D + d);
         out[c] = static_cast<float>(code) * sz.s + sz.z;
       }
     }
@@ -123,16 +124,6 @@ __device__ void LoadValueChannels(const AttentionView& a, int64_t j, int lane, f
       out[c] = static_cast<float>(CodeAt(codes, d, a.v.bits)) * sz.s + sz.z;
     }
   }
-}
-
-// The row's sequence s and absolute position.
-__device__ __forceinline__ void RowPosition(const XqBatchKv& kv, int64_t row, int64_t* s,
-                                            int64_t* pos) {
-  int64_t q = 0;
-  while (kv.qo_indptr[q + 1] <= row) ++q;
-  const int64_t rows = kv.qo_indptr[q + 1] - kv.qo_indptr[q];
-  *s = q;
-  *pos = kv.kv_len[q] - rows + (row - kv.qo_indptr[q]);
 }
 
 // Partials: [rows][num_heads][splits] entries of D weighted-value sums, then (max, sum) pairs
