@@ -8,7 +8,8 @@
 #     CUDA graphs: --enforce-eager), and the engine's throughput at one KV budget for fp16 and
 #     xquant-1.38 with 2K-token prompts;
 #   - when the default model was carried in (tests/gpu/prepare.sh --model): greedy generation on
-#     the GPU against the CPU, and batch-1 speed on both (and on the GPU without graphs).
+#     the GPU against the CPU, batch-1 speed on both (and on the GPU without graphs), and the
+#     engine with 64 streams with and without graphs.
 # Writes $OUT/gpu_summary.json (per step: exit status, seconds, the JSON it printed) and a few
 # logs: at most 8 files, as the device tool returns. Needs .gpu/ from tests/gpu/prepare.sh.
 # Budget: about 6 minutes on an H200.
@@ -55,18 +56,25 @@ if [[ ! -f $model && -f .gpu-model-1/part && -f .gpu-model-2/part ]]; then
   cat .gpu-model-1/part .gpu-model-2/part > $model
 fi
 if [[ -f $model ]]; then
-  gen() {
-    .gpu/bin/xquant generate --model $model --device "$1" --temperature 0 --max-tokens 64 \
-      --prompt 'The history of the printing press' 2> "$OUT/generate_$1.err"
-  }
-  step generate_cpu 120 gen cpu
-  step generate_cuda 120 gen cuda
+  # The text alone in generate_DEVICE.log (timeout runs a program, not a shell function).
+  for device in cpu cuda; do
+    step "generate_$device" 120 bash -c '"$0" generate --model "$1" --device "$2" \
+      --temperature 0 --max-tokens 64 --prompt "The history of the printing press" 2> "$3"' \
+      .gpu/bin/xquant "$model" "$device" "$OUT/generate_$device.err"
+  done
   for device in cuda cpu; do
     step "bench_$device" 180 .gpu/bin/xquant bench --model $model --device $device \
       --prefill-tokens 2048 --decode-tokens 128 --repeats 3 --kv-profile xquant-1.38
   done
   step bench_cuda_eager 120 .gpu/bin/xquant bench --model $model --device cuda \
     --prefill-tokens 2048 --decode-tokens 128 --repeats 3 --kv-profile xquant-1.38 --enforce-eager
+  # The engine decoding 64 streams, with CUDA graphs and without (a small model: launch-bound).
+  for mode in graphs eager; do
+    flag=$([[ $mode == eager ]] && echo --enforce-eager || true)
+    step "engine_default_$mode" 120 .gpu/bin/xquant bench --offline --model $model --device cuda \
+      --kv-profile xquant-1.38 --kv-cache-memory 4GiB --concurrency 64 --prompt-tokens 256 \
+      --output-tokens 128 --requests 128 --json $flag
+  done
 fi
 
 python3 - "$OUT" <<'PY'
@@ -81,16 +89,19 @@ for line in (out / "steps.jsonl").read_text().splitlines():
     if results:
         step["results"] = results
     if step["rc"] != 0:
-        step["log_tail"] = text[-3000:]
+        err = out / f"{step['step']}.err"  # generate_*: the text in .log, the errors here
+        step["log_tail"] = (text + (err.read_text(errors="replace") if err.exists() else ""))[-3000:]
     if step["step"] == "runner_tests" and (out / "runner_tests.json").exists():
         r = json.loads((out / "runner_tests.json").read_text())
         step["tests"], step["failures"] = r.get("tests"), r.get("failures")
     summary["steps"].append(step)
 gen = {d: (out / f"generate_{d}.log") for d in ("cpu", "cuda")}
-if all(p.exists() for p in gen.values()):
+generated = {s["step"] for s in summary["steps"] if s["step"].startswith("generate_") and s["rc"] == 0}
+if generated == {"generate_cpu", "generate_cuda"} and all(p.read_text() for p in gen.values()):
     summary["greedy_identical"] = gen["cpu"].read_text() == gen["cuda"].read_text()
 (out / "gpu_summary.json").write_text(json.dumps(summary, indent=2))
 print(json.dumps(summary, indent=2))
 PY
 # What comes back: the summary, the GPU, the runner tests' log and report, the generations.
-rm -f "$OUT/steps.jsonl" "$OUT"/generate_*.err "$OUT"/bench_*.log "$OUT"/synthetic_*.log "$OUT/attention.log"
+rm -f "$OUT/steps.jsonl" "$OUT"/generate_*.err "$OUT"/bench_*.log "$OUT"/synthetic_*.log \
+  "$OUT"/engine_*.log "$OUT/attention.log"
