@@ -418,13 +418,18 @@ BatchInputs DecodeStep(KvBackend& b, std::vector<SequenceKv*> seqs, const std::v
 // Decode steps replayed from CUDA graphs (padded to their bucket, quantize jobs included) give
 // the tokens and logprobs of the same steps launched one kernel at a time; graphs are reused
 // while the shape holds, and captured again when the batch size changes or a buffer they read
-// moved (a longer prefill grew the activations).
-TEST(CudaRunnerGraphs, DecodeStepsFromGraphsMatchEagerSteps) {
+// moved (a longer prefill grew the activations). With and without a sink block (kept fp16).
+class CudaRunnerGraphs : public ::testing::TestWithParam<int64_t> {};
+
+INSTANTIATE_TEST_SUITE_P(SinkBlocks, CudaRunnerGraphs, ::testing::Values(0, 1));
+
+TEST_P(CudaRunnerGraphs, DecodeStepsFromGraphsMatchEagerSteps) {
   const Model m = test::MakeTinyModel();
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
   const int64_t vocab = m.config.vocab_size;
   auto backend = [&](bool graphs) {
-    return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m, {.graphs = graphs});
+    return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8, 256, false, GetParam()), m,
+                  {.graphs = graphs});
   };
   KvBackend eager = backend(false), graphed = backend(true);
   std::vector<uint32_t> grammar(static_cast<size_t>(AllowedTokenWords(vocab)), 0u);
@@ -521,7 +526,7 @@ TEST(CudaRunnerGraphs, DecodeStepsFromGraphsMatchEagerSteps) {
 
 // One sequence decoding greedily (xquant bench's loop): every step after the prompt replays the
 // bucket-1 graph, and the tokens are the host's first maximum of eagerly computed logits.
-TEST(CudaRunnerGraphs, GreedyDecodeOfOneSequenceReplaysOneGraph) {
+TEST(CudaRunnerGraphsSolo, GreedyDecodeOfOneSequenceReplaysOneGraph) {
   const Model m = test::MakeTinyModel();
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
   auto backend = [&](bool graphs) {
