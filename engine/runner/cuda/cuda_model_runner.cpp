@@ -92,7 +92,9 @@ CudaModelRunner::CudaModelRunner(const Model& model, CudaRunnerOptions options)
                 std::to_string(cuda::kMaxAttentionHeadDim));
   }
   CheckCuda(cudaSetDevice(0), "selecting device 0");
-  CheckCuda(cudaStreamCreate(&stream_), "creating a stream");
+  // Non-blocking: work on the legacy default stream elsewhere in the process neither waits for
+  // ours nor joins (and so breaks) a graph capture on it.
+  CheckCuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
   gemm_ = std::make_unique<cuda::Gemm>(stream_);
   rope_ = MakeRopeTable(model);
   rope_divisors_.Upload(rope_.freq_divisors, stream_);
