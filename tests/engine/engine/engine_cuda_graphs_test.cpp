@@ -5,6 +5,7 @@
 // run from graphs.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <random>
 
@@ -22,8 +23,9 @@ std::vector<GenerateRequest> Requests(int64_t vocab) {
   std::vector<GenerateRequest> requests(10);
   for (size_t i = 0; i < requests.size(); ++i) {
     GenerateRequest& r = requests[i];
-    r.id = "r";
-    r.id += std::to_string(i);  // (GCC 12 warns falsely about "r" + std::to_string)
+    char id[16];
+    std::snprintf(id, sizeof id, "r%zu", i);  // (GCC 12 warns falsely about "r" + to_string)
+    r.id = id;
     for (int t = 3 + static_cast<int>(rng() % 18); t > 0; --t) {
       r.prompt.push_back(static_cast<int32_t>(rng() % vocab));
     }
