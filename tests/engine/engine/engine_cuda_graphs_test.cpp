@@ -23,7 +23,7 @@ std::vector<GenerateRequest> Requests(int64_t vocab) {
   std::vector<GenerateRequest> requests(10);
   for (size_t i = 0; i < requests.size(); ++i) {
     GenerateRequest& r = requests[i];
-    char id[16];
+    char id[24];
     std::snprintf(id, sizeof id, "r%zu", i);  // (GCC 12 warns falsely about "r" + to_string)
     r.id = id;
     for (int t = 3 + static_cast<int>(rng() % 18); t > 0; --t) {
