@@ -4,7 +4,9 @@
 // 8K and 32K context, batch 1, 32 and 256. Prints one JSON line per case: time per call, the
 // bytes the kernel must read (compressed blocks + window rows of the layer) per second, that as
 // a fraction of the device's HBM bandwidth (--peak-gbs, default the H200's 4800), and xquant's
-// speed-up over fp16 at the same shape. Needs a GPU (tests/gpu/run_all.sh runs it).
+// speed-up over fp16 at the same shape. Then prefill: a 512-row chunk at the end of an 8K
+// context, its rows attended one CUDA block each against in tiles that share each key and value
+// (PlanAttentionTiles), as a time ratio. Needs a GPU (tests/gpu/run_all.sh runs it).
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -84,11 +86,15 @@ struct Result {
   double seconds, bytes;
 };
 
-Result Run(const Profile& prof, int64_t context, int64_t batch) {
+// `batch` sequences of `context` positions, the last `rows` of each the step's query rows (1:
+// decode); with `tiled`, prefill rows in tiles.
+Result Run(const Profile& prof, int64_t context, int64_t batch, int64_t rows = 1,
+           bool tiled = false) {
   const KvBlockLayout L = MakeLayout(prof);
   const int64_t R = prof.window, P = L.window_pages_per_block;
-  const int64_t frontier = QuantizedFrontier(context, R, kBlock);
-  const int64_t blocks = frontier / kBlock;
+  // The first row's frontier: the window starts there; the last row's: blocks end there.
+  const int64_t frontier = QuantizedFrontier(context - rows + 1, R, kBlock);
+  const int64_t blocks = QuantizedFrontier(context, R, kBlock) / kBlock;
   const int64_t window_blocks = (context - frontier + kBlock - 1) / kBlock;
   const int64_t per_seq = blocks + window_blocks * P;
   const int64_t total_blocks = per_seq * batch;
@@ -100,7 +106,7 @@ Result Run(const Profile& prof, int64_t context, int64_t batch) {
       window_indptr(batch + 1), window_start(batch, frontier);
   std::vector<int32_t> block_ids, window_pages;
   for (int64_t s = 0; s < batch; ++s) {
-    qo[s + 1] = s + 1;
+    qo[s + 1] = (s + 1) * rows;
     const int32_t* mine = ids.data() + s * per_seq;
     block_ids.insert(block_ids.end(), mine, mine + blocks);
     window_pages.insert(window_pages.end(), mine + blocks, mine + per_seq);
@@ -112,7 +118,8 @@ Result Run(const Profile& prof, int64_t context, int64_t batch) {
   uint8_t* arena = mem.Alloc<uint8_t>(arena_bytes);
   // 0x3C3C is 1.06 in fp16: finite scales, zero points and values; any code pattern.
   Check(cudaMemset(arena, 0x3C, arena_bytes), "fill");
-  std::vector<float> q_host(batch * kHeads * kDim, 0.01f);
+  const int64_t total_rows = batch * rows;
+  std::vector<float> q_host(total_rows * kHeads * kDim, 0.01f);
   float* q = mem.Upload(q_host);
   float* out = mem.Alloc<float>(q_host.size());
   const KvBlockLayout* layout = mem.Upload(std::vector<KvBlockLayout>{L});
@@ -138,11 +145,18 @@ Result Run(const Profile& prof, int64_t context, int64_t batch) {
   cudaEvent_t start, stop;
   Check(cudaEventCreate(&start), "event");
   Check(cudaEventCreate(&stop), "event");
-  const cuda::AttentionSplit split = cuda::PlanAttentionSplit(batch, kKvHeads, context);
+  const cuda::AttentionSplit split = cuda::PlanAttentionSplit(total_rows, kKvHeads, context);
   float* workspace = mem.Alloc<float>(
-      static_cast<size_t>(cuda::AttentionWorkspaceFloats(batch, kHeads, kDim, split)));
+      static_cast<size_t>(cuda::AttentionWorkspaceFloats(total_rows, kHeads, kDim, split)));
+  cuda::AttentionTiles tiles;
+  if (tiled) {
+    const cuda::AttentionTilePlan plan =
+        cuda::PlanAttentionTiles(qo, kv_len, kHeads, kKvHeads, kDim, R, kBlock);
+    tiles = {mem.Upload(plan.tiles), static_cast<int64_t>(plan.tiles.size() / 2),
+             mem.Upload(plan.rows), static_cast<int64_t>(plan.rows.size())};
+  }
   auto attend = [&] {
-    cuda::LaunchXqAttention(p, batch, kDim, kKvHeads, split, workspace, nullptr);
+    cuda::LaunchXqAttention(p, total_rows, kDim, kKvHeads, split, workspace, nullptr, tiles);
   };
   for (int i = 0; i < 3; ++i) attend();
   constexpr int kCalls = 10;
@@ -187,6 +201,17 @@ int main(int argc, char** argv) {
         }
         std::fflush(stdout);
       }
+    }
+    constexpr int64_t kContext = 8192, kChunk = 512;
+    for (const xq::Profile* prof : {&fp16, &xquant}) {
+      const xq::Result alone = xq::Run(*prof, kContext, 1, kChunk, false);
+      const xq::Result tiles = xq::Run(*prof, kContext, 1, kChunk, true);
+      std::printf(
+          "{\"prefill\": true, \"profile\": \"%s\", \"context\": %ld, \"chunk\": %ld, "
+          "\"us_rows_alone\": %.1f, \"us_tiles\": %.1f, \"tiles_speedup\": %.3f}\n",
+          prof->name, static_cast<long>(kContext), static_cast<long>(kChunk), alone.seconds * 1e6,
+          tiles.seconds * 1e6, alone.seconds / tiles.seconds);
+      std::fflush(stdout);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cuda_attention_bench: %s\n", e.what());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cuda/cuda_runtime.h"
 #include "kernels/include/logit_edit.h"
@@ -46,12 +47,32 @@ AttentionSplit PlanAttentionSplit(int64_t rows, int64_t num_kv_heads, int64_t ma
 // Floats of the scratch LaunchXqAttention needs (partial results of every split).
 int64_t AttentionWorkspaceFloats(int64_t rows, int64_t num_heads, int64_t head_dim,
                                  const AttentionSplit& split);
+// Prefill chunks' query rows in tiles, so that a tile's rows share each key and value they read
+// (planned on the host from the step's qo_indptr and kv_len): tiles holds (first row, rows)
+// pairs, each tile consecutive rows of one sequence with one quantized frontier; rows lists the
+// rows in no tile (decode rows, lone rows). No tiles when a tile could not hold two rows' query
+// heads, or head_dim is past the tile kernel's.
+struct AttentionTilePlan {
+  std::vector<int32_t> tiles;
+  std::vector<int32_t> rows;
+};
+AttentionTilePlan PlanAttentionTiles(const std::vector<int64_t>& qo_indptr,
+                                     const std::vector<int64_t>& kv_len, int64_t num_heads,
+                                     int64_t num_kv_heads, int64_t head_dim, int64_t recent_window,
+                                     int64_t block_tokens);
+// A plan's device copies; the default (no tiles) runs every row alone.
+struct AttentionTiles {
+  const int32_t* tiles = nullptr;
+  int64_t count = 0;
+  const int32_t* rows = nullptr;
+  int64_t row_count = 0;
+};
 // XqBatchAttention on the device (every pointer in p device memory, so the host passes the
 // batch's rows, head_dim (at most kMaxAttentionHeadDim) and KV heads); split must cover the
 // longest sequence of the batch; workspace holds AttentionWorkspaceFloats.
 void LaunchXqAttention(const XqBatchAttentionParams& p, int64_t rows, int64_t head_dim,
                        int64_t num_kv_heads, const AttentionSplit& split, float* workspace,
-                       cudaStream_t stream);
+                       cudaStream_t stream, const AttentionTiles& tiles = {});
 //   x: [rows, n] += bias: [n] broadcast over rows
 void LaunchBiasAdd(float* x, const float* bias, int64_t rows, int64_t n, cudaStream_t stream);
 //   x: [n] fp32 -> out: [n] fp16 bits (the GEMMs' inputs)

@@ -1,3 +1,5 @@
+#include <stdexcept>
+
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/xquant_attention.cuh"
 
@@ -29,27 +31,83 @@ int64_t AttentionWorkspaceFloats(int64_t rows, int64_t num_heads, int64_t head_d
   return AttentionPartialFloats(rows, num_heads, head_dim, split.splits);
 }
 
+AttentionTilePlan PlanAttentionTiles(const std::vector<int64_t>& qo_indptr,
+                                     const std::vector<int64_t>& kv_len, int64_t num_heads,
+                                     int64_t num_kv_heads, int64_t head_dim, int64_t recent_window,
+                                     int64_t block_tokens) {
+  AttentionTilePlan plan;
+  const int64_t group = num_kv_heads > 0 ? num_heads / num_kv_heads : 0;
+  const int64_t per_tile = group > 0 ? kTilePairs / group : 0;
+  const bool tiling = per_tile >= 2 && head_dim <= kMaxTileHeadDim;
+  const auto frontier = [&](int64_t pos) {
+    return QuantizedFrontier(pos + 1, recent_window, block_tokens);
+  };
+  for (size_t s = 0; s + 1 < qo_indptr.size(); ++s) {
+    const int64_t first = qo_indptr[s], n = qo_indptr[s + 1] - first;
+    const int64_t first_pos = kv_len[s] - n;
+    for (int64_t r = 0; r < n;) {
+      const int64_t start = r;
+      if (tiling) {
+        while (r < n && r - start < per_tile &&
+               frontier(first_pos + r) == frontier(first_pos + start)) {
+          ++r;
+        }
+      } else {
+        ++r;
+      }
+      if (r - start >= 2) {
+        plan.tiles.push_back(static_cast<int32_t>(first + start));
+        plan.tiles.push_back(static_cast<int32_t>(r - start));
+      } else {
+        plan.rows.push_back(static_cast<int32_t>(first + start));
+      }
+    }
+  }
+  return plan;
+}
+
+namespace {
+
+// The partial kernels for C channels per lane: tiles first, then the rows in none.
+template <int C>
+void LaunchPartials(const XqBatchAttentionParams& p, int64_t rows, int64_t head_dim,
+                    int64_t num_kv_heads, const AttentionSplit& split, const AttentionTiles& tiles,
+                    float* workspace, cudaStream_t stream) {
+  const unsigned threads = kAttentionWarps * kWarpSize;
+  const auto heads = static_cast<unsigned>(num_kv_heads);
+  const auto splits = static_cast<unsigned>(split.splits);
+  if constexpr (C * kWarpSize <= kMaxTileHeadDim) {
+    if (tiles.count > 0) {
+      XQ_LAUNCH(XqAttentionTileKernel<C>, dim3(static_cast<unsigned>(tiles.count), heads, splits),
+                threads, AttentionTileSharedBytes(head_dim), stream, p, tiles.tiles,
+                split.split_tokens, split.splits, rows, workspace);
+    }
+  } else {
+    if (tiles.count > 0) throw std::invalid_argument("attention tiles: head_dim above 128");
+  }
+  const int64_t alone = tiles.count > 0 ? tiles.row_count : rows;
+  if (alone > 0) {
+    XQ_LAUNCH(XqAttentionPartialKernel<C>, dim3(static_cast<unsigned>(alone), heads, splits),
+              threads, AttentionPartialSharedBytes(head_dim), stream, p, split.split_tokens,
+              split.splits, tiles.count > 0 ? tiles.rows : nullptr, rows, workspace);
+  }
+}
+
+}  // namespace
+
 void LaunchXqAttention(const XqBatchAttentionParams& p, int64_t rows, int64_t head_dim,
                        int64_t num_kv_heads, const AttentionSplit& split, float* workspace,
-                       cudaStream_t stream) {
+                       cudaStream_t stream, const AttentionTiles& tiles) {
   if (rows <= 0) return;
-  const dim3 partial_grid(static_cast<unsigned>(rows), static_cast<unsigned>(num_kv_heads),
-                          static_cast<unsigned>(split.splits));
-  const unsigned threads = kAttentionWarps * kWarpSize;
-  const size_t shared = AttentionPartialSharedBytes(head_dim);
   // Channels per lane, rounded up to an instantiated C.
   if (head_dim <= 32) {
-    XQ_LAUNCH(XqAttentionPartialKernel<1>, partial_grid, threads, shared, stream, p,
-              split.split_tokens, split.splits, workspace);
+    LaunchPartials<1>(p, rows, head_dim, num_kv_heads, split, tiles, workspace, stream);
   } else if (head_dim <= 64) {
-    XQ_LAUNCH(XqAttentionPartialKernel<2>, partial_grid, threads, shared, stream, p,
-              split.split_tokens, split.splits, workspace);
+    LaunchPartials<2>(p, rows, head_dim, num_kv_heads, split, tiles, workspace, stream);
   } else if (head_dim <= 128) {
-    XQ_LAUNCH(XqAttentionPartialKernel<4>, partial_grid, threads, shared, stream, p,
-              split.split_tokens, split.splits, workspace);
+    LaunchPartials<4>(p, rows, head_dim, num_kv_heads, split, tiles, workspace, stream);
   } else {
-    XQ_LAUNCH(XqAttentionPartialKernel<8>, partial_grid, threads, shared, stream, p,
-              split.split_tokens, split.splits, workspace);
+    LaunchPartials<8>(p, rows, head_dim, num_kv_heads, split, tiles, workspace, stream);
   }
   const dim3 merge_grid(static_cast<unsigned>(rows), static_cast<unsigned>(p.num_heads));
   XQ_LAUNCH(XqAttentionMergeKernel, merge_grid, 64, 0, stream, p, split.split_tokens, split.splits,

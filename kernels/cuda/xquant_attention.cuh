@@ -7,6 +7,9 @@
 //      KV head. Softmax is online (running max and sum per head); the warps' partials are
 //      combined through shared memory into one (max, sum, weighted values) per head and split.
 //   2. XqAttentionMergeKernel: one CUDA block per (row, query head) merges the splits.
+// Prefill chunks take XqAttentionTileKernel instead of the first: one CUDA block per tile of
+// consecutive query rows of a sequence, each position's key and value loaded (and dequantized)
+// once for all the tile's (row, query head) pairs rather than once per row.
 // Splitting keeps a GPU busy when rows x KV heads are few (batch-1 decode at long context).
 // Rounding: queries meet fp16 keys rounded to fp16, as the reference does; probabilities are not
 // rounded to fp16 before weighting fp16 values (online softmax has no final probabilities to
@@ -138,16 +141,19 @@ __host__ __device__ inline size_t AttentionPartialSharedBytes(int64_t D) {
   return static_cast<size_t>(kAttentionWarps) * static_cast<size_t>(D + 2) * sizeof(float);
 }
 
-// grid = (rows, num_kv_heads, splits), block = kAttentionWarps * 32 threads,
-// shared = AttentionPartialSharedBytes(D), D <= 32 C. Splits past a row's last position do
-// nothing.
+// grid = (rows of the list, num_kv_heads, splits), block = kAttentionWarps * 32 threads,
+// shared = AttentionPartialSharedBytes(D), D <= 32 C. The CUDA block's row is row_list[x], or x
+// without a list; total_rows: the step's (the partials' layout). Splits past a row's last
+// position do nothing.
 template <int C>
 __global__ void XqAttentionPartialKernel(XqBatchAttentionParams p, int64_t split_tokens,
-                                         int64_t splits, float* partial) {
+                                         int64_t splits, const int32_t* row_list,
+                                         int64_t total_rows, float* partial) {
   XQ_SHARED(float, smem);
   const XqBatchKv& kv = p.kv;
   const KvBlockLayout& L = *kv.layout;
-  const int64_t D = L.head_dim, row = blockIdx.x, g = blockIdx.y, split = blockIdx.z;
+  const int64_t D = L.head_dim, g = blockIdx.y, split = blockIdx.z;
+  const int64_t row = row_list ? row_list[blockIdx.x] : static_cast<int64_t>(blockIdx.x);
   int64_t s, pos;
   RowPosition(kv, row, &s, &pos);
   const int64_t lo = split * split_tokens;
@@ -169,8 +175,7 @@ __global__ void XqAttentionPartialKernel(XqBatchAttentionParams p, int64_t split
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   constexpr int kHeads = kHeadsPerPass<C>;
   const int64_t group = p.num_heads / L.num_kv_heads;
-  const int64_t entries = static_cast<int64_t>(gridDim.x) * p.num_heads * splits;
-  float* max_sum = partial + entries * D;
+  float* max_sum = partial + total_rows * p.num_heads * splits * D;
   // Query heads sharing this KV head, up to kHeads at once: each position's key and
   // value are loaded once per pass for all of them.
   for (int64_t h0 = 0; h0 < group; h0 += kHeads) {
@@ -257,6 +262,139 @@ __global__ void XqAttentionPartialKernel(XqBatchAttentionParams p, int64_t split
       }
       __syncthreads();  // smem is reused by the next head
     }
+  }
+}
+
+// Query-row tiles: a tile block computes up to kTilePairs (row, query head) pairs, each warp
+// holding every pair's running state in registers.
+inline constexpr int kTilePairs = 16;
+// Tiles serve head_dim up to this (4 channels a lane: 16 pairs' state stays in registers).
+inline constexpr int64_t kMaxTileHeadDim = 128;
+
+// Shared memory of XqAttentionTileKernel: the pairs' queries, then the row kernel's scratch for
+// combining the warps.
+__host__ __device__ inline size_t AttentionTileSharedBytes(int64_t D) {
+  return static_cast<size_t>(kTilePairs * D) * sizeof(float) + AttentionPartialSharedBytes(D);
+}
+
+// grid = (tiles, num_kv_heads, splits), block = kAttentionWarps * 32 threads,
+// shared = AttentionTileSharedBytes(D), D <= min(32 C, kMaxTileHeadDim). Tile t is rows
+// [tiles[2t], tiles[2t] + tiles[2t + 1]) of one sequence, all with the same quantized frontier,
+// at most kTilePairs / group of them (PlanAttentionTiles). The row kernel's work for each of
+// those rows, with each position's key and value loaded once for all of them: a warp takes the
+// same positions, a pair the same arithmetic (a row skips positions past its own), the warps
+// are combined the same way. So a row's result does not depend on whether it ran in a tile.
+template <int C>
+__global__ void XqAttentionTileKernel(XqBatchAttentionParams p, const int32_t* tiles,
+                                      int64_t split_tokens, int64_t splits, int64_t total_rows,
+                                      float* partial) {
+  XQ_SHARED(float, smem);
+  const XqBatchKv& kv = p.kv;
+  const KvBlockLayout& L = *kv.layout;
+  const int64_t D = L.head_dim, g = blockIdx.y, split = blockIdx.z;
+  const int64_t first_row = tiles[2 * blockIdx.x], n = tiles[2 * blockIdx.x + 1];
+  int64_t s, first_pos;
+  RowPosition(kv, first_row, &s, &first_pos);
+  const int64_t last_pos = first_pos + n - 1;
+  const int64_t lo = split * split_tokens;
+  if (lo > last_pos) return;  // the whole block: no barrier is left waiting
+  const int64_t hi = lo + split_tokens < last_pos + 1 ? lo + split_tokens : last_pos + 1;
+  AttentionView a;
+  a.L = kv.layout;
+  a.arena = kv.arena;
+  a.blocks = kv.block_ids + kv.block_indptr[s];
+  a.window = {kv.window_pages + kv.window_indptr[s], kv.window_start[s] / L.block_tokens};
+  a.layer = p.layer;
+  a.g = g;
+  a.frontier = QuantizedFrontier(first_pos + 1, p.recent_window, L.block_tokens);  // every row's
+  a.sink_end = SinkEnd(L, a.frontier);
+  a.k = SlotViewOf(L, p.layer, true);
+  a.v = SlotViewOf(L, p.layer, false);
+
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
+  const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
+  const int64_t group = p.num_heads / L.num_kv_heads;
+  const int pairs = static_cast<int>(n * group);
+  // Pair i: row first_row + i / group, query head g * group + i % group.
+  float* q_s = smem;  // [kTilePairs][D]
+  for (int64_t e = threadIdx.x; e < pairs * D; e += blockDim.x) {
+    const int64_t i = e / D;
+    q_s[e] = p.q[((first_row + i / group) * p.num_heads + g * group + i % group) * D + e % D];
+  }
+  __syncthreads();
+  float acc[kTilePairs][C], m[kTilePairs], l[kTilePairs];
+  XQ_UNROLL
+  for (int i = 0; i < kTilePairs; ++i) {
+    XQ_UNROLL
+    for (int c = 0; c < C; ++c) acc[i][c] = 0.0f;
+    m[i] = -INFINITY;
+    l[i] = 0.0f;
+  }
+  float key[C], value[C];
+  for (int64_t j = lo + warp; j < hi; j += kAttentionWarps) {
+    const bool fp16_key = LoadKeyChannels<C>(a, j, lane, key);
+    LoadValueChannels<C>(a, j, lane, value);
+    XQ_UNROLL
+    for (int i = 0; i < kTilePairs; ++i) {
+      if (i >= pairs) break;
+      if (j > first_pos + i / group) continue;  // causal: past this pair's row
+      float dot = 0.0f;
+      XQ_UNROLL
+      for (int c = 0; c < C; ++c) {
+        const int64_t d = lane + kWarpSize * c;
+        const float q = d < D ? q_s[i * D + d] : 0.0f;
+        dot += (fp16_key ? RoundHalf(q) : q) * key[c];
+      }
+      const float score = WarpSum(dot) * p.scale;
+      const float m_new = fmaxf(m[i], score);
+      const float correction = __expf(m[i] - m_new);
+      const float e = __expf(score - m_new);
+      l[i] = l[i] * correction + e;
+      m[i] = m_new;
+      XQ_UNROLL
+      for (int c = 0; c < C; ++c) acc[i][c] = acc[i][c] * correction + e * value[c];
+    }
+  }
+  // Per pair, the warps' partials combined in warp order, as the row kernel combines them.
+  float* scratch = smem + kTilePairs * D;
+  float* max_sum = partial + total_rows * p.num_heads * splits * D;
+  XQ_UNROLL
+  for (int i = 0; i < kTilePairs; ++i) {
+    if (i >= pairs) break;  // uniform across the block
+    float* mine = scratch + warp * (D + 2);
+    XQ_UNROLL
+    for (int c = 0; c < C; ++c) {
+      const int64_t d = lane + kWarpSize * c;
+      if (d < D) mine[d] = acc[i][c];
+    }
+    if (lane == 0) {
+      mine[D] = m[i];
+      mine[D + 1] = l[i];
+    }
+    __syncthreads();
+    const int64_t row = first_row + i / group;
+    if (first_pos + i / group >= lo) {  // the merge reads no split past a row's position
+      float max_all = -INFINITY;
+      for (int w = 0; w < kAttentionWarps; ++w) {
+        max_all = fmaxf(max_all, scratch[w * (D + 2) + D]);
+      }
+      const int64_t entry = (row * p.num_heads + g * group + i % group) * splits + split;
+      for (int64_t d = threadIdx.x; d < D + 1; d += blockDim.x) {
+        float sum = 0.0f;
+        for (int w = 0; w < kAttentionWarps; ++w) {
+          const float* theirs = scratch + w * (D + 2);
+          if (theirs[D] != -INFINITY)
+            sum += theirs[d < D ? d : D + 1] * __expf(theirs[D] - max_all);
+        }
+        if (d < D) {
+          partial[entry * D + d] = sum;
+        } else {
+          max_sum[entry * 2] = max_all;
+          max_sum[entry * 2 + 1] = sum;
+        }
+      }
+    }
+    __syncthreads();  // scratch is reused by the next pair
   }
 }
 

@@ -48,6 +48,7 @@ struct CudaModelRunner::StepTables {
   DeviceBuffer<RowSampling> row_sampling;
   DeviceBuffer<RowLogprobs> row_logprobs;
   DeviceBuffer<uint32_t> allowed_tokens;
+  DeviceBuffer<int32_t> attention_tiles, attention_rows;  // cuda::AttentionTilePlan
 };
 
 // Everything a decode step's launches freeze beyond the addresses they read: the padded batch
@@ -209,7 +210,7 @@ void CudaModelRunner::Attend(const BatchInputs& in, int64_t layer) {
   p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   p.out = attn_.data();
   cuda::LaunchXqAttention(p, n, c.head_dim, c.num_kv_heads, attention_split_,
-                          attention_workspace_.data(), stream_);
+                          attention_workspace_.data(), stream_, attention_tiles_);
 }
 
 void CudaModelRunner::Layer(const BatchInputs& in, int64_t layer) {
@@ -344,13 +345,30 @@ void CudaModelRunner::ReserveSampling(const BatchInputs& in) {
   t.row_logprobs.Reserve(count);
 }
 
+// Prefill chunks' rows in tiles that share their keys and values (decode steps have none, so
+// graphs never read these tables).
+void CudaModelRunner::PlanTiles(const BatchInputs& in) {
+  const ModelConfig& c = model_.config;
+  const cuda::AttentionTilePlan plan =
+      cuda::PlanAttentionTiles(in.qo_indptr, in.kv_len, c.num_heads, c.num_kv_heads, c.head_dim,
+                               kv_.recent_window, kv_.layout.block_tokens);
+  attention_tiles_ = {};
+  if (plan.tiles.empty()) return;
+  StepTables& t = *tables_;
+  t.attention_tiles.UploadTable(plan.tiles, stream_);
+  t.attention_rows.UploadTable(plan.rows, stream_);
+  attention_tiles_ = {t.attention_tiles.data(), static_cast<int64_t>(plan.tiles.size() / 2),
+                      t.attention_rows.data(), static_cast<int64_t>(plan.rows.size())};
+}
+
 void CudaModelRunner::PrepareStep(const BatchInputs& in, const cuda::AttentionSplit& split) {
   const ModelConfig& c = model_.config;
   const int64_t n = in.num_tokens();
   Reserve(n);
   UploadTables(in);
-  // Every layer attends over the same sequences: one split plan and workspace per step.
+  // Every layer attends over the same sequences: one split plan, tiling and workspace per step.
   attention_split_ = split;
+  PlanTiles(in);
   attention_workspace_.Reserve(static_cast<size_t>(
       cuda::AttentionWorkspaceFloats(n, c.num_heads, c.head_dim, attention_split_)));
   const int64_t logits_rows = static_cast<int64_t>(in.logits_rows.size());

@@ -71,6 +71,7 @@ class CudaModelRunner : public ModelRunner {
   void Reserve(int64_t tokens);
   void UploadTables(const BatchInputs& in);
   void ReserveSampling(const BatchInputs& in);
+  void PlanTiles(const BatchInputs& in);
   // The step's kernels, in order on the stream: from the tables to sampled tokens; rows that
   // are not sampled are copied into host_logits ([logits rows, vocab]) on the way.
   void Forward(const BatchInputs& in, float* host_logits);
@@ -108,6 +109,7 @@ class CudaModelRunner : public ModelRunner {
   DeviceBuffer<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, logits_;
   DeviceBuffer<uint16_t> half_;                // a GEMM's fp16 input
   cuda::AttentionSplit attention_split_;       // this step's, for every layer
+  cuda::AttentionTiles attention_tiles_;       // the same
   DeviceBuffer<float> attention_workspace_;    // the attention splits' partial results
   DeviceBuffer<float> raw_logits_;             // KeepRawRows' copies
   std::vector<int32_t> raw_slots_;             // per sampled row: its raw copy, or -1

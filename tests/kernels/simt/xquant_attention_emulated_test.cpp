@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -38,9 +39,10 @@ void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& s
     s.param_bits = param_bits;
     return s;
   };
-  KvBlockLayout L = xqtest::MakeLayout(H, D, G,
-                                       {KvLayerSpec{slot(kb, false, true), slot(vb, false, false)},
-                                        KvLayerSpec{slot(kb, share, true), slot(vb, share, false)}});
+  KvBlockLayout L =
+      xqtest::MakeLayout(H, D, G,
+                         {KvLayerSpec{slot(kb, false, true), slot(vb, false, false)},
+                          KvLayerSpec{slot(kb, share, true), slot(vb, share, false)}});
   L.sink_blocks = sinks;
   const int64_t row = H * D, heads = H * kGqa;
   std::vector<uint8_t> arena;
@@ -153,18 +155,56 @@ void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& s
     if (forced_split > 0) {
       splits.push_back({forced_split, (longest + forced_split - 1) / forced_split});
     }
+    // Every row alone, and prefill rows in tiles (the plan the runner makes).
+    const cuda::AttentionTilePlan plan = cuda::PlanAttentionTiles(qo, kv_len, heads, H, D, R, G);
+    const bool prefill =
+        std::any_of(seqs.begin(), seqs.end(), [](const Seq& s) { return s.rows > 1; });
+    if (prefill && kGqa <= 8 && D <= 128) {
+      ASSERT_FALSE(plan.tiles.empty()) << "the tile kernel runs";
+    }
+    const cuda::AttentionTiles tiled{plan.tiles.data(), static_cast<int64_t>(plan.tiles.size() / 2),
+                                     plan.rows.data(), static_cast<int64_t>(plan.rows.size())};
     for (const cuda::AttentionSplit& split : splits) {
-      std::vector<float> workspace(cuda::AttentionWorkspaceFloats(rows, heads, D, split), NAN);
-      std::fill(got.begin(), got.end(), NAN);
-      cuda::LaunchXqAttention(p, rows, D, H, split, workspace.data(), nullptr);
-      // Outputs are convex combinations of values: errors scale with max |v|; the reference
-      // rounds probabilities that weight fp16 values to fp16 (2^-11 relative), the kernel does
-      // not; the rest is fp32 summation order.
-      for (size_t i = 0; i < want.size(); ++i) {
-        ASSERT_NEAR(got[i], want[i], (1.0f / 2048 + 1e-4f) * vmax)
-            << "output " << i << ", split " << split.split_tokens << " x " << split.splits;
+      std::vector<float> alone;
+      for (const cuda::AttentionTiles& tiles : {cuda::AttentionTiles{}, tiled}) {
+        std::vector<float> workspace(cuda::AttentionWorkspaceFloats(rows, heads, D, split), NAN);
+        std::fill(got.begin(), got.end(), NAN);
+        cuda::LaunchXqAttention(p, rows, D, H, split, workspace.data(), nullptr, tiles);
+        // Outputs are convex combinations of values: errors scale with max |v|; the reference
+        // rounds probabilities that weight fp16 values to fp16 (2^-11 relative), the kernel
+        // does not; the rest is fp32 summation order.
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_NEAR(got[i], want[i], (1.0f / 2048 + 1e-4f) * vmax)
+              << "output " << i << ", split " << split.split_tokens << " x " << split.splits << ", "
+              << tiles.count << " tiles";
+        }
+        if (alone.empty()) {
+          alone = got;
+        } else {  // a row's arithmetic is the same in a tile (as nvcc --fmad=false compiles)
+          EXPECT_EQ(std::memcmp(got.data(), alone.data(), got.size() * sizeof(float)), 0)
+              << "split " << split.split_tokens << " x " << split.splits;
+        }
       }
     }
+  }
+}
+
+// Tiles hold consecutive rows of one sequence that share a quantized frontier, as many as a
+// tile's pairs allow; every other row runs alone; no tiles where two rows' heads do not fit.
+TEST(XqAttentionTiles, CoverPrefillRowsWithinFrontiersAndSequences) {
+  // Sequences: a decode row at position 40; 13 rows at positions 37..49 (rows 1..13); 3 rows at
+  // positions 0..2 (rows 14..16).
+  const std::vector<int64_t> qo = {0, 1, 14, 17}, kv_len = {41, 50, 3};
+  // 4 query heads per KV head: 4 rows per tile. R = G = 8: the frontier of position p is
+  // (p + 1 - 8) / 8 * 8, so 24 at 37..38, 32 at 39..46, 40 at 47..49, and 0 at 0..2.
+  const cuda::AttentionTilePlan plan = cuda::PlanAttentionTiles(qo, kv_len, 8, 2, 64, 8, 8);
+  EXPECT_EQ(plan.tiles, (std::vector<int32_t>{1, 2, 3, 4, 7, 4, 11, 3, 14, 3}));
+  EXPECT_EQ(plan.rows, (std::vector<int32_t>{0}));
+  // 16 query heads per KV head fill a tile with one row; head_dim 256 is past the tile kernel.
+  for (const auto& [heads, dim] : {std::pair{32, 64}, std::pair{8, 256}}) {
+    const cuda::AttentionTilePlan alone = cuda::PlanAttentionTiles(qo, kv_len, heads, 2, dim, 8, 8);
+    EXPECT_TRUE(alone.tiles.empty());
+    EXPECT_EQ(alone.rows.size(), 17u);
   }
 }
 
