@@ -5,7 +5,7 @@
 // bytes the kernel must read (compressed blocks + window rows of the layer) per second, that as
 // a fraction of the device's HBM bandwidth (--peak-gbs, default the H200's 4800), and xquant's
 // speed-up over fp16 at the same shape. Then prefill: a 512-row chunk at the end of an 8K
-// context, its rows attended one CUDA block each against in tiles that share each key and value
+// context, its rows attended one CUDA block each and in tiles that share each key and value
 // (PlanAttentionTiles), as a time ratio. Needs a GPU (tests/gpu/run_all.sh runs it).
 #include <cuda_runtime_api.h>
 

@@ -271,10 +271,10 @@ inline constexpr int kTilePairs = 16;
 // Tiles serve head_dim up to this (4 channels a lane: 16 pairs' state stays in registers).
 inline constexpr int64_t kMaxTileHeadDim = 128;
 
-// Shared memory of XqAttentionTileKernel: the pairs' queries, then the row kernel's scratch for
-// combining the warps.
+// Shared memory of XqAttentionTileKernel: the pairs' queries in fp32 and rounded to fp16, then
+// the row kernel's scratch for combining the warps.
 __host__ __device__ inline size_t AttentionTileSharedBytes(int64_t D) {
-  return static_cast<size_t>(kTilePairs * D) * sizeof(float) + AttentionPartialSharedBytes(D);
+  return static_cast<size_t>(2 * kTilePairs * D) * sizeof(float) + AttentionPartialSharedBytes(D);
 }
 
 // grid = (tiles, num_kv_heads, splits), block = kAttentionWarps * 32 threads,
@@ -314,12 +314,14 @@ __global__ void XqAttentionTileKernel(XqBatchAttentionParams p, const int32_t* t
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int64_t group = p.num_heads / L.num_kv_heads;
-  const int pairs = static_cast<int>(n * group);
+  const int pairs = static_cast<int>(n * group);  // at most kTilePairs (PlanAttentionTiles)
   // Pair i: row first_row + i / group, query head g * group + i % group.
-  float* q_s = smem;  // [kTilePairs][D]
+  float* q_s = smem;                    // [kTilePairs][D]
+  float* q16_s = q_s + kTilePairs * D;  // the same rounded to fp16 (met by fp16 keys)
   for (int64_t e = threadIdx.x; e < pairs * D; e += blockDim.x) {
     const int64_t i = e / D;
     q_s[e] = p.q[((first_row + i / group) * p.num_heads + g * group + i % group) * D + e % D];
+    q16_s[e] = RoundHalf(q_s[e]);
   }
   __syncthreads();
   float acc[kTilePairs][C], m[kTilePairs], l[kTilePairs];
@@ -342,8 +344,8 @@ __global__ void XqAttentionTileKernel(XqBatchAttentionParams p, const int32_t* t
       XQ_UNROLL
       for (int c = 0; c < C; ++c) {
         const int64_t d = lane + kWarpSize * c;
-        const float q = d < D ? q_s[i * D + d] : 0.0f;
-        dot += (fp16_key ? RoundHalf(q) : q) * key[c];
+        const float* q = fp16_key ? q16_s : q_s;
+        dot += (d < D ? q[i * D + d] : 0.0f) * key[c];
       }
       const float score = WarpSum(dot) * p.scale;
       const float m_new = fmaxf(m[i], score);
@@ -356,7 +358,7 @@ __global__ void XqAttentionTileKernel(XqBatchAttentionParams p, const int32_t* t
     }
   }
   // Per pair, the warps' partials combined in warp order, as the row kernel combines them.
-  float* scratch = smem + kTilePairs * D;
+  float* scratch = smem + 2 * kTilePairs * D;
   float* max_sum = partial + total_rows * p.num_heads * splits * D;
   XQ_UNROLL
   for (int i = 0; i < kTilePairs; ++i) {

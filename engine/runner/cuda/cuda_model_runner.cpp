@@ -361,14 +361,20 @@ void CudaModelRunner::PlanTiles(const BatchInputs& in) {
                       t.attention_rows.data(), static_cast<int64_t>(plan.rows.size())};
 }
 
-void CudaModelRunner::PrepareStep(const BatchInputs& in, const cuda::AttentionSplit& split) {
+void CudaModelRunner::PrepareStep(const BatchInputs& in, int64_t graph_bucket) {
   const ModelConfig& c = model_.config;
   const int64_t n = in.num_tokens();
   Reserve(n);
   UploadTables(in);
-  // Every layer attends over the same sequences: one split plan, tiling and workspace per step.
-  attention_split_ = split;
+  // Every layer attends over the same sequences: one tiling, split plan and workspace per step.
+  // The split fills the GPU with the CUDA blocks there are: a tile or a lone row each (eager), or
+  // the graph's frozen plan for its context-length class.
   PlanTiles(in);
+  const int64_t longest = LongestKv(in);
+  const int64_t units =
+      attention_tiles_.count > 0 ? attention_tiles_.count + attention_tiles_.row_count : n;
+  attention_split_ = graph_bucket > 0 ? GraphAttentionSplit(graph_bucket, c.num_kv_heads, longest)
+                                      : cuda::PlanAttentionSplit(units, c.num_kv_heads, longest);
   attention_workspace_.Reserve(static_cast<size_t>(
       cuda::AttentionWorkspaceFloats(n, c.num_heads, c.head_dim, attention_split_)));
   const int64_t logits_rows = static_cast<int64_t>(in.logits_rows.size());
@@ -497,11 +503,10 @@ void CudaModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logi
   if (bucket > 0) {
     const BatchInputs& padded = PadToBucket(batch, bucket, scratch_pages_, padded_);
     // The graph's split must cover its sequences as they grow: planned for their length class.
-    PrepareStep(padded, GraphAttentionSplit(bucket, model_.config.num_kv_heads, LongestKv(batch)));
+    PrepareStep(padded, bucket);
     RunGraph(padded, logits.data());
   } else {
-    PrepareStep(batch, cuda::PlanAttentionSplit(batch.num_tokens(), model_.config.num_kv_heads,
-                                                LongestKv(batch)));
+    PrepareStep(batch, 0);
     Forward(batch, logits.data());
     ++graph_stats_.eager_steps;
   }

@@ -67,7 +67,8 @@ class CudaModelRunner : public ModelRunner {
   struct CapturedStep;
 
   // Before any kernel of the step: every allocation and upload (a graph holds kernels only).
-  void PrepareStep(const BatchInputs& in, const cuda::AttentionSplit& split);
+  // graph_bucket: the padded size of a graph step, 0 for an eager one.
+  void PrepareStep(const BatchInputs& in, int64_t graph_bucket);
   void Reserve(int64_t tokens);
   void UploadTables(const BatchInputs& in);
   void ReserveSampling(const BatchInputs& in);
