@@ -1,15 +1,11 @@
 #include "engine/runner/cuda/cuda_model_runner.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "engine/runner/batch_validation.h"
-#include "engine/runner/cuda/cuda_graph.h"
 #include "engine/runner/cuda/graph_batch.h"
 #include "kernels/cuda/ops.h"
 
@@ -51,28 +47,7 @@ struct CudaModelRunner::StepTables {
   DeviceBuffer<int32_t> attention_tiles, attention_rows;  // cuda::AttentionTilePlan
 };
 
-// Everything a decode step's launches freeze beyond the addresses they read: the padded batch
-// size, the attention split, and which optional sampling kernels run.
-struct CudaModelRunner::GraphKey {
-  int64_t bucket = 0, split_tokens = 0, splits = 0;
-  bool allowed_tokens = false, logit_edits = false, logprobs = false;
-  bool operator==(const GraphKey&) const = default;
-};
-
-struct CudaModelRunner::CapturedStep {
-  CapturedStep(GraphKey k, std::vector<const void*> a, cudaStream_t stream,
-               const std::function<void()>& enqueue)
-      : key(k), addresses(std::move(a)), graph(stream, enqueue) {}
-  GraphKey key;
-  std::vector<const void*> addresses;  // StepAddresses() at capture
-  CudaGraph graph;
-  int64_t last_use = 0;
-};
-
 namespace {
-
-// Graphs kept at once: buckets x context-length classes x sampling variants in use.
-constexpr size_t kMaxGraphs = 64;
 
 int64_t LongestKv(const BatchInputs& in) {
   return in.kv_len.empty() ? 0 : *std::max_element(in.kv_len.begin(), in.kv_len.end());
@@ -104,7 +79,7 @@ CudaModelRunner::CudaModelRunner(const Model& model, CudaRunnerOptions options)
 
 CudaModelRunner::~CudaModelRunner() {
   cudaStreamSynchronize(stream_);
-  graphs_.clear();
+  graphs_.Clear();
   gemm_.reset();
   cudaStreamDestroy(stream_);
 }
@@ -112,7 +87,7 @@ CudaModelRunner::~CudaModelRunner() {
 void CudaModelRunner::AllocateKv(const KvConfig& config) {
   ValidateKvConfig(config, model_.config);
   storage_.reset();
-  graphs_.clear();
+  graphs_.Clear();
   // One window block past the host's blocks: what a graph's padding rows write and read.
   const auto scratch = static_cast<int32_t>(config.layout.window_pages_per_block);
   storage_ = std::make_unique<DeviceKvStorage>(config.layout.block_bytes, config.num_blocks,
@@ -432,50 +407,10 @@ std::vector<const void*> CudaModelRunner::StepAddresses() const {
 }
 
 void CudaModelRunner::RunGraph(const BatchInputs& padded, float* host_logits) {
-  const GraphKey key{padded.num_seqs(),           attention_split_.split_tokens,
-                     attention_split_.splits,     !padded.allowed_tokens.empty(),
-                     !padded.logit_edits.empty(), WantsLogprobs(padded)};
-  std::vector<const void*> addresses = StepAddresses();
-  auto it =
-      std::find_if(graphs_.begin(), graphs_.end(), [&](const auto& g) { return g->key == key; });
-  if (it != graphs_.end() && (*it)->addresses != addresses) {
-    graphs_.erase(it);  // a buffer grew since: its old address is baked in
-    it = graphs_.end();
-  }
-  if (it == graphs_.end() && std::find(seen_.begin(), seen_.end(), key) == seen_.end()) {
-    // A shape's first step runs eagerly: it warms up what loads on first use (modules, cuBLAS's
-    // choices) outside any capture, and a shape seen once costs no capture.
-    seen_.push_back(key);
-    Forward(padded, host_logits);
-    ++graph_stats_.eager_steps;
-    return;
-  }
-  if (it == graphs_.end()) {
-    if (graphs_.size() >= kMaxGraphs) {
-      graphs_.erase(
-          std::min_element(graphs_.begin(), graphs_.end(),
-                           [](const auto& a, const auto& b) { return a->last_use < b->last_use; }));
-    }
-    try {
-      graphs_.push_back(std::make_unique<CapturedStep>(key, std::move(addresses), stream_,
-                                                       [&] { Forward(padded, host_logits); }));
-    } catch (const std::runtime_error& e) {  // xq::Error, or cuBLAS refusing the capture
-      cudaGetLastError();                    // the capture's error, not the eager step's
-      spdlog::warn(
-          "CUDA graphs off: capturing a decode step failed ({}); steps now run launch by launch",
-          e.what());
-      options_.graphs = false;
-      graphs_.clear();
-      Forward(padded, host_logits);
-      ++graph_stats_.eager_steps;
-      return;
-    }
-    ++graph_stats_.captures;
-    it = std::prev(graphs_.end());
-  }
-  (*it)->last_use = ++graph_clock_;
-  (*it)->graph.Launch(stream_);
-  ++graph_stats_.replays;
+  const DecodeGraphKey key{padded.num_seqs(),           attention_split_.split_tokens,
+                           attention_split_.splits,     !padded.allowed_tokens.empty(),
+                           !padded.logit_edits.empty(), WantsLogprobs(padded)};
+  graphs_.Run(key, StepAddresses(), stream_, [&] { Forward(padded, host_logits); });
 }
 
 void CudaModelRunner::CopyResults(const BatchInputs& batch) {
@@ -499,7 +434,7 @@ void CudaModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logi
   if (!storage_) throw Error("batch inputs: no KV storage allocated");
   ValidateBatchInputs(batch, model_.config, kv_);
   logits.resize(batch.logits_rows.size() * static_cast<size_t>(model_.config.vocab_size));
-  const int64_t bucket = options_.graphs ? GraphBucket(batch) : 0;
+  const int64_t bucket = options_.graphs && graphs_.enabled() ? GraphBucket(batch) : 0;
   if (bucket > 0) {
     const BatchInputs& padded = PadToBucket(batch, bucket, scratch_pages_, padded_);
     // The graph's split must cover its sequences as they grow: planned for their length class.
@@ -508,7 +443,7 @@ void CudaModelRunner::Execute(const BatchInputs& batch, std::vector<float>& logi
   } else {
     PrepareStep(batch, 0);
     Forward(batch, logits.data());
-    ++graph_stats_.eager_steps;
+    graphs_.RecordEagerStep();
   }
   CopyResults(batch);
   CheckCuda(cudaGetLastError(), "launching the step's kernels");

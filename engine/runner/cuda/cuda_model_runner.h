@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/model/model_weights.h"
+#include "engine/runner/cuda/decode_graphs.h"
 #include "engine/runner/cuda/device_buffer.h"
 #include "engine/runner/cuda/device_kv_storage.h"
 #include "engine/runner/cuda/device_weights.h"
@@ -39,11 +40,6 @@ struct CudaRunnerOptions {
   int64_t logits_chunk_rows = kMaxLogitsRowsOnDevice;
 };
 
-// How often decode steps ran from graphs (for tests and the startup of a benchmark).
-struct CudaGraphStats {
-  int64_t captures = 0, replays = 0, eager_steps = 0;
-};
-
 class CudaModelRunner : public ModelRunner {
  public:
   // model must outlive this
@@ -59,12 +55,10 @@ class CudaModelRunner : public ModelRunner {
 
   int64_t weight_bytes() const { return weights_.bytes; }
   int64_t dequantized_matrices() const { return weights_.dequantized; }
-  const CudaGraphStats& graph_stats() const { return graph_stats_; }
+  const CudaGraphStats& graph_stats() const { return graphs_.stats(); }
 
  private:
   struct StepTables;  // the batch's tables on the device
-  struct GraphKey;    // what a captured step's launches freeze
-  struct CapturedStep;
 
   // Before any kernel of the step: every allocation and upload (a graph holds kernels only).
   // graph_bucket: the padded size of a graph step, 0 for an eager one.
@@ -117,13 +111,10 @@ class CudaModelRunner : public ModelRunner {
   std::vector<int32_t> sampled_tokens_;        // the last step's, for inputs.sampled_rows
   std::vector<RowLogprobs> sampled_logprobs_;  // the same rows' (when any asked)
   // Decode graphs: the padded step, the scratch window block its padding rows write, and the
-  // captured graphs by shape (least recently used dropped beyond kMaxGraphs).
+  // captured steps.
   BatchInputs padded_;
   std::vector<int32_t> scratch_pages_;
-  std::vector<std::unique_ptr<CapturedStep>> graphs_;
-  std::vector<GraphKey> seen_;  // shapes run once eagerly: the second time, they are captured
-  int64_t graph_clock_ = 0;
-  CudaGraphStats graph_stats_;
+  DecodeGraphs graphs_;
 };
 
 }  // namespace xq
