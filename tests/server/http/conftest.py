@@ -19,10 +19,18 @@ class Server(ServerProcess):
     """One `xquant serve` process (gRPC off); its stderr is collected in `log`."""
 
 
+# The session's clients pool connections across tests and never retry (max_retries=0, so that a
+# server error shows as it is). A connection idle past the server's keep-alive timeout (5 s) can
+# be closed just as a client reuses it for a POST ("Server disconnected without sending a
+# response": HTTP/1.1's race, which real clients answer by retrying); so these servers keep idle
+# connections for the whole session. Keep-alive expiry itself is tested with its own server.
+KEEP_IDLE = ("--keep-alive-timeout-s", "3600")
+
+
 @pytest.fixture(scope="session")
 def server():
     s = Server("--max-model-len", "512", "--read-timeout-s", "1", "--max-body-size", "64KiB",
-               "--max-num-seqs", "32")
+               "--max-num-seqs", "32", *KEEP_IDLE)
     yield s
     s.stop()
 
@@ -30,7 +38,9 @@ def server():
 @pytest.fixture(scope="session")
 def client(server):
     import openai
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    c = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    yield c
+    c.close()  # before the server stops: an idle connection would hold its shutdown
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +58,7 @@ TOOL_TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "model
 def tool_server():
     if not os.path.exists(TOOL_TEMPLATE):
         skip_or_fail(f"{TOOL_TEMPLATE} is missing; run `make model`")
-    s = Server("--chat-template", TOOL_TEMPLATE, "--max-model-len", "1024")
+    s = Server("--chat-template", TOOL_TEMPLATE, "--max-model-len", "1024", *KEEP_IDLE)
     yield s
     s.stop()
 
@@ -57,4 +67,6 @@ def tool_server():
 def tc(tool_server):
     """An openai client of tool_server."""
     import openai
-    return openai.OpenAI(base_url=tool_server.url + "/v1", api_key="unused", max_retries=0)
+    c = openai.OpenAI(base_url=tool_server.url + "/v1", api_key="unused", max_retries=0)
+    yield c
+    c.close()
