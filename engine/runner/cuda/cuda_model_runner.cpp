@@ -33,18 +33,26 @@ CudaDeviceInfo ProbeCudaDevice() {
   return info;
 }
 
-// The step's BatchInputs tables in device memory (positions and logits rows as int32, as the
-// kernels index them).
+// The step's BatchInputs tables on the device, sent in one transfer (positions and logits rows
+// as int32, as the kernels index them), and what the sampling kernels write.
 struct CudaModelRunner::StepTables {
-  DeviceBuffer<int32_t> tokens, positions, block_ids, window_pages, quantize_pages, quantize_blocks,
-      logits_rows, sampled_tokens, raw_slots;
-  DeviceBuffer<int64_t> qo_indptr, kv_len, block_indptr, window_indptr, window_start, sampled_rows,
-      sampled_edit_indptr;
-  DeviceBuffer<LogitEdit> logit_edits;
-  DeviceBuffer<RowSampling> row_sampling;
+  explicit StepTables(cudaStream_t stream) : arena(stream) {}
+  StepTableArena arena;  // first: the tables below live in it
+  StepTable<int32_t> tokens{arena}, positions{arena}, block_ids{arena}, window_pages{arena},
+      quantize_pages{arena}, quantize_blocks{arena}, logits_rows{arena}, raw_slots{arena},
+      attention_tiles{arena}, attention_rows{arena};  // the last two: cuda::AttentionTilePlan
+  StepTable<int64_t> qo_indptr{arena}, kv_len{arena}, block_indptr{arena}, window_indptr{arena},
+      window_start{arena}, sampled_rows{arena}, sampled_edit_indptr{arena};
+  StepTable<LogitEdit> logit_edits{arena};
+  StepTable<RowSampling> row_sampling{arena};
+  StepTable<uint32_t> allowed_tokens{arena};
+  // Host tables staged for the transfer, kept until it.
+  std::vector<int32_t> logits_rows_host;
+  std::vector<int64_t> sampled_rows_host;
+  cuda::AttentionTilePlan tiles_host;
+  // Written by the sampling kernels.
+  DeviceBuffer<int32_t> sampled_tokens;
   DeviceBuffer<RowLogprobs> row_logprobs;
-  DeviceBuffer<uint32_t> allowed_tokens;
-  DeviceBuffer<int32_t> attention_tiles, attention_rows;  // cuda::AttentionTilePlan
 };
 
 namespace {
@@ -61,7 +69,7 @@ bool WantsLogprobs(const BatchInputs& in) {
 }  // namespace
 
 CudaModelRunner::CudaModelRunner(const Model& model, CudaRunnerOptions options)
-    : model_(model), options_(options), tables_(std::make_unique<StepTables>()) {
+    : model_(model), options_(options) {
   if (model.config.head_dim > cuda::kMaxAttentionHeadDim) {
     throw Error(model.source + ": head_dim " + std::to_string(model.config.head_dim) +
                 " is above the CUDA attention kernel's " +
@@ -71,6 +79,7 @@ CudaModelRunner::CudaModelRunner(const Model& model, CudaRunnerOptions options)
   // Non-blocking: work on the legacy default stream elsewhere in the process neither waits for
   // ours nor joins (and so breaks) a graph capture on it.
   CheckCuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
+  tables_ = std::make_unique<StepTables>(stream_);
   gemm_ = std::make_unique<cuda::Gemm>(stream_);
   rope_ = MakeRopeTable(model);
   rope_divisors_.Upload(rope_.freq_divisors, stream_);
@@ -121,11 +130,10 @@ void CudaModelRunner::Reserve(int64_t tokens) {
   reserved_tokens_ = tokens;
 }
 
-void CudaModelRunner::UploadTables(const BatchInputs& in) {
+// Stages the batch's tables for the step's transfer (PrepareStep sends them).
+void CudaModelRunner::StageTables(const BatchInputs& in) {
   StepTables& t = *tables_;
-  // Empty ones too: every table then has an address from the first step on, so a graph
-  // captured before a table was first needed still matches the runner's addresses after.
-  auto up = [&](auto& dst, const auto& host) { dst.UploadTable(host, stream_); };
+  auto up = [](auto& dst, const auto& host) { dst.Stage(host); };
   up(t.tokens, in.tokens);
   up(t.positions, in.positions);
   up(t.qo_indptr, in.qo_indptr);
@@ -137,12 +145,12 @@ void CudaModelRunner::UploadTables(const BatchInputs& in) {
   up(t.window_start, in.window_start);
   up(t.quantize_pages, in.quantize_pages);
   up(t.quantize_blocks, in.quantize_blocks);
-  const std::vector<int32_t> rows(in.logits_rows.begin(), in.logits_rows.end());
-  up(t.logits_rows, rows);
+  t.logits_rows_host.assign(in.logits_rows.begin(), in.logits_rows.end());
+  up(t.logits_rows, t.logits_rows_host);
   // Relative to their chunk of logits rows (Logits).
-  std::vector<int64_t> sampled(in.sampled_rows);
-  for (int64_t& r : sampled) r %= options_.logits_chunk_rows;
-  up(t.sampled_rows, sampled);
+  t.sampled_rows_host = in.sampled_rows;
+  for (int64_t& r : t.sampled_rows_host) r %= options_.logits_chunk_rows;
+  up(t.sampled_rows, t.sampled_rows_host);
   up(t.sampled_edit_indptr, in.sampled_edit_indptr);
   up(t.logit_edits, in.logit_edits);
   up(t.row_sampling, in.row_sampling);
@@ -315,39 +323,35 @@ void CudaModelRunner::ReserveSampling(const BatchInputs& in) {
     if (NeedsRawCopy(in, b)) raw_slots_[b] = raw++;
   }
   raw_logits_.Reserve(static_cast<size_t>(raw * model_.config.vocab_size));
-  // Whether or not this step wants logprobs: addresses stay put for the graphs (StepAddresses).
-  t.raw_slots.UploadTable(raw_slots_, stream_);
+  t.raw_slots.Stage(raw_slots_);
   t.row_logprobs.Reserve(count);
 }
 
 // Prefill chunks' rows in tiles that share their keys and values (decode steps have none, so
-// graphs never read these tables).
+// graphs never read these tables). Staged here; attention_tiles_ points at them once sent.
 void CudaModelRunner::PlanTiles(const BatchInputs& in) {
   const ModelConfig& c = model_.config;
-  const cuda::AttentionTilePlan plan =
-      cuda::PlanAttentionTiles(in.qo_indptr, in.kv_len, c.num_heads, c.num_kv_heads, c.head_dim,
-                               kv_.recent_window, kv_.layout.block_tokens);
-  attention_tiles_ = {};
-  if (plan.tiles.empty()) return;
   StepTables& t = *tables_;
-  t.attention_tiles.UploadTable(plan.tiles, stream_);
-  t.attention_rows.UploadTable(plan.rows, stream_);
-  attention_tiles_ = {t.attention_tiles.data(), static_cast<int64_t>(plan.tiles.size() / 2),
-                      t.attention_rows.data(), static_cast<int64_t>(plan.rows.size())};
+  t.tiles_host = cuda::PlanAttentionTiles(in.qo_indptr, in.kv_len, c.num_heads, c.num_kv_heads,
+                                          c.head_dim, kv_.recent_window, kv_.layout.block_tokens);
+  if (t.tiles_host.tiles.empty()) return;
+  t.attention_tiles.Stage(t.tiles_host.tiles);
+  t.attention_rows.Stage(t.tiles_host.rows);
 }
 
 void CudaModelRunner::PrepareStep(const BatchInputs& in, int64_t graph_bucket) {
   const ModelConfig& c = model_.config;
   const int64_t n = in.num_tokens();
   Reserve(n);
-  UploadTables(in);
+  StageTables(in);
   // Every layer attends over the same sequences: one tiling, split plan and workspace per step.
   // The split fills the GPU with the CUDA blocks there are: a tile or a lone row each (eager), or
   // the graph's frozen plan for its context-length class.
   PlanTiles(in);
+  const cuda::AttentionTilePlan& tiles = tables_->tiles_host;
+  const auto tile_count = static_cast<int64_t>(tiles.tiles.size() / 2);
   const int64_t longest = LongestKv(in);
-  const int64_t units =
-      attention_tiles_.count > 0 ? attention_tiles_.count + attention_tiles_.row_count : n;
+  const int64_t units = tile_count > 0 ? tile_count + static_cast<int64_t>(tiles.rows.size()) : n;
   attention_split_ = graph_bucket > 0 ? GraphAttentionSplit(graph_bucket, c.num_kv_heads, longest)
                                       : cuda::PlanAttentionSplit(units, c.num_kv_heads, longest);
   attention_workspace_.Reserve(static_cast<size_t>(
@@ -356,6 +360,13 @@ void CudaModelRunner::PrepareStep(const BatchInputs& in, int64_t graph_bucket) {
   logits_.Reserve(
       static_cast<size_t>(std::min(logits_rows, options_.logits_chunk_rows) * c.vocab_size));
   ReserveSampling(in);
+  StepTables& t = *tables_;
+  t.arena.Upload();  // every table in one transfer; their addresses are final from here
+  attention_tiles_ = {};
+  if (tile_count > 0) {
+    attention_tiles_ = {t.attention_tiles.data(), tile_count, t.attention_rows.data(),
+                        static_cast<int64_t>(tiles.rows.size())};
+  }
 }
 
 void CudaModelRunner::Forward(const BatchInputs& in, float* host_logits) {

@@ -2,9 +2,9 @@
 // ragged BatchInputs as the CPU runner: weights uploaded once (fp16 matrices, cuBLAS GEMMs over
 // all the step's tokens at once), the paged XQuant KV arena in device memory, and the custom
 // kernels of kernels/cuda for everything else. The host keeps all KV bookkeeping; each step
-// uploads the batch's tables, runs the layers on one stream, and copies back only the rows of
-// logits that were asked for: rows it samples as their token alone. Decode steps run as CUDA
-// graphs, one per batch-size bucket (graph_batch.h), captured on first use.
+// uploads the batch's tables (one transfer), runs the layers on one stream, and copies back only
+// the rows of logits that were asked for: rows it samples as their token alone. Decode steps run as
+// CUDA graphs, one per batch-size bucket (graph_batch.h), captured on first use.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include "engine/runner/cuda/device_buffer.h"
 #include "engine/runner/cuda/device_kv_storage.h"
 #include "engine/runner/cuda/device_weights.h"
+#include "engine/runner/cuda/step_table_arena.h"
 #include "engine/runner/gpu_memory.h"
 #include "engine/runner/model_runner.h"
 #include "engine/runner/rope_table.h"
@@ -64,7 +65,7 @@ class CudaModelRunner : public ModelRunner {
   // graph_bucket: the padded size of a graph step, 0 for an eager one.
   void PrepareStep(const BatchInputs& in, int64_t graph_bucket);
   void Reserve(int64_t tokens);
-  void UploadTables(const BatchInputs& in);
+  void StageTables(const BatchInputs& in);
   void ReserveSampling(const BatchInputs& in);
   void PlanTiles(const BatchInputs& in);
   // The step's kernels, in order on the stream: from the tables to sampled tokens; rows that

@@ -2,8 +2,6 @@
 // are not kept across growth: buffers are scratch or written right after).
 #pragma once
 
-#include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <utility>
 #include <vector>
@@ -14,8 +12,6 @@ namespace xq {
 
 template <typename T>
 class DeviceBuffer {
-  static constexpr size_t kSmallestTable = 64;
-
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t count) { Reserve(count); }
@@ -49,14 +45,6 @@ class DeviceBuffer {
   void Upload(const std::vector<T>& host, cudaStream_t stream) {
     Upload(host.data(), host.size(), stream);
   }
-  // A step's table: grows to a power of two, at least 64 elements (allocated even when empty),
-  // so a table that grows step by step (block tables, a penalty's edits) keeps its address for
-  // long stretches: CUDA graphs bake it in, and are captured again when it moves.
-  void UploadTable(const std::vector<T>& host, cudaStream_t stream) {
-    Reserve(std::max(std::bit_ceil(host.size()), kSmallestTable));
-    Copy(host.data(), host.size(), stream);
-  }
-
   T* data() { return data_; }
   const T* data() const { return data_; }
   bool empty() const { return data_ == nullptr; }

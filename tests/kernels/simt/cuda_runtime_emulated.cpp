@@ -104,6 +104,18 @@ cudaError_t cudaFree(void* ptr) {
   return cudaSuccess;
 }
 
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
+  *ptr = std::malloc(bytes ? bytes : 1);
+  return *ptr ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+
+cudaError_t cudaFreeHost(void* ptr) {
+  if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
+  std::free(ptr);
+  return cudaSuccess;
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (xq::simt::Capturing()) return cudaErrorStreamCaptureUnsupported;
   if (bytes == 0) return cudaSuccess;
