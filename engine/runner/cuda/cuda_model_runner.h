@@ -4,7 +4,8 @@
 // kernels of kernels/cuda for everything else. The host keeps all KV bookkeeping; each step
 // uploads the batch's tables (one transfer), runs the layers on one stream, and copies back only
 // the rows of logits that were asked for: rows it samples as their token alone. Decode steps run as
-// CUDA graphs, one per batch-size bucket (graph_batch.h), captured on first use.
+// CUDA graphs, one per batch-size bucket (graph_batch.h), captured at a shape's second step
+// (decode_graphs.h).
 #pragma once
 
 #include <cstdint>
