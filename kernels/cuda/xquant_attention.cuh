@@ -141,6 +141,46 @@ __host__ __device__ inline size_t AttentionPartialSharedBytes(int64_t D) {
   return static_cast<size_t>(kAttentionWarps) * static_cast<size_t>(D + 2) * sizeof(float);
 }
 
+// One warp's running state of a (row, query head) into its slot of `scratch` (kAttentionWarps
+// slots of D + 2 floats: weighted values, max, sum).
+template <int C>
+__device__ __forceinline__ void StoreWarpPartial(float* scratch, int warp, int lane, int64_t D,
+                                                 const float* acc, float m, float l) {
+  float* mine = scratch + warp * (D + 2);
+  XQ_UNROLL
+  for (int c = 0; c < C; ++c) {
+    const int64_t d = lane + kWarpSize * c;
+    if (d < D) mine[d] = acc[c];
+  }
+  if (lane == 0) {
+    mine[D] = m;
+    mine[D + 1] = l;
+  }
+}
+
+// The warps' slots of one (row, query head) combined in warp order into its split's partial:
+// weighted values at partial[entry * D], (max, sum) at max_sum[entry * 2]. All the block's
+// threads, after a barrier that follows every warp's StoreWarpPartial.
+__device__ __forceinline__ void CombineWarpPartials(const float* scratch, int64_t D, int64_t entry,
+                                                    float* partial, float* max_sum) {
+  float max_all = -INFINITY;
+  for (int w = 0; w < kAttentionWarps; ++w) max_all = fmaxf(max_all, scratch[w * (D + 2) + D]);
+  for (int64_t d = threadIdx.x; d < D + 1; d += blockDim.x) {
+    // d < D: weighted values; d == D: the sum. A warp that saw no position has max -inf.
+    float sum = 0.0f;
+    for (int w = 0; w < kAttentionWarps; ++w) {
+      const float* theirs = scratch + w * (D + 2);
+      if (theirs[D] != -INFINITY) sum += theirs[d < D ? d : D + 1] * __expf(theirs[D] - max_all);
+    }
+    if (d < D) {
+      partial[entry * D + d] = sum;
+    } else {
+      max_sum[entry * 2] = max_all;
+      max_sum[entry * 2 + 1] = sum;
+    }
+  }
+}
+
 // grid = (rows of the list, num_kv_heads, splits), block = kAttentionWarps * 32 threads,
 // shared = AttentionPartialSharedBytes(D), D <= 32 C. The CUDA block's row is row_list[x], or x
 // without a list; total_rows: the step's (the partials' layout). Splits past a row's last
@@ -231,35 +271,10 @@ __global__ void XqAttentionPartialKernel(XqBatchAttentionParams p, int64_t split
     XQ_UNROLL
     for (int h = 0; h < kHeads; ++h) {
       if (h >= heads) break;
-      float* mine = smem + warp * (D + 2);
-      XQ_UNROLL
-      for (int c = 0; c < C; ++c) {
-        const int64_t d = lane + kWarpSize * c;
-        if (d < D) mine[d] = acc[h][c];
-      }
-      if (lane == 0) {
-        mine[D] = m[h];
-        mine[D + 1] = l[h];
-      }
+      StoreWarpPartial<C>(smem, warp, lane, D, acc[h], m[h], l[h]);
       __syncthreads();
-      float max_all = -INFINITY;
-      for (int w = 0; w < kAttentionWarps; ++w) max_all = fmaxf(max_all, smem[w * (D + 2) + D]);
-      const int64_t entry = (row * p.num_heads + first_head + h) * splits + split;
-      for (int64_t d = threadIdx.x; d < D + 1; d += blockDim.x) {
-        // d < D: weighted values; d == D: the sum. A warp that saw no position has max -inf.
-        float sum = 0.0f;
-        for (int w = 0; w < kAttentionWarps; ++w) {
-          const float* theirs = smem + w * (D + 2);
-          if (theirs[D] != -INFINITY)
-            sum += theirs[d < D ? d : D + 1] * __expf(theirs[D] - max_all);
-        }
-        if (d < D) {
-          partial[entry * D + d] = sum;
-        } else {
-          max_sum[entry * 2] = max_all;
-          max_sum[entry * 2 + 1] = sum;
-        }
-      }
+      CombineWarpPartials(smem, D, (row * p.num_heads + first_head + h) * splits + split, partial,
+                          max_sum);
       __syncthreads();  // smem is reused by the next head
     }
   }
@@ -363,38 +378,12 @@ __global__ void XqAttentionTileKernel(XqBatchAttentionParams p, const int32_t* t
   XQ_UNROLL
   for (int i = 0; i < kTilePairs; ++i) {
     if (i >= pairs) break;  // uniform across the block
-    float* mine = scratch + warp * (D + 2);
-    XQ_UNROLL
-    for (int c = 0; c < C; ++c) {
-      const int64_t d = lane + kWarpSize * c;
-      if (d < D) mine[d] = acc[i][c];
-    }
-    if (lane == 0) {
-      mine[D] = m[i];
-      mine[D + 1] = l[i];
-    }
+    StoreWarpPartial<C>(scratch, warp, lane, D, acc[i], m[i], l[i]);
     __syncthreads();
-    const int64_t row = first_row + i / group;
     if (first_pos + i / group >= lo) {  // the merge reads no split past a row's position
-      float max_all = -INFINITY;
-      for (int w = 0; w < kAttentionWarps; ++w) {
-        max_all = fmaxf(max_all, scratch[w * (D + 2) + D]);
-      }
-      const int64_t entry = (row * p.num_heads + g * group + i % group) * splits + split;
-      for (int64_t d = threadIdx.x; d < D + 1; d += blockDim.x) {
-        float sum = 0.0f;
-        for (int w = 0; w < kAttentionWarps; ++w) {
-          const float* theirs = scratch + w * (D + 2);
-          if (theirs[D] != -INFINITY)
-            sum += theirs[d < D ? d : D + 1] * __expf(theirs[D] - max_all);
-        }
-        if (d < D) {
-          partial[entry * D + d] = sum;
-        } else {
-          max_sum[entry * 2] = max_all;
-          max_sum[entry * 2 + 1] = sum;
-        }
-      }
+      const int64_t row = first_row + i / group, head = g * group + i % group;
+      CombineWarpPartials(scratch, D, (row * p.num_heads + head) * splits + split, partial,
+                          max_sum);
     }
     __syncthreads();  // scratch is reused by the next pair
   }
