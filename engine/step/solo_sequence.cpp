@@ -2,19 +2,24 @@
 
 #include <algorithm>
 
-#include "engine/step/batch_builder.h"
 
 namespace xq {
 
-const std::vector<float>& SoloSequence::Append(std::span<const int32_t> tokens,
-                                               std::span<const int64_t> logits_rows) {
+void SoloSequence::Run(std::span<const int32_t> tokens, LogitRows rows,
+                       const std::function<void(BatchInputs&)>& ask) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   kv_.Reserve(seq_, n);
   inputs_.Clear();
-  AppendSequence(inputs_, kv_, seq_, tokens, LogitRows::kNone);
-  inputs_.logits_rows.assign(logits_rows.begin(), logits_rows.end());
+  AppendSequence(inputs_, kv_, seq_, tokens, rows);
+  ask(inputs_);
   runner_.Execute(inputs_, logits_);
   kv_.Commit(seq_, n);
+}
+
+const std::vector<float>& SoloSequence::Append(std::span<const int32_t> tokens,
+                                               std::span<const int64_t> logits_rows) {
+  Run(tokens, LogitRows::kNone,
+      [&](BatchInputs& in) { in.logits_rows.assign(logits_rows.begin(), logits_rows.end()); });
   return logits_;
 }
 
@@ -30,14 +35,11 @@ int32_t SoloSequence::StepGreedy(int32_t token) {
     return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
   }
   const int32_t tokens[] = {token};
-  kv_.Reserve(seq_, 1);
-  inputs_.Clear();
-  AppendSequence(inputs_, kv_, seq_, tokens, LogitRows::kLast);
-  inputs_.sampled_rows.push_back(0);
-  inputs_.sampled_edit_indptr.push_back(0);
-  inputs_.row_sampling.emplace_back();  // greedy
-  runner_.Execute(inputs_, logits_);
-  kv_.Commit(seq_, 1);
+  Run(tokens, LogitRows::kLast, [](BatchInputs& in) {
+    in.sampled_rows.push_back(0);
+    in.sampled_edit_indptr.push_back(0);
+    in.row_sampling.emplace_back();  // greedy
+  });
   return runner_.sampled_tokens()[0];
 }
 

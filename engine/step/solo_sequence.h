@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
 #include "engine/kv/kv_cache_manager.h"
 #include "engine/runner/model_runner.h"
+#include "engine/step/batch_builder.h"
 
 namespace xq {
 
@@ -34,6 +36,10 @@ class SoloSequence {
   int64_t length() const { return seq_.length; }
 
  private:
+  // Appends tokens with `rows` of logits, `ask` adding to the step's inputs, and runs the step.
+  void Run(std::span<const int32_t> tokens, LogitRows rows,
+           const std::function<void(BatchInputs&)>& ask);
+
   ModelRunner& runner_;
   KvCacheManager& kv_;
   SequenceKv seq_;

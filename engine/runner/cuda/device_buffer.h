@@ -40,23 +40,20 @@ class DeviceBuffer {
   // memory is staged before cudaMemcpyAsync returns). Exactly as large as needed (weights).
   void Upload(const T* host, size_t count, cudaStream_t stream) {
     Reserve(count);
-    Copy(host, count, stream);
+    if (count == 0) return;
+    CheckCuda(cudaMemcpyAsync(data_, host, count * sizeof(T), cudaMemcpyHostToDevice, stream),
+              "copying to the device");
   }
   void Upload(const std::vector<T>& host, cudaStream_t stream) {
     Upload(host.data(), host.size(), stream);
   }
+
   T* data() { return data_; }
   const T* data() const { return data_; }
   bool empty() const { return data_ == nullptr; }
   size_t bytes() const { return capacity_ * sizeof(T); }
 
  private:
-  void Copy(const T* host, size_t count, cudaStream_t stream) {
-    if (count == 0) return;
-    CheckCuda(cudaMemcpyAsync(data_, host, count * sizeof(T), cudaMemcpyHostToDevice, stream),
-              "copying to the device");
-  }
-
   T* data_ = nullptr;
   size_t capacity_ = 0;
 };
