@@ -5,8 +5,9 @@
 // bytes the kernel must read (compressed blocks + window rows of the layer) per second, that as
 // a fraction of the device's HBM bandwidth (--peak-gbs, default the H200's 4800), and xquant's
 // speed-up over fp16 at the same shape. Then prefill: a 512-row chunk at the end of an 8K
-// context, its rows attended one CUDA block each and in tiles that share each key and value
-// (PlanAttentionTiles), as a time ratio. Needs a GPU (tests/gpu/run_all.sh runs it).
+// context, its rows attended one CUDA block each, in CUDA-core tiles that share each key and
+// value, and in tensor-core tiles (PlanAttentionTiles), as time ratios, and the tensor-core
+// tiles' attention TFLOP/s. Needs a GPU (tests/gpu/run_all.sh runs it).
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -87,9 +89,9 @@ struct Result {
 };
 
 // `batch` sequences of `context` positions, the last `rows` of each the step's query rows (1:
-// decode); with `tiled`, prefill rows in tiles.
+// decode); with a tile kernel, prefill rows in its tiles.
 Result Run(const Profile& prof, int64_t context, int64_t batch, int64_t rows = 1,
-           bool tiled = false) {
+           std::optional<cuda::TileKernel> tiled = std::nullopt) {
   const KvBlockLayout L = MakeLayout(prof);
   const int64_t R = prof.window, P = L.window_pages_per_block;
   // The first row's frontier: the window starts there; the last row's: blocks end there.
@@ -151,9 +153,9 @@ Result Run(const Profile& prof, int64_t context, int64_t batch, int64_t rows = 1
   cuda::AttentionTiles tiles;
   if (tiled) {
     const cuda::AttentionTilePlan plan =
-        cuda::PlanAttentionTiles(qo, kv_len, kHeads, kKvHeads, kDim, R, kBlock);
+        cuda::PlanAttentionTiles(qo, kv_len, kHeads, kKvHeads, kDim, R, kBlock, *tiled);
     tiles = {mem.Upload(plan.tiles), static_cast<int64_t>(plan.tiles.size() / 2),
-             mem.Upload(plan.rows), static_cast<int64_t>(plan.rows.size())};
+             mem.Upload(plan.rows), static_cast<int64_t>(plan.rows.size()), *tiled};
   }
   auto attend = [&] {
     cuda::LaunchXqAttention(p, total_rows, kDim, kKvHeads, split, workspace, nullptr, tiles);
@@ -203,14 +205,23 @@ int main(int argc, char** argv) {
       }
     }
     constexpr int64_t kContext = 8192, kChunk = 512;
+    // Scores and weighted values: 2 x 2 x head_dim flops per (row, query head, position).
+    const double flops =
+        4.0 * xq::kHeads * xq::kDim * (kChunk * (kContext - kChunk) + kChunk * (kChunk + 1) / 2.0);
     for (const xq::Profile* prof : {&fp16, &xquant}) {
-      const xq::Result alone = xq::Run(*prof, kContext, 1, kChunk, false);
-      const xq::Result tiles = xq::Run(*prof, kContext, 1, kChunk, true);
+      const xq::Result alone = xq::Run(*prof, kContext, 1, kChunk);
+      const xq::Result tiles =
+          xq::Run(*prof, kContext, 1, kChunk, xq::cuda::TileKernel::kCudaCores);
+      const xq::Result tensor =
+          xq::Run(*prof, kContext, 1, kChunk, xq::cuda::TileKernel::kTensorCores);
       std::printf(
           "{\"prefill\": true, \"profile\": \"%s\", \"context\": %ld, \"chunk\": %ld, "
-          "\"us_rows_alone\": %.1f, \"us_tiles\": %.1f, \"tiles_speedup\": %.3f}\n",
+          "\"us_rows_alone\": %.1f, \"us_tiles\": %.1f, \"tiles_speedup\": %.3f, "
+          "\"us_tensor_core_tiles\": %.1f, \"tensor_core_speedup\": %.3f, "
+          "\"tensor_core_tflops\": %.1f}\n",
           prof->name, static_cast<long>(kContext), static_cast<long>(kChunk), alone.seconds * 1e6,
-          tiles.seconds * 1e6, alone.seconds / tiles.seconds);
+          tiles.seconds * 1e6, alone.seconds / tiles.seconds, tensor.seconds * 1e6,
+          alone.seconds / tensor.seconds, flops / tensor.seconds / 1e12);
       std::fflush(stdout);
     }
   } catch (const std::exception& e) {

@@ -51,21 +51,27 @@ int64_t AttentionWorkspaceFloats(int64_t rows, int64_t num_heads, int64_t head_d
 // (planned on the host from the step's qo_indptr and kv_len): tiles holds (first row, rows)
 // pairs, each tile consecutive rows of one sequence with one quantized frontier; rows lists the
 // rows in no tile (decode rows, lone rows). No tiles when a tile could not hold two rows' query
-// heads, or head_dim is past the tile kernel's.
+// heads, or head_dim is past the tile kernels' (128).
+// Two tile kernels: on CUDA cores (16 (row, query head) pairs a tile; a row's result bitwise
+// the row kernel's) and on tensor cores (64 pairs; fp16 products, see xquant_attention_mma.cuh).
+enum class TileKernel { kCudaCores, kTensorCores };
 struct AttentionTilePlan {
   std::vector<int32_t> tiles;
   std::vector<int32_t> rows;
+  TileKernel kernel = TileKernel::kCudaCores;
 };
 AttentionTilePlan PlanAttentionTiles(const std::vector<int64_t>& qo_indptr,
                                      const std::vector<int64_t>& kv_len, int64_t num_heads,
                                      int64_t num_kv_heads, int64_t head_dim, int64_t recent_window,
-                                     int64_t block_tokens);
+                                     int64_t block_tokens,
+                                     TileKernel kernel = TileKernel::kCudaCores);
 // A plan's device copies; the default (no tiles) runs every row alone.
 struct AttentionTiles {
   const int32_t* tiles = nullptr;
   int64_t count = 0;
   const int32_t* rows = nullptr;
   int64_t row_count = 0;
+  TileKernel kernel = TileKernel::kCudaCores;
 };
 // XqBatchAttention on the device (every pointer in p device memory, so the host passes the
 // batch's rows, head_dim (at most kMaxAttentionHeadDim) and KV heads); split must cover the

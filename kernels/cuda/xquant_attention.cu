@@ -2,6 +2,7 @@
 
 #include "kernels/cuda/ops.h"
 #include "kernels/cuda/xquant_attention.cuh"
+#include "kernels/cuda/xquant_attention_mma.cuh"
 
 namespace xq::cuda {
 namespace {
@@ -34,10 +35,12 @@ int64_t AttentionWorkspaceFloats(int64_t rows, int64_t num_heads, int64_t head_d
 AttentionTilePlan PlanAttentionTiles(const std::vector<int64_t>& qo_indptr,
                                      const std::vector<int64_t>& kv_len, int64_t num_heads,
                                      int64_t num_kv_heads, int64_t head_dim, int64_t recent_window,
-                                     int64_t block_tokens) {
+                                     int64_t block_tokens, TileKernel kernel) {
   AttentionTilePlan plan;
+  plan.kernel = kernel;
   const int64_t group = num_kv_heads > 0 ? num_heads / num_kv_heads : 0;
-  const int64_t per_tile = group > 0 ? kTilePairs / group : 0;
+  const int64_t pairs = kernel == TileKernel::kTensorCores ? kMmaTilePairs : kTilePairs;
+  const int64_t per_tile = group > 0 ? pairs / group : 0;
   const bool tiling = per_tile >= 2 && head_dim <= kMaxTileHeadDim;
   const auto frontier = [&](int64_t pos) {
     return QuantizedFrontier(pos + 1, recent_window, block_tokens);
@@ -77,10 +80,15 @@ void LaunchPartials(const XqBatchAttentionParams& p, int64_t rows, int64_t head_
   const auto heads = static_cast<unsigned>(num_kv_heads);
   const auto splits = static_cast<unsigned>(split.splits);
   if constexpr (C * kWarpSize <= kMaxTileHeadDim) {
-    if (tiles.count > 0) {
-      XQ_LAUNCH(XqAttentionTileKernel<C>, dim3(static_cast<unsigned>(tiles.count), heads, splits),
-                threads, AttentionTileSharedBytes(head_dim), stream, p, tiles.tiles,
-                split.split_tokens, split.splits, rows, workspace);
+    const dim3 grid(static_cast<unsigned>(tiles.count), heads, splits);
+    if (tiles.count > 0 && tiles.kernel == TileKernel::kTensorCores) {
+      constexpr int kPaddedDim = C * kWarpSize;  // 32, 64 or 128: whole MMA k-steps
+      XQ_LAUNCH(XqAttentionMmaKernel<kPaddedDim>, grid, kMmaWarps * kWarpSize,
+                AttentionMmaSharedBytes(kPaddedDim), stream, p, tiles.tiles, split.split_tokens,
+                split.splits, rows, workspace);
+    } else if (tiles.count > 0) {
+      XQ_LAUNCH(XqAttentionTileKernel<C>, grid, threads, AttentionTileSharedBytes(head_dim), stream,
+                p, tiles.tiles, split.split_tokens, split.splits, rows, workspace);
     }
   } else {
     if (tiles.count > 0) throw std::invalid_argument("attention tiles: head_dim above 128");

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/attention_view.cuh"
 #include "kernels/cuda/batch_rows.cuh"
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/ops.h"
@@ -34,98 +35,25 @@ inline constexpr int kAttentionWarps = 4;
 template <int C>
 inline constexpr int kHeadsPerPass = C <= 2 ? 8 : 4;
 
-__device__ __forceinline__ float LoadHalf(const uint8_t* p) {
-  uint16_t bits;
-  memcpy(&bits, p, 2);
-  return HalfBitsToFloat(bits);
-}
-
-// Group i's {s, z} of the head whose params start at `head` (xquant_format.h, xquant_params.h).
-__device__ __forceinline__ ParamPair GroupParams(const uint8_t* head, int param_bits, int64_t i) {
-  if (param_bits == 8) return LoadParamPair8(LoadParamBase(head), head, i);
-  return {LoadHalf(head + i * 4), LoadHalf(head + i * 4 + 2)};
-}
-
-__device__ __forceinline__ int CodeAt(const uint8_t* codes, int64_t i, int bits) {
-  const int64_t bit = i * bits;
-  return (codes[bit >> 3] >> (bit & 7)) & ((1 << bits) - 1);
-}
-
-__device__ __forceinline__ float RoundHalf(float x) { return HalfBitsToFloat(FloatToHalfBits(x)); }
-
-// What one (query row, head) reads: the sequence's tables and the KV head's slots.
-struct AttentionView {
-  const KvBlockLayout* L;
-  const uint8_t* arena;
-  const int32_t* blocks;
-  XqWindowView window;
-  int64_t layer, g, frontier;
-  int64_t sink_end;  // positions below it are fp16 sinks (xquant_format.h: SinkEnd)
-  KvSlotView k, v;
-};
-
 // A position's key or value channels for one lane: out[c] is channel lane + 32 c (0 past D).
-// Returns whether they are fp16 as stored (the window, sinks, 16-bit slots).
+// Returns whether the key is fp16 as stored (the window, sinks, 16-bit slots).
 template <int C>
 __device__ bool LoadKeyChannels(const AttentionView& a, int64_t j, int lane, float* out) {
-  const KvBlockLayout& L = *a.L;
-  const int64_t D = L.head_dim, G = L.block_tokens;
-  if (j >= a.sink_end && j < a.frontier) {
-    const uint8_t* block = a.arena + static_cast<int64_t>(a.blocks[j / G]) * L.block_bytes;
-    XQ_UNROLL
-    for (int c = 0; c < C; ++c) {
-      const int64_t d = lane + kWarpSize * c;
-      if (d >= D) {
-        out[c] = 0.0f;
-      } else if (a.k.bits == kFp16Bits) {
-        out[c] = LoadHalf(block + a.k.codes + ((a.g * G + j % G) * D + d) * 2);
-      } else {
-        const int code =
-            CodeAt(block + a.k.codes + (a.g * D + d) * L.KeyCodeBytes(a.k.bits), j % G, a.k.bits);
-        const ParamPair sz = GroupParams(block + a.k.params + a.g * a.k.head_params, a.k.param_bits,
-                                         j % G / a.k.group_tokens * D + d);
-        out[c] = static_cast<float>(code) * sz.s + sz.z;
-      }
-    }
-    return a.k.bits == kFp16Bits;
-  }
-  int64_t run;
-  const uint8_t* k = a.arena + WindowRowOffset(L, a.window, a.layer, 0, j, &run) + a.g * D * 2;
+  bool fp16 = true;
   XQ_UNROLL
   for (int c = 0; c < C; ++c) {
     const int64_t d = lane + kWarpSize * c;
-    out[c] = d < D ? LoadHalf(k + d * 2) : 0.0f;
+    out[c] = d < a.L->head_dim ? KeyAt(a, j, d, &fp16) : 0.0f;
   }
-  return true;
+  return fp16;
 }
 
 template <int C>
 __device__ void LoadValueChannels(const AttentionView& a, int64_t j, int lane, float* out) {
-  const KvBlockLayout& L = *a.L;
-  const int64_t D = L.head_dim, G = L.block_tokens;
-  const uint8_t* row16 = nullptr;  // fp16 values of position j, when stored so
-  const uint8_t* block = nullptr;
-  if (j >= a.sink_end && j < a.frontier) {
-    block = a.arena + static_cast<int64_t>(a.blocks[j / G]) * L.block_bytes;
-    if (a.v.bits == kFp16Bits) row16 = block + a.v.codes + (a.g * G + j % G) * D * 2;
-  } else {
-    int64_t run;
-    row16 = a.arena + WindowRowOffset(L, a.window, a.layer, 1, j, &run) + a.g * D * 2;
-  }
-  const int64_t row = a.g * G + j % G;
   XQ_UNROLL
   for (int c = 0; c < C; ++c) {
     const int64_t d = lane + kWarpSize * c;
-    if (d >= D) {
-      out[c] = 0.0f;
-    } else if (row16) {
-      out[c] = LoadHalf(row16 + d * 2);
-    } else {
-      const uint8_t* codes = block + a.v.codes + row * L.ValueCodeBytes(a.v.bits);
-      const ParamPair sz = GroupParams(block + a.v.params + a.g * a.v.head_params, a.v.param_bits,
-                                       j % G * (D / a.v.group_channels) + d / a.v.group_channels);
-      out[c] = static_cast<float>(CodeAt(codes, d, a.v.bits)) * sz.s + sz.z;
-    }
+    out[c] = d < a.L->head_dim ? ValueAt(a, j, d) : 0.0f;
   }
 }
 
@@ -199,17 +127,7 @@ __global__ void XqAttentionPartialKernel(XqBatchAttentionParams p, int64_t split
   const int64_t lo = split * split_tokens;
   if (lo > pos) return;  // the whole block: no barrier is left waiting
   const int64_t hi = lo + split_tokens < pos + 1 ? lo + split_tokens : pos + 1;
-  AttentionView a;
-  a.L = kv.layout;
-  a.arena = kv.arena;
-  a.blocks = kv.block_ids + kv.block_indptr[s];
-  a.window = {kv.window_pages + kv.window_indptr[s], kv.window_start[s] / L.block_tokens};
-  a.layer = p.layer;
-  a.g = g;
-  a.frontier = QuantizedFrontier(pos + 1, p.recent_window, L.block_tokens);
-  a.sink_end = SinkEnd(L, a.frontier);
-  a.k = SlotViewOf(L, p.layer, true);
-  a.v = SlotViewOf(L, p.layer, false);
+  const AttentionView a = ViewOf(p, s, g, pos);
 
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
@@ -314,17 +232,7 @@ __global__ void XqAttentionTileKernel(XqBatchAttentionParams p, const int32_t* t
   const int64_t lo = split * split_tokens;
   if (lo > last_pos) return;  // the whole block: no barrier is left waiting
   const int64_t hi = lo + split_tokens < last_pos + 1 ? lo + split_tokens : last_pos + 1;
-  AttentionView a;
-  a.L = kv.layout;
-  a.arena = kv.arena;
-  a.blocks = kv.block_ids + kv.block_indptr[s];
-  a.window = {kv.window_pages + kv.window_indptr[s], kv.window_start[s] / L.block_tokens};
-  a.layer = p.layer;
-  a.g = g;
-  a.frontier = QuantizedFrontier(first_pos + 1, p.recent_window, L.block_tokens);  // every row's
-  a.sink_end = SinkEnd(L, a.frontier);
-  a.k = SlotViewOf(L, p.layer, true);
-  a.v = SlotViewOf(L, p.layer, false);
+  const AttentionView a = ViewOf(p, s, g, first_pos);  // every row's frontier
 
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;

@@ -332,8 +332,10 @@ void CudaModelRunner::ReserveSampling(const BatchInputs& in) {
 void CudaModelRunner::PlanTiles(const BatchInputs& in) {
   const ModelConfig& c = model_.config;
   StepTables& t = *tables_;
-  t.tiles_host = cuda::PlanAttentionTiles(in.qo_indptr, in.kv_len, c.num_heads, c.num_kv_heads,
-                                          c.head_dim, kv_.recent_window, kv_.layout.block_tokens);
+  t.tiles_host = cuda::PlanAttentionTiles(
+      in.qo_indptr, in.kv_len, c.num_heads, c.num_kv_heads, c.head_dim, kv_.recent_window,
+      kv_.layout.block_tokens,
+      options_.tensor_core_prefill ? cuda::TileKernel::kTensorCores : cuda::TileKernel::kCudaCores);
   if (t.tiles_host.tiles.empty()) return;
   t.attention_tiles.Stage(t.tiles_host.tiles);
   t.attention_rows.Stage(t.tiles_host.rows);
@@ -365,7 +367,7 @@ void CudaModelRunner::PrepareStep(const BatchInputs& in, int64_t graph_bucket) {
   attention_tiles_ = {};
   if (tile_count > 0) {
     attention_tiles_ = {t.attention_tiles.data(), tile_count, t.attention_rows.data(),
-                        static_cast<int64_t>(tiles.rows.size())};
+                        static_cast<int64_t>(tiles.rows.size()), tiles.kernel};
   }
 }
 

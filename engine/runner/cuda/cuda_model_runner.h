@@ -40,6 +40,9 @@ struct CudaRunnerOptions {
   bool graphs = true;  // decode steps as CUDA graphs (off: every launch from the host)
   // Logits rows on the device at once (gpu_memory.h counts this many).
   int64_t logits_chunk_rows = kMaxLogitsRowsOnDevice;
+  // Prefill attention tiles on tensor cores (fp16 products); off: on CUDA cores, where a row's
+  // result is bitwise what it would be in a decode step.
+  bool tensor_core_prefill = true;
 };
 
 class CudaModelRunner : public ModelRunner {

@@ -57,6 +57,7 @@ struct Block {
   Barrier block_barrier;
   std::vector<Barrier> warp_barriers;  // one per warp of 32
   std::vector<uint64_t> warp_slots;    // [warps][32] exchange area
+  std::vector<unsigned char> gather;   // [warps][32][kGatherBytes] for WarpGather
   ctx::fiber scheduler;                // inside a running thread: where it yields to
   const std::function<void()>* body = nullptr;
   Fiber* running = nullptr;
@@ -141,6 +142,7 @@ void Run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>
     b.warp_barriers[w].expected = std::min(32u, threads - w * 32);
   b.block_barrier.expected = threads;
   b.warp_slots.resize(warps * 32);
+  b.gather.resize(warps * 32 * kGatherBytes);
   for (unsigned t = 0; t < threads; ++t) {
     Fiber& f = b.fibers[t];
     f.stack.reset(new char[kStackBytes]);
@@ -200,18 +202,37 @@ unsigned char* BlockShared() { return tls.block->shared.data(); }
 
 void SyncThreads() { Arrive(tls.block->block_barrier); }
 
+namespace {
+void RequireWholeWarp(const Block& b) {
+  if ((tls.linear / 32 + 1) * 32 > b.fibers.size()) {
+    throw std::logic_error("simt: warp-collective operations need whole warps of 32 threads");
+  }
+}
+}  // namespace
+
 uint64_t WarpExchange(uint64_t bits, int src_lane) {
   Block& b = *tls.block;
-  const unsigned threads = static_cast<unsigned>(b.fibers.size());
   const unsigned warp = tls.linear / 32, lane = tls.linear % 32;
-  if ((warp + 1) * 32 > threads || src_lane < 0 || src_lane > 31) {
-    throw std::logic_error("simt: shuffles need whole warps of 32 threads");
-  }
+  RequireWholeWarp(b);
+  if (src_lane < 0 || src_lane > 31) throw std::logic_error("simt: shuffle lane out of 0..31");
   b.warp_slots[warp * 32 + lane] = bits;
   Arrive(b.warp_barriers[warp]);  // every lane has written
   const uint64_t got = b.warp_slots[warp * 32 + static_cast<unsigned>(src_lane)];
   Arrive(b.warp_barriers[warp]);  // every lane has read before the slots are reused
   return got;
+}
+
+void WarpGather(const void* mine, size_t bytes, void* all) {
+  Block& b = *tls.block;
+  RequireWholeWarp(b);
+  if (bytes > kGatherBytes) throw std::logic_error("simt: WarpGather holds 64 bytes a lane");
+  unsigned char* slots = b.gather.data() + tls.linear / 32 * 32 * kGatherBytes;
+  std::memcpy(slots + tls.linear % 32 * kGatherBytes, mine, bytes);
+  Arrive(b.warp_barriers[tls.linear / 32]);  // every lane has written
+  for (int l = 0; l < 32; ++l) {
+    std::memcpy(static_cast<unsigned char*>(all) + l * bytes, slots + l * kGatherBytes, bytes);
+  }
+  Arrive(b.warp_barriers[tls.linear / 32]);  // every lane has read before the slots are reused
 }
 
 void RequireFullMask(unsigned mask) {

@@ -60,6 +60,11 @@ unsigned char* BlockShared();
 void SyncThreads();
 // Every lane of the calling thread's warp stores `bits`; returns lane `src`'s value.
 uint64_t WarpExchange(uint64_t bits, int src_lane);
+// Every lane of the calling thread's warp stores `bytes` (at most kGatherBytes) from `mine`; each
+// gets all 32 lanes' in lane order at `all` (32 * bytes): what a warp-collective instruction
+// (mma.sync) sees of its lanes' registers.
+inline constexpr size_t kGatherBytes = 64;
+void WarpGather(const void* mine, size_t bytes, void* all);
 void RequireFullMask(unsigned mask);
 
 // Lane src_lane's v, for every lane of the calling thread's (full) warp.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/warp_mma.cuh"
 
 namespace xq {
 namespace {
@@ -33,6 +34,50 @@ TEST(Simt, BarriersAndSharedMemoryArePerBlock) {
       ASSERT_EQ(out[b * kThreads + t], (t + 1) % kThreads + 1000 * b) << b << " " << t;
     }
   }
+}
+
+// Two warps, each loading its own A (16x16) and B (16x8) into fragments by the PTX layout
+// (warp_mma.cuh) and accumulating A B onto C twice.
+__global__ void MmaKernel(const float* a, const float* b, float* c) {
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  const int g = lane / 4, t = lane % 4;
+  a += warp * 256;
+  b += warp * 128;
+  c += warp * 128;
+  uint32_t af[4], bf[2];
+  for (int r = 0; r < 4; ++r) {
+    const int row = g + 8 * (r & 1), col = 2 * t + 8 * (r >> 1);
+    af[r] = cuda::PackHalves(a[row * 16 + col], a[row * 16 + col + 1]);
+  }
+  for (int r = 0; r < 2; ++r)
+    bf[r] = cuda::PackHalves(b[(2 * t + 8 * r) * 8 + g], b[(2 * t + 8 * r + 1) * 8 + g]);
+  float d[4];
+  for (int i = 0; i < 4; ++i) d[i] = c[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)];
+  cuda::MmaM16N8K16(d, af, bf);
+  cuda::MmaM16N8K16(d, af, bf);
+  for (int i = 0; i < 4; ++i) c[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)] = d[i];
+}
+
+TEST(Simt, WarpMmaMultipliesTheWarpsFragments) {
+  std::vector<float> a(2 * 256), b(2 * 128), c(2 * 128);
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = static_cast<float>(static_cast<int>(i * 7 % 23) - 11) / 8;
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = static_cast<float>(static_cast<int>(i * 5 % 17) - 8) / 4;
+  for (size_t i = 0; i < c.size(); ++i) c[i] = static_cast<float>(i);
+  std::vector<float> want = c;
+  for (int w = 0; w < 2; ++w) {
+    for (int i = 0; i < 16; ++i) {
+      for (int j = 0; j < 8; ++j) {
+        float sum = 0.0f;  // small multiples of 1/32: exact in fp16 and fp32
+        for (int k = 0; k < 16; ++k) sum += a[w * 256 + i * 16 + k] * b[w * 128 + k * 8 + j];
+        want[w * 128 + i * 8 + j] += 2 * sum;
+      }
+    }
+  }
+  simt::Launch(dim3(1), dim3(64), 0, MmaKernel, static_cast<const float*>(a.data()),
+               static_cast<const float*>(b.data()), c.data());
+  EXPECT_EQ(c, want);
 }
 
 __global__ void ShuffleKernel(float* xor_sum, int* broadcast) {

@@ -10,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cuda/attention_view.cuh"  // KeyAt / ValueAt: host code under the emulation
+#include "kernels/cuda/batch_rows.cuh"
 #include "kernels/cuda/ops.h"
 #include "kernels/include/xquant_kernels.h"
 #include "tests/kernels/xquant_test_util.h"
@@ -20,6 +22,45 @@ namespace {
 struct Seq {
   int64_t length, rows;  // positions held after the step, the step's query rows
 };
+
+double Fp16(double x) { return static_cast<double>(static_cast<_Float16>(static_cast<float>(x))); }
+
+// What the tensor-core kernel computes, in double: the reference's attention with queries,
+// keys, values and (relative to the row's max) probabilities rounded to fp16, the operands its
+// products take. Keys and values come from the kernels' own KeyAt / ValueAt, which the row
+// kernel's comparison with the reference vouches for.
+std::vector<double> TensorCoreModel(const XqBatchAttentionParams& p, int64_t rows, int64_t D) {
+  const int64_t kv_heads = p.kv.layout->num_kv_heads, group = p.num_heads / kv_heads;
+  std::vector<double> out(rows * p.num_heads * D);
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t s, pos;
+    cuda::RowPosition(p.kv, row, &s, &pos);
+    for (int64_t h = 0; h < p.num_heads; ++h) {
+      const cuda::AttentionView a = cuda::ViewOf(p, s, h / group, pos);
+      const float* q = p.q + (row * p.num_heads + h) * D;
+      std::vector<double> score(pos + 1);
+      double top = -INFINITY;
+      for (int64_t j = 0; j <= pos; ++j) {
+        double dot = 0.0;
+        for (int64_t d = 0; d < D; ++d) {
+          bool fp16 = true;
+          dot += Fp16(q[d]) * Fp16(cuda::KeyAt(a, j, d, &fp16));
+        }
+        score[j] = static_cast<double>(static_cast<float>(dot) * p.scale);
+        top = std::max(top, score[j]);
+      }
+      double sum = 0.0;
+      double* o = out.data() + (row * p.num_heads + h) * D;
+      for (int64_t j = 0; j <= pos; ++j) {
+        const double w = Fp16(std::exp(score[j] - top));
+        sum += w;
+        for (int64_t d = 0; d < D; ++d) o[d] += w * Fp16(cuda::ValueAt(a, j, d));
+      }
+      for (int64_t d = 0; d < D; ++d) o[d] /= sum;
+    }
+  }
+  return out;
+}
 
 // sinks: the layout's attention sink blocks; those that left the window get pages (with data of
 // their own) in front of each sequence's window list.
@@ -164,6 +205,25 @@ void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& s
     }
     const cuda::AttentionTiles tiled{plan.tiles.data(), static_cast<int64_t>(plan.tiles.size() / 2),
                                      plan.rows.data(), static_cast<int64_t>(plan.rows.size())};
+    // And in tensor-core tiles (64 pairs a tile), checked against a model of their roundings
+    // that is itself close to the reference.
+    const cuda::AttentionTilePlan tensor_plan =
+        cuda::PlanAttentionTiles(qo, kv_len, heads, H, D, R, G, cuda::TileKernel::kTensorCores);
+    if (prefill && D <= 128) {
+      ASSERT_FALSE(tensor_plan.tiles.empty()) << "the tensor-core kernel runs";
+    }
+    const cuda::AttentionTiles tensor_tiled{
+        tensor_plan.tiles.data(), static_cast<int64_t>(tensor_plan.tiles.size() / 2),
+        tensor_plan.rows.data(), static_cast<int64_t>(tensor_plan.rows.size()),
+        cuda::TileKernel::kTensorCores};
+    const std::vector<double> tensor_model = TensorCoreModel(p, rows, D);
+    double model_error = 0.0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      model_error = std::max(model_error, std::fabs(tensor_model[i] - want[i]) / vmax);
+    }
+    // Operands rounded to fp16 (2^-11 relative) move outputs by well under 1% of max |v| at
+    // these magnitudes (scores of |q| ~ 2, |k| ~ 1.5 over D channels).
+    EXPECT_LT(model_error, 0.01) << "the rounding model strays from the reference";
     for (const cuda::AttentionSplit& split : splits) {
       std::vector<float> alone;
       for (const cuda::AttentionTiles& tiles : {cuda::AttentionTiles{}, tiled}) {
@@ -185,6 +245,19 @@ void CheckBatch(int kb, int vb, bool share, int64_t R, const std::vector<Seq>& s
           EXPECT_EQ(std::memcmp(got.data(), alone.data(), got.size() * sizeof(float)), 0)
               << "split " << split.split_tokens << " x " << split.splits;
         }
+      }
+      if (tensor_tiled.count == 0) continue;
+      std::vector<float> workspace(cuda::AttentionWorkspaceFloats(rows, heads, D, split), NAN);
+      std::fill(got.begin(), got.end(), NAN);
+      cuda::LaunchXqAttention(p, rows, D, H, split, workspace.data(), nullptr, tensor_tiled);
+      // Against the model of its roundings: the kernel rounds each probability relative to the
+      // running max rather than the final one (2^-11 relative either way: weights move by up to
+      // e^(2^-10) - 1, a convex combination by that times max |v|), and sums in fp32 in another
+      // order (the 1e-4 the other kernels get).
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_NEAR(got[i], tensor_model[i], (std::exp(std::ldexp(1.0, -10)) - 1 + 1e-4) * vmax)
+            << "output " << i << ", split " << split.split_tokens << " x " << split.splits << ", "
+            << tensor_tiled.count << " tensor-core tiles";
       }
     }
   }
