@@ -24,15 +24,31 @@ inline constexpr int kMmaPairsPerWarp = 16;                         // an MMA's 
 inline constexpr int kMmaTilePairs = kMmaWarps * kMmaPairsPerWarp;  // a tile's pairs
 inline constexpr int kMmaChunk = 32;  // positions dequantized into shared memory at once
 
-// Shared memory: a chunk's keys and values as fp16, DP channels each (DP = head_dim rounded up
-// to 32, 64 or 128; channels past head_dim are zero).
+// Shared memory: a chunk's keys as fp16 rows of DP channels (DP = head_dim rounded up to 32, 64
+// or 128; channels past head_dim are zero) and its values transposed, a row of kMmaChunk
+// positions per channel, so that each lane's pair of B elements (two channels of a key, or two
+// positions of a value channel) is one aligned 32-bit load. Rows are padded by 8 halves (4
+// banks): the 8 fragment groups of a load then hit 8 distinct sets of 4 banks.
+inline constexpr int kMmaRowPad = 8;
+__host__ __device__ inline constexpr int64_t MmaKeyStride(int64_t DP) { return DP + kMmaRowPad; }
+inline constexpr int64_t kMmaValueStride = kMmaChunk + kMmaRowPad;
 __host__ __device__ inline size_t AttentionMmaSharedBytes(int64_t DP) {
-  return static_cast<size_t>(2 * kMmaChunk * DP) * sizeof(uint16_t);
+  return static_cast<size_t>(kMmaChunk * MmaKeyStride(DP) + DP * kMmaValueStride) *
+         sizeof(uint16_t);
 }
 
-// Positions [c0, c0 + kMmaChunk) of the view's KV head, keys and values, as fp16 rows of DP
-// channels (zeros past hi and past D). All the block's threads, each taking runs of 8 channels
-// of a position (one lookup of where the position is stored per run).
+// Two fp16 values at an even index of shared memory, as one register (the lower index low).
+__device__ __forceinline__ uint32_t LoadHalfPair(const uint16_t* p) {
+#if defined(__CUDACC__)
+  return *reinterpret_cast<const uint32_t*>(p);
+#else
+  return PackHalfBits(p[0], p[1]);
+#endif
+}
+
+// Positions [c0, c0 + kMmaChunk) of the view's KV head, keys and values, as fp16 in the layout
+// above (zeros past hi and past D). All the block's threads, each taking runs of 8 channels of
+// a position (one lookup of where the position is stored per run).
 template <int DP>
 __device__ __forceinline__ void LoadChunk(const AttentionView& a, int64_t c0, int64_t hi,
                                           uint16_t* keys, uint16_t* values) {
@@ -48,8 +64,8 @@ __device__ __forceinline__ void LoadChunk(const AttentionView& a, int64_t c0, in
     }
     XQ_UNROLL
     for (int n = 0; n < kRun; ++n) {
-      keys[t * DP + d0 + n] = FloatToHalfBits(j < hi ? k[n] : 0.0f);
-      values[t * DP + d0 + n] = FloatToHalfBits(j < hi ? v[n] : 0.0f);
+      keys[t * MmaKeyStride(DP) + d0 + n] = FloatToHalfBits(j < hi ? k[n] : 0.0f);
+      values[(d0 + n) * kMmaValueStride + t] = FloatToHalfBits(j < hi ? v[n] : 0.0f);
     }
   }
 }
@@ -64,8 +80,8 @@ __global__ void XqAttentionMmaKernel(XqBatchAttentionParams p, const int32_t* ti
                                      int64_t split_tokens, int64_t splits, int64_t total_rows,
                                      float* partial) {
   XQ_SHARED(uint16_t, smem);
-  uint16_t* keys = smem;                     // [kMmaChunk][DP]
-  uint16_t* values = smem + kMmaChunk * DP;  // [kMmaChunk][DP]
+  uint16_t* keys = smem;                                   // [kMmaChunk][key stride]
+  uint16_t* values = smem + kMmaChunk * MmaKeyStride(DP);  // [DP][kMmaValueStride]
   const XqBatchKv& kv = p.kv;
   const int64_t D = kv.layout->head_dim, g = blockIdx.y, split = blockIdx.z;
   const int64_t first_row = tiles[2 * blockIdx.x], n = tiles[2 * blockIdx.x + 1];
@@ -123,11 +139,10 @@ __global__ void XqAttentionMmaKernel(XqBatchAttentionParams p, const int32_t* ti
     for (int nt = 0; nt < kMmaChunk / 8; ++nt) {
       XQ_UNROLL
       for (int i = 0; i < 4; ++i) sc[nt][i] = 0.0f;
-      const uint16_t* key = keys + (8 * nt + fg) * DP + 2 * ft;
+      const uint16_t* key = keys + (8 * nt + fg) * MmaKeyStride(DP) + 2 * ft;
       XQ_UNROLL
       for (int ks = 0; ks < DP / 16; ++ks) {
-        const uint32_t b[2] = {PackHalfBits(key[16 * ks], key[16 * ks + 1]),
-                               PackHalfBits(key[16 * ks + 8], key[16 * ks + 9])};
+        const uint32_t b[2] = {LoadHalfPair(key + 16 * ks), LoadHalfPair(key + 16 * ks + 8)};
         MmaM16N8K16(sc[nt], qa[ks], b);
       }
     }
@@ -177,8 +192,8 @@ __global__ void XqAttentionMmaKernel(XqBatchAttentionParams p, const int32_t* ti
       XQ_UNROLL
       for (int kk = 0; kk < kMmaChunk / 16; ++kk) {
         // B: positions 16 kk + 2 ft + {0, 1} (+ 8) of channel 8 dt + fg.
-        const uint16_t* v = values + (16 * kk + 2 * ft) * DP + 8 * dt + fg;
-        const uint32_t b[2] = {PackHalfBits(v[0], v[DP]), PackHalfBits(v[8 * DP], v[9 * DP])};
+        const uint16_t* v = values + (8 * dt + fg) * kMmaValueStride + 16 * kk + 2 * ft;
+        const uint32_t b[2] = {LoadHalfPair(v), LoadHalfPair(v + 8)};
         MmaM16N8K16(o[dt], pa[kk], b);
       }
     }
