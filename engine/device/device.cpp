@@ -17,10 +17,15 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 #if XQ_WITH_CUDA
 std::unique_ptr<ModelRunner> MakeCudaRunner(const Model& model, RunnerOptions options) {
   const CudaDeviceInfo info = ProbeCudaDevice();
-  spdlog::info("device: cuda 0, {} ({:.1f} GiB, {:.1f} GiB free); decode steps {}", info.name,
-               info.total_bytes / kGiB, info.free_bytes / kGiB,
-               options.cuda_graphs ? "as CUDA graphs" : "launched eagerly (--enforce-eager)");
-  auto runner = std::make_unique<CudaModelRunner>(model, CudaRunnerOptions{options.cuda_graphs});
+  spdlog::info(
+      "device: cuda 0, {} ({:.1f} GiB, {:.1f} GiB free); decode steps {}; prefill attention on {}",
+      info.name, info.total_bytes / kGiB, info.free_bytes / kGiB,
+      options.cuda_graphs ? "as CUDA graphs" : "launched eagerly (--enforce-eager)",
+      options.tensor_core_prefill ? "tensor cores" : "CUDA cores (--cuda-core-prefill)");
+  CudaRunnerOptions cuda;
+  cuda.graphs = options.cuda_graphs;
+  cuda.tensor_core_prefill = options.tensor_core_prefill;
+  auto runner = std::make_unique<CudaModelRunner>(model, cuda);
   spdlog::info(
       "weights: {:.2f} GiB on the device (fp16 matrices; {} GGUF-quantized matrices "
       "dequantized to fp16)",

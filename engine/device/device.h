@@ -36,6 +36,9 @@ void PrepareModelForDevice(Model& model, Device device);
 // Runner settings beyond the device (--enforce-eager turns the CUDA runner's graphs off).
 struct RunnerOptions {
   bool cuda_graphs = true;
+  // cuda: prefill attention on tensor cores (bench --cuda-core-prefill turns it off, to measure
+  // what they save).
+  bool tensor_core_prefill = true;
 };
 
 std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device,

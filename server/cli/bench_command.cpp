@@ -29,6 +29,7 @@ struct BenchOptions {
   std::string kv_memory = "1GiB";
   std::string device = "auto";
   bool enforce_eager = false;
+  bool cuda_core_prefill = false;
 };
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
@@ -43,9 +44,9 @@ void RunBench(const BenchOptions& o) {
   const ModelConfig& c = model.config;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocab_size - 1));
-  auto backend =
-      MakeKvBackend(model, o.kv_profile, o.kv_memory, o.prefill_tokens,
-                    o.prefill_tokens + o.decode_tokens, device, {.cuda_graphs = !o.enforce_eager});
+  auto backend = MakeKvBackend(
+      model, o.kv_profile, o.kv_memory, o.prefill_tokens, o.prefill_tokens + o.decode_tokens,
+      device, {.cuda_graphs = !o.enforce_eager, .tensor_core_prefill = !o.cuda_core_prefill});
 
   double best_prefill = 0, best_decode = 0;
   for (int rep = 0; rep < o.repeats; ++rep) {
@@ -79,7 +80,8 @@ void RunBench(const BenchOptions& o) {
                         {"prefill_tps", best_prefill},
                         {"decode_tokens", o.decode_tokens},
                         {"decode_tps", best_decode},
-                        {"cuda_graphs", device == Device::kCuda && !o.enforce_eager}};
+                        {"cuda_graphs", device == Device::kCuda && !o.enforce_eager},
+                        {"tensor_core_prefill", device == Device::kCuda && !o.cuda_core_prefill}};
   std::printf("%s\n", out.dump().c_str());
 }
 
@@ -132,6 +134,9 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_flag("--enforce-eager", opts->enforce_eager,
                 "cuda: launch every kernel from the host (no CUDA graphs), to measure what they "
                 "save");
+  cmd->add_flag("--cuda-core-prefill", opts->cuda_core_prefill,
+                "cuda: prefill attention on CUDA cores instead of tensor cores, to measure what "
+                "they save");
   cmd->add_option("--prefill-tokens", opts->prefill_tokens)
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 16));

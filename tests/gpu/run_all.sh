@@ -45,6 +45,12 @@ step synthetic_batch1 150 .gpu/bin/xquant bench --synthetic-model $synthetic --d
 step synthetic_batch1_eager 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
   --prefill-tokens 2048 --decode-tokens 64 --repeats 2 --kv-profile xquant-1.38 --kv-cache-memory 8GiB \
   --enforce-eager
+# An 8K-token prompt in one chunk, prefill attention on tensor cores and on CUDA cores (a ratio).
+step synthetic_prefill_8k 120 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
+  --prefill-tokens 8192 --decode-tokens 1 --repeats 2 --kv-profile xquant-1.38 --kv-cache-memory 8GiB
+step synthetic_prefill_8k_cuda_cores 150 .gpu/bin/xquant bench --synthetic-model $synthetic \
+  --device cuda --prefill-tokens 8192 --decode-tokens 1 --repeats 2 --kv-profile xquant-1.38 \
+  --kv-cache-memory 8GiB --cuda-core-prefill
 for profile in fp16 xquant-1.38; do
   step "synthetic_engine_$profile" 200 .gpu/bin/xquant bench --offline --synthetic-model $synthetic \
     --device cuda --kv-profile $profile --kv-cache-memory 16GiB --concurrency 256 \
