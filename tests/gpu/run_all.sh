@@ -5,7 +5,8 @@
 #     (bench/cuda_attention_bench.cpp);
 #   - sampling on the device against copying the logits rows (bench/cuda_sampling_bench.cpp);
 #   - a synthetic Llama-3-8B (configs/synthetic): batch-1 prefill/decode (decode also without
-#     CUDA graphs: --enforce-eager), and the engine's throughput at one KV budget for fp16 and
+#     CUDA graphs: --enforce-eager), an 8K-token prefill with attention on tensor cores and on
+#     CUDA cores (--cuda-core-prefill), and the engine's throughput at one KV budget for fp16 and
 #     xquant-1.38 with 2K-token prompts;
 #   - when the default model was carried in (tests/gpu/prepare.sh --model): greedy generation on
 #     the GPU against the CPU, batch-1 speed on both (and on the GPU without graphs), and the
