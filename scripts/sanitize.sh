@@ -38,7 +38,7 @@ suites=(
   test_xquant_attention_emulated test_write_window_rows_emulated test_cuda_model_runner_emulated
   test_sample_tokens_emulated test_token_logprobs_emulated test_cuda_graph_emulated
   test_graph_batch test_cuda_graph test_decode_graphs test_step_table_arena
-  test_engine_cuda_graphs
+  test_engine_cuda_graphs test_qweight_kernels_emulated
 )
 build=${XQ_ASAN_BUILD_DIR:-build-asan-ci}
 if [[ ! -f $build/build.ninja ]]; then

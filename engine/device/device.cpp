@@ -25,11 +25,12 @@ std::unique_ptr<ModelRunner> MakeCudaRunner(const Model& model, RunnerOptions op
   CudaRunnerOptions cuda;
   cuda.graphs = options.cuda_graphs;
   cuda.tensor_core_prefill = options.tensor_core_prefill;
+  cuda.keep_quantized_weights = options.keep_quantized_weights;
   auto runner = std::make_unique<CudaModelRunner>(model, cuda);
   spdlog::info(
-      "weights: {:.2f} GiB on the device (fp16 matrices; {} GGUF-quantized matrices "
-      "dequantized to fp16)",
-      runner->weight_bytes() / kGiB, runner->dequantized_matrices());
+      "weights: {:.2f} GiB on the device ({} matrices kept in their GGUF Q4_0/Q4_1/Q8_0 blocks, "
+      "{} as fp16)",
+      runner->weight_bytes() / kGiB, runner->quantized_matrices(), runner->fp16_matrices());
   return runner;
 }
 #endif

@@ -39,6 +39,9 @@ struct RunnerOptions {
   // cuda: prefill attention on tensor cores (bench --cuda-core-prefill turns it off, to measure
   // what they save).
   bool tensor_core_prefill = true;
+  // cuda: GGUF Q4_0 / Q4_1 / Q8_0 matrices stay in their blocks (bench --fp16-weights turns
+  // them into fp16, to measure what that costs).
+  bool keep_quantized_weights = true;
 };
 
 std::unique_ptr<ModelRunner> MakeModelRunner(const Model& model, Device device,

@@ -47,13 +47,14 @@ Gemm::~Gemm() {
 // y^T[out, rows] = w[out, in] * x^T[in, rows]: A = w read as column-major [in, out] and
 // transposed, B = x read as column-major [in, rows].
 void Gemm::Run(const uint16_t* x, const uint16_t* w, float* y, int64_t rows, int64_t out,
-               int64_t in, bool accumulate) {
+               int64_t in, bool accumulate, int64_t y_stride) {
   if (rows <= 0 || out <= 0) return;
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  const int ldy = static_cast<int>(y_stride > 0 ? y_stride : out);
   Check(cublasGemmEx(static_cast<cublasHandle_t>(handle_), CUBLAS_OP_T, CUBLAS_OP_N,
                      static_cast<int>(out), static_cast<int>(rows), static_cast<int>(in), &alpha, w,
                      CUDA_R_16F, static_cast<int>(in), x, CUDA_R_16F, static_cast<int>(in), &beta,
-                     y, CUDA_R_32F, static_cast<int>(out), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
         "GemmEx");
 }
 

@@ -17,9 +17,10 @@ class Gemm {
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
 
-  //   x: [rows, in] fp16 bits; w: [out, in] fp16 bits; y: [rows, out] fp32
+  //   x: [rows, in] fp16 bits; w: [out, in] fp16 bits; y: [rows, out] fp32 whose rows are
+  //   y_stride floats apart (0: out; more: y is a column slice of a wider matrix)
   void Run(const uint16_t* x, const uint16_t* w, float* y, int64_t rows, int64_t out, int64_t in,
-           bool accumulate);
+           bool accumulate, int64_t y_stride = 0);
 
  private:
   cudaStream_t stream_;

@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/cuda_runtime.h"
 #include "kernels/include/logit_edit.h"
+#include "kernels/include/qgemm.h"
 #include "kernels/include/row_logprobs.h"
 #include "kernels/include/row_sampling.h"
 #include "kernels/include/xquant_batch.h"
@@ -83,6 +84,15 @@ void LaunchXqAttention(const XqBatchAttentionParams& p, int64_t rows, int64_t he
 void LaunchBiasAdd(float* x, const float* bias, int64_t rows, int64_t n, cudaStream_t stream);
 //   x: [n] fp32 -> out: [n] fp16 bits (the GEMMs' inputs)
 void LaunchToHalf(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
+// Matrices kept in GGML blocks (Q4_0, Q4_1, Q8_0: w is [out, in / 32] blocks, in a multiple of
+// 32). A few rows at once straight from the blocks:
+//   y: [rows, out] (+)= x: [rows, in] fp16 bits * w^T, rows <= kQGemvMaxRows
+inline constexpr int64_t kQGemvMaxRows = 8;
+void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
+                 int64_t rows, float* y, bool accumulate, cudaStream_t stream);
+// Or rows [0, rows) of w (the pointer at the first) as fp16 for a GEMM: out [rows, in].
+void LaunchDequantizeToHalf(QWeightType type, const uint8_t* w, int64_t rows, int64_t in,
+                            uint16_t* out, cudaStream_t stream);
 // XqWriteWindowRows on the device: the step's `rows` new K/V rows of layer `layer` into their
 // window pages (every pointer of kv device memory).
 //   k, v: [rows, H * D]

@@ -9,7 +9,8 @@
 #     CUDA cores (--cuda-core-prefill), and the engine's throughput at one KV budget for fp16 and
 #     xquant-1.38 with 2K-token prompts;
 #   - when the default model was carried in (tests/gpu/prepare.sh --model): greedy generation on
-#     the GPU against the CPU, batch-1 speed on both (and on the GPU without graphs), and the
+#     the GPU against the CPU, batch-1 speed on both (and on the GPU without graphs, and with
+#     its quantized matrices as fp16 copies: --fp16-weights), and the
 #     engine with 64 streams with and without graphs.
 # Writes $OUT/gpu_summary.json (per step: exit status, seconds, the JSON it printed) and a few
 # logs: at most 8 files, as the device tool returns. Needs .gpu/ from tests/gpu/prepare.sh.
@@ -75,6 +76,9 @@ if [[ -f $model ]]; then
   done
   step bench_cuda_eager 120 .gpu/bin/xquant bench --model $model --device cuda \
     --prefill-tokens 2048 --decode-tokens 128 --repeats 3 --kv-profile xquant-1.38 --enforce-eager
+  # The model's Q4_1/Q8_0 matrices as fp16 copies instead of their blocks (the GEMV's gain).
+  step bench_cuda_fp16_weights 120 .gpu/bin/xquant bench --model $model --device cuda \
+    --prefill-tokens 2048 --decode-tokens 128 --repeats 3 --kv-profile xquant-1.38 --fp16-weights
   # The engine decoding 64 streams, with CUDA graphs and without (a small model: launch-bound).
   for mode in graphs eager; do
     flag=$([[ $mode == eager ]] && echo --enforce-eager || true)

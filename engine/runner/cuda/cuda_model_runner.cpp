@@ -8,6 +8,7 @@
 #include "engine/runner/batch_validation.h"
 #include "engine/runner/cuda/graph_batch.h"
 #include "kernels/cuda/ops.h"
+#include "kernels/include/ggml_blocks.h"
 
 namespace xq {
 
@@ -83,7 +84,8 @@ CudaModelRunner::CudaModelRunner(const Model& model, CudaRunnerOptions options)
   gemm_ = std::make_unique<cuda::Gemm>(stream_);
   rope_ = MakeRopeTable(model);
   rope_divisors_.Upload(rope_.freq_divisors, stream_);
-  weights_ = UploadWeights(model, stream_);
+  weights_ = UploadWeights(model, stream_, options_.keep_quantized_weights,
+                           options_.dequantize_slice_elements);
 }
 
 CudaModelRunner::~CudaModelRunner() {
@@ -157,10 +159,27 @@ void CudaModelRunner::StageTables(const BatchInputs& in) {
   up(t.allowed_tokens, in.allowed_tokens);
 }
 
-void CudaModelRunner::MatMul(const float* x, int64_t n, int64_t in, const DeviceBuffer<uint16_t>& w,
+// fp16 matrices go to cuBLAS. Quantized ones: a few rows straight from the blocks (decode);
+// more, slice by slice of output features dequantized into the scratch, each slice a GEMM
+// into its columns of y.
+void CudaModelRunner::MatMul(const float* x, int64_t n, int64_t in, const DeviceMatrix& w,
                              int64_t out, float* y, bool accumulate) {
   cuda::LaunchToHalf(x, half_.data(), n * in, stream_);
-  gemm_->Run(half_.data(), w.data(), y, n, out, in, accumulate);
+  if (!w.quantized()) {
+    gemm_->Run(half_.data(), w.half.data(), y, n, out, in, accumulate);
+  } else if (n <= cuda::kQGemvMaxRows) {
+    cuda::LaunchQGemv(w.type, w.blocks.data(), out, in, half_.data(), n, y, accumulate, stream_);
+  } else {
+    const int64_t slice = weights_.SliceRows(w);
+    const int64_t row_bytes = in / kGgmlBlock * static_cast<int64_t>(QWeightBlockBytes(w.type));
+    uint16_t* scratch = weights_.dequantize_scratch.data();
+    for (int64_t first = 0; first < out; first += slice) {
+      const int64_t rows = std::min(slice, out - first);
+      cuda::LaunchDequantizeToHalf(w.type, w.blocks.data() + first * row_bytes, rows, in, scratch,
+                                   stream_);
+      gemm_->Run(half_.data(), scratch, y + first, n, rows, in, accumulate, /*y_stride=*/out);
+    }
+  }
 }
 
 void CudaModelRunner::Attend(const BatchInputs& in, int64_t layer) {

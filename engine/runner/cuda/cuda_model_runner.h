@@ -43,6 +43,10 @@ struct CudaRunnerOptions {
   // Prefill attention tiles on tensor cores (fp16 products); off: on CUDA cores, where a row's
   // result is bitwise what it would be in a decode step.
   bool tensor_core_prefill = true;
+  // GGUF Q4_0 / Q4_1 / Q8_0 matrices stay in their blocks on the device (off: fp16, as other
+  // matrices).
+  bool keep_quantized_weights = true;
+  int64_t dequantize_slice_elements = kDequantizeSliceElements;
 };
 
 class CudaModelRunner : public ModelRunner {
@@ -59,7 +63,8 @@ class CudaModelRunner : public ModelRunner {
   std::span<const RowLogprobs> sampled_logprobs() const override { return sampled_logprobs_; }
 
   int64_t weight_bytes() const { return weights_.bytes; }
-  int64_t dequantized_matrices() const { return weights_.dequantized; }
+  int64_t quantized_matrices() const { return weights_.quantized; }  // kept in GGML blocks
+  int64_t fp16_matrices() const { return weights_.fp16; }
   const CudaGraphStats& graph_stats() const { return graphs_.stats(); }
 
  private:
@@ -78,8 +83,9 @@ class CudaModelRunner : public ModelRunner {
   void Layer(const BatchInputs& in, int64_t layer);
   void Attend(const BatchInputs& in, int64_t layer);
   // y[n, out] (+)= x[n, in] * w^T, x converted to fp16 first.
-  void MatMul(const float* x, int64_t n, int64_t in, const DeviceBuffer<uint16_t>& w, int64_t out,
-              float* y, bool accumulate = false);
+  // y: [n, out] (+)= x: [n, in] * w^T, whichever form w has on the device.
+  void MatMul(const float* x, int64_t n, int64_t in, const DeviceMatrix& w, int64_t out, float* y,
+              bool accumulate = false);
   void Logits(const BatchInputs& in, float* host_logits);
   void SampleRows(const BatchInputs& in, int64_t first, size_t b0, size_t b1);
   void KeepRawRows(const BatchInputs& in, int64_t first, size_t b0, size_t b1);

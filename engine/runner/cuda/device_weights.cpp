@@ -1,8 +1,10 @@
 #include "engine/runner/cuda/device_weights.h"
 
+#include <algorithm>
 #include <initializer_list>
 #include <utility>
 
+#include "engine/model/cpu_kernel_weights.h"
 #include "engine/model/dequantize.h"
 #include "kernels/include/thread_pool.h"
 #include "kernels/reference/half.h"
@@ -21,7 +23,8 @@ std::vector<float> Dequantized(const Tensor& t) {
 
 class Uploader {
  public:
-  Uploader(DeviceWeights& w, cudaStream_t stream) : w_(w), stream_(stream) {}
+  Uploader(DeviceWeights& w, cudaStream_t stream, bool keep_quantized)
+      : w_(w), stream_(stream), keep_quantized_(keep_quantized) {}
 
   void Fp32(const Tensor& t, DeviceBuffer<float>& dst) {
     if (t.empty()) return;
@@ -33,33 +36,58 @@ class Uploader {
     w_.bytes += static_cast<int64_t>(dst.bytes());
   }
 
-  void Fp16(const Tensor& t, DeviceBuffer<uint16_t>& dst) {
-    std::vector<float> dequantized;
-    if (t.quantized()) {
-      ++w_.dequantized;
-      dequantized = Dequantized(t);
+  // A matrix: kept in its GGML blocks when they are in GGUF order and asked for, else fp16.
+  void Matrix(const Tensor& t, DeviceMatrix& dst) {
+    dst.rows = t.rows();
+    dst.cols = t.cols();
+    if (t.quantized() && !t.packed && keep_quantized_) {
+      dst.type = QWeightTypeOf(t.block_type);
+      dst.blocks.Upload(t.blocks, stream_);
+      ++w_.quantized;
+      w_.bytes += static_cast<int64_t>(dst.blocks.bytes());
+      quantized_.push_back(&dst);
+      return;
     }
+    std::vector<float> dequantized;
+    if (t.quantized()) dequantized = Dequantized(t);
     const std::vector<float>& v = t.quantized() ? dequantized : t.data;
     const auto n = static_cast<int64_t>(v.size());
     std::vector<uint16_t> half(n);
     ComputePool().ParallelForRanges(n, 1 << 16, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) half[i] = FloatToHalf(v[i]);
     });
-    dst.Upload(half, stream_);
-    w_.bytes += static_cast<int64_t>(dst.bytes());
+    dst.half.Upload(half, stream_);
+    ++w_.fp16;
+    w_.bytes += static_cast<int64_t>(dst.half.bytes());
+  }
+
+  // The scratch one slice of the largest quantized matrix needs.
+  void Scratch() {
+    // A slice is whole rows: at least one, however long.
+    int64_t most = 0;
+    for (const DeviceMatrix* m : quantized_) {
+      most = std::max(most, std::min(m->rows, w_.SliceRows(*m)) * m->cols);
+    }
+    if (most == 0) return;
+    w_.dequantize_scratch.Reserve(static_cast<size_t>(most));
+    w_.bytes += static_cast<int64_t>(w_.dequantize_scratch.bytes());
   }
 
  private:
   DeviceWeights& w_;
   cudaStream_t stream_;
+  bool keep_quantized_;
+  std::vector<const DeviceMatrix*> quantized_;  // kept in blocks, for the scratch's size
 };
 
 }  // namespace
 
-DeviceWeights UploadWeights(const Model& model, cudaStream_t stream) {
+DeviceWeights UploadWeights(const Model& model, cudaStream_t stream, bool keep_quantized,
+                            int64_t slice_elements) {
   const ModelWeights& m = model.weights;
   DeviceWeights w;
-  Uploader up(w, stream);
+  w.slice_elements = slice_elements;
+  Uploader up(w, stream, keep_quantized);
   up.Fp32(m.token_embedding, w.token_embedding);
   w.layers.resize(m.layers.size());
   for (size_t i = 0; i < m.layers.size(); ++i) {
@@ -70,7 +98,7 @@ DeviceWeights UploadWeights(const Model& model, cudaStream_t stream) {
     up.Fp32(l.bq, d.bq);
     up.Fp32(l.bk, d.bk);
     up.Fp32(l.bv, d.bv);
-    using Matrix = std::pair<const Tensor*, DeviceBuffer<uint16_t>*>;
+    using Matrix = std::pair<const Tensor*, DeviceMatrix*>;
     for (auto [src, dst] : std::initializer_list<Matrix>{{&l.wq, &d.wq},
                                                          {&l.wk, &d.wk},
                                                          {&l.wv, &d.wv},
@@ -78,15 +106,20 @@ DeviceWeights UploadWeights(const Model& model, cudaStream_t stream) {
                                                          {&l.w_gate, &d.w_gate},
                                                          {&l.w_up, &d.w_up},
                                                          {&l.w_down, &d.w_down}}) {
-      up.Fp16(*src, *dst);
+      up.Matrix(*src, *dst);
     }
   }
   up.Fp32(m.output_norm, w.output_norm);
-  up.Fp16(model.output_matrix(), w.output);
+  up.Matrix(model.output_matrix(), w.output);
+  up.Scratch();
   // The host vectors above are staged before each copy returns; wait so that a failure shows
   // here rather than in the first step.
   CheckCuda(cudaStreamSynchronize(stream), "uploading the weights");
   return w;
+}
+
+int64_t DeviceWeights::SliceRows(const DeviceMatrix& m) const {
+  return m.cols > 0 ? std::max<int64_t>(1, slice_elements / m.cols) : 1;
 }
 
 }  // namespace xq

@@ -1,6 +1,7 @@
-// DeviceWeights: a model's weights uploaded once to the device. Matrices become fp16 for the
-// cuBLAS GEMMs (GGUF-quantized matrices are dequantized first); norms, biases and the token
-// embedding (gathered row by row) stay fp32.
+// DeviceWeights: a model's weights uploaded once to the device. GGUF matrices in Q4_0, Q4_1 or
+// Q8_0 blocks stay in their blocks (a quantized GEMV reads them for decode; larger steps
+// dequantize them slice by slice into an fp16 scratch for cuBLAS); every other matrix becomes
+// fp16 for cuBLAS. Norms, biases and the token embedding (gathered row by row) stay fp32.
 #pragma once
 
 #include <cstdint>
@@ -8,24 +9,49 @@
 
 #include "engine/model/model_weights.h"
 #include "engine/runner/cuda/device_buffer.h"
+#include "kernels/include/qgemm.h"
 
 namespace xq {
+
+// A [rows, cols] matrix on the device, in one of two forms.
+struct DeviceMatrix {
+  int64_t rows = 0, cols = 0;
+  DeviceBuffer<uint16_t> half;   // fp16, unless kept in blocks
+  DeviceBuffer<uint8_t> blocks;  // [rows, cols / 32] GGML blocks of `type`
+  QWeightType type = QWeightType::kQ8_0;
+  bool quantized() const { return !blocks.empty(); }
+};
 
 struct DeviceLayerWeights {
   DeviceBuffer<float> attn_norm, ffn_norm;
   DeviceBuffer<float> bq, bk, bv;  // empty unless the model has Q/K/V biases
-  DeviceBuffer<uint16_t> wq, wk, wv, wo, w_gate, w_up, w_down;
+  DeviceMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
 };
+
+// Elements of the fp16 scratch a quantized matrix is dequantized into, a slice of its rows at
+// a time (32 MiB: a slice's GEMM still fills the GPU).
+inline constexpr int64_t kDequantizeSliceElements = int64_t{16} << 20;
 
 struct DeviceWeights {
   DeviceBuffer<float> token_embedding;  // [vocab, hidden]
   std::vector<DeviceLayerWeights> layers;
   DeviceBuffer<float> output_norm;
-  DeviceBuffer<uint16_t> output;  // [vocab, hidden]; its own fp16 copy when tied
-  int64_t bytes = 0;              // device memory held
-  int64_t dequantized = 0;        // GGUF-quantized matrices turned into fp16
+  DeviceMatrix output;  // [vocab, hidden]; its own copy when tied
+  // Slices of quantized matrices for GEMMs over more rows than the GEMV takes: at most
+  // slice_elements each.
+  DeviceBuffer<uint16_t> dequantize_scratch;
+  int64_t slice_elements = kDequantizeSliceElements;
+  int64_t bytes = 0;      // device memory held
+  int64_t quantized = 0;  // matrices kept in GGML blocks
+  int64_t fp16 = 0;       // matrices turned into fp16
+
+  // Rows of `m` one dequantized slice holds.
+  int64_t SliceRows(const DeviceMatrix& m) const;
 };
 
-DeviceWeights UploadWeights(const Model& model, cudaStream_t stream);
+// keep_quantized false: Q4_0 / Q4_1 / Q8_0 matrices become fp16 too. slice_elements: the
+// scratch's size (tests make it small to cut matrices into many slices).
+DeviceWeights UploadWeights(const Model& model, cudaStream_t stream, bool keep_quantized = true,
+                            int64_t slice_elements = kDequantizeSliceElements);
 
 }  // namespace xq

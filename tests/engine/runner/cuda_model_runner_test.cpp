@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -154,6 +155,101 @@ INSTANTIATE_TEST_SUITE_P(PrefillTiles, CudaRunnerConsistency, ::testing::Values(
                          [](const auto& info) {
                            return std::string(info.param ? "TensorCores" : "CudaCores");
                          });
+
+// The model's matrices in GGML blocks, Q4_0, Q4_1 and Q8_0 in turn, as a GGUF holds them
+// (quantized from its fp32 values: round to nearest, scale from the block's range).
+Model WithQuantizedMatrices(Model m) {
+  int next = 0;
+  auto quantize = [&](Tensor& t) {
+    const GgmlType type = std::array{GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0}[next++ % 3];
+    const size_t block_bytes = type == GgmlType::kQ8_0 ? 34 : type == GgmlType::kQ4_1 ? 20 : 18;
+    t.blocks.assign(t.data.size() / 32 * block_bytes, 0);
+    for (size_t b = 0; b * 32 < t.data.size(); ++b) {
+      const float* x = t.data.data() + b * 32;
+      uint8_t* out = t.blocks.data() + b * block_bytes;
+      float lo = x[0], hi = x[0], amax = 0.0f;
+      for (int j = 0; j < 32; ++j) {
+        lo = std::min(lo, x[j]);
+        hi = std::max(hi, x[j]);
+        amax = std::max(amax, std::fabs(x[j]));
+      }
+      const auto put_half = [](uint8_t* at, float v) {
+        const uint16_t h = FloatToHalf(v);
+        std::memcpy(at, &h, 2);
+      };
+      if (type == GgmlType::kQ8_0) {
+        const float d = amax / 127.0f;
+        put_half(out, d);
+        for (int j = 0; j < 32; ++j)
+          out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::lround(d > 0 ? x[j] / d : 0)));
+        continue;
+      }
+      const bool with_min = type == GgmlType::kQ4_1;
+      const float d = with_min ? (hi - lo) / 15.0f : amax / 7.0f;
+      put_half(out, d);
+      if (with_min) put_half(out + 2, lo);
+      uint8_t* qs = out + (with_min ? 4 : 2);
+      for (int j = 0; j < 32; ++j) {
+        const float v = d > 0 ? (with_min ? (x[j] - lo) / d : x[j] / d + 8.0f) : 0.0f;
+        const int q = std::clamp(static_cast<int>(std::lround(v)), 0, 15);
+        qs[j % 16] |= static_cast<uint8_t>(j < 16 ? q : q << 4);
+      }
+    }
+    t.block_type = type;
+    t.data.clear();
+  };
+  for (LayerWeights& l : m.weights.layers) {
+    for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) quantize(*t);
+  }
+  quantize(m.weights.output);
+  return m;
+}
+
+// GGUF-quantized matrices kept in their blocks on the device against the same matrices turned
+// into fp16 at load: prefill chunks (more rows than the GEMV takes) dequantize slice by slice
+// into the same fp16 values, so their logits are the fp16 copies' (bitwise under the emulation,
+// whose GEMM sums each output alone); decode steps take the GEMV, whose fp32 products of the
+// blocks' exact values differ from fp16-rounded weights by up to 2^-11 of each: the CPU
+// comparison's bound.
+TEST(CudaRunnerQuantizedWeights, BlocksOnTheDeviceGiveTheFp16CopiesLogits) {
+  const Model m = WithQuantizedMatrices(test::MakeTinyModel());
+  const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
+  auto make = [&](bool keep) {
+    CudaRunnerOptions options;
+    options.keep_quantized_weights = keep;
+    options.dequantize_slice_elements = 1000;  // 15 rows of 64: matrices in many slices
+    return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m, options);
+  };
+  KvBackend blocks = make(true), fp16 = make(false);
+  const auto& kept = dynamic_cast<const CudaModelRunner&>(*blocks.runner);
+  const auto& copied = dynamic_cast<const CudaModelRunner&>(*fp16.runner);
+  EXPECT_EQ(kept.quantized_matrices(), 15);
+  EXPECT_EQ(kept.fp16_matrices(), 0);
+  EXPECT_EQ(copied.quantized_matrices(), 0);
+  EXPECT_EQ(copied.fp16_matrices(), 15);
+  EXPECT_LT(kept.weight_bytes(), copied.weight_bytes());
+  const auto tokens = test::RandomTokens(30, m.config.vocab_size, 9);
+  auto run = [&](KvBackend& b) {
+    SoloSequence seq(*b.runner, *b.kv);
+    const std::span<const int32_t> all(tokens);
+    const std::vector<int64_t> rows = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    std::vector<float> logits = seq.Append(all.first(10), rows);
+    const auto& more = seq.Append(all.subspan(10, 10), rows);
+    logits.insert(logits.end(), more.begin(), more.end());
+    for (int32_t t : all.subspan(20)) {
+      const auto& next = seq.Step(t);
+      logits.insert(logits.end(), next.begin(), next.end());
+    }
+    return logits;
+  };
+  const auto got = run(blocks), want = run(fp16);
+  const auto prefill = static_cast<std::ptrdiff_t>(20 * m.config.vocab_size);
+  const std::vector<float> got_prefill(got.begin(), got.begin() + prefill),
+      want_prefill(want.begin(), want.begin() + prefill);
+  EXPECT_LT(MaxAbsDiff(got_prefill, want_prefill), BatchInvariance(want_prefill));
+  EXPECT_LT(MaxAbsDiff(got, want), kRelativeTolerance * MaxAbs(want));
+  EXPECT_GT(MaxAbsDiff(got, want), 0.0) << "decode took the GEMV, which rounds differently";
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Profiles, CudaRunner,
@@ -432,13 +528,15 @@ BatchInputs DecodeStep(KvBackend& b, std::vector<SequenceKv*> seqs, const std::v
 // Decode steps replayed from CUDA graphs (padded to their bucket, quantize jobs included) give
 // the tokens and logprobs of the same steps launched one kernel at a time; graphs are reused
 // while the shape holds, and captured again when the batch size changes or a buffer they read
-// moved (a longer prefill grew the activations). With and without a sink block (kept fp16).
+// moved (a longer prefill grew the activations). Without a sink block and fp16 matrices, and
+// with one (kept fp16) and matrices kept in GGML blocks (the quantized GEMV inside graphs).
 class CudaRunnerGraphs : public ::testing::TestWithParam<int64_t> {};
 
 INSTANTIATE_TEST_SUITE_P(SinkBlocks, CudaRunnerGraphs, ::testing::Values(0, 1));
 
 TEST_P(CudaRunnerGraphs, DecodeStepsFromGraphsMatchEagerSteps) {
-  const Model m = test::MakeTinyModel();
+  const Model m =
+      GetParam() == 0 ? test::MakeTinyModel() : WithQuantizedMatrices(test::MakeTinyModel());
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
   const int64_t vocab = m.config.vocab_size;
   auto backend = [&](bool graphs) {

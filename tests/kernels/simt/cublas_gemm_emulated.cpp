@@ -13,11 +13,12 @@ Gemm::Gemm(cudaStream_t stream) : stream_(stream) {}
 Gemm::~Gemm() = default;
 
 void Gemm::Run(const uint16_t* x, const uint16_t* w, float* y, int64_t rows, int64_t out,
-               int64_t in, bool accumulate) {
+               int64_t in, bool accumulate, int64_t y_stride) {
   if (rows <= 0 || out <= 0) return;
+  const int64_t ldy = y_stride > 0 ? y_stride : out;
   const auto bytes = [](int64_t n, size_t size) { return static_cast<size_t>(n) * size; };
   if (!simt::IsDeviceRange(x, bytes(rows * in, 2)) || !simt::IsDeviceRange(w, bytes(out * in, 2)) ||
-      !simt::IsDeviceRange(y, bytes(rows * out, 4))) {
+      !simt::IsDeviceRange(y, bytes((rows - 1) * ldy + out, 4))) {
     throw std::runtime_error("emulated cuBLAS: an operand is not device memory");
   }
   // Ordered on the stream as cuBLAS's kernels are: recorded while a graph is captured.
@@ -28,7 +29,7 @@ void Gemm::Run(const uint16_t* x, const uint16_t* w, float* y, int64_t rows, int
         for (int64_t i = 0; i < in; ++i) {
           sum += HalfBitsToFloat(x[r * in + i]) * HalfBitsToFloat(w[o * in + i]);
         }
-        y[r * out + o] = accumulate ? y[r * out + o] + sum : sum;
+        y[r * ldy + o] = accumulate ? y[r * ldy + o] + sum : sum;
       }
     }
   });

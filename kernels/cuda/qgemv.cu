@@ -1,0 +1,44 @@
+#include <stdexcept>
+
+#include "kernels/cuda/ops.h"
+#include "kernels/cuda/qgemv.cuh"
+
+namespace xq::cuda {
+namespace {
+
+// Rows rounded up to an instantiated R (1, 2, 4, 8), so each lane's sums stay in registers.
+template <QWeightType T>
+void Launch(const uint8_t* w, int64_t out, int64_t in, const uint16_t* x, int64_t rows, float* y,
+            bool accumulate, cudaStream_t stream) {
+  const auto grid = static_cast<unsigned>((out + kQGemvWarps - 1) / kQGemvWarps);
+  const unsigned threads = kQGemvWarps * kWarpSize;
+  if (rows <= 1) {
+    XQ_LAUNCH((QGemvKernel<T, 1>), grid, threads, 0, stream, w, out, in, x, rows, y, accumulate);
+  } else if (rows <= 2) {
+    XQ_LAUNCH((QGemvKernel<T, 2>), grid, threads, 0, stream, w, out, in, x, rows, y, accumulate);
+  } else if (rows <= 4) {
+    XQ_LAUNCH((QGemvKernel<T, 4>), grid, threads, 0, stream, w, out, in, x, rows, y, accumulate);
+  } else {
+    XQ_LAUNCH((QGemvKernel<T, 8>), grid, threads, 0, stream, w, out, in, x, rows, y, accumulate);
+  }
+}
+
+}  // namespace
+
+void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
+                 int64_t rows, float* y, bool accumulate, cudaStream_t stream) {
+  if (rows <= 0 || out <= 0) return;
+  if (rows > kQGemvMaxRows || in % kGgmlBlock != 0) {
+    throw std::invalid_argument("quantized GEMV: at most 8 rows, in a multiple of 32");
+  }
+  switch (type) {
+    case QWeightType::kQ4_0:
+      return Launch<QWeightType::kQ4_0>(w, out, in, x, rows, y, accumulate, stream);
+    case QWeightType::kQ4_1:
+      return Launch<QWeightType::kQ4_1>(w, out, in, x, rows, y, accumulate, stream);
+    case QWeightType::kQ8_0:
+      return Launch<QWeightType::kQ8_0>(w, out, in, x, rows, y, accumulate, stream);
+  }
+}
+
+}  // namespace xq::cuda

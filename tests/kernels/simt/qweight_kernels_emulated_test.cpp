@@ -1,0 +1,118 @@
+// The quantized-weight kernels through the SIMT emulation: the GEMV straight from GGML blocks
+// against a double-precision product of the host's dequantized values, and the device's
+// dequantization bitwise against the host's (engine/model/dequantize.h) rounded to fp16.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "engine/model/dequantize.h"
+#include "kernels/cuda/ops.h"
+#include "kernels/cuda/qweight_blocks.cuh"
+#include "kernels/reference/half.h"
+
+namespace xq {
+namespace {
+
+constexpr QWeightType kTypes[] = {QWeightType::kQ4_0, QWeightType::kQ4_1, QWeightType::kQ8_0};
+
+GgmlType GgmlOf(QWeightType t) {
+  return t == QWeightType::kQ4_0   ? GgmlType::kQ4_0
+         : t == QWeightType::kQ4_1 ? GgmlType::kQ4_1
+                                   : GgmlType::kQ8_0;
+}
+
+// A [out, in] matrix in GGML blocks: fp16 scales of a real model's magnitude, any quants.
+Tensor RandomMatrix(QWeightType t, int64_t out, int64_t in, std::mt19937& rng) {
+  Tensor m;
+  m.shape = {out, in};
+  m.block_type = GgmlOf(t);
+  const int64_t bytes = cuda::QBlockBytes(t);
+  m.blocks.resize(out * (in / kGgmlBlock) * bytes);
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (size_t at = 0; at < m.blocks.size(); at += bytes) {
+    for (int64_t j = 0; j < bytes; ++j) m.blocks[at + j] = static_cast<uint8_t>(byte(rng));
+    const uint16_t d = FloatToHalf(scale(rng)), min = FloatToHalf(-8.0f * scale(rng));
+    std::memcpy(&m.blocks[at], &d, 2);
+    if (t == QWeightType::kQ4_1) std::memcpy(&m.blocks[at + 2], &min, 2);
+  }
+  return m;
+}
+
+std::vector<float> HostValues(const Tensor& m) {
+  std::vector<float> v(m.rows() * m.cols());
+  for (int64_t r = 0; r < m.rows(); ++r) DequantizeMatrixRow(m, r, v.data() + r * m.cols());
+  return v;
+}
+
+TEST(QWeightKernelsEmulated, DequantizeToHalfIsTheHostsValuesRounded) {
+  std::mt19937 rng(5);
+  for (QWeightType t : kTypes) {
+    const Tensor m = RandomMatrix(t, 5, 96, rng);
+    const std::vector<float> want = HostValues(m);
+    std::vector<uint16_t> got(want.size(), 0xFFFF);
+    // Rows 1..4 alone (a slice starts mid-matrix), then row 0.
+    const int64_t row_bytes = 96 / kGgmlBlock * cuda::QBlockBytes(t);
+    cuda::LaunchDequantizeToHalf(t, m.blocks.data() + row_bytes, 4, 96, got.data() + 96, nullptr);
+    cuda::LaunchDequantizeToHalf(t, m.blocks.data(), 1, 96, got.data(), nullptr);
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(got[i], FloatToHalf(want[i])) << "type " << static_cast<int>(t) << " element " << i;
+    }
+  }
+}
+
+TEST(QWeightKernelsEmulated, GemvMatchesTheDequantizedProduct) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> n01(0.0f, 1.0f);
+  for (QWeightType t : kTypes) {
+    // 3 blocks a row (most lanes idle) and 70 (lanes take 2 or 3); 7 outputs: a warp of the
+    // second CUDA block has none.
+    for (int64_t in : {96, 2240}) {
+      const int64_t out = 7;
+      const Tensor m = RandomMatrix(t, out, in, rng);
+      const std::vector<float> w = HostValues(m);
+      for (int64_t rows : {1, 2, 3, 5, 8}) {
+        std::vector<uint16_t> x(rows * in);
+        for (uint16_t& h : x) h = FloatToHalf(n01(rng));
+        for (bool accumulate : {false, true}) {
+          std::vector<float> y(rows * out);
+          for (float& v : y) v = n01(rng);
+          const std::vector<float> before = y;
+          cuda::LaunchQGemv(t, m.blocks.data(), out, in, x.data(), rows, y.data(), accumulate,
+                            nullptr);
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t o = 0; o < out; ++o) {
+              double want = accumulate ? before[r * out + o] : 0.0, magnitude = 0.0;
+              for (int64_t i = 0; i < in; ++i) {
+                const double p = double(w[o * in + i]) * HalfToFloat(x[r * in + i]);
+                want += p;
+                magnitude += std::fabs(p);
+              }
+              // fp32 sums of `in` products in some order: at most in * 2^-24 of their magnitude
+              // each way.
+              ASSERT_NEAR(y[r * out + o], want, in * std::ldexp(magnitude, -24) + 1e-6)
+                  << "type " << static_cast<int>(t) << " in " << in << " rows " << rows << " row "
+                  << r << " output " << o;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(QWeightKernelsEmulated, GemvRefusesMoreRowsThanItHolds) {
+  std::vector<uint8_t> w(34);
+  std::vector<uint16_t> x(9 * 32);
+  std::vector<float> y(9);
+  EXPECT_THROW(cuda::LaunchQGemv(QWeightType::kQ8_0, w.data(), 1, 32, x.data(), 9, y.data(), false,
+                                 nullptr),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace xq
