@@ -40,33 +40,50 @@ __host__ __device__ inline size_t AttentionMmaSharedBytes(int64_t DP) {
 // Two fp16 values at an even index of shared memory, as one register (the lower index low).
 __device__ __forceinline__ uint32_t LoadHalfPair(const uint16_t* p) {
 #if defined(__CUDACC__)
-  return *reinterpret_cast<const uint32_t*>(p);
+  uint32_t v;  // one 32-bit shared load: the address is 4-byte aligned (the layout above)
+  memcpy(&v, __builtin_assume_aligned(p, 4), 4);
+  return v;
 #else
   return PackHalfBits(p[0], p[1]);
 #endif
 }
 
+// 8 fp16 values at a 16-byte aligned address, in one store on the device.
+__device__ __forceinline__ void StoreHalves8(uint16_t* dst, const uint16_t* src) {
+#if defined(__CUDACC__)
+  uint4 v;
+  memcpy(&v, src, 16);
+  *static_cast<uint4*>(__builtin_assume_aligned(dst, 16)) = v;
+#else
+  memcpy(dst, src, 16);
+#endif
+}
+
 // Positions [c0, c0 + kMmaChunk) of the view's KV head, keys and values, as fp16 in the layout
-// above (zeros past hi and past D). All the block's threads, each taking runs of 8 channels of
-// a position (one lookup of where the position is stored per run).
+// above (zeros past hi and past D). All the block's threads, each taking a run of 8 channels of
+// a position (one lookup of where the position is stored per run); consecutive threads take
+// consecutive positions, so their transposed value stores fall in distinct banks and their
+// reads of a channel's key codes are adjacent.
 template <int DP>
 __device__ __forceinline__ void LoadChunk(const AttentionView& a, int64_t c0, int64_t hi,
                                           uint16_t* keys, uint16_t* values) {
   constexpr int kRun = 8, kRuns = DP / kRun;
   for (int e = static_cast<int>(threadIdx.x); e < kMmaChunk * kRuns;
        e += static_cast<int>(blockDim.x)) {
-    const int t = e / kRuns, d0 = e % kRuns * kRun;
+    const int t = e % kMmaChunk, d0 = e / kMmaChunk * kRun;
     const int64_t j = c0 + t;
     float k[kRun], v[kRun];
     if (j < hi) {
       KeyRun<kRun>(a, j, d0, k);
       ValueRun<kRun>(a, j, d0, v);
     }
+    uint16_t k16[kRun];
     XQ_UNROLL
     for (int n = 0; n < kRun; ++n) {
-      keys[t * MmaKeyStride(DP) + d0 + n] = FloatToHalfBits(j < hi ? k[n] : 0.0f);
+      k16[n] = FloatToHalfBits(j < hi ? k[n] : 0.0f);
       values[(d0 + n) * kMmaValueStride + t] = FloatToHalfBits(j < hi ? v[n] : 0.0f);
     }
+    StoreHalves8(keys + t * MmaKeyStride(DP) + d0, k16);  // row stride: a multiple of 16 bytes
   }
 }
 
@@ -107,7 +124,8 @@ __global__ void XqAttentionMmaKernel(XqBatchAttentionParams p, const int32_t* ti
     const int64_t row = first_row + (i < pairs ? i / group : 0), head = g * group + i % group;
     q[h] = p.q + (row * p.num_heads + head) * D;
   }
-  // The warp's queries as A fragments (fp16), one per 16 channels.
+  // The warp's queries, scaled (so fp16 holds any query whose scores fp32 does), as A
+  // fragments (fp16), one per 16 channels.
   uint32_t qa[DP / 16][4];
   XQ_UNROLL
   for (int ks = 0; ks < DP / 16; ++ks) {
@@ -116,7 +134,8 @@ __global__ void XqAttentionMmaKernel(XqBatchAttentionParams p, const int32_t* ti
       const int64_t d = ks * 16 + 2 * ft + 8 * (r >> 1);
       const float* qr = q[r & 1];
       const bool live = last[r & 1] >= 0;
-      qa[ks][r] = PackHalves(live && d < D ? qr[d] : 0.0f, live && d + 1 < D ? qr[d + 1] : 0.0f);
+      qa[ks][r] = PackHalves(live && d < D ? qr[d] * p.scale : 0.0f,
+                             live && d + 1 < D ? qr[d + 1] * p.scale : 0.0f);
     }
   }
   float o[DP / 8][4];  // weighted values: channels 8 dt + 2 ft + {0, 1} of rows fg, fg + 8
@@ -153,7 +172,7 @@ __global__ void XqAttentionMmaKernel(XqBatchAttentionParams p, const int32_t* ti
       XQ_UNROLL
       for (int i = 0; i < 4; ++i) {
         const int64_t j = c0 + 8 * nt + 2 * ft + (i & 1);
-        sc[nt][i] = j < hi && j <= last[i >> 1] ? sc[nt][i] * p.scale : -INFINITY;
+        if (j >= hi || j > last[i >> 1]) sc[nt][i] = -INFINITY;
         chunk_max[i >> 1] = fmaxf(chunk_max[i >> 1], sc[nt][i]);
       }
     }

@@ -118,8 +118,11 @@ DeviceWeights UploadWeights(const Model& model, cudaStream_t stream, bool keep_q
   return w;
 }
 
+// Whole multiples of 128 rows where a slice holds that many, so that each slice's columns of y
+// start aligned for cuBLAS.
 int64_t DeviceWeights::SliceRows(const DeviceMatrix& m) const {
-  return m.cols > 0 ? std::max<int64_t>(1, slice_elements / m.cols) : 1;
+  const int64_t rows = m.cols > 0 ? std::max<int64_t>(1, slice_elements / m.cols) : 1;
+  return rows >= 128 ? rows / 128 * 128 : rows;
 }
 
 }  // namespace xq

@@ -25,10 +25,10 @@ struct Seq {
 
 double Fp16(double x) { return static_cast<double>(static_cast<_Float16>(static_cast<float>(x))); }
 
-// What the tensor-core kernel computes, in double: the reference's attention with queries,
-// keys, values and (relative to the row's max) probabilities rounded to fp16, the operands its
-// products take. Keys and values come from the kernels' own KeyAt / ValueAt, which the row
-// kernel's comparison with the reference vouches for.
+// What the tensor-core kernel computes, in double: the reference's attention with scaled
+// queries, keys, values and (relative to the row's max) probabilities rounded to fp16, the
+// operands its products take. Keys and values come from the kernels' own KeyAt / ValueAt, which the
+// row kernel's comparison with the reference vouches for.
 std::vector<double> TensorCoreModel(const XqBatchAttentionParams& p, int64_t rows, int64_t D) {
   const int64_t kv_heads = p.kv.layout->num_kv_heads, group = p.num_heads / kv_heads;
   std::vector<double> out(rows * p.num_heads * D);
@@ -44,9 +44,9 @@ std::vector<double> TensorCoreModel(const XqBatchAttentionParams& p, int64_t row
         double dot = 0.0;
         for (int64_t d = 0; d < D; ++d) {
           bool fp16 = true;
-          dot += Fp16(q[d]) * Fp16(cuda::KeyAt(a, j, d, &fp16));
+          dot += Fp16(q[d] * p.scale) * Fp16(cuda::KeyAt(a, j, d, &fp16));
         }
-        score[j] = static_cast<double>(static_cast<float>(dot) * p.scale);
+        score[j] = dot;
         top = std::max(top, score[j]);
       }
       double sum = 0.0;
