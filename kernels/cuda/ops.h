@@ -90,6 +90,14 @@ void LaunchToHalf(const float* x, uint16_t* out, int64_t n, cudaStream_t stream)
 inline constexpr int64_t kQGemvMaxRows = 8;
 void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
                  int64_t rows, float* y, bool accumulate, cudaStream_t stream);
+// Many rows on tensor cores, each stage of the blocks decoded once into shared memory for 64
+// rows (the products of the dequantize-then-GEMM path without the fp16 copy):
+//   y: [rows, out] (+)= x: [rows, in] fp16 bits * w^T
+// The runner takes it up to kQMmaMaxRows (decode batches); past that, dequantizing slices for
+// cuBLAS amortizes over enough rows.
+inline constexpr int64_t kQMmaMaxRows = 256;
+void LaunchQMmaGemm(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
+                    int64_t rows, float* y, bool accumulate, cudaStream_t stream);
 // Or rows [0, rows) of w (the pointer at the first) as fp16 for a GEMM: out [rows, in].
 void LaunchDequantizeToHalf(QWeightType type, const uint8_t* w, int64_t rows, int64_t in,
                             uint16_t* out, cudaStream_t stream);

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/half_vectors.cuh"
 #include "kernels/cuda/warp_mma.cuh"
 #include "kernels/cuda/xquant_attention.cuh"
 
@@ -37,28 +38,6 @@ __host__ __device__ inline size_t AttentionMmaSharedBytes(int64_t DP) {
          sizeof(uint16_t);
 }
 
-// Two fp16 values at an even index of shared memory, as one register (the lower index low).
-__device__ __forceinline__ uint32_t LoadHalfPair(const uint16_t* p) {
-#if defined(__CUDACC__)
-  uint32_t v;  // one 32-bit shared load: the address is 4-byte aligned (the layout above)
-  memcpy(&v, __builtin_assume_aligned(p, 4), 4);
-  return v;
-#else
-  return PackHalfBits(p[0], p[1]);
-#endif
-}
-
-// 8 fp16 values at a 16-byte aligned address, in one store on the device.
-__device__ __forceinline__ void StoreHalves8(uint16_t* dst, const uint16_t* src) {
-#if defined(__CUDACC__)
-  uint4 v;
-  memcpy(&v, src, 16);
-  *static_cast<uint4*>(__builtin_assume_aligned(dst, 16)) = v;
-#else
-  memcpy(dst, src, 16);
-#endif
-}
-
 // Positions [c0, c0 + kMmaChunk) of the view's KV head, keys and values, as fp16 in the layout
 // above (zeros past hi and past D). All the block's threads, each taking a run of 8 channels of
 // a position (one lookup of where the position is stored per run); consecutive threads take
@@ -77,13 +56,13 @@ __device__ __forceinline__ void LoadChunk(const AttentionView& a, int64_t c0, in
       KeyRun<kRun>(a, j, d0, k);
       ValueRun<kRun>(a, j, d0, v);
     }
-    uint16_t k16[kRun];
+    alignas(16) uint16_t k16[kRun];
     XQ_UNROLL
     for (int n = 0; n < kRun; ++n) {
       k16[n] = FloatToHalfBits(j < hi ? k[n] : 0.0f);
       values[(d0 + n) * kMmaValueStride + t] = FloatToHalfBits(j < hi ? v[n] : 0.0f);
     }
-    StoreHalves8(keys + t * MmaKeyStride(DP) + d0, k16);  // row stride: a multiple of 16 bytes
+    CopyHalves8(keys + t * MmaKeyStride(DP) + d0, k16);  // row stride: a multiple of 16 bytes
   }
 }
 

@@ -159,9 +159,10 @@ void CudaModelRunner::StageTables(const BatchInputs& in) {
   up(t.allowed_tokens, in.allowed_tokens);
 }
 
-// fp16 matrices go to cuBLAS. Quantized ones: a few rows straight from the blocks (decode);
-// more, slice by slice of output features dequantized into the scratch, each slice a GEMM
-// into its columns of y.
+// fp16 matrices go to cuBLAS. Quantized ones: a few rows straight from the blocks (decode of a
+// few sequences), a decode batch's worth on tensor cores from blocks decoded into shared memory,
+// and more (prefill chunks) slice by slice of output features dequantized into the scratch,
+// each slice a GEMM into its columns of y.
 void CudaModelRunner::MatMul(const float* x, int64_t n, int64_t in, const DeviceMatrix& w,
                              int64_t out, float* y, bool accumulate) {
   cuda::LaunchToHalf(x, half_.data(), n * in, stream_);
@@ -169,6 +170,8 @@ void CudaModelRunner::MatMul(const float* x, int64_t n, int64_t in, const Device
     gemm_->Run(half_.data(), w.half.data(), y, n, out, in, accumulate);
   } else if (n <= cuda::kQGemvMaxRows) {
     cuda::LaunchQGemv(w.type, w.blocks.data(), out, in, half_.data(), n, y, accumulate, stream_);
+  } else if (n <= cuda::kQMmaMaxRows) {
+    cuda::LaunchQMmaGemm(w.type, w.blocks.data(), out, in, half_.data(), n, y, accumulate, stream_);
   } else {
     const int64_t slice = weights_.SliceRows(w);
     const int64_t row_bytes = in / kGgmlBlock * static_cast<int64_t>(QWeightBlockBytes(w.type));

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include "engine/model/dequantize.h"
@@ -105,13 +106,50 @@ TEST(QWeightKernelsEmulated, GemvMatchesTheDequantizedProduct) {
   }
 }
 
+TEST(QWeightKernelsEmulated, TensorCoreGemmMatchesTheFp16Product) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> n01(0.0f, 1.0f);
+  for (QWeightType t : kTypes) {
+    // Partial tiles every way: 9 and 70 rows (64 a tile), 7 and 130 features (64 a tile), 96
+    // and 288 inputs (128 a stage).
+    for (const auto& [rows, out, in] :
+         {std::tuple<int64_t, int64_t, int64_t>{9, 7, 96}, {70, 130, 288}}) {
+      const Tensor m = RandomMatrix(t, out, in, rng);
+      std::vector<float> w = HostValues(m);
+      for (float& v : w) v = HalfToFloat(FloatToHalf(v));  // the products take fp16 weights
+      std::vector<uint16_t> x(rows * in);
+      for (uint16_t& h : x) h = FloatToHalf(n01(rng));
+      for (bool accumulate : {false, true}) {
+        std::vector<float> y(rows * out);
+        for (float& v : y) v = n01(rng);
+        const std::vector<float> before = y;
+        cuda::LaunchQMmaGemm(t, m.blocks.data(), out, in, x.data(), rows, y.data(), accumulate,
+                             nullptr);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t o = 0; o < out; ++o) {
+            double want = accumulate ? before[r * out + o] : 0.0, magnitude = 0.0;
+            for (int64_t i = 0; i < in; ++i) {
+              const double p = double(w[o * in + i]) * HalfToFloat(x[r * in + i]);
+              want += p;
+              magnitude += std::fabs(p);
+            }
+            ASSERT_NEAR(y[r * out + o], want, in * std::ldexp(magnitude, -24) + 1e-6)
+                << "type " << static_cast<int>(t) << " rows " << rows << " row " << r << " output "
+                << o;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(QWeightKernelsEmulated, GemvRefusesMoreRowsThanItHolds) {
   std::vector<uint8_t> w(34);
   std::vector<uint16_t> x(9 * 32);
   std::vector<float> y(9);
-  EXPECT_THROW(cuda::LaunchQGemv(QWeightType::kQ8_0, w.data(), 1, 32, x.data(), 9, y.data(), false,
-                                 nullptr),
-               std::invalid_argument);
+  EXPECT_THROW(
+      cuda::LaunchQGemv(QWeightType::kQ8_0, w.data(), 1, 32, x.data(), 9, y.data(), false, nullptr),
+      std::invalid_argument);
 }
 
 }  // namespace

@@ -1,0 +1,31 @@
+#include <stdexcept>
+
+#include "kernels/cuda/ops.h"
+#include "kernels/cuda/qgemm_mma.cuh"
+
+namespace xq::cuda {
+
+void LaunchQMmaGemm(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
+                    int64_t rows, float* y, bool accumulate, cudaStream_t stream) {
+  if (rows <= 0 || out <= 0) return;
+  if (in % kGgmlBlock != 0) throw std::invalid_argument("quantized GEMM: in a multiple of 32");
+  const dim3 grid(static_cast<unsigned>((rows + kQMmaRows - 1) / kQMmaRows),
+                  static_cast<unsigned>((out + kQMmaFeatures - 1) / kQMmaFeatures));
+  const unsigned threads = kQMmaWarps * kWarpSize;
+  switch (type) {
+    case QWeightType::kQ4_0:
+      XQ_LAUNCH(QMmaGemmKernel<QWeightType::kQ4_0>, grid, threads, QMmaSharedBytes(), stream, w,
+                out, in, x, rows, y, accumulate);
+      return;
+    case QWeightType::kQ4_1:
+      XQ_LAUNCH(QMmaGemmKernel<QWeightType::kQ4_1>, grid, threads, QMmaSharedBytes(), stream, w,
+                out, in, x, rows, y, accumulate);
+      return;
+    case QWeightType::kQ8_0:
+      XQ_LAUNCH(QMmaGemmKernel<QWeightType::kQ8_0>, grid, threads, QMmaSharedBytes(), stream, w,
+                out, in, x, rows, y, accumulate);
+      return;
+  }
+}
+
+}  // namespace xq::cuda
