@@ -14,12 +14,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DXQ_ENABLE_CUDA=ON \
   -DXQ_CUDA_ARCHS="${XQ_CUDA_ARCHS:-90}" > /dev/null
-ninja -C build -j2 xquant test_cuda_model_runner_gpu cuda_attention_bench cuda_sampling_bench
+ninja -C build -j2 xquant test_cuda_model_runner_gpu cuda_attention_bench cuda_sampling_bench \
+  cuda_qgemm_bench
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
 cp build/bin/xquant build/bin/test_cuda_model_runner_gpu build/bin/cuda_attention_bench \
-  build/bin/cuda_sampling_bench "$stage/bin/"
+  build/bin/cuda_sampling_bench build/bin/cuda_qgemm_bench "$stage/bin/"
 strip "$stage"/bin/*
 ldd "$stage"/bin/* | awk '/=> \// {print $3}' | sort -u |
   grep -v -E '/(libc|libm|libstdc\+\+|libgcc_s|ld-linux.*|libpthread|libdl|librt|libcublas|libcublasLt|libcudart)\.so' |
@@ -36,4 +37,5 @@ fi
 for ignored in /.gpu/ /.gpu-model-1/ /.gpu-model-2/; do
   grep -qx "$ignored" .git/info/exclude 2>/dev/null || echo "$ignored" >> .git/info/exclude
 done
-du -sh .gpu .gpu-model-* 2>/dev/null
+du -sh .gpu
+if [[ -d .gpu-model-1 ]]; then du -sh .gpu-model-*; fi

@@ -4,6 +4,8 @@
 #   - decode attention bandwidth at 8K/32K context, batch 1/32/256, fp16 vs xquant-1.38
 #     (bench/cuda_attention_bench.cpp);
 #   - sampling on the device against copying the logits rows (bench/cuda_sampling_bench.cpp);
+#   - matrices in GGML blocks: GEMV / tensor-core GEMM / dequantize+cuBLAS against fp16 cuBLAS
+#     (bench/cuda_qgemm_bench.cpp);
 #   - a synthetic Llama-3-8B (configs/synthetic): batch-1 prefill/decode (decode also without
 #     CUDA graphs: --enforce-eager), an 8K-token prefill with attention on tensor cores and on
 #     CUDA cores (--cuda-core-prefill), and the engine's throughput at one KV budget for fp16 and
@@ -39,6 +41,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > 
 step runner_tests 240 .gpu/bin/test_cuda_model_runner_gpu --gtest_output=json:"$OUT/runner_tests.json"
 step attention 120 .gpu/bin/cuda_attention_bench
 step sampling 60 .gpu/bin/cuda_sampling_bench
+step qgemm 90 .gpu/bin/cuda_qgemm_bench
 
 synthetic=configs/synthetic/llama-3-8b.json
 step synthetic_batch1 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
