@@ -1,10 +1,11 @@
-// Token embedding gather: out[t] = table[tokens[t]] for fp32 tables (quantized GGUF embeddings
-// are dequantized when the weights are uploaded).
+// Token embedding gather: out[t] = table[tokens[t]], from an fp32 table or from a table kept in
+// GGML blocks (decoded as the host decodes them: the same fp32 values).
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/qweight_blocks.cuh"
 
 namespace xq::cuda {
 
@@ -15,6 +16,18 @@ __global__ void EmbeddingKernel(const int32_t* tokens, const float* table, float
   const float* row = table + static_cast<int64_t>(tokens[blockIdx.x]) * hidden;
   float* o = out + static_cast<int64_t>(blockIdx.x) * hidden;
   for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) o[i] = row[i];
+}
+
+// The same from [vocab, hidden / 32] blocks of T: a thread per block of the row.
+template <QWeightType T>
+__global__ void QEmbeddingKernel(const int32_t* tokens, const uint8_t* table, float* out,
+                                 int64_t hidden) {
+  const int64_t blocks = hidden / kGgmlBlock;
+  const uint8_t* row = table + static_cast<int64_t>(tokens[blockIdx.x]) * blocks * QBlockBytes(T);
+  float* o = out + static_cast<int64_t>(blockIdx.x) * hidden;
+  for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) {
+    DecodeQBlock<T>(row + b * QBlockBytes(T), o + b * kGgmlBlock);
+  }
 }
 
 }  // namespace xq::cuda

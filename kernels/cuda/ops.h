@@ -111,6 +111,9 @@ void LaunchWriteWindowRows(const XqBatchKv& kv, int64_t rows, int64_t layer, con
 //   tokens: [count]; table: [vocab, hidden]; out: [count, hidden]
 void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, float* out,
                      int64_t hidden, cudaStream_t stream);
+// The same from a table kept in GGML blocks ([vocab, hidden / 32] of `type`), decoded to fp32.
+void LaunchQEmbedding(QWeightType type, const int32_t* tokens, int64_t count, const uint8_t* table,
+                      float* out, int64_t hidden, cudaStream_t stream);
 
 // Sampling on the device (only a token per row crosses to the host). Entry b of `count` is
 // logits row rows[b]: LaunchLogitEdits applies its edits [edit_indptr[b], edit_indptr[b + 1]) in

@@ -396,8 +396,14 @@ void CudaModelRunner::PrepareStep(const BatchInputs& in, int64_t graph_bucket) {
 void CudaModelRunner::Forward(const BatchInputs& in, float* host_logits) {
   const int64_t n = in.num_tokens();
   if (n > 0) {
-    cuda::LaunchEmbedding(tables_->tokens.data(), n, weights_.token_embedding.data(), x_.data(),
-                          model_.config.hidden_size, stream_);
+    const int64_t h = model_.config.hidden_size;
+    if (const DeviceMatrix* e = weights_.EmbeddingBlocks()) {
+      cuda::LaunchQEmbedding(e->type, tables_->tokens.data(), n, e->blocks.data(), x_.data(), h,
+                             stream_);
+    } else {
+      cuda::LaunchEmbedding(tables_->tokens.data(), n, weights_.token_embedding.data(), x_.data(),
+                            h, stream_);
+    }
     for (int64_t layer = 0; layer < model_.config.num_layers; ++layer) Layer(in, layer);
   }
   Logits(in, host_logits);

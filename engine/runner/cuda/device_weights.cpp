@@ -36,16 +36,19 @@ class Uploader {
     w_.bytes += static_cast<int64_t>(dst.bytes());
   }
 
+  bool KeepsBlocks(const Tensor& t) const { return t.quantized() && !t.packed && keep_quantized_; }
+
   // A matrix: kept in its GGML blocks when they are in GGUF order and asked for, else fp16.
-  void Matrix(const Tensor& t, DeviceMatrix& dst) {
+  // multiplied: MatMul takes it (so its slices size the scratch).
+  void Matrix(const Tensor& t, DeviceMatrix& dst, bool multiplied = true) {
     dst.rows = t.rows();
     dst.cols = t.cols();
-    if (t.quantized() && !t.packed && keep_quantized_) {
+    if (KeepsBlocks(t)) {
       dst.type = QWeightTypeOf(t.block_type);
       dst.blocks.Upload(t.blocks, stream_);
       ++w_.quantized;
       w_.bytes += static_cast<int64_t>(dst.blocks.bytes());
-      quantized_.push_back(&dst);
+      if (multiplied) quantized_.push_back(&dst);
       return;
     }
     std::vector<float> dequantized;
@@ -88,7 +91,14 @@ DeviceWeights UploadWeights(const Model& model, cudaStream_t stream, bool keep_q
   DeviceWeights w;
   w.slice_elements = slice_elements;
   Uploader up(w, stream, keep_quantized);
-  up.Fp32(m.token_embedding, w.token_embedding);
+  const bool tied = &model.output_matrix() == &m.token_embedding;
+  if (!up.KeepsBlocks(m.token_embedding)) {
+    up.Fp32(m.token_embedding, w.token_embedding);
+  } else if (tied) {
+    w.embedding_is_output = true;  // uploaded once, as the output matrix below
+  } else {
+    up.Matrix(m.token_embedding, w.token_embedding_blocks, /*multiplied=*/false);
+  }
   w.layers.resize(m.layers.size());
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const LayerWeights& l = m.layers[i];

@@ -33,10 +33,14 @@ struct DeviceLayerWeights {
 inline constexpr int64_t kDequantizeSliceElements = int64_t{16} << 20;
 
 struct DeviceWeights {
-  DeviceBuffer<float> token_embedding;  // [vocab, hidden]
+  // The token embedding [vocab, hidden]: fp32, or kept in GGML blocks, where a tied embedding
+  // is the output matrix's blocks (one copy for both).
+  DeviceBuffer<float> token_embedding;
+  DeviceMatrix token_embedding_blocks;
+  bool embedding_is_output = false;
   std::vector<DeviceLayerWeights> layers;
   DeviceBuffer<float> output_norm;
-  DeviceMatrix output;  // [vocab, hidden]; its own copy when tied
+  DeviceMatrix output;  // [vocab, hidden]; its own copy when tied, unless in blocks
   // Slices of quantized matrices for GEMMs over more rows than the GEMV takes: at most
   // slice_elements each.
   DeviceBuffer<uint16_t> dequantize_scratch;
@@ -47,6 +51,11 @@ struct DeviceWeights {
 
   // Rows of `m` one dequantized slice holds.
   int64_t SliceRows(const DeviceMatrix& m) const;
+  // The embedding's blocks, or null when it is fp32.
+  const DeviceMatrix* EmbeddingBlocks() const {
+    if (embedding_is_output) return &output;
+    return token_embedding_blocks.quantized() ? &token_embedding_blocks : nullptr;
+  }
 };
 
 // keep_quantized false: Q4_0 / Q4_1 / Q8_0 matrices become fp16 too. slice_elements: the

@@ -202,7 +202,8 @@ Model WithQuantizedMatrices(Model m) {
   for (LayerWeights& l : m.weights.layers) {
     for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) quantize(*t);
   }
-  quantize(m.weights.output);
+  // The output matrix, or the embedding it is tied to.
+  quantize(m.weights.output.empty() ? m.weights.token_embedding : m.weights.output);
   return m;
 }
 
@@ -213,13 +214,19 @@ Model WithQuantizedMatrices(Model m) {
 // summed in another order, bounded as cuBLAS's batch-dependent order is), and decode steps (the
 // GEMV: fp32 products of the blocks' exact values, which differ from fp16 weights by up to
 // 2^-11 each). Both of the last: the CPU comparison's bound.
-TEST(CudaRunnerQuantizedWeights, BlocksOnTheDeviceGiveTheFp16CopiesLogits) {
-  const Model m = WithQuantizedMatrices(test::MakeTinyModel());
+// Untied, and tied: the embedding gathered from the output matrix's blocks.
+class CudaRunnerQuantizedWeights : public ::testing::TestWithParam<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(TiedEmbedding, CudaRunnerQuantizedWeights, ::testing::Values(false, true));
+
+TEST_P(CudaRunnerQuantizedWeights, BlocksOnTheDeviceGiveTheFp16CopiesLogits) {
+  const Model m = WithQuantizedMatrices(test::MakeTinyModel({.tie_word_embeddings = GetParam()}));
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
   auto make = [&](bool keep) {
     CudaRunnerOptions options;
     options.keep_quantized_weights = keep;
     options.dequantize_slice_elements = 1000;  // 15 rows of 64: matrices in many slices
+    options.logits_chunk_rows = 512;           // the head's 300 rows at once: slices too
     return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m, options);
   };
   KvBackend blocks = make(true), fp16 = make(false);

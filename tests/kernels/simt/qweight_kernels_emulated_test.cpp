@@ -143,6 +143,22 @@ TEST(QWeightKernelsEmulated, TensorCoreGemmMatchesTheFp16Product) {
   }
 }
 
+TEST(QWeightKernelsEmulated, EmbeddingRowsAreTheHostsValues) {
+  std::mt19937 rng(8);
+  for (QWeightType t : kTypes) {
+    const Tensor table = RandomMatrix(t, 5, 96, rng);
+    const std::vector<float> want = HostValues(table);
+    const std::vector<int32_t> tokens = {3, 0, 3, 4};
+    std::vector<float> got(tokens.size() * 96, NAN);
+    cuda::LaunchQEmbedding(t, tokens.data(), 4, table.blocks.data(), got.data(), 96, nullptr);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      EXPECT_EQ(std::memcmp(got.data() + i * 96, want.data() + tokens[i] * 96, 96 * sizeof(float)),
+                0)
+          << "type " << static_cast<int>(t) << " token " << tokens[i];
+    }
+  }
+}
+
 TEST(QWeightKernelsEmulated, GemvRefusesMoreRowsThanItHolds) {
   std::vector<uint8_t> w(34);
   std::vector<uint16_t> x(9 * 32);
