@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench_timing.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/ops.h"
 
@@ -20,9 +21,7 @@ namespace {
 
 constexpr int kRepeats = 20;
 
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
-}
+using bench::Check;
 
 template <typename T>
 T* Alloc(size_t count, int fill) {
@@ -33,23 +32,9 @@ T* Alloc(size_t count, int fill) {
   return static_cast<T*>(p);
 }
 
-// Microseconds per call of `step` on the default stream, after one warm-up call.
 template <typename Step>
 double TimeUs(Step step) {
-  cudaEvent_t start, stop;
-  Check(cudaEventCreate(&start), "event");
-  Check(cudaEventCreate(&stop), "event");
-  step();
-  Check(cudaEventRecord(start), "record");
-  for (int i = 0; i < kRepeats; ++i) step();
-  Check(cudaEventRecord(stop), "record");
-  Check(cudaEventSynchronize(stop), "run");
-  Check(cudaGetLastError(), "kernel");
-  float ms = 0;
-  Check(cudaEventElapsedTime(&ms, start, stop), "elapsed");
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms * 1e3 / kRepeats;
+  return bench::TimeMs(step, kRepeats) * 1e3;
 }
 
 void Run(QWeightType type, const char* name, int64_t out, int64_t in, cuda::Gemm& gemm) {

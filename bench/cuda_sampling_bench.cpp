@@ -12,17 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_bench_timing.h"
 #include "kernels/cuda/ops.h"
 
 namespace xq {
 namespace {
 
+using bench::Check;
+
 constexpr int64_t kVocab = 128256;
 constexpr int kRepeats = 20;
-
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
-}
 
 template <typename T>
 T* Upload(const std::vector<T>& v) {
@@ -32,23 +31,9 @@ T* Upload(const std::vector<T>& v) {
   return static_cast<T*>(p);
 }
 
-// Milliseconds per call of `step`, averaged over kRepeats after one warm-up.
 template <typename Step>
 double TimeMs(Step step) {
-  cudaEvent_t start, stop;
-  Check(cudaEventCreate(&start), "event");
-  Check(cudaEventCreate(&stop), "event");
-  step();
-  Check(cudaEventRecord(start), "record");
-  for (int i = 0; i < kRepeats; ++i) step();
-  Check(cudaEventRecord(stop), "record");
-  Check(cudaEventSynchronize(stop), "sync");
-  float ms = 0.0f;
-  Check(cudaEventElapsedTime(&ms, start, stop), "elapsed");
-  Check(cudaGetLastError(), "launch");
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms / kRepeats;
+  return bench::TimeMs(step, kRepeats);
 }
 
 struct Mode {

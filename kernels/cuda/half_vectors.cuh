@@ -5,10 +5,24 @@
 
 #include <cstdint>
 #include <cstring>
+#if !defined(__CUDACC__)
+#include <stdexcept>
+#include <string>
+#endif
 
 #include "kernels/cuda/cuda_compat.h"
 
 namespace xq::cuda {
+
+#if !defined(__CUDACC__)
+// Under the emulation, a misaligned vector access fails as it would fault on a GPU.
+inline void RequireAligned(const void* p, uintptr_t bytes) {
+  if (reinterpret_cast<uintptr_t>(p) % bytes != 0) {
+    throw std::logic_error("simt: a vector access of " + std::to_string(bytes) +
+                           " bytes at a misaligned address");
+  }
+}
+#endif
 
 // Two fp16 values at a 4-byte aligned address, as one register (the lower address low).
 __device__ __forceinline__ uint32_t LoadHalfPair(const uint16_t* p) {
@@ -16,6 +30,7 @@ __device__ __forceinline__ uint32_t LoadHalfPair(const uint16_t* p) {
 #if defined(__CUDACC__)
   memcpy(&v, __builtin_assume_aligned(p, 4), 4);
 #else
+  RequireAligned(p, 4);
   memcpy(&v, p, 4);
 #endif
   return v;
@@ -27,6 +42,8 @@ __device__ __forceinline__ void CopyHalves8(uint16_t* dst, const uint16_t* src) 
   // CUDA's vector-type access idiom (one 16-byte load and store; the layouts keep it aligned).
   *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
 #else
+  RequireAligned(dst, 16);
+  RequireAligned(src, 16);
   memcpy(dst, src, 16);
 #endif
 }

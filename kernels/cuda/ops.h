@@ -92,7 +92,7 @@ void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, co
                  int64_t rows, float* y, bool accumulate, cudaStream_t stream);
 // Many rows on tensor cores, each stage of the blocks decoded once into shared memory for 64
 // rows (the products of the dequantize-then-GEMM path without the fp16 copy):
-//   y: [rows, out] (+)= x: [rows, in] fp16 bits * w^T
+//   y: [rows, out] (+)= x: [rows, in] fp16 bits * w^T (x 16-byte aligned)
 // The runner takes it up to kQMmaMaxRows (decode batches); past that, dequantizing slices for
 // cuBLAS amortizes over enough rows.
 inline constexpr int64_t kQMmaMaxRows = 256;

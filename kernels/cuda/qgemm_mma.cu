@@ -1,3 +1,4 @@
+#include <cstdint>
 #include <stdexcept>
 
 #include "kernels/cuda/ops.h"
@@ -9,6 +10,10 @@ void LaunchQMmaGemm(QWeightType type, const uint8_t* w, int64_t out, int64_t in,
                     int64_t rows, float* y, bool accumulate, cudaStream_t stream) {
   if (rows <= 0 || out <= 0) return;
   if (in % kGgmlBlock != 0) throw std::invalid_argument("quantized GEMM: in a multiple of 32");
+  // x is read 8 halves (16 bytes) at a time.
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {
+    throw std::invalid_argument("quantized GEMM: x must be 16-byte aligned");
+  }
   const dim3 grid(static_cast<unsigned>((rows + kQMmaRows - 1) / kQMmaRows),
                   static_cast<unsigned>((out + kQMmaFeatures - 1) / kQMmaFeatures));
   const unsigned threads = kQMmaWarps * kWarpSize;

@@ -25,6 +25,7 @@ inline constexpr int kQMmaStride = kQMmaStage + 8;  // halves a shared row: 8 of
 __host__ __device__ inline constexpr size_t QMmaSharedBytes() {
   return static_cast<size_t>((kQMmaRows + kQMmaFeatures) * kQMmaStride) * sizeof(uint16_t);
 }
+static_assert(QMmaSharedBytes() <= 48 * 1024, "past 48 KiB a launch needs an opt-in attribute");
 
 // grid = (ceil(rows / kQMmaRows), ceil(out / kQMmaFeatures)): consecutive CUDA blocks share a
 // feature tile (its weights stay in L2), block = kQMmaWarps * 32, shared = QMmaSharedBytes().

@@ -1,6 +1,8 @@
 // y[rows, out] (+)= x[rows, in] * w[out, in]^T for a matrix kept in GGML blocks and a handful of
 // rows (decode): the weights are read once for all rows, straight from their blocks, rather than
-// dequantized into an fp16 copy first. x is fp16 (what the GEMMs take), sums fp32.
+// dequantized into an fp16 copy first. x is fp16 (what the GEMMs take), sums fp32. Each weight is
+// rounded to fp16 as the tensor-core GEMM and the dequantized slices take it, so the three paths
+// form the same products and a sequence's logits do not jump when its batch outgrows the GEMV.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +32,8 @@ __global__ void QGemvKernel(const uint8_t* w, int64_t out, int64_t in, const uin
   for (int64_t b = lane; b < blocks; b += kWarpSize) {
     float v[kGgmlBlock];
     DecodeQBlock<T>(row + b * QBlockBytes(T), v);
+    XQ_UNROLL
+    for (int j = 0; j < kGgmlBlock; ++j) v[j] = HalfBitsToFloat(FloatToHalfBits(v[j]));
     XQ_UNROLL
     for (int r = 0; r < R; ++r) {
       if (r >= rows) break;

@@ -33,10 +33,12 @@ inline constexpr int kMmaChunk = 32;  // positions dequantized into shared memor
 inline constexpr int kMmaRowPad = 8;
 __host__ __device__ inline constexpr int64_t MmaKeyStride(int64_t DP) { return DP + kMmaRowPad; }
 inline constexpr int64_t kMmaValueStride = kMmaChunk + kMmaRowPad;
-__host__ __device__ inline size_t AttentionMmaSharedBytes(int64_t DP) {
+__host__ __device__ inline constexpr size_t AttentionMmaSharedBytes(int64_t DP) {
   return static_cast<size_t>(kMmaChunk * MmaKeyStride(DP) + DP * kMmaValueStride) *
          sizeof(uint16_t);
 }
+static_assert(AttentionMmaSharedBytes(128) <= 48 * 1024,
+              "past 48 KiB a launch needs an opt-in attribute");
 
 // Positions [c0, c0 + kMmaChunk) of the view's KV head, keys and values, as fp16 in the layout
 // above (zeros past hi and past D). All the block's threads, each taking a run of 8 channels of

@@ -4,6 +4,8 @@
 #include <random>
 #include <set>
 
+#include "tests/support/quantize_ref.h"
+
 namespace xq::test {
 
 namespace {
@@ -166,6 +168,23 @@ Model MakeTinyModel(const TinyModelOptions& o) {
   }
   mw.output_norm = RandomTensor({h}, rng, 1.0f, 0.2f);
   if (!c.tie_word_embeddings) mw.output = RandomTensor({c.vocab_size, h}, rng, 0.0f, w);
+  return m;
+}
+
+Model WithQuantizedMatrices(Model m) {
+  static constexpr GgmlType kTypes[] = {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0};
+  int next = 0;
+  auto quantize = [&](Tensor& t) {
+    if (t.data.empty()) return;  // an output tied to the embedding
+    t.block_type = kTypes[next++ % 3];
+    t.blocks = QuantizeRow(t.block_type, t.data.data(), static_cast<int64_t>(t.data.size()));
+    t.data.clear();
+  };
+  for (LayerWeights& l : m.weights.layers) {
+    for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) quantize(*t);
+  }
+  quantize(m.weights.token_embedding);
+  quantize(m.weights.output);
   return m;
 }
 

@@ -25,6 +25,10 @@ TokenizerSpec TinySentencePieceSpec();
 // Random weights (fixed seed) with shapes matching the config; vocab_size = the tokenizer's.
 Model MakeTinyModel(const TinyModelOptions& options = {});
 
+// The model's matrices and token embedding in GGML blocks, Q4_0, Q4_1 and Q8_0 in turn, as a
+// GGUF holds them (ggml's reference quantizers; the fp32 values dropped).
+Model WithQuantizedMatrices(Model m);
+
 // The GPT-2 byte-to-unicode character (UTF-8) that byte-level vocabularies spell byte `b` with.
 std::string ByteLevelChar(uint8_t b);
 

@@ -29,6 +29,7 @@ void DecodeGraphs::Run(const DecodeGraphKey& key, std::vector<const void*> addre
   (*it)->last_use = ++clock_;
   (*it)->graph.Launch(stream);
   ++stats_.replays;
+  stats_.largest_replayed_bucket = std::max(stats_.largest_replayed_bucket, key.bucket);
 }
 
 bool DecodeGraphs::Capture(const DecodeGraphKey& key, std::vector<const void*> addresses,

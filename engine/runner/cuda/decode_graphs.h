@@ -28,6 +28,7 @@ struct DecodeGraphKey {
 // How steps ran (for tests and benchmarks).
 struct CudaGraphStats {
   int64_t captures = 0, replays = 0, eager_steps = 0;
+  int64_t largest_replayed_bucket = 0;  // padded batch size
 };
 
 class DecodeGraphs {

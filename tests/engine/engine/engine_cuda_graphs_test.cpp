@@ -48,7 +48,18 @@ std::vector<GenerateRequest> Requests(int64_t vocab) {
   return requests;
 }
 
-TEST(EngineCudaGraphs, OutputsEqualEagerStepsAndDecodeRunsFromGraphs) {
+// fp16 matrices with up to 8 sequences; and matrices kept in GGML blocks with up to 12, so that
+// decode steps take both the quantized GEMV (up to 8 rows) and the tensor-core GEMM (a bucket of
+// 12) inside graphs.
+class EngineCudaGraphs : public ::testing::TestWithParam<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(Weights, EngineCudaGraphs, ::testing::Values(false, true),
+                         [](const auto& info) {
+                           return std::string(info.param ? "GgmlBlocks" : "Fp16");
+                         });
+
+TEST_P(EngineCudaGraphs, OutputsEqualEagerStepsAndDecodeRunsFromGraphs) {
+  const bool quantized = GetParam();
   test::TempDir dir;
   const std::string profile = (dir.path() / "profile.json").string();
   std::ofstream(profile) << R"({"name": "tiny-xquant", "block_tokens": 8, "recent_window": 8,
@@ -56,7 +67,8 @@ TEST(EngineCudaGraphs, OutputsEqualEagerStepsAndDecodeRunsFromGraphs) {
       "keys": {"bits": 2}, "values": {"bits": 2, "share_from_layer": 0}})";
   ASSERT_EQ(ProbeCudaDevice().name, "SIMT emulation")
       << "the runtime stand-in must be linked ahead of the real CUDA runner (CMakeLists.txt)";
-  const Model model = test::MakeTinyModel();
+  const Model model =
+      quantized ? test::WithQuantizedMatrices(test::MakeTinyModel()) : test::MakeTinyModel();
   const std::vector<GenerateRequest> requests = Requests(model.config.vocab_size);
   std::vector<test::RequestResult> results[2];
   CudaGraphStats stats[2];
@@ -64,7 +76,7 @@ TEST(EngineCudaGraphs, OutputsEqualEagerStepsAndDecodeRunsFromGraphs) {
     EngineConfig c;
     c.kv_profile = profile;
     c.kv_cache_bytes = 256 << 10;
-    c.max_num_seqs = 8;
+    c.max_num_seqs = quantized ? 12 : 8;
     c.max_num_batched_tokens = 32;
     c.target_itl_ms = 0;
     auto runner = std::make_unique<CudaModelRunner>(model, CudaRunnerOptions{.graphs = graphs});
@@ -93,6 +105,8 @@ TEST(EngineCudaGraphs, OutputsEqualEagerStepsAndDecodeRunsFromGraphs) {
   EXPECT_GT(stats[1].captures, 0);
   // Decode steps outnumber prefill chunks and first sightings of a shape several times over.
   EXPECT_GT(stats[1].replays, stats[1].eager_steps) << "captures " << stats[1].captures;
+  // With 12 sequences at once, graphs past the GEMV's 8 rows ran (the tensor-core GEMM).
+  if (quantized) EXPECT_EQ(stats[1].largest_replayed_bucket, 12);
 }
 
 }  // namespace

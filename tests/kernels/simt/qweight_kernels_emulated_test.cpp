@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <tuple>
@@ -50,6 +51,13 @@ std::vector<float> HostValues(const Tensor& m) {
   return v;
 }
 
+// The weights the products take: the host's values rounded to fp16.
+std::vector<float> Fp16Values(const Tensor& m) {
+  std::vector<float> v = HostValues(m);
+  for (float& x : v) x = HalfToFloat(FloatToHalf(x));
+  return v;
+}
+
 TEST(QWeightKernelsEmulated, DequantizeToHalfIsTheHostsValuesRounded) {
   std::mt19937 rng(5);
   for (QWeightType t : kTypes) {
@@ -66,41 +74,51 @@ TEST(QWeightKernelsEmulated, DequantizeToHalfIsTheHostsValuesRounded) {
   }
 }
 
-TEST(QWeightKernelsEmulated, GemvMatchesTheDequantizedProduct) {
-  std::mt19937 rng(6);
+// A kernel computing y (+)= x * w^T against the product in double: fp32 sums of `in` products in
+// some order are within in * 2^-24 of their magnitude each way.
+using Product = std::function<void(const uint16_t* x, float* y, bool accumulate)>;
+void CheckProduct(const Product& kernel, const std::vector<float>& w, int64_t rows, int64_t out,
+                  int64_t in, std::mt19937& rng) {
   std::normal_distribution<float> n01(0.0f, 1.0f);
+  std::vector<uint16_t> x(rows * in);
+  for (uint16_t& h : x) h = FloatToHalf(n01(rng));
+  for (bool accumulate : {false, true}) {
+    std::vector<float> y(rows * out);
+    for (float& v : y) v = n01(rng);
+    const std::vector<float> before = y;
+    kernel(x.data(), y.data(), accumulate);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t o = 0; o < out; ++o) {
+        double want = accumulate ? before[r * out + o] : 0.0, magnitude = 0.0;
+        for (int64_t i = 0; i < in; ++i) {
+          const double p = double(w[o * in + i]) * HalfToFloat(x[r * in + i]);
+          want += p;
+          magnitude += std::fabs(p);
+        }
+        ASSERT_NEAR(y[r * out + o], want, in * std::ldexp(magnitude, -24) + 1e-6)
+            << rows << " rows, " << out << " x " << in << ", row " << r << " output " << o
+            << (accumulate ? ", accumulating" : "");
+      }
+    }
+  }
+}
+
+TEST(QWeightKernelsEmulated, GemvMatchesTheFp16Product) {
+  std::mt19937 rng(6);
   for (QWeightType t : kTypes) {
+    SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(t));
     // 3 blocks a row (most lanes idle) and 70 (lanes take 2 or 3); 7 outputs: a warp of the
     // second CUDA block has none.
     for (int64_t in : {96, 2240}) {
       const int64_t out = 7;
       const Tensor m = RandomMatrix(t, out, in, rng);
-      const std::vector<float> w = HostValues(m);
       for (int64_t rows : {1, 2, 3, 5, 8}) {
-        std::vector<uint16_t> x(rows * in);
-        for (uint16_t& h : x) h = FloatToHalf(n01(rng));
-        for (bool accumulate : {false, true}) {
-          std::vector<float> y(rows * out);
-          for (float& v : y) v = n01(rng);
-          const std::vector<float> before = y;
-          cuda::LaunchQGemv(t, m.blocks.data(), out, in, x.data(), rows, y.data(), accumulate,
-                            nullptr);
-          for (int64_t r = 0; r < rows; ++r) {
-            for (int64_t o = 0; o < out; ++o) {
-              double want = accumulate ? before[r * out + o] : 0.0, magnitude = 0.0;
-              for (int64_t i = 0; i < in; ++i) {
-                const double p = double(w[o * in + i]) * HalfToFloat(x[r * in + i]);
-                want += p;
-                magnitude += std::fabs(p);
-              }
-              // fp32 sums of `in` products in some order: at most in * 2^-24 of their magnitude
-              // each way.
-              ASSERT_NEAR(y[r * out + o], want, in * std::ldexp(magnitude, -24) + 1e-6)
-                  << "type " << static_cast<int>(t) << " in " << in << " rows " << rows << " row "
-                  << r << " output " << o;
-            }
-          }
-        }
+        CheckProduct(
+            [&](const uint16_t* x, float* y, bool accumulate) {
+              cuda::LaunchQGemv(t, m.blocks.data(), out, in, x, rows, y, accumulate, nullptr);
+            },
+            Fp16Values(m), rows, out, in, rng);
+        if (HasFatalFailure()) return;
       }
     }
   }
@@ -108,37 +126,19 @@ TEST(QWeightKernelsEmulated, GemvMatchesTheDequantizedProduct) {
 
 TEST(QWeightKernelsEmulated, TensorCoreGemmMatchesTheFp16Product) {
   std::mt19937 rng(7);
-  std::normal_distribution<float> n01(0.0f, 1.0f);
   for (QWeightType t : kTypes) {
+    SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(t));
     // Partial tiles every way: 9 and 70 rows (64 a tile), 7 and 130 features (64 a tile), 96
     // and 288 inputs (128 a stage).
     for (const auto& [rows, out, in] :
          {std::tuple<int64_t, int64_t, int64_t>{9, 7, 96}, {70, 130, 288}}) {
       const Tensor m = RandomMatrix(t, out, in, rng);
-      std::vector<float> w = HostValues(m);
-      for (float& v : w) v = HalfToFloat(FloatToHalf(v));  // the products take fp16 weights
-      std::vector<uint16_t> x(rows * in);
-      for (uint16_t& h : x) h = FloatToHalf(n01(rng));
-      for (bool accumulate : {false, true}) {
-        std::vector<float> y(rows * out);
-        for (float& v : y) v = n01(rng);
-        const std::vector<float> before = y;
-        cuda::LaunchQMmaGemm(t, m.blocks.data(), out, in, x.data(), rows, y.data(), accumulate,
-                             nullptr);
-        for (int64_t r = 0; r < rows; ++r) {
-          for (int64_t o = 0; o < out; ++o) {
-            double want = accumulate ? before[r * out + o] : 0.0, magnitude = 0.0;
-            for (int64_t i = 0; i < in; ++i) {
-              const double p = double(w[o * in + i]) * HalfToFloat(x[r * in + i]);
-              want += p;
-              magnitude += std::fabs(p);
-            }
-            ASSERT_NEAR(y[r * out + o], want, in * std::ldexp(magnitude, -24) + 1e-6)
-                << "type " << static_cast<int>(t) << " rows " << rows << " row " << r << " output "
-                << o;
-          }
-        }
-      }
+      CheckProduct(
+          [&](const uint16_t* x, float* y, bool accumulate) {
+            cuda::LaunchQMmaGemm(t, m.blocks.data(), out, in, x, rows, y, accumulate, nullptr);
+          },
+          Fp16Values(m), rows, out, in, rng);
+      if (HasFatalFailure()) return;
     }
   }
 }
