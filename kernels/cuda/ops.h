@@ -86,7 +86,7 @@ void LaunchBiasAdd(float* x, const float* bias, int64_t rows, int64_t n, cudaStr
 void LaunchToHalf(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
 // Matrices kept in GGML blocks (Q4_0, Q4_1, Q8_0: w is [out, in / 32] blocks, in a multiple of
 // 32). A few rows at once straight from the blocks:
-//   y: [rows, out] (+)= x: [rows, in] fp16 bits * w^T, rows <= kQGemvMaxRows
+//   y: [rows, out] (+)= x: [rows, in] fp16 bits * w^T, rows <= kQGemvMaxRows, x 16-byte aligned
 inline constexpr int64_t kQGemvMaxRows = 8;
 void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
                  int64_t rows, float* y, bool accumulate, cudaStream_t stream);

@@ -71,9 +71,12 @@ __global__ void QMmaGemmKernel(const uint8_t* w, int64_t out, int64_t in, const 
         XQ_UNROLL
         for (int j = 0; j < kGgmlBlock; ++j) v[j] = 0.0f;
       }
-      uint16_t* dst = ws + f * kQMmaStride + b * kGgmlBlock;
+      alignas(16) uint16_t halves[kGgmlBlock];
       XQ_UNROLL
-      for (int j = 0; j < kGgmlBlock; ++j) dst[j] = FloatToHalfBits(v[j]);
+      for (int j = 0; j < kGgmlBlock; ++j) halves[j] = FloatToHalfBits(v[j]);
+      uint16_t* dst = ws + f * kQMmaStride + b * kGgmlBlock;  // 272 f + 64 b bytes in
+      XQ_UNROLL
+      for (int j = 0; j < kGgmlBlock; j += 8) CopyHalves8(dst + j, halves + j);
     }
     __syncthreads();
     if (row0 + warp * 16 >= rows) continue;  // a warp with no rows (uniform across it)

@@ -1,3 +1,4 @@
+#include <cstdint>
 #include <stdexcept>
 
 #include "kernels/cuda/ops.h"
@@ -30,6 +31,9 @@ void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, co
   if (rows <= 0 || out <= 0) return;
   if (rows > kQGemvMaxRows || in % kGgmlBlock != 0) {
     throw std::invalid_argument("quantized GEMV: at most 8 rows, in a multiple of 32");
+  }
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {
+    throw std::invalid_argument("quantized GEMV: x must be 16-byte aligned");  // read 16 B a time
   }
   switch (type) {
     case QWeightType::kQ4_0:

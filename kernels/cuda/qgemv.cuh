@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/half_vectors.cuh"
 #include "kernels/cuda/qweight_blocks.cuh"
 
 namespace xq::cuda {
@@ -37,7 +38,10 @@ __global__ void QGemvKernel(const uint8_t* w, int64_t out, int64_t in, const uin
     XQ_UNROLL
     for (int r = 0; r < R; ++r) {
       if (r >= rows) break;
-      const uint16_t* xr = x + r * in + b * kGgmlBlock;
+      // The block's 32 activations in four 16-byte loads (64 bytes in: in is a multiple of 32).
+      alignas(16) uint16_t xr[kGgmlBlock];
+      XQ_UNROLL
+      for (int j = 0; j < kGgmlBlock; j += 8) CopyHalves8(xr + j, x + r * in + b * kGgmlBlock + j);
       XQ_UNROLL
       for (int j = 0; j < kGgmlBlock; ++j) acc[r] += v[j] * HalfBitsToFloat(xr[j]);
     }
