@@ -4,6 +4,7 @@
 #include <cmath>
 #include <memory>
 #include <span>
+#include <utility>
 
 #include "engine/common/error.h"
 #include "engine/step/solo_sequence.h"
@@ -29,8 +30,24 @@ void LogSoftmaxRows(const std::vector<float>& logits, int64_t rows, int64_t voca
 struct Run {
   std::unique_ptr<SoloSequence> seq;
   double nll = 0.0, kl = 0.0;
-  int64_t agree = 0;
+  int64_t agree = 0, agree_clear = 0;
 };
+
+// The row's best index, and how far it leads the second best.
+std::pair<int32_t, double> TopTwoGap(const double* row, int64_t vocab) {
+  int32_t best = 0;
+  double first = -INFINITY, second = -INFINITY;
+  for (int64_t i = 0; i < vocab; ++i) {
+    if (row[i] > first) {
+      second = first;
+      first = row[i];
+      best = static_cast<int32_t>(i);
+    } else if (row[i] > second) {
+      second = row[i];
+    }
+  }
+  return {best, first - second};
+}
 
 }  // namespace
 
@@ -50,7 +67,7 @@ std::vector<TeacherForcedResult> EvaluateTeacherForced(const Model& model,
     runs.push_back({std::make_unique<SoloSequence>(*b->runner, *b->kv)});
 
   std::vector<double> base_lp, lp;
-  int64_t scored = 0;
+  int64_t scored = 0, clear = 0;
   for (int64_t start = 0; start < n - 1; start += options.chunk) {
     const int64_t len = std::min(options.chunk, n - 1 - start);
     const std::span<const int32_t> chunk(tokens.data() + start, len);
@@ -63,9 +80,13 @@ std::vector<TeacherForcedResult> EvaluateTeacherForced(const Model& model,
 
     LogSoftmaxRows(base.seq->Append(chunk, logits_rows), rows, vocab, base_lp);
     std::vector<int32_t> base_argmax(rows);
+    std::vector<bool> is_clear(rows);
     for (int64_t r = 0; r < rows; ++r) {
       const double* row = base_lp.data() + r * vocab;
-      base_argmax[r] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+      const auto [best, gap] = TopTwoGap(row, vocab);
+      base_argmax[r] = best;
+      is_clear[r] = gap >= options.clear_gap;
+      clear += is_clear[r];
       base.nll -= row[tokens[start + logits_rows[r] + 1]];
     }
     for (Run& run : runs) {
@@ -76,17 +97,20 @@ std::vector<TeacherForcedResult> EvaluateTeacherForced(const Model& model,
         for (int64_t i = 0; i < vocab; ++i) kl += std::exp(p[i]) * (p[i] - q[i]);
         run.kl += kl;
         run.nll -= q[tokens[start + logits_rows[r] + 1]];
-        run.agree += (std::max_element(q, q + vocab) - q) == base_argmax[r];
+        const bool agree = TopTwoGap(q, vocab).first == base_argmax[r];
+        run.agree += agree;
+        run.agree_clear += agree && is_clear[r];
       }
     }
     scored += rows;
   }
   std::vector<TeacherForcedResult> results;
   const double base_ppl = std::exp(base.nll / scored);
-  results.push_back({baseline.name, scored, base_ppl, base_ppl, 0.0, 1.0});
+  results.push_back({baseline.name, scored, base_ppl, base_ppl, 0.0, 1.0, clear, 1.0});
   for (size_t i = 0; i < runs.size(); ++i) {
     results.push_back({profiles[i]->name, scored, std::exp(runs[i].nll / scored), base_ppl,
-                       runs[i].kl / scored, double(runs[i].agree) / scored});
+                       runs[i].kl / scored, double(runs[i].agree) / scored, clear,
+                       clear > 0 ? double(runs[i].agree_clear) / clear : 1.0});
   }
   return results;
 }

@@ -52,6 +52,26 @@ TEST(TeacherForcedEval, PerturbedCacheShowsUp) {
   EXPECT_EQ(r[1].profile, "lossy");
 }
 
+// Clear positions are those where the baseline's best token leads by clear_gap: all of them at
+// gap 0 (agreement there is the overall agreement), none at an impossible gap (vacuously 1),
+// some at 0.15 on this random model.
+TEST(TeacherForcedEval, ClearPositionsFollowTheBaselinesTopTwoGap) {
+  const Model m = test::MakeTinyModel();
+  const auto tokens = Tokens(90, m.config.vocab_size);
+  std::vector<TeacherForcedResult> by_gap;
+  for (double gap : {0.0, 0.15, 1e9}) {
+    KvBackend base = Backend(m, kFp16Bits, 0), lossy = Backend(m, 1, 8);
+    by_gap.push_back(EvaluateTeacherForced(m, tokens, base, {&lossy},
+                                           {.score_from = 20, .chunk = 32, .clear_gap = gap})[1]);
+  }
+  EXPECT_EQ(by_gap[0].clear_positions, by_gap[0].tokens_scored);
+  EXPECT_DOUBLE_EQ(by_gap[0].top1_agreement_clear, by_gap[0].top1_agreement);
+  EXPECT_GT(by_gap[1].clear_positions, 0);
+  EXPECT_LT(by_gap[1].clear_positions, by_gap[1].tokens_scored);
+  EXPECT_EQ(by_gap[2].clear_positions, 0);
+  EXPECT_DOUBLE_EQ(by_gap[2].top1_agreement_clear, 1.0);
+}
+
 TEST(TeacherForcedEval, RejectsTooShortText) {
   const Model m = test::MakeTinyModel();
   KvBackend base = Backend(m, kFp16Bits, 0);
