@@ -13,12 +13,6 @@
 
 namespace xq::cuda {
 
-__device__ __forceinline__ float LoadHalf(const uint8_t* p) {
-  uint16_t bits;
-  memcpy(&bits, p, 2);
-  return HalfBitsToFloat(bits);
-}
-
 // Group i's {s, z} of the head whose params start at `head` (xquant_format.h, xquant_params.h).
 __device__ __forceinline__ ParamPair GroupParams(const uint8_t* head, int param_bits, int64_t i) {
   if (param_bits == 8) return LoadParamPair8(LoadParamBase(head), head, i);
@@ -29,8 +23,6 @@ __device__ __forceinline__ int CodeAt(const uint8_t* codes, int64_t i, int bits)
   const int64_t bit = i * bits;
   return (codes[bit >> 3] >> (bit & 7)) & ((1 << bits) - 1);
 }
-
-__device__ __forceinline__ float RoundHalf(float x) { return HalfBitsToFloat(FloatToHalfBits(x)); }
 
 // What one (query row, head) reads: the sequence's tables and the KV head's slots.
 struct AttentionView {
@@ -61,6 +53,22 @@ __device__ __forceinline__ AttentionView ViewOf(const XqBatchAttentionParams& p,
   a.k = SlotViewOf(L, p.layer, true);
   a.v = SlotViewOf(L, p.layer, false);
   return a;
+}
+
+// Position j's fp16 key (slot 0) or value (slot 1) row of the view's KV head in the window or
+// the sink pages.
+__device__ __forceinline__ const uint8_t* WindowRow(const AttentionView& a, int64_t j, int slot) {
+  int64_t run;
+  return a.arena + WindowRowOffset(*a.L, a.window, a.layer, slot, j, &run) +
+         a.g * a.L->head_dim * 2;
+}
+
+// Channels d0 .. d0 + N - 1 of an fp16 row of D channels (0 past D).
+template <int N>
+__device__ __forceinline__ void LoadHalfRun(const uint8_t* row16, int64_t d0, int64_t D,
+                                            float* out) {
+  XQ_UNROLL
+  for (int n = 0; n < N; ++n) out[n] = d0 + n < D ? LoadHalf(row16 + (d0 + n) * 2) : 0.0f;
 }
 
 // Channels d0 .. d0 + N - 1 of position j's key (0 past D), the position's place found once.
@@ -94,11 +102,9 @@ __device__ __forceinline__ bool KeyRun(const AttentionView& a, int64_t j, int64_
     }
     row16 = block + a.k.codes + (a.g * G + t) * D * 2;
   } else {
-    int64_t run;
-    row16 = a.arena + WindowRowOffset(L, a.window, a.layer, 0, j, &run) + a.g * D * 2;
+    row16 = WindowRow(a, j, 0);
   }
-  XQ_UNROLL
-  for (int n = 0; n < N; ++n) out[n] = d0 + n < D ? LoadHalf(row16 + (d0 + n) * 2) : 0.0f;
+  LoadHalfRun<N>(row16, d0, D, out);
   return true;
 }
 
@@ -131,11 +137,9 @@ __device__ __forceinline__ void ValueRun(const AttentionView& a, int64_t j, int6
     }
     row16 = block + a.v.codes + row * D * 2;
   } else {
-    int64_t run;
-    row16 = a.arena + WindowRowOffset(L, a.window, a.layer, 1, j, &run) + a.g * D * 2;
+    row16 = WindowRow(a, j, 1);
   }
-  XQ_UNROLL
-  for (int n = 0; n < N; ++n) out[n] = d0 + n < D ? LoadHalf(row16 + (d0 + n) * 2) : 0.0f;
+  LoadHalfRun<N>(row16, d0, D, out);
 }
 
 // Channel d < D of position j's key; *fp16 set false when it was dequantized from codes.

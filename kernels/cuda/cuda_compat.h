@@ -57,6 +57,16 @@ __device__ __forceinline__ uint16_t FloatToHalfBits(float v) {
 #endif
 }
 
+// x rounded to the nearest fp16 value.
+__device__ __forceinline__ float RoundHalf(float x) { return HalfBitsToFloat(FloatToHalfBits(x)); }
+
+// The fp16 value stored (as bits, any alignment) at p.
+__device__ __forceinline__ float LoadHalf(const uint8_t* p) {
+  uint16_t bits;
+  memcpy(&bits, p, 2);
+  return HalfBitsToFloat(bits);
+}
+
 // Sum over the 32 lanes of a warp; every lane gets the total.
 __device__ __forceinline__ float WarpSum(float v) {
   for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {

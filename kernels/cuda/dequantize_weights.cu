@@ -9,20 +9,10 @@ void LaunchDequantizeToHalf(QWeightType type, const uint8_t* w, int64_t rows, in
   if (blocks <= 0) return;
   constexpr unsigned kThreads = 256;
   const auto grid = static_cast<unsigned>((blocks + kThreads - 1) / kThreads);
-  switch (type) {
-    case QWeightType::kQ4_0:
-      XQ_LAUNCH(DequantizeToHalfKernel<QWeightType::kQ4_0>, grid, kThreads, 0, stream, w, blocks,
-                out);
-      return;
-    case QWeightType::kQ4_1:
-      XQ_LAUNCH(DequantizeToHalfKernel<QWeightType::kQ4_1>, grid, kThreads, 0, stream, w, blocks,
-                out);
-      return;
-    case QWeightType::kQ8_0:
-      XQ_LAUNCH(DequantizeToHalfKernel<QWeightType::kQ8_0>, grid, kThreads, 0, stream, w, blocks,
-                out);
-      return;
-  }
+  ForQWeightType(type, [&](auto t) {
+    XQ_LAUNCH(DequantizeToHalfKernel<decltype(t)::value>, grid, kThreads, 0, stream, w, blocks,
+              out);
+  });
 }
 
 }  // namespace xq::cuda

@@ -14,20 +14,10 @@ void LaunchQEmbedding(QWeightType type, const int32_t* tokens, int64_t count, co
                       float* out, int64_t hidden, cudaStream_t stream) {
   if (count <= 0) return;
   const auto grid = static_cast<unsigned>(count);
-  switch (type) {
-    case QWeightType::kQ4_0:
-      XQ_LAUNCH(QEmbeddingKernel<QWeightType::kQ4_0>, grid, 64, 0, stream, tokens, table, out,
-                hidden);
-      return;
-    case QWeightType::kQ4_1:
-      XQ_LAUNCH(QEmbeddingKernel<QWeightType::kQ4_1>, grid, 64, 0, stream, tokens, table, out,
-                hidden);
-      return;
-    case QWeightType::kQ8_0:
-      XQ_LAUNCH(QEmbeddingKernel<QWeightType::kQ8_0>, grid, 64, 0, stream, tokens, table, out,
-                hidden);
-      return;
-  }
+  ForQWeightType(type, [&](auto t) {
+    XQ_LAUNCH(QEmbeddingKernel<decltype(t)::value>, grid, 64, 0, stream, tokens, table, out,
+              hidden);
+  });
 }
 
 }  // namespace xq::cuda

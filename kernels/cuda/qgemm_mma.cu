@@ -17,20 +17,10 @@ void LaunchQMmaGemm(QWeightType type, const uint8_t* w, int64_t out, int64_t in,
   const dim3 grid(static_cast<unsigned>((rows + kQMmaRows - 1) / kQMmaRows),
                   static_cast<unsigned>((out + kQMmaFeatures - 1) / kQMmaFeatures));
   const unsigned threads = kQMmaWarps * kWarpSize;
-  switch (type) {
-    case QWeightType::kQ4_0:
-      XQ_LAUNCH(QMmaGemmKernel<QWeightType::kQ4_0>, grid, threads, QMmaSharedBytes(), stream, w,
-                out, in, x, rows, y, accumulate);
-      return;
-    case QWeightType::kQ4_1:
-      XQ_LAUNCH(QMmaGemmKernel<QWeightType::kQ4_1>, grid, threads, QMmaSharedBytes(), stream, w,
-                out, in, x, rows, y, accumulate);
-      return;
-    case QWeightType::kQ8_0:
-      XQ_LAUNCH(QMmaGemmKernel<QWeightType::kQ8_0>, grid, threads, QMmaSharedBytes(), stream, w,
-                out, in, x, rows, y, accumulate);
-      return;
-  }
+  ForQWeightType(type, [&](auto t) {
+    XQ_LAUNCH(QMmaGemmKernel<decltype(t)::value>, grid, threads, QMmaSharedBytes(), stream, w, out,
+              in, x, rows, y, accumulate);
+  });
 }
 
 }  // namespace xq::cuda

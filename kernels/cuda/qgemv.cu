@@ -35,14 +35,9 @@ void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, co
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {
     throw std::invalid_argument("quantized GEMV: x must be 16-byte aligned");  // read 16 B a time
   }
-  switch (type) {
-    case QWeightType::kQ4_0:
-      return Launch<QWeightType::kQ4_0>(w, out, in, x, rows, y, accumulate, stream);
-    case QWeightType::kQ4_1:
-      return Launch<QWeightType::kQ4_1>(w, out, in, x, rows, y, accumulate, stream);
-    case QWeightType::kQ8_0:
-      return Launch<QWeightType::kQ8_0>(w, out, in, x, rows, y, accumulate, stream);
-  }
+  ForQWeightType(type, [&](auto t) {
+    Launch<decltype(t)::value>(w, out, in, x, rows, y, accumulate, stream);
+  });
 }
 
 }  // namespace xq::cuda

@@ -34,7 +34,7 @@ __global__ void QGemvKernel(const uint8_t* w, int64_t out, int64_t in, const uin
     float v[kGgmlBlock];
     DecodeQBlock<T>(row + b * QBlockBytes(T), v);
     XQ_UNROLL
-    for (int j = 0; j < kGgmlBlock; ++j) v[j] = HalfBitsToFloat(FloatToHalfBits(v[j]));
+    for (int j = 0; j < kGgmlBlock; ++j) v[j] = RoundHalf(v[j]);
     XQ_UNROLL
     for (int r = 0; r < R; ++r) {
       if (r >= rows) break;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/include/ggml_blocks.h"
@@ -14,26 +15,34 @@
 
 namespace xq::cuda {
 
-__host__ __device__ inline constexpr int64_t QBlockBytes(QWeightType t) {
-  return t == QWeightType::kQ8_0 ? 34 : t == QWeightType::kQ4_1 ? 20 : 18;
+// Calls f(std::integral_constant<QWeightType, T>{}) for the runtime `type`: how a launcher picks
+// the kernel instantiated for its block type.
+template <typename F>
+void ForQWeightType(QWeightType type, F f) {
+  switch (type) {
+    case QWeightType::kQ4_0:
+      return f(std::integral_constant<QWeightType, QWeightType::kQ4_0>{});
+    case QWeightType::kQ4_1:
+      return f(std::integral_constant<QWeightType, QWeightType::kQ4_1>{});
+    case QWeightType::kQ8_0:
+      return f(std::integral_constant<QWeightType, QWeightType::kQ8_0>{});
+  }
 }
 
-__device__ __forceinline__ float BlockHalf(const uint8_t* p) {
-  uint16_t bits;
-  memcpy(&bits, p, 2);
-  return HalfBitsToFloat(bits);
+__host__ __device__ inline constexpr int64_t QBlockBytes(QWeightType t) {
+  return t == QWeightType::kQ8_0 ? 34 : t == QWeightType::kQ4_1 ? 20 : 18;
 }
 
 // The 32 values of the block at b. Q4: element j < 16 is qs[j]'s low nibble, j + 16 its high.
 template <QWeightType T>
 __device__ __forceinline__ void DecodeQBlock(const uint8_t* b, float* v) {
-  const float d = BlockHalf(b);
+  const float d = LoadHalf(b);
   if constexpr (T == QWeightType::kQ8_0) {
     XQ_UNROLL
     for (int j = 0; j < kGgmlBlock; ++j)
       v[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
   } else if constexpr (T == QWeightType::kQ4_1) {
-    const float m = BlockHalf(b + 2);
+    const float m = LoadHalf(b + 2);
     XQ_UNROLL
     for (int j = 0; j < kGgmlBlock / 2; ++j) {
       v[j] = static_cast<float>(b[4 + j] & 0xf) * d + m;

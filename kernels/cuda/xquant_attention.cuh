@@ -23,8 +23,6 @@
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/ops.h"
 #include "kernels/include/xquant_batch.h"
-#include "kernels/include/xquant_params.h"
-#include "kernels/include/xquant_slot_view.h"
 
 namespace xq::cuda {
 
