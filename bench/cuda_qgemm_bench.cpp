@@ -1,10 +1,10 @@
-// Matrices kept in GGML blocks on the GPU (kernels/cuda/qgemv, qgemm_mma, dequantize_weights)
-// against the same matrix as fp16 for cuBLAS, at Llama-3-8B's projection shapes and 1 to 1024
-// rows of activations: the GEMV (up to 8 rows), the tensor-core GEMM, and dequantizing the
-// whole matrix into fp16 then one cuBLAS GEMM (what the runner does past 256 rows). Prints one
-// JSON line per case: microseconds per call of each, and the quantized kernels' weight bytes
-// read per second. The runner's thresholds (kQGemvMaxRows, kQMmaMaxRows) come from these
-// ratios. Needs a GPU (tests/gpu/run_all.sh runs it).
+// Matrices kept in GGML blocks on the GPU (kernels/cuda/qgemv, qgemm_mma, dequantize_weights:
+// Q4_0, Q8_0, and Q4_K and Q6_K, what Q4_K_M files hold) against the same matrix as fp16 for
+// cuBLAS, at Llama-3-8B's projection shapes and 1 to 1024 rows of activations: the GEMV (up to 8
+// rows), the tensor-core GEMM, and dequantizing the whole matrix into fp16 then one cuBLAS GEMM
+// (what the runner does past 256 rows). Prints one JSON line per case: microseconds per call of
+// each, and the quantized kernels' weight bytes read per second. The runner's thresholds
+// (kQGemvMaxRows, kQMmaMaxRows) come from these ratios. Needs a GPU (tests/gpu/run_all.sh runs it).
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench/cuda_bench_timing.h"
+#include "engine/model/ggml_types.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/ops.h"
 
@@ -37,9 +38,9 @@ double TimeUs(Step step) {
   return bench::TimeMs(step, kRepeats) * 1e3;
 }
 
-void Run(QWeightType type, const char* name, int64_t out, int64_t in, cuda::Gemm& gemm) {
-  const size_t block_bytes = QWeightBlockBytes(type);
-  const size_t weight_bytes = static_cast<size_t>(out * (in / 32)) * block_bytes;
+void Run(GgmlType type, const char* name, int64_t out, int64_t in, cuda::Gemm& gemm) {
+  const GgmlTypeInfo& info = *FindGgmlType(static_cast<uint32_t>(type));
+  const auto weight_bytes = static_cast<size_t>(out * (in / info.block_elems) * info.block_bytes);
   auto* w = Alloc<uint8_t>(weight_bytes, 0x3C);
   auto* w16 = Alloc<uint16_t>(static_cast<size_t>(out * in), 0x3C);
   constexpr int64_t kMaxRows = 1024;
@@ -81,8 +82,10 @@ int main() {
     // Llama-3-8B: q/o projections, and the MLP's up and down.
     for (const auto& [out, in] :
          {std::pair<int64_t, int64_t>{4096, 4096}, {14336, 4096}, {4096, 14336}}) {
-      xq::Run(xq::QWeightType::kQ4_0, "Q4_0", out, in, gemm);
-      xq::Run(xq::QWeightType::kQ8_0, "Q8_0", out, in, gemm);
+      for (xq::GgmlType type :
+           {xq::GgmlType::kQ4_0, xq::GgmlType::kQ8_0, xq::GgmlType::kQ4_K, xq::GgmlType::kQ6_K}) {
+        xq::Run(type, xq::GgmlTypeName(static_cast<uint32_t>(type)).c_str(), out, in, gemm);
+      }
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cuda_qgemm_bench: %s\n", e.what());

@@ -72,6 +72,10 @@ DeviceMemory QueryDeviceMemory(Device device) {
   throw Error("device memory: only a CUDA device has it (device: " + DeviceName(device) + ")");
 }
 
+LoadOptions LoadOptionsFor(Device device) {
+  return {.keep_quantized = true, .keep_k_quants = device == Device::kCuda};
+}
+
 void PrepareModelForDevice(Model& model, Device device) {
   if (device == Device::kCpu) PackForCpuKernels(model);
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/model/model_loader.h"
 #include "engine/model/model_weights.h"
 #include "engine/runner/model_runner.h"
 
@@ -32,6 +33,10 @@ DeviceMemory QueryDeviceMemory(Device device);
 // Readies a loaded model for the runner of `device`: on the CPU its quantized matrices are
 // packed once for the matmul kernels (PackForCpuKernels). Call before MakeModelRunner.
 void PrepareModelForDevice(Model& model, Device device);
+
+// How to load a model every runner of which is on `device`: a CUDA runner multiplies K-quant
+// matrices in their blocks, the CPU's need them as fp32.
+LoadOptions LoadOptionsFor(Device device);
 
 // Runner settings beyond the device (--enforce-eager turns the CUDA runner's graphs off).
 struct RunnerOptions {

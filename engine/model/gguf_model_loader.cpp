@@ -50,15 +50,18 @@ ModelConfig ConfigFromGguf(const GgufFile& f, int64_t vocab_from_tokenizer) {
   return c;
 }
 
-bool KeptQuantized(GgmlType type) {
-  return type == GgmlType::kQ4_0 || type == GgmlType::kQ4_1 || type == GgmlType::kQ8_0;
+bool KeptQuantized(GgmlType type, const LoadOptions& options) {
+  if (!options.keep_quantized) return false;
+  const bool k_quant =
+      type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K;
+  return type == GgmlType::kQ4_0 || type == GgmlType::kQ4_1 || type == GgmlType::kQ8_0 ||
+         (k_quant && options.keep_k_quants);
 }
 
 // A GGUF tensor with HF's row-major [rows = dims[1], cols = dims[0]] shape: matrices of the
-// types the quantized kernels handle keep their blocks when asked, everything else is
-// dequantized to fp32.
+// types `options` keeps stay in their blocks, everything else is dequantized to fp32.
 Tensor LoadTensor(const GgufFile& f, const std::string& name, bool optional,
-                  bool keep_quantized) {
+                  const LoadOptions& options) {
   const GgufTensorInfo* t = f.FindTensor(name);
   if (!t) {
     if (optional) return {};
@@ -78,7 +81,7 @@ Tensor LoadTensor(const GgufFile& f, const std::string& name, bool optional,
   const int64_t rows = t->dims.size() == 2 ? t->dims[1] : 1;
   out.shape = t->dims.size() == 2 ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{cols};
   const auto type = static_cast<GgmlType>(t->type);
-  if (keep_quantized && t->dims.size() == 2 && KeptQuantized(type)) {
+  if (t->dims.size() == 2 && KeptQuantized(type, options)) {
     out.block_type = type;
     out.blocks.assign(t->data, t->data + t->nbytes);
     return out;
@@ -132,7 +135,7 @@ Model LoadGgufModel(const std::filesystem::path& path, const LoadOptions& option
   const ModelConfig& c = m.config;
   const bool permuted = c.architecture != "qwen2";
   ModelWeights& w = m.weights;
-  const bool q = options.keep_quantized;
+  const LoadOptions& q = options;
   w.token_embedding = LoadTensor(f, "token_embd.weight", false, q);
   w.output_norm = LoadTensor(f, "output_norm.weight", false, q);
   w.output = LoadTensor(f, "output.weight", /*optional=*/true, q);

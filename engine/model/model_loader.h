@@ -11,6 +11,9 @@ struct LoadOptions {
   // Keep GGUF Q4_0 / Q4_1 / Q8_0 matrices in their blocks for the quantized matmul kernels
   // (llama.cpp's arithmetic, a fraction of the memory); false dequantizes everything to fp32.
   bool keep_quantized = true;
+  // With keep_quantized, also keep Q4_K / Q5_K / Q6_K matrices in their blocks: only the CUDA
+  // runner multiplies them (the CPU's kernels take the Q4_0 family; for it they become fp32).
+  bool keep_k_quants = false;
 };
 
 // Dispatches on the path: a directory is a Hugging Face model, a file is GGUF.

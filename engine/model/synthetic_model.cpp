@@ -1,40 +1,112 @@
 #include "engine/model/synthetic_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "engine/common/error.h"
+#include "engine/model/ggml_types.h"
 #include "engine/model/hf_config.h"
 #include "engine/tokenizer/unicode_util.h"
 #include "kernels/include/thread_pool.h"
+#include "kernels/reference/half.h"
 
 namespace xq {
 namespace {
 
-// Uniform in [-1, 1) from (seed, stream, index) alone (SplitMix64), so tensors fill in parallel
-// and reproducibly.
-float Noise(uint64_t seed, uint64_t stream, uint64_t index) {
+// 64 random bits from (seed, stream, index) alone (SplitMix64), so tensors fill in parallel and
+// reproducibly.
+uint64_t Bits(uint64_t seed, uint64_t stream, uint64_t index) {
   uint64_t z = seed * 0x9E3779B97F4A7C15ull + stream * 0xD1B54A32D192ED03ull + index;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<float>(z >> 40) * 0x1p-23f - 1.0f;
+  return z ^ (z >> 31);
+}
+
+// Uniform in [-1, 1).
+float Noise(uint64_t seed, uint64_t stream, uint64_t index) {
+  return static_cast<float>(Bits(seed, stream, index) >> 40) * 0x1p-23f - 1.0f;
+}
+
+void PutHalf(uint8_t* p, float v) {
+  const uint16_t h = FloatToHalf(v);
+  std::memcpy(p, &h, sizeof(h));
+}
+
+// One block of `type` at b whose values spread over about [-a, a]: random quants under fixed
+// scales (Q4_K / Q6_K sub-block scales and mins of 32). `random` fills bytes [from, to).
+template <typename Random>
+void SyntheticBlock(GgmlType type, float a, uint8_t* b, Random random) {
+  switch (type) {
+    case GgmlType::kQ8_0:  // q d, q in -128..127
+      PutHalf(b, a / 127.0f);
+      return random(b + 2, b + 34);
+    case GgmlType::kQ4_0:  // (q - 8) d
+      PutHalf(b, a / 8.0f);
+      return random(b + 2, b + 18);
+    case GgmlType::kQ4_K:  // d 32 q - dmin 32, q in 0..15
+      PutHalf(b, a / (32.0f * 7.5f));
+      PutHalf(b + 2, a / 32.0f);
+      std::memset(b + 4, 32 | (2 << 6), 8);  // scales and mins of 32 (dequantize.cpp's packing)
+      std::memset(b + 12, 0, 4);
+      return random(b + 16, b + 144);
+    case GgmlType::kQ6_K:  // d 32 (q - 32), q in 0..63
+      random(b, b + 192);
+      std::memset(b + 192, 32, 16);
+      return PutHalf(b + 208, a / (32.0f * 32.0f));
+    default:  // Filler refuses other types before any thread fills
+      return;
+  }
 }
 
 class Filler {
  public:
-  explicit Filler(uint64_t seed) : seed_(seed) {}
+  Filler(uint64_t seed, GgmlType type) : seed_(seed), type_(type) {
+    using T = GgmlType;
+    if (type != T::kF32 && type != T::kQ8_0 && type != T::kQ4_0 && type != T::kQ4_K &&
+        type != T::kQ6_K) {
+      throw Error("synthetic weights: " + GgmlTypeName(static_cast<uint32_t>(type)) +
+                  " is not one of F32, Q8_0, Q4_0, Q4_K, Q6_K");
+    }
+  }
 
-  // [rows, cols] with variance 1 / cols (uniform in +-sqrt(3 / cols)).
+  // [rows, cols] with variance about 1 / cols (uniform in +-sqrt(3 / cols)): fp32 values, or
+  // blocks of the filler's type.
   Tensor Matrix(int64_t rows, int64_t cols) {
     Tensor t;
     t.shape = {rows, cols};
-    t.data.resize(rows * cols);
     const float scale = std::sqrt(3.0f / static_cast<float>(cols));
     const uint64_t stream = ++stream_;
+    if (type_ != GgmlType::kF32) return Blocks(std::move(t), scale, stream);
+    t.data.resize(rows * cols);
     const int64_t n = rows * cols;
     ComputePool().ParallelForRanges(n, 1 << 16, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) t.data[i] = scale * Noise(seed_, stream, i);
+    });
+    return t;
+  }
+
+  Tensor Blocks(Tensor t, float scale, uint64_t stream) const {
+    const GgmlTypeInfo& info = *FindGgmlType(static_cast<uint32_t>(type_));
+    if (t.cols() % info.block_elems != 0) {
+      throw Error("synthetic weights: " + std::string(info.name) + " needs rows of whole " +
+                  std::to_string(info.block_elems) + "-value blocks; a matrix has " +
+                  std::to_string(t.cols()));
+    }
+    const int64_t blocks = t.rows() * t.cols() / info.block_elems;
+    t.block_type = type_;
+    t.blocks.resize(static_cast<size_t>(blocks * info.block_bytes));
+    ComputePool().ParallelForRanges(blocks, 1 << 10, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        auto random = [&](uint8_t* from, uint8_t* to) {
+          for (uint8_t* p = from; p < to; p += 8) {
+            const uint64_t bits = Bits(seed_, stream, (i << 8) + (p - from) / 8);
+            std::memcpy(p, &bits, std::min<size_t>(8, to - p));
+          }
+        };
+        SyntheticBlock(type_, scale, t.blocks.data() + i * info.block_bytes, random);
+      }
     });
     return t;
   }
@@ -48,6 +120,7 @@ class Filler {
 
  private:
   uint64_t seed_;
+  GgmlType type_;
   uint64_t stream_ = 0;
 };
 
@@ -71,7 +144,8 @@ TokenizerSpec SyntheticVocabulary(int64_t vocab_size, const std::string& source)
 
 }  // namespace
 
-Model MakeSyntheticModel(const std::filesystem::path& config_json, uint64_t seed) {
+Model MakeSyntheticModel(const std::filesystem::path& config_json, uint64_t seed,
+                         GgmlType matrix_type) {
   Model m;
   m.source = config_json.string() + " (synthetic weights)";
   m.config = ReadHfConfig(config_json);
@@ -79,7 +153,7 @@ Model MakeSyntheticModel(const std::filesystem::path& config_json, uint64_t seed
   m.tokenizer = SyntheticVocabulary(c.vocab_size, config_json.string());
   const int64_t h = c.hidden_size, q = c.num_heads * c.head_dim;
   const int64_t kv = c.num_kv_heads * c.head_dim, ff = c.intermediate_size;
-  Filler fill(seed);
+  Filler fill(seed, matrix_type);
   ModelWeights& w = m.weights;
   w.token_embedding = fill.Matrix(c.vocab_size, h);
   for (int64_t l = 0; l < c.num_layers; ++l) {

@@ -6,13 +6,18 @@
 #include <cstdint>
 #include <filesystem>
 
+#include "engine/model/ggml_types.h"
 #include "engine/model/model_weights.h"
 
 namespace xq {
 
 // Weights uniform with variance 1/fan_in (activations stay O(1) through the layers), norms 1,
-// deterministic in `seed`. The vocabulary: the 256 byte-level tokens, an end-of-text control
-// token, then placeholders up to the config's vocab_size (which must be at least 257).
-Model MakeSyntheticModel(const std::filesystem::path& config_json, uint64_t seed = 1);
+// deterministic in `seed`. The matrices and the token embedding are fp32, or GGML blocks of
+// `matrix_type` (Q8_0, Q4_0, Q4_K, Q6_K: random quants under fixed scales, spread as the fp32
+// ones; what a quantized GGUF of that shape costs to run). The vocabulary: the 256 byte-level
+// tokens, an end-of-text control token, then placeholders up to the config's vocab_size (which
+// must be at least 257).
+Model MakeSyntheticModel(const std::filesystem::path& config_json, uint64_t seed = 1,
+                         GgmlType matrix_type = GgmlType::kF32);
 
 }  // namespace xq

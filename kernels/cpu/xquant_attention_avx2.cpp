@@ -210,7 +210,7 @@ XQ_AVX2 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, int ng, f
       }
     }
   }
-  for (const auto [lo, hi] : spans.fp16) {
+  for (const auto& [lo, hi] : spans.fp16) {
     for (int64_t j = lo; j < hi;) {
       const WindowRun run = WindowRunAt(p, 0, j, hi);
       Fp16Scores(run.rows + it.g * D, H * D, run.count, D, q16, ng, p.scale, scores + j, st);
@@ -285,7 +285,7 @@ XQ_AVX2 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w, f
                            d0, w + j0, st, acc, zsum);
       }
     }
-    for (const auto [lo, hi] : spans.fp16) {
+    for (const auto& [lo, hi] : spans.fp16) {
       for (int64_t j = lo; j < hi;) {
         const WindowRun run = WindowRunAt(p, 1, j, hi);
         Fp16Values<NG>(run.rows + it.g * D + d0, H * D, run.count, w + j, st, acc);

@@ -282,7 +282,7 @@ XQ_AVX512 void ScoresGroup(const AttnCtx& c, const Item& it, int64_t h0, float* 
       }
     }
   }
-  for (const auto [lo, hi] : spans.fp16) {
+  for (const auto& [lo, hi] : spans.fp16) {
     for (int64_t j = lo; j < hi;) {
       const WindowRun run = WindowRunAt(p, 0, j, hi);
       Fp16Scores<NG, DV>(run.rows + it.g * D, H * D, run.count, q16, p.scale, scores + j, st);
@@ -395,7 +395,7 @@ XQ_AVX512 void ValuesGroupBits(const AttnCtx& c, const Item& it, const float* w,
       QuantValueBlock<B, NG, DV>(codes, params, G, c.v.group_channels, w + j0, st, acc, zsum);
     }
   }
-  for (const auto [lo, hi] : spans.fp16) {
+  for (const auto& [lo, hi] : spans.fp16) {
     for (int64_t j = lo; j < hi;) {
       const WindowRun run = WindowRunAt(p, 1, j, hi);
       Fp16Values<NG, DV>(run.rows + it.g * D, H * D, run.count, w + j, st, acc);

@@ -9,13 +9,13 @@
 
 namespace xq::cuda {
 
-// grid * block >= blocks (the slice's GGML blocks); one thread per block.
-template <QWeightType T>
-__global__ void DequantizeToHalfKernel(const uint8_t* w, int64_t blocks, uint16_t* out) {
+// grid * block >= groups (the slice's 32-value groups, rows after rows); one thread per group.
+template <GgmlType T>
+__global__ void DequantizeToHalfKernel(const uint8_t* w, int64_t groups, uint16_t* out) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= blocks) return;
+  if (i >= groups) return;
   float v[kGgmlBlock];
-  DecodeQBlock<T>(w + i * QBlockBytes(T), v);
+  DecodeRowGroup<T>(w, i, v);  // rows are whole blocks, so the slice is one run of groups
   XQ_UNROLL
   for (int j = 0; j < kGgmlBlock; ++j) out[i * kGgmlBlock + j] = FloatToHalfBits(v[j]);
 }

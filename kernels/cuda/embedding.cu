@@ -1,3 +1,5 @@
+#include <stdexcept>
+
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/ops.h"
 
@@ -10,11 +12,14 @@ void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, f
             hidden);
 }
 
-void LaunchQEmbedding(QWeightType type, const int32_t* tokens, int64_t count, const uint8_t* table,
+void LaunchQEmbedding(GgmlType type, const int32_t* tokens, int64_t count, const uint8_t* table,
                       float* out, int64_t hidden, cudaStream_t stream) {
   if (count <= 0) return;
+  if (hidden % QBlockValues(type) != 0) {
+    throw std::invalid_argument("quantized embedding: hidden a multiple of the block");
+  }
   const auto grid = static_cast<unsigned>(count);
-  ForQWeightType(type, [&](auto t) {
+  ForDeviceBlockType(type, [&](auto t) {
     XQ_LAUNCH(QEmbeddingKernel<decltype(t)::value>, grid, 64, 0, stream, tokens, table, out,
               hidden);
   });

@@ -18,15 +18,15 @@ __global__ void EmbeddingKernel(const int32_t* tokens, const float* table, float
   for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) o[i] = row[i];
 }
 
-// The same from [vocab, hidden / 32] blocks of T: a thread per block of the row.
-template <QWeightType T>
+// The same from a [vocab, hidden] table in blocks of T: a thread per 32-value group of the row.
+template <GgmlType T>
 __global__ void QEmbeddingKernel(const int32_t* tokens, const uint8_t* table, float* out,
                                  int64_t hidden) {
-  const int64_t blocks = hidden / kGgmlBlock;
-  const uint8_t* row = table + static_cast<int64_t>(tokens[blockIdx.x]) * blocks * QBlockBytes(T);
+  const int64_t groups = hidden / kGgmlBlock;
+  const uint8_t* row = table + static_cast<int64_t>(tokens[blockIdx.x]) * QRowBytes(T, hidden);
   float* o = out + static_cast<int64_t>(blockIdx.x) * hidden;
-  for (int64_t b = threadIdx.x; b < blocks; b += blockDim.x) {
-    DecodeQBlock<T>(row + b * QBlockBytes(T), o + b * kGgmlBlock);
+  for (int64_t g = threadIdx.x; g < groups; g += blockDim.x) {
+    DecodeRowGroup<T>(row, g, o + g * kGgmlBlock);
   }
 }
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_runtime.h"
+#include "kernels/include/ggml_type.h"
 #include "kernels/include/logit_edit.h"
-#include "kernels/include/qgemm.h"
 #include "kernels/include/row_logprobs.h"
 #include "kernels/include/row_sampling.h"
 #include "kernels/include/xquant_batch.h"
@@ -84,11 +84,16 @@ void LaunchXqAttention(const XqBatchAttentionParams& p, int64_t rows, int64_t he
 void LaunchBiasAdd(float* x, const float* bias, int64_t rows, int64_t n, cudaStream_t stream);
 //   x: [n] fp32 -> out: [n] fp16 bits (the GEMMs' inputs)
 void LaunchToHalf(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
-// Matrices kept in GGML blocks (Q4_0, Q4_1, Q8_0: w is [out, in / 32] blocks, in a multiple of
-// 32). A few rows at once straight from the blocks:
+// Matrices kept in GGML blocks of a type the device decodes (qweight_blocks.cuh: Q4_0, Q4_1,
+// Q8_0, Q4_K, Q5_K, Q6_K): w is [out, in] in blocks, in a multiple of the block's values; another
+// type throws std::invalid_argument. A few rows at once straight from the blocks:
+inline constexpr bool DeviceDecodes(GgmlType t) {
+  return t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0 ||
+         t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K;
+}
 //   y: [rows, out] (+)= x: [rows, in] fp16 bits * w^T, rows <= kQGemvMaxRows, x 16-byte aligned
 inline constexpr int64_t kQGemvMaxRows = 8;
-void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
+void LaunchQGemv(GgmlType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
                  int64_t rows, float* y, bool accumulate, cudaStream_t stream);
 // Many rows on tensor cores, each stage of the blocks decoded once into shared memory for 64
 // rows (the products of the dequantize-then-GEMM path without the fp16 copy):
@@ -96,10 +101,10 @@ void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, co
 // The runner takes it up to kQMmaMaxRows (decode batches); past that, dequantizing slices for
 // cuBLAS amortizes over enough rows.
 inline constexpr int64_t kQMmaMaxRows = 256;
-void LaunchQMmaGemm(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
+void LaunchQMmaGemm(GgmlType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
                     int64_t rows, float* y, bool accumulate, cudaStream_t stream);
 // Or rows [0, rows) of w (the pointer at the first) as fp16 for a GEMM: out [rows, in].
-void LaunchDequantizeToHalf(QWeightType type, const uint8_t* w, int64_t rows, int64_t in,
+void LaunchDequantizeToHalf(GgmlType type, const uint8_t* w, int64_t rows, int64_t in,
                             uint16_t* out, cudaStream_t stream);
 // XqWriteWindowRows on the device: the step's `rows` new K/V rows of layer `layer` into their
 // window pages (every pointer of kv device memory).
@@ -111,8 +116,8 @@ void LaunchWriteWindowRows(const XqBatchKv& kv, int64_t rows, int64_t layer, con
 //   tokens: [count]; table: [vocab, hidden]; out: [count, hidden]
 void LaunchEmbedding(const int32_t* tokens, int64_t count, const float* table, float* out,
                      int64_t hidden, cudaStream_t stream);
-// The same from a table kept in GGML blocks ([vocab, hidden / 32] of `type`), decoded to fp32.
-void LaunchQEmbedding(QWeightType type, const int32_t* tokens, int64_t count, const uint8_t* table,
+// The same from a table kept in GGML blocks ([vocab, hidden] in blocks of `type`), decoded to fp32.
+void LaunchQEmbedding(GgmlType type, const int32_t* tokens, int64_t count, const uint8_t* table,
                       float* out, int64_t hidden, cudaStream_t stream);
 
 // Sampling on the device (only a token per row crosses to the host). Entry b of `count` is

@@ -30,7 +30,7 @@ static_assert(QMmaSharedBytes() <= 48 * 1024, "past 48 KiB a launch needs an opt
 // grid = (ceil(rows / kQMmaRows), ceil(out / kQMmaFeatures)): consecutive CUDA blocks share a
 // feature tile (its weights stay in L2), block = kQMmaWarps * 32, shared = QMmaSharedBytes().
 // Warp w takes rows 16 w .. 16 w + 15 of the block's, against all its 64 features (8 tiles of 8).
-template <QWeightType T>
+template <GgmlType T>
 __global__ void QMmaGemmKernel(const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
                                int64_t rows, float* y, bool accumulate) {
   XQ_SHARED(uint16_t, smem);
@@ -41,7 +41,8 @@ __global__ void QMmaGemmKernel(const uint8_t* w, int64_t out, int64_t in, const 
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int fg = lane / 4, ft = lane % 4;
-  const int64_t blocks = in / kGgmlBlock;  // GGML blocks per weight row
+  const int64_t groups = in / kGgmlBlock;  // 32-value groups per weight row
+  const int64_t row_bytes = QRowBytes(T, in);
   float acc[kQMmaFeatures / 8][4];
   XQ_UNROLL
   for (int nt = 0; nt < kQMmaFeatures / 8; ++nt) {
@@ -59,14 +60,14 @@ __global__ void QMmaGemmKernel(const uint8_t* w, int64_t out, int64_t in, const 
       if (held) CopyHalves8(run, x + (row0 + r) * in + k0 + c);  // in: a multiple of 32
       CopyHalves8(xs + r * kQMmaStride + c, run);                // rows of 272 bytes
     }
-    // w: one GGML block per thread-step, decoded once for all the block's rows.
+    // w: one 32-value group per thread-step, decoded once for all the CUDA block's rows.
     for (int e = static_cast<int>(threadIdx.x); e < kQMmaFeatures * (kQMmaStage / kGgmlBlock);
          e += static_cast<int>(blockDim.x)) {
       const int f = e / (kQMmaStage / kGgmlBlock), b = e % (kQMmaStage / kGgmlBlock);
-      const int64_t block = k0 / kGgmlBlock + b;
+      const int64_t group = k0 / kGgmlBlock + b;
       float v[kGgmlBlock];
-      if (feature0 + f < out && block < blocks) {
-        DecodeQBlock<T>(w + ((feature0 + f) * blocks + block) * QBlockBytes(T), v);
+      if (feature0 + f < out && group < groups) {
+        DecodeRowGroup<T>(w + (feature0 + f) * row_bytes, group, v);
       } else {
         XQ_UNROLL
         for (int j = 0; j < kGgmlBlock; ++j) v[j] = 0.0f;

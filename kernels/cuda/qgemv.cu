@@ -8,7 +8,7 @@ namespace xq::cuda {
 namespace {
 
 // Rows rounded up to an instantiated R (1, 2, 4, 8), so each lane's sums stay in registers.
-template <QWeightType T>
+template <GgmlType T>
 void Launch(const uint8_t* w, int64_t out, int64_t in, const uint16_t* x, int64_t rows, float* y,
             bool accumulate, cudaStream_t stream) {
   const auto grid = static_cast<unsigned>((out + kQGemvWarps - 1) / kQGemvWarps);
@@ -26,16 +26,16 @@ void Launch(const uint8_t* w, int64_t out, int64_t in, const uint16_t* x, int64_
 
 }  // namespace
 
-void LaunchQGemv(QWeightType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
+void LaunchQGemv(GgmlType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
                  int64_t rows, float* y, bool accumulate, cudaStream_t stream) {
   if (rows <= 0 || out <= 0) return;
-  if (rows > kQGemvMaxRows || in % kGgmlBlock != 0) {
-    throw std::invalid_argument("quantized GEMV: at most 8 rows, in a multiple of 32");
+  if (rows > kQGemvMaxRows || in % QBlockValues(type) != 0) {
+    throw std::invalid_argument("quantized GEMV: at most 8 rows, in a multiple of the block");
   }
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {
     throw std::invalid_argument("quantized GEMV: x must be 16-byte aligned");  // read 16 B a time
   }
-  ForQWeightType(type, [&](auto t) {
+  ForDeviceBlockType(type, [&](auto t) {
     Launch<decltype(t)::value>(w, out, in, x, rows, y, accumulate, stream);
   });
 }

@@ -40,7 +40,7 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 void RunBench(const BenchOptions& o) {
   SetThreads(o.threads);
   const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
-  Model model = LoadBenchModel(o.model);
+  Model model = LoadBenchModel(o.model, LoadOptionsFor(device));
   PrepareModelForDevice(model, device);
   const ModelConfig& c = model.config;
   std::mt19937 rng(1234);
@@ -87,6 +87,7 @@ void RunBench(const BenchOptions& o) {
       {"cuda_graphs", device == Device::kCuda && !o.enforce_eager},
       {"tensor_core_prefill", device == Device::kCuda && !o.cuda_core_prefill},
       {"quantized_weights_on_device", device == Device::kCuda && !o.fp16_weights}};
+  if (!o.model.synthetic_model.empty()) out["synthetic_weights"] = o.model.synthetic_weights;
   std::printf("%s\n", out.dump().c_str());
 }
 

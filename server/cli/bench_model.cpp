@@ -16,17 +16,45 @@ void AddBenchModelOptions(CLI::App* cmd, BenchModelOptions& options) {
       "A config.json (e.g. configs/synthetic/llama-3-8b.json): random weights of that shape");
   model->excludes(synthetic);
   synthetic->excludes(model);
+  cmd->add_option("--synthetic-weights", options.synthetic_weights,
+                  "The synthetic model's matrices: f32 (fp16 on a GPU), or GGML blocks as a "
+                  "quantized GGUF holds them: q8_0, q4_0, q4_k, q6_k (K-quants: --device cuda)")
+      ->check(CLI::IsMember({"f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
 }
 
-Model LoadBenchModel(const BenchModelOptions& options) {
+namespace {
+
+GgmlType SyntheticWeightType(const std::string& name, const LoadOptions& load) {
+  const std::pair<const char*, GgmlType> kTypes[] = {{"f32", GgmlType::kF32},
+                                                     {"q8_0", GgmlType::kQ8_0},
+                                                     {"q4_0", GgmlType::kQ4_0},
+                                                     {"q4_k", GgmlType::kQ4_K},
+                                                     {"q6_k", GgmlType::kQ6_K}};
+  for (const auto& [n, type] : kTypes) {
+    if (name != n) continue;
+    const bool k_quant = type == GgmlType::kQ4_K || type == GgmlType::kQ6_K;
+    if (k_quant && !load.keep_k_quants) {
+      throw Error("--synthetic-weights " + name +
+                  ": only the CUDA runner multiplies K-quant blocks (use --device cuda)");
+    }
+    return type;
+  }
+  throw Error("--synthetic-weights " + name + ": not one of f32, q8_0, q4_0, q4_k, q6_k");
+}
+
+}  // namespace
+
+Model LoadBenchModel(const BenchModelOptions& options, const LoadOptions& load) {
   if (options.model.empty() == options.synthetic_model.empty()) {
     throw Error("give --model or --synthetic-model");
   }
   if (options.model.empty()) {
-    spdlog::info("synthetic model: random weights shaped by {}", options.synthetic_model);
-    return MakeSyntheticModel(options.synthetic_model);
+    const GgmlType type = SyntheticWeightType(options.synthetic_weights, load);
+    spdlog::info("synthetic model: random {} weights shaped by {}", options.synthetic_weights,
+                 options.synthetic_model);
+    return MakeSyntheticModel(options.synthetic_model, /*seed=*/1, type);
   }
-  return LoadModel(options.model);
+  return LoadModel(options.model, load);
 }
 
 }  // namespace xq::cli

@@ -54,7 +54,10 @@ void RunEval(const EvalOptions& o) {
   const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
   const Device baseline_device =
       o.baseline_device.empty() ? device : ResolveDevice(o.baseline_device);
-  Model model = LoadModel(o.model);
+  // One model serves both runners: with a CPU baseline its K-quant matrices are fp32 (the CPU's
+  // kernels do not take their blocks) and reach the CUDA runner as fp16 copies.
+  Model model =
+      LoadModel(o.model, LoadOptionsFor(baseline_device == Device::kCpu ? Device::kCpu : device));
   // Packed for the CPU kernels, quantized matrices would reach a CUDA runner as fp16 copies; a
   // CPU runner on unpacked ones packs per call, with the same results.
   PrepareModelForDevice(model, baseline_device == device ? device : Device::kCuda);

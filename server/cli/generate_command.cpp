@@ -51,7 +51,7 @@ void RunGenerate(const GenerateOptions& o) {
   SetThreads(o.threads);
   const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
   auto t0 = std::chrono::steady_clock::now();
-  Model model = LoadModel(o.model);
+  Model model = LoadModel(o.model, LoadOptionsFor(device));
   PrepareModelForDevice(model, device);
   Tokenizer tokenizer(model.tokenizer);
   spdlog::info("loaded {} ({} layers, hidden {}, vocab {}) in {:.2f} s", model.source,

@@ -29,7 +29,7 @@ double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d
 void RunOfflineBench(const OfflineBenchOptions& o) {
   SetThreads(o.threads);
   const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
-  const Model model = LoadBenchModel(o.model);
+  const Model model = LoadBenchModel(o.model, LoadOptionsFor(device));
   EngineConfig config;
   config.kv_profile = o.kv_profile;
   config.kv_cache_bytes = ParseByteSize(o.kv_memory);

@@ -139,7 +139,7 @@ void RunServe(const ServeOptions& o) {
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  Model model = LoadModel(config.model);
+  Model model = LoadModel(config.model, LoadOptionsFor(device));
   PrepareModelForDevice(model, device);
   Tokenizer tokenizer(model.tokenizer);
   PromptBuilder prompts(tokenizer, ResolveChatTemplate(config.chat_template, model.tokenizer));

@@ -7,7 +7,8 @@
 #   - matrices in GGML blocks: GEMV / tensor-core GEMM / dequantize+cuBLAS against fp16 cuBLAS
 #     (bench/cuda_qgemm_bench.cpp);
 #   - a synthetic Llama-3-8B (configs/synthetic): batch-1 prefill/decode (decode also without
-#     CUDA graphs: --enforce-eager), an 8K-token prefill with attention on tensor cores and on
+#     CUDA graphs: --enforce-eager, and with its matrices in Q4_K blocks as a Q4_K_M file holds
+#     most of them: --synthetic-weights q4_k), an 8K-token prefill with attention on tensor cores and on
 #     CUDA cores (--cuda-core-prefill), and the engine's throughput at one KV budget for fp16 and
 #     xquant-1.38 with 2K-token prompts;
 #   - when the default model was carried in (tests/gpu/prepare.sh --model): greedy generation on
@@ -47,6 +48,10 @@ step qgemm 90 .gpu/bin/cuda_qgemm_bench
 synthetic=configs/synthetic/llama-3-8b.json
 step synthetic_batch1 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
   --prefill-tokens 2048 --decode-tokens 64 --repeats 2 --kv-profile xquant-1.38 --kv-cache-memory 8GiB
+# The same with Q4_K matrices (a quarter of fp16's bytes a token): what the K-quant kernels buy.
+step synthetic_batch1_q4_k 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
+  --synthetic-weights q4_k --prefill-tokens 2048 --decode-tokens 64 --repeats 2 \
+  --kv-profile xquant-1.38 --kv-cache-memory 8GiB
 # The same decode launched kernel by kernel: what CUDA graphs save at batch 1 (a ratio).
 step synthetic_batch1_eager 150 .gpu/bin/xquant bench --synthetic-model $synthetic --device cuda \
   --prefill-tokens 2048 --decode-tokens 64 --repeats 2 --kv-profile xquant-1.38 --kv-cache-memory 8GiB \

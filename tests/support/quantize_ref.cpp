@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/reference/half.h"
+#include "tests/support/k_quant_encoder.h"
 
 // Keep products and sums separately rounded, as ggml's reference and gguf-py compute them.
 #if defined(__clang__)
@@ -125,6 +126,10 @@ std::vector<uint8_t> QuantizeRow(GgmlType type, const float* x, int64_t n) {
     case GgmlType::kQ4_1:
       QuantizeRowQ4_1(x, out.data(), n);
       break;
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return EncodeKQuantRow(type, x, n);
     default:
       throw std::invalid_argument("QuantizeRow: no test quantizer for " +
                                   GgmlTypeName(static_cast<uint32_t>(type)));

@@ -66,7 +66,7 @@ TEST(QuantizeRefTest, AllZeroBlocksAndBadSizes) {
     EXPECT_EQ(back, zeros);
   }
   EXPECT_THROW(QuantizeRow(GgmlType::kQ8_0, zeros.data(), 31), std::invalid_argument);
-  EXPECT_THROW(QuantizeRow(GgmlType::kQ6_K, zeros.data(), 256), std::invalid_argument);
+  EXPECT_THROW(QuantizeRow(GgmlType::kQ2_K, zeros.data(), 256), std::invalid_argument);
 }
 
 TEST(QuantizeRefTest, RoundTripErrorIsWithinHalfAStep) {

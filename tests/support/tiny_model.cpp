@@ -130,12 +130,12 @@ Model MakeTinyModel(const TinyModelOptions& o) {
   c.architecture = o.architecture;
   c.name = "tiny-" + o.architecture;
   c.vocab_size = static_cast<int64_t>(m.tokenizer.tokens.size());
-  c.hidden_size = 64;
-  c.intermediate_size = 128;
+  c.hidden_size = o.hidden_size;
+  c.intermediate_size = 2 * o.hidden_size;
   c.num_layers = 2;
   c.num_heads = 4;
   c.num_kv_heads = 2;
-  c.head_dim = 16;
+  c.head_dim = o.hidden_size / 4;
   c.max_context = 256;
   c.rms_norm_eps = 1e-5f;
   c.rope_theta = 10000.0f;
@@ -171,12 +171,11 @@ Model MakeTinyModel(const TinyModelOptions& o) {
   return m;
 }
 
-Model WithQuantizedMatrices(Model m) {
-  static constexpr GgmlType kTypes[] = {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0};
-  int next = 0;
+Model WithQuantizedMatrices(Model m, const std::vector<GgmlType>& types) {
+  size_t next = 0;
   auto quantize = [&](Tensor& t) {
     if (t.data.empty()) return;  // an output tied to the embedding
-    t.block_type = kTypes[next++ % 3];
+    t.block_type = types[next++ % types.size()];
     t.blocks = QuantizeRow(t.block_type, t.data.data(), static_cast<int64_t>(t.data.size()));
     t.data.clear();
   };

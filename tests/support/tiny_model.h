@@ -1,9 +1,10 @@
-// Tiny random Llama-family models (hidden 64, 2 layers, 4 heads, 2 KV heads) with small
-// tokenizers, built in memory for tests.
+// Tiny random Llama-family models (hidden 64 unless asked, 2 layers, 4 heads, 2 KV heads) with
+// small tokenizers, built in memory for tests.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/model/model_weights.h"
 #include "engine/tokenizer/tokenizer_spec.h"
@@ -15,6 +16,9 @@ struct TinyModelOptions {
   bool tie_word_embeddings = false;
   bool sentencepiece = false;  // SentencePiece BPE vocabulary instead of byte-level BPE
   uint32_t seed = 1;
+  // Width: intermediate twice it, head_dim a quarter of it (4 heads). 256 makes every matrix's
+  // rows whole K-quant super-blocks.
+  int64_t hidden_size = 64;
 };
 
 // Byte-level BPE: the 256 GPT-2 byte characters, a few dozen merges, ChatML control tokens.
@@ -25,9 +29,11 @@ TokenizerSpec TinySentencePieceSpec();
 // Random weights (fixed seed) with shapes matching the config; vocab_size = the tokenizer's.
 Model MakeTinyModel(const TinyModelOptions& options = {});
 
-// The model's matrices and token embedding in GGML blocks, Q4_0, Q4_1 and Q8_0 in turn, as a
-// GGUF holds them (ggml's reference quantizers; the fp32 values dropped).
-Model WithQuantizedMatrices(Model m);
+// The model's matrices and token embedding in GGML blocks, of `types` in turn, as a GGUF holds
+// them (ggml's reference quantizers; K-quants: k_quant_encoder.h, hidden_size 256; the fp32
+// values dropped).
+Model WithQuantizedMatrices(Model m, const std::vector<GgmlType>& types = {
+                                         GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0});
 
 // The GPT-2 byte-to-unicode character (UTF-8) that byte-level vocabularies spell byte `b` with.
 std::string ByteLevelChar(uint8_t b);

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/model/ggml_types.h"
 #include "engine/runner/batch_validation.h"
 #include "engine/runner/cuda/graph_batch.h"
 #include "kernels/cuda/ops.h"
@@ -174,7 +175,8 @@ void CudaModelRunner::MatMul(const float* x, int64_t n, int64_t in, const Device
     cuda::LaunchQMmaGemm(w.type, w.blocks.data(), out, in, half_.data(), n, y, accumulate, stream_);
   } else {
     const int64_t slice = weights_.SliceRows(w);
-    const int64_t row_bytes = in / kGgmlBlock * static_cast<int64_t>(QWeightBlockBytes(w.type));
+    const GgmlTypeInfo& info = *FindGgmlType(static_cast<uint32_t>(w.type));
+    const int64_t row_bytes = in / info.block_elems * info.block_bytes;
     uint16_t* scratch = weights_.dequantize_scratch.data();
     for (int64_t first = 0; first < out; first += slice) {
       const int64_t rows = std::min(slice, out - first);

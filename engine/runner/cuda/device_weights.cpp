@@ -4,8 +4,8 @@
 #include <initializer_list>
 #include <utility>
 
-#include "engine/model/cpu_kernel_weights.h"
 #include "engine/model/dequantize.h"
+#include "kernels/cuda/ops.h"
 #include "kernels/include/thread_pool.h"
 #include "kernels/reference/half.h"
 
@@ -36,15 +36,18 @@ class Uploader {
     w_.bytes += static_cast<int64_t>(dst.bytes());
   }
 
-  bool KeepsBlocks(const Tensor& t) const { return t.quantized() && !t.packed && keep_quantized_; }
+  bool KeepsBlocks(const Tensor& t) const {
+    return t.quantized() && !t.packed && keep_quantized_ && cuda::DeviceDecodes(t.block_type);
+  }
 
-  // A matrix: kept in its GGML blocks when they are in GGUF order and asked for, else fp16.
+  // A matrix: kept in its GGML blocks when they are in GGUF order, of a type the device decodes
+  // and asked for; else fp16.
   // multiplied: MatMul takes it (so its slices size the scratch).
   void Matrix(const Tensor& t, DeviceMatrix& dst, bool multiplied = true) {
     dst.rows = t.rows();
     dst.cols = t.cols();
     if (KeepsBlocks(t)) {
-      dst.type = QWeightTypeOf(t.block_type);
+      dst.type = t.block_type;
       dst.blocks.Upload(t.blocks, stream_);
       ++w_.quantized;
       w_.bytes += static_cast<int64_t>(dst.blocks.bytes());

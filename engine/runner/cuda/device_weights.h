@@ -1,7 +1,8 @@
-// DeviceWeights: a model's weights uploaded once to the device. GGUF matrices in Q4_0, Q4_1 or
-// Q8_0 blocks stay in their blocks (a quantized GEMV reads them for decode; larger steps
-// dequantize them slice by slice into an fp16 scratch for cuBLAS); every other matrix becomes
-// fp16 for cuBLAS. Norms, biases and the token embedding (gathered row by row) stay fp32.
+// DeviceWeights: a model's weights uploaded once to the device. GGUF matrices in blocks the
+// device decodes (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K) stay in their blocks (the quantized GEMV and
+// tensor-core GEMM read them for decode; larger steps dequantize them slice by slice into an fp16
+// scratch for cuBLAS); every other matrix becomes fp16 for cuBLAS. Norms, biases and the token
+// embedding (gathered row by row) stay fp32.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,6 @@
 
 #include "engine/model/model_weights.h"
 #include "engine/runner/cuda/device_buffer.h"
-#include "kernels/include/qgemm.h"
 
 namespace xq {
 
@@ -17,8 +17,8 @@ namespace xq {
 struct DeviceMatrix {
   int64_t rows = 0, cols = 0;
   DeviceBuffer<uint16_t> half;   // fp16, unless kept in blocks
-  DeviceBuffer<uint8_t> blocks;  // [rows, cols / 32] GGML blocks of `type`
-  QWeightType type = QWeightType::kQ8_0;
+  DeviceBuffer<uint8_t> blocks;  // [rows, cols] in GGML blocks of `type`
+  GgmlType type = GgmlType::kF16;
   bool quantized() const { return !blocks.empty(); }
 };
 
@@ -58,7 +58,7 @@ struct DeviceWeights {
   }
 };
 
-// keep_quantized false: Q4_0 / Q4_1 / Q8_0 matrices become fp16 too. slice_elements: the
+// keep_quantized false: matrices in blocks become fp16 too. slice_elements: the
 // scratch's size (tests make it small to cut matrices into many slices).
 DeviceWeights UploadWeights(const Model& model, cudaStream_t stream, bool keep_quantized = true,
                             int64_t slice_elements = kDequantizeSliceElements);

@@ -106,7 +106,9 @@ TEST_P(EngineCudaGraphs, OutputsEqualEagerStepsAndDecodeRunsFromGraphs) {
   // Decode steps outnumber prefill chunks and first sightings of a shape several times over.
   EXPECT_GT(stats[1].replays, stats[1].eager_steps) << "captures " << stats[1].captures;
   // With 12 sequences at once, graphs past the GEMV's 8 rows ran (the tensor-core GEMM).
-  if (quantized) EXPECT_EQ(stats[1].largest_replayed_bucket, 12);
+  if (quantized) {
+    EXPECT_EQ(stats[1].largest_replayed_bucket, 12);
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "engine/common/error.h"
+#include "engine/device/device.h"
 #include "engine/model/dequantize.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/model_loader.h"
@@ -72,7 +73,9 @@ TEST(GgufModelLoader, QuantizedMatricesDequantizeCloseToTheOriginal) {
       err += (a[i] - b[i]) * (a[i] - b[i]);
       norm += b[i] * b[i];
     }
-    const double tolerance = type == GgmlType::kQ4_1 ? 0.15 : type == GgmlType::kQ8_0 ? 0.01 : 0.005;
+    const double tolerance = type == GgmlType::kQ4_1   ? 0.15
+                             : type == GgmlType::kQ8_0 ? 0.01
+                                                       : 0.005;
     EXPECT_LT(std::sqrt(err / norm), tolerance) << GgmlTypeName(static_cast<uint32_t>(type));
     EXPECT_GT(err, 0.0) << "quantization should be lossy";
   }
@@ -96,10 +99,47 @@ TEST(GgufModelLoader, KeepsQ4AndQ8MatricesInBlocksWithRopeRowsUnpermuted) {
   std::vector<float> row(cols);
   for (int64_t r = 0; r < wq.rows(); ++r) {
     DequantizeRow(wq.block_type, wq.blocks.data() + r * row_bytes, row.data(), cols);
-    ASSERT_TRUE(std::equal(row.begin(), row.end(),
-                           floats.weights.layers[0].wq.data.begin() + r * cols))
+    ASSERT_TRUE(
+        std::equal(row.begin(), row.end(), floats.weights.layers[0].wq.data.begin() + r * cols))
         << "row " << r;
   }
+}
+
+// K-quant matrices (Q4_K_M files) keep their blocks only when asked (the CUDA runner multiplies
+// them; the CPU's kernels do not), else they load as fp32 as before.
+TEST(GgufModelLoader, KeepsKQuantMatricesInBlocksOnlyWhenAsked) {
+  const Model original = test::MakeTinyModel({.hidden_size = 256});
+  test::TempDir dir;
+  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    SCOPED_TRACE(GgmlTypeName(static_cast<uint32_t>(type)));
+    test::WriteGgufModel(original, dir / "k.gguf", type);
+    const Model blocks = LoadModel(dir / "k.gguf", {.keep_k_quants = true});
+    const Model floats = LoadModel(dir / "k.gguf");
+    for (const Model* m : {&blocks, &floats}) {
+      EXPECT_EQ(m->weights.layers[1].w_down.quantized(), m == &blocks);
+      EXPECT_EQ(m->weights.output.quantized(), m == &blocks);
+    }
+    const Tensor& wk = blocks.weights.layers[0].wk;  // rows un-permuted as whole rows of blocks
+    ASSERT_EQ(wk.block_type, type);
+    std::vector<float> row(wk.cols());
+    const int64_t row_bytes = static_cast<int64_t>(wk.blocks.size()) / wk.rows();
+    for (int64_t r = 0; r < wk.rows(); ++r) {
+      DequantizeRow(type, wk.blocks.data() + r * row_bytes, row.data(), wk.cols());
+      ASSERT_TRUE(std::equal(row.begin(), row.end(),
+                             floats.weights.layers[0].wk.data.begin() + r * wk.cols()))
+          << "row " << r;
+    }
+    EXPECT_FALSE(LoadModel(dir / "k.gguf", {.keep_quantized = false, .keep_k_quants = true})
+                     .weights.layers[0]
+                     .wk.quantized());
+  }
+  // What the commands load for each device: a CPU runner gets fp32 (and readies the model), a
+  // CUDA one the blocks.
+  Model for_cpu = LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCpu));
+  EXPECT_FALSE(for_cpu.weights.layers[0].wq.quantized());
+  EXPECT_NO_THROW(PrepareModelForDevice(for_cpu, Device::kCpu));
+  EXPECT_TRUE(
+      LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCuda)).weights.layers[0].wq.quantized());
 }
 
 class GgufCorruption : public ::testing::Test {
@@ -121,7 +161,8 @@ class GgufCorruption : public ::testing::Test {
   std::filesystem::path WriteBytes(const std::vector<uint8_t>& bytes) {
     const auto path = dir_ / "bytes.gguf";
     std::ofstream(path, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
     return path;
   }
   test::TempDir dir_;
@@ -149,8 +190,8 @@ TEST_F(GgufCorruption, BadMagicAndVersion) {
 
 TEST_F(GgufCorruption, UnknownArchitecture) {
   writer_.SetString("general.architecture", "mamba");
-  EXPECT_THAT(LoadError(), AllOf(HasSubstr("bad.gguf"), HasSubstr("general.architecture"),
-                                 HasSubstr("mamba")));
+  EXPECT_THAT(LoadError(),
+              AllOf(HasSubstr("bad.gguf"), HasSubstr("general.architecture"), HasSubstr("mamba")));
 }
 
 TEST_F(GgufCorruption, MissingMetadataKeyIsNamed) {
@@ -181,7 +222,8 @@ TEST_F(GgufCorruption, MissingTensorIsNamed) {
 TEST_F(GgufCorruption, WrongTensorShapeIsNamed) {
   writer_ = GgufWriter{};
   Model m = test::MakeTinyModel();
-  m.weights.layers[0].wv.shape = {m.config.num_kv_heads * m.config.head_dim / 2, m.config.hidden_size * 2};
+  m.weights.layers[0].wv.shape = {m.config.num_kv_heads * m.config.head_dim / 2,
+                                  m.config.hidden_size * 2};
   test::AddModelToGguf(m, writer_);
   EXPECT_THAT(LoadError(), AllOf(HasSubstr("layers.0.wv"), HasSubstr("expected")));
 }

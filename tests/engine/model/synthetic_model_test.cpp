@@ -5,12 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <string>
+#include <vector>
 
+#include "engine/common/error.h"
+#include "engine/model/dequantize.h"
 #include "engine/runner/cpu_model_runner.h"
 #include "engine/step/kv_backend.h"
 #include "engine/step/solo_sequence.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "tests/support/temp_dir.h"
 
 namespace xq {
 namespace {
@@ -56,6 +61,57 @@ TEST(SyntheticModel, ItsVocabularyTokenizesAndItsForwardPassStaysFinite) {
     sum_sq += double(x) * x;
   }
   EXPECT_GT(sum_sq, 0.0);
+}
+
+// Matrices in GGML blocks (what a quantized GGUF of the shape costs to run): random quants under
+// fixed scales, spread like the fp32 weights (variance about 1 / fan_in; the discrete quants'
+// second moments put each a little above 1: Q4_K's 16 levels over [-a, a] at 1.13). Q8_0 and
+// Q4_0 run on the CPU; K-quants need rows of whole 256-value super-blocks.
+TEST(SyntheticModel, MatricesInBlocksSpreadLikeTheFp32Ones) {
+  const test::TempDir dir;
+  const auto small = dir / "config.json";
+  std::ofstream(small) << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+      "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 300,
+      "max_position_embeddings": 512, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+      "hidden_act": "silu", "tie_word_embeddings": false})";
+  for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+    SCOPED_TRACE(GgmlTypeName(static_cast<uint32_t>(type)));
+    const Model m = MakeSyntheticModel(small, 1, type);
+    const Tensor& down = m.weights.layers[1].w_down;
+    ASSERT_EQ(down.block_type, type);
+    EXPECT_TRUE(down.data.empty());
+    EXPECT_TRUE(m.weights.token_embedding.quantized() && m.weights.output.quantized());
+    EXPECT_FALSE(m.weights.layers[0].attn_norm.quantized());
+    EXPECT_EQ(MakeSyntheticModel(small, 1, type).weights.layers[1].w_down.blocks, down.blocks);
+    EXPECT_NE(m.weights.layers[1].w_up.blocks, m.weights.layers[1].w_gate.blocks);
+    double sum_sq = 0;
+    std::vector<float> row(down.cols());
+    for (int64_t r = 0; r < down.rows(); ++r) {
+      DequantizeMatrixRow(down, r, row.data());
+      for (float x : row) sum_sq += double(x) * x;
+    }
+    const double second_moment = sum_sq / (down.rows() * down.cols()) * down.cols();
+    EXPECT_GT(second_moment, 0.95);
+    EXPECT_LT(second_moment, 1.2);
+  }
+  // On the CPU, blocks of the Q4_0 family run through the quantized kernels and stay finite.
+  const Model q8 = MakeSyntheticModel(kConfig, 1, GgmlType::kQ8_0);
+  KvBackend kv =
+      MakeKvBackend(q8, LoadKvProfile("fp16"), 64 << 20, 64, std::make_unique<CpuModelRunner>(q8));
+  SoloSequence seq(*kv.runner, *kv.kv);
+  const int32_t ids[] = {104, 105};
+  const int64_t last[] = {1};
+  for (float x : seq.Append(ids, last)) ASSERT_TRUE(std::isfinite(x));
+  try {
+    MakeSyntheticModel(kConfig, 1, GgmlType::kQ4_K);
+    ADD_FAILURE() << "576-wide rows are not whole Q4_K super-blocks";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Q4_K needs rows of whole 256-value blocks"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(MakeSyntheticModel(kConfig, 1, GgmlType::kQ5_1), Error);
 }
 
 }  // namespace

@@ -164,26 +164,40 @@ INSTANTIATE_TEST_SUITE_P(PrefillTiles, CudaRunnerConsistency, ::testing::Values(
 // cuBLAS, the fp16 copies' values: bitwise under the emulation, whose GEMM sums each output
 // alone), a 10-token chunk (the tensor-core GEMM) and decode steps (the GEMV), both bounded as
 // cuBLAS's batch-dependent order is on a GPU (measured here: about 1e-5, under 1e-5 relative). The
-// embedding is gathered from its blocks; untied, and tied (from the output matrix's).
-class CudaRunnerQuantizedWeights : public ::testing::TestWithParam<bool> {};
+// embedding is gathered from its blocks; untied, and tied (from the output matrix's). Blocks of
+// the Q4_0 family, and the K-quants of a Q4_K_M file (256-value super-blocks, a wider model).
+struct QuantizedCase {
+  const char* name;
+  bool tied;
+  bool k_quants;
+};
+class CudaRunnerQuantizedWeights : public ::testing::TestWithParam<QuantizedCase> {};
 
-INSTANTIATE_TEST_SUITE_P(TiedEmbedding, CudaRunnerQuantizedWeights, ::testing::Values(false, true));
+INSTANTIATE_TEST_SUITE_P(Models, CudaRunnerQuantizedWeights,
+                         ::testing::Values(QuantizedCase{"untied", false, false},
+                                           QuantizedCase{"tied", true, false},
+                                           QuantizedCase{"k_quants", false, true}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST_P(CudaRunnerQuantizedWeights, BlocksOnTheDeviceGiveTheFp16CopiesLogits) {
+  const QuantizedCase c = GetParam();
   const Model m =
-      test::WithQuantizedMatrices(test::MakeTinyModel({.tie_word_embeddings = GetParam()}));
+      c.k_quants
+          ? test::WithQuantizedMatrices(test::MakeTinyModel({.hidden_size = 256}),
+                                        {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ5_K})
+          : test::WithQuantizedMatrices(test::MakeTinyModel({.tie_word_embeddings = c.tied}));
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
   auto make = [&](bool keep) {
     CudaRunnerOptions options;
     options.keep_quantized_weights = keep;
-    options.dequantize_slice_elements = 1000;  // 15 rows of 64: matrices in many slices
+    options.dequantize_slice_elements = 1000;  // 15 rows of 64, 3 of 256: many slices
     options.logits_chunk_rows = 512;           // the head's 300 rows at once: slices too
     return OnCuda(test::MakeTestBackend(m, specs, kBlock, 8), m, options);
   };
   KvBackend blocks = make(true), fp16 = make(false);
   const auto& kept = dynamic_cast<const CudaModelRunner&>(*blocks.runner);
   const auto& copied = dynamic_cast<const CudaModelRunner&>(*fp16.runner);
-  EXPECT_EQ(kept.quantized_matrices(), GetParam() ? 15 : 16);  // untied: the embedding too
+  EXPECT_EQ(kept.quantized_matrices(), c.tied ? 15 : 16);  // untied: the embedding too
   EXPECT_EQ(kept.fp16_matrices(), 0);
   EXPECT_EQ(copied.quantized_matrices(), 0);
   EXPECT_EQ(copied.fp16_matrices(), 15);

@@ -1,6 +1,8 @@
-// The quantized-weight kernels through the SIMT emulation: the GEMV straight from GGML blocks
-// against a double-precision product of the host's dequantized values, and the device's
-// dequantization bitwise against the host's (engine/model/dequantize.h) rounded to fp16.
+// The quantized-weight kernels through the SIMT emulation, for every block type the device
+// decodes (Q4_0, Q4_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K): the GEMV and the tensor-core GEMM
+// straight from GGML blocks against a double-precision product of the host's dequantized values,
+// and the device's dequantization and embedding bitwise against the host's
+// (engine/model/dequantize.h, itself checked against gguf-py).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,28 +21,29 @@
 namespace xq {
 namespace {
 
-constexpr QWeightType kTypes[] = {QWeightType::kQ4_0, QWeightType::kQ4_1, QWeightType::kQ8_0};
+constexpr GgmlType kTypes[] = {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0,
+                               GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
 
-GgmlType GgmlOf(QWeightType t) {
-  return t == QWeightType::kQ4_0   ? GgmlType::kQ4_0
-         : t == QWeightType::kQ4_1 ? GgmlType::kQ4_1
-                                   : GgmlType::kQ8_0;
-}
+bool IsKQuant(GgmlType t) { return cuda::QBlockValues(t) == 256; }
 
-// A [out, in] matrix in GGML blocks: fp16 scales of a real model's magnitude, any quants.
-Tensor RandomMatrix(QWeightType t, int64_t out, int64_t in, std::mt19937& rng) {
+// A [out, in] matrix in GGML blocks: fp16 scales of a real model's magnitude, any quants (and any
+// 6- or 8-bit sub-block scales in K-quants).
+Tensor RandomMatrix(GgmlType t, int64_t out, int64_t in, std::mt19937& rng) {
   Tensor m;
   m.shape = {out, in};
-  m.block_type = GgmlOf(t);
+  m.block_type = t;
   const int64_t bytes = cuda::QBlockBytes(t);
-  m.blocks.resize(out * (in / kGgmlBlock) * bytes);
+  m.blocks.resize(out * cuda::QRowBytes(t, in));
   std::uniform_real_distribution<float> scale(0.001f, 0.05f);
   std::uniform_int_distribution<int> byte(0, 255);
   for (size_t at = 0; at < m.blocks.size(); at += bytes) {
     for (int64_t j = 0; j < bytes; ++j) m.blocks[at + j] = static_cast<uint8_t>(byte(rng));
-    const uint16_t d = FloatToHalf(scale(rng)), min = FloatToHalf(-8.0f * scale(rng));
-    std::memcpy(&m.blocks[at], &d, 2);
-    if (t == QWeightType::kQ4_1) std::memcpy(&m.blocks[at + 2], &min, 2);
+    // Where each type keeps its fp16 scale, and its min (Q4_1) or the scale of mins (Q4_K, Q5_K).
+    const uint16_t d = FloatToHalf(scale(rng) / (IsKQuant(t) ? 32 : 1));
+    std::memcpy(&m.blocks[at + (t == GgmlType::kQ6_K ? 208 : 0)], &d, 2);
+    const uint16_t min = FloatToHalf(-8.0f * scale(rng)), dmin = FloatToHalf(scale(rng) / 8);
+    if (t == GgmlType::kQ4_1) std::memcpy(&m.blocks[at + 2], &min, 2);
+    if (t == GgmlType::kQ4_K || t == GgmlType::kQ5_K) std::memcpy(&m.blocks[at + 2], &dmin, 2);
   }
   return m;
 }
@@ -60,14 +63,15 @@ std::vector<float> Fp16Values(const Tensor& m) {
 
 TEST(QWeightKernelsEmulated, DequantizeToHalfIsTheHostsValuesRounded) {
   std::mt19937 rng(5);
-  for (QWeightType t : kTypes) {
-    const Tensor m = RandomMatrix(t, 5, 96, rng);
+  for (GgmlType t : kTypes) {
+    const int64_t in = IsKQuant(t) ? 512 : 96;
+    const Tensor m = RandomMatrix(t, 5, in, rng);
     const std::vector<float> want = HostValues(m);
     std::vector<uint16_t> got(want.size(), 0xFFFF);
     // Rows 1..4 alone (a slice starts mid-matrix), then row 0.
-    const int64_t row_bytes = 96 / kGgmlBlock * cuda::QBlockBytes(t);
-    cuda::LaunchDequantizeToHalf(t, m.blocks.data() + row_bytes, 4, 96, got.data() + 96, nullptr);
-    cuda::LaunchDequantizeToHalf(t, m.blocks.data(), 1, 96, got.data(), nullptr);
+    const int64_t row_bytes = cuda::QRowBytes(t, in);
+    cuda::LaunchDequantizeToHalf(t, m.blocks.data() + row_bytes, 4, in, got.data() + in, nullptr);
+    cuda::LaunchDequantizeToHalf(t, m.blocks.data(), 1, in, got.data(), nullptr);
     for (size_t i = 0; i < want.size(); ++i) {
       ASSERT_EQ(got[i], FloatToHalf(want[i])) << "type " << static_cast<int>(t) << " element " << i;
     }
@@ -105,11 +109,12 @@ void CheckProduct(const Product& kernel, const std::vector<float>& w, int64_t ro
 
 TEST(QWeightKernelsEmulated, GemvMatchesTheFp16Product) {
   std::mt19937 rng(6);
-  for (QWeightType t : kTypes) {
+  for (GgmlType t : kTypes) {
     SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(t));
-    // 3 blocks a row (most lanes idle) and 70 (lanes take 2 or 3); 7 outputs: a warp of the
-    // second CUDA block has none.
-    for (int64_t in : {96, 2240}) {
+    // 3 or 8 groups of 32 a row (most lanes idle) and 70 or 72 (lanes take 2 or 3); 7 outputs: a
+    // warp of the second CUDA block has none.
+    const auto ins = IsKQuant(t) ? std::vector<int64_t>{256, 2304} : std::vector<int64_t>{96, 2240};
+    for (int64_t in : ins) {
       const int64_t out = 7;
       const Tensor m = RandomMatrix(t, out, in, rng);
       for (int64_t rows : {1, 2, 3, 5, 8}) {
@@ -126,12 +131,13 @@ TEST(QWeightKernelsEmulated, GemvMatchesTheFp16Product) {
 
 TEST(QWeightKernelsEmulated, TensorCoreGemmMatchesTheFp16Product) {
   std::mt19937 rng(7);
-  for (QWeightType t : kTypes) {
+  for (GgmlType t : kTypes) {
     SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(t));
     // Partial tiles every way: 9 and 70 rows (64 a tile), 7 and 130 features (64 a tile), 96
-    // and 288 inputs (128 a stage).
-    for (const auto& [rows, out, in] :
+    // and 288 inputs (128 a stage; K-quants: 256 and 768, two stages a super-block).
+    for (const auto& [rows, out, in96] :
          {std::tuple<int64_t, int64_t, int64_t>{9, 7, 96}, {70, 130, 288}}) {
+      const int64_t in = IsKQuant(t) ? in96 / 96 * 256 : in96;
       const Tensor m = RandomMatrix(t, out, in, rng);
       CheckProduct(
           [&](const uint16_t* x, float* y, bool accumulate) {
@@ -145,14 +151,16 @@ TEST(QWeightKernelsEmulated, TensorCoreGemmMatchesTheFp16Product) {
 
 TEST(QWeightKernelsEmulated, EmbeddingRowsAreTheHostsValues) {
   std::mt19937 rng(8);
-  for (QWeightType t : kTypes) {
-    const Tensor table = RandomMatrix(t, 5, 96, rng);
+  for (GgmlType t : kTypes) {
+    const int64_t hidden = IsKQuant(t) ? 512 : 96;
+    const Tensor table = RandomMatrix(t, 5, hidden, rng);
     const std::vector<float> want = HostValues(table);
     const std::vector<int32_t> tokens = {3, 0, 3, 4};
-    std::vector<float> got(tokens.size() * 96, NAN);
-    cuda::LaunchQEmbedding(t, tokens.data(), 4, table.blocks.data(), got.data(), 96, nullptr);
+    std::vector<float> got(tokens.size() * hidden, NAN);
+    cuda::LaunchQEmbedding(t, tokens.data(), 4, table.blocks.data(), got.data(), hidden, nullptr);
     for (size_t i = 0; i < tokens.size(); ++i) {
-      EXPECT_EQ(std::memcmp(got.data() + i * 96, want.data() + tokens[i] * 96, 96 * sizeof(float)),
+      EXPECT_EQ(std::memcmp(got.data() + i * hidden, want.data() + tokens[i] * hidden,
+                            hidden * sizeof(float)),
                 0)
           << "type " << static_cast<int>(t) << " token " << tokens[i];
     }
@@ -164,8 +172,39 @@ TEST(QWeightKernelsEmulated, GemvRefusesMoreRowsThanItHolds) {
   std::vector<uint16_t> x(9 * 32);
   std::vector<float> y(9);
   EXPECT_THROW(
-      cuda::LaunchQGemv(QWeightType::kQ8_0, w.data(), 1, 32, x.data(), 9, y.data(), false, nullptr),
+      cuda::LaunchQGemv(GgmlType::kQ8_0, w.data(), 1, 32, x.data(), 9, y.data(), false, nullptr),
       std::invalid_argument);
+}
+
+// The launchers take exactly the types DeviceDecodes names (the runner uploads the rest as fp16),
+// and K-quant rows only in whole super-blocks of 256.
+TEST(QWeightKernelsEmulated, LaunchersTakeTheTypesTheDeviceDecodes) {
+  std::vector<uint8_t> w(4096);
+  alignas(16) uint16_t x[2 * 512] = {};
+  std::vector<float> y(2 * 8);
+  for (GgmlType t : {GgmlType::kF16, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ2_K,
+                     GgmlType::kQ3_K, GgmlType::kQ8_K}) {
+    EXPECT_FALSE(cuda::DeviceDecodes(t));
+    EXPECT_THROW(cuda::LaunchQGemv(t, w.data(), 1, 256, x, 1, y.data(), false, nullptr),
+                 std::invalid_argument)
+        << static_cast<int>(t);
+    EXPECT_THROW(cuda::LaunchDequantizeToHalf(t, w.data(), 1, 256, x, nullptr),
+                 std::invalid_argument);
+  }
+  for (GgmlType t : kTypes) {
+    EXPECT_TRUE(cuda::DeviceDecodes(t));
+    EXPECT_NO_THROW(cuda::LaunchQGemv(t, w.data(), 1, 256, x, 1, y.data(), false, nullptr));
+    if (!IsKQuant(t)) continue;
+    EXPECT_THROW(cuda::LaunchQGemv(t, w.data(), 1, 96, x, 1, y.data(), false, nullptr),
+                 std::invalid_argument);
+    EXPECT_THROW(cuda::LaunchQMmaGemm(t, w.data(), 1, 384, x, 9, y.data(), false, nullptr),
+                 std::invalid_argument);
+    EXPECT_THROW(cuda::LaunchDequantizeToHalf(t, w.data(), 1, 96, x, nullptr),
+                 std::invalid_argument);
+    int32_t token = 0;
+    EXPECT_THROW(cuda::LaunchQEmbedding(t, &token, 1, w.data(), y.data(), 96, nullptr),
+                 std::invalid_argument);
+  }
 }
 
 }  // namespace
