@@ -73,7 +73,7 @@ DeviceMemory QueryDeviceMemory(Device device) {
 }
 
 LoadOptions LoadOptionsFor(Device device) {
-  return {.keep_quantized = true, .keep_k_quants = device == Device::kCuda};
+  return {.keep_quantized = true, .keep_cuda_only_types = device == Device::kCuda};
 }
 
 void PrepareModelForDevice(Model& model, Device device) {

@@ -34,7 +34,7 @@ DeviceMemory QueryDeviceMemory(Device device);
 // packed once for the matmul kernels (PackForCpuKernels). Call before MakeModelRunner.
 void PrepareModelForDevice(Model& model, Device device);
 
-// How to load a model every runner of which is on `device`: a CUDA runner multiplies K-quant
+// How to load a model every runner of which is on `device`: a CUDA runner multiplies Q5 and K-quant
 // matrices in their blocks, the CPU's need them as fp32.
 LoadOptions LoadOptionsFor(Device device);
 

@@ -52,10 +52,11 @@ ModelConfig ConfigFromGguf(const GgufFile& f, int64_t vocab_from_tokenizer) {
 
 bool KeptQuantized(GgmlType type, const LoadOptions& options) {
   if (!options.keep_quantized) return false;
-  const bool k_quant =
-      type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K;
+  const bool cuda_only = type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1 ||
+                         type == GgmlType::kQ4_K || type == GgmlType::kQ5_K ||
+                         type == GgmlType::kQ6_K;
   return type == GgmlType::kQ4_0 || type == GgmlType::kQ4_1 || type == GgmlType::kQ8_0 ||
-         (k_quant && options.keep_k_quants);
+         (cuda_only && options.keep_cuda_only_types);
 }
 
 // A GGUF tensor with HF's row-major [rows = dims[1], cols = dims[0]] shape: matrices of the

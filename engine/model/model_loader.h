@@ -11,9 +11,10 @@ struct LoadOptions {
   // Keep GGUF Q4_0 / Q4_1 / Q8_0 matrices in their blocks for the quantized matmul kernels
   // (llama.cpp's arithmetic, a fraction of the memory); false dequantizes everything to fp32.
   bool keep_quantized = true;
-  // With keep_quantized, also keep Q4_K / Q5_K / Q6_K matrices in their blocks: only the CUDA
-  // runner multiplies them (the CPU's kernels take the Q4_0 family; for it they become fp32).
-  bool keep_k_quants = false;
+  // With keep_quantized, also keep Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K matrices in their blocks: only
+  // the CUDA runner multiplies them (the CPU's kernels take Q4_0, Q4_1 and Q8_0; for it the others
+  // become fp32).
+  bool keep_cuda_only_types = false;
 };
 
 // Dispatches on the path: a directory is a Hugging Face model, a file is GGUF.

@@ -85,11 +85,12 @@ void LaunchBiasAdd(float* x, const float* bias, int64_t rows, int64_t n, cudaStr
 //   x: [n] fp32 -> out: [n] fp16 bits (the GEMMs' inputs)
 void LaunchToHalf(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
 // Matrices kept in GGML blocks of a type the device decodes (qweight_blocks.cuh: Q4_0, Q4_1,
-// Q8_0, Q4_K, Q5_K, Q6_K): w is [out, in] in blocks, in a multiple of the block's values; another
-// type throws std::invalid_argument. A few rows at once straight from the blocks:
+// Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K): w is [out, in] in blocks, in a multiple of the block's
+// values; another type throws std::invalid_argument. A few rows at once straight from the blocks:
 inline constexpr bool DeviceDecodes(GgmlType t) {
-  return t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ8_0 ||
-         t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K;
+  return t == GgmlType::kQ4_0 || t == GgmlType::kQ4_1 || t == GgmlType::kQ5_0 ||
+         t == GgmlType::kQ5_1 || t == GgmlType::kQ8_0 || t == GgmlType::kQ4_K ||
+         t == GgmlType::kQ5_K || t == GgmlType::kQ6_K;
 }
 //   y: [rows, out] (+)= x: [rows, in] fp16 bits * w^T, rows <= kQGemvMaxRows, x 16-byte aligned
 inline constexpr int64_t kQGemvMaxRows = 8;

@@ -1,11 +1,12 @@
 // The GGML blocks of matrices the CUDA runner keeps quantized, decoded on the device 32 values (a
-// group) at a time: Q4_0, Q4_1 and Q8_0 blocks are one group each (kernels/include/ggml_blocks.h);
-// Q4_K, Q5_K and Q6_K super-blocks are 256 values, eight groups sharing the block's fp16 scales.
-// The arithmetic is engine/model/dequantize.cpp's fp32, so a decoded value is bitwise the host's:
-// every product that an add follows is exact in fp32 (a quant of at most 5 bits times an fp16
-// scale times a 6-bit sub-block scale: at most 22 significant bits), so whether a compiler fuses
-// the add into a multiply-add or not, it rounds once as the host's separate add does (Q8_0 and
-// Q6_K values are products alone, formed in the host's order).
+// group) at a time: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 blocks are one group each
+// (kernels/include/ggml_blocks.h); Q4_K, Q5_K and Q6_K super-blocks are 256 values, eight groups
+// sharing the block's fp16 scales. The arithmetic is engine/model/dequantize.cpp's fp32, so a
+// decoded value is bitwise the host's: every product that an add follows is exact in fp32 (a quant
+// of at most 5 bits times an fp16 scale times a 6-bit sub-block scale: at most 22 significant
+// bits), so whether a compiler fuses the add into a multiply-add or not, it rounds once as the
+// host's separate add does (Q8_0, Q4_0, Q5_0 and Q6_K values are products alone, formed in the
+// host's order).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,10 @@ void ForDeviceBlockType(GgmlType type, F f) {
       return f(std::integral_constant<T, T::kQ4_0>{});
     case T::kQ4_1:
       return f(std::integral_constant<T, T::kQ4_1>{});
+    case T::kQ5_0:
+      return f(std::integral_constant<T, T::kQ5_0>{});
+    case T::kQ5_1:
+      return f(std::integral_constant<T, T::kQ5_1>{});
     case T::kQ8_0:
       return f(std::integral_constant<T, T::kQ8_0>{});
     case T::kQ4_K:
@@ -51,6 +56,10 @@ __host__ __device__ inline constexpr int64_t QBlockBytes(GgmlType t) {
   switch (t) {
     case GgmlType::kQ4_1:
       return 20;
+    case GgmlType::kQ5_0:
+      return 22;
+    case GgmlType::kQ5_1:
+      return 24;
     case GgmlType::kQ8_0:
       return 34;
     case GgmlType::kQ4_K:
@@ -78,12 +87,18 @@ __device__ __forceinline__ void ScaleMinK4(int g, const uint8_t* q, float* scale
   *min = static_cast<float>(m);
 }
 
+// The 5th bits of a Q5_0 / Q5_1 block: bit j of the little-endian u32 at p is element j's (read
+// byte by byte: blocks of 22 bytes leave it unaligned).
+__device__ __forceinline__ uint32_t LoadQ5HighBits(const uint8_t* p) {
+  return p[0] | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+}
+
 // The 32 values of group g of the block at b. Q4_0/Q4_1: element j < 16 is qs[j]'s low nibble,
-// j + 16 its high. Q4_K: group g's quants are the nibbles (low for even g) of qs[32 (g / 2) + l],
-// value (d sc) q - (dmin m); Q5_K adds bit g of qh[l] as the 5th bit. Q6_K (ql[128] qh[64]
-// scales[16] d): in 128-value half h = g / 4, part p = g % 4, value l's low 4 bits are a nibble
-// (low for p < 2) of ql[64 h + 32 (p % 2) + l], its top 2 bits 2p.. of qh[32 h + l], and each 16
-// values have an int8 scale; value (d scale) (q - 32).
+// j + 16 its high; Q5_0/Q5_1 add bit j of qh as element j's 5th bit. Q4_K: group g's quants are the
+// nibbles (low for even g) of qs[32 (g / 2) + l], value (d sc) q - (dmin m); Q5_K adds bit g of
+// qh[l] as the 5th bit. Q6_K (ql[128] qh[64] scales[16] d): in 128-value half h = g / 4, part p = g
+// % 4, value l's low 4 bits are a nibble (low for p < 2) of ql[64 h + 32 (p % 2) + l], its top 2
+// bits 2p.. of qh[32 h + l], and each 16 values have an int8 scale; value (d scale) (q - 32).
 template <GgmlType T>
 __device__ __forceinline__ void DecodeQGroup(const uint8_t* b, int g, float* v) {
   if constexpr (T == GgmlType::kQ8_0) {
@@ -97,6 +112,23 @@ __device__ __forceinline__ void DecodeQGroup(const uint8_t* b, int g, float* v) 
     for (int j = 0; j < kGgmlBlock / 2; ++j) {
       v[j] = static_cast<float>(b[4 + j] & 0xf) * d + m;
       v[j + kGgmlBlock / 2] = static_cast<float>(b[4 + j] >> 4) * d + m;
+    }
+  } else if constexpr (T == GgmlType::kQ5_0 || T == GgmlType::kQ5_1) {
+    constexpr bool kMin = T == GgmlType::kQ5_1;  // Q5_1: value q d + m; Q5_0: (q - 16) d
+    const float d = LoadHalf(b), m = kMin ? LoadHalf(b + 2) : 0.0f;
+    const uint32_t qh = LoadQ5HighBits(b + (kMin ? 4 : 2));
+    const uint8_t* qs = b + (kMin ? 8 : 6);
+    XQ_UNROLL
+    for (int j = 0; j < kGgmlBlock / 2; ++j) {
+      const int lo = (qs[j] & 0xf) | (((qh >> j) & 1) << 4);
+      const int hi = (qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+      if constexpr (kMin) {
+        v[j] = static_cast<float>(lo) * d + m;
+        v[j + kGgmlBlock / 2] = static_cast<float>(hi) * d + m;
+      } else {
+        v[j] = static_cast<float>(lo - 16) * d;
+        v[j + kGgmlBlock / 2] = static_cast<float>(hi - 16) * d;
+      }
     }
   } else if constexpr (T == GgmlType::kQ4_0) {
     const float d = LoadHalf(b);

@@ -33,7 +33,7 @@ GgmlType SyntheticWeightType(const std::string& name, const LoadOptions& load) {
   for (const auto& [n, type] : kTypes) {
     if (name != n) continue;
     const bool k_quant = type == GgmlType::kQ4_K || type == GgmlType::kQ6_K;
-    if (k_quant && !load.keep_k_quants) {
+    if (k_quant && !load.keep_cuda_only_types) {
       throw Error("--synthetic-weights " + name +
                   ": only the CUDA runner multiplies K-quant blocks (use --device cuda)");
     }

@@ -33,6 +33,17 @@ void CheckBlocks(int64_t n, const char* what) {
   }
 }
 
+// Q5_0 / Q5_1: the 5th bit of element j goes to bit j of the little-endian u32 qh, the low 4 bits
+// to a nibble of qs as in Q4_0 / Q4_1.
+void StoreQ5Codes(const int* q, uint8_t* qh_at, uint8_t* qs) {
+  uint32_t qh = 0;
+  for (int j = 0; j < kQK; ++j) qh |= static_cast<uint32_t>(q[j] >> 4) << j;
+  std::memcpy(qh_at, &qh, sizeof(qh));
+  for (int j = 0; j < kQK / 2; ++j) {
+    qs[j] = static_cast<uint8_t>((q[j] & 0xf) | ((q[j + kQK / 2] & 0xf) << 4));
+  }
+}
+
 }  // namespace
 
 void QuantizeRowQ8_0(const float* x, void* dst, int64_t n) {
@@ -97,6 +108,50 @@ void QuantizeRowQ4_1(const float* x, void* dst, int64_t n) {
   }
 }
 
+void QuantizeRowQ5_0(const float* x, void* dst, int64_t n) {
+  CheckBlocks(n, "QuantizeRowQ5_0");
+  auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK, out += 22) {
+    // As Q4_0: the signed value of largest magnitude maps to -16.
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQK; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -16.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    StoreHalf(out, d);
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) {
+      q[j] = std::min(31, static_cast<int>(static_cast<int8_t>(x[j] * id + 16.5f)));
+    }
+    StoreQ5Codes(q, out + 2, out + 6);
+  }
+}
+
+void QuantizeRowQ5_1(const float* x, void* dst, int64_t n) {
+  CheckBlocks(n, "QuantizeRowQ5_1");
+  auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK, out += 24) {
+    float min = x[0], max = x[0];
+    for (int j = 1; j < kQK; ++j) {
+      min = std::min(min, x[j]);
+      max = std::max(max, x[j]);
+    }
+    const float d = (max - min) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    StoreHalf(out, d);
+    StoreHalf(out + 2, min);
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) {
+      q[j] = std::min(31, static_cast<int>(static_cast<int8_t>((x[j] - min) * id + 0.5f)));
+    }
+    StoreQ5Codes(q, out + 4, out + 8);
+  }
+}
+
 std::vector<uint8_t> QuantizeRow(GgmlType type, const float* x, int64_t n) {
   const GgmlTypeInfo* info = FindGgmlType(static_cast<uint32_t>(type));
   if (info == nullptr || n < 0 || n % info->block_elems != 0) {
@@ -125,6 +180,12 @@ std::vector<uint8_t> QuantizeRow(GgmlType type, const float* x, int64_t n) {
       break;
     case GgmlType::kQ4_1:
       QuantizeRowQ4_1(x, out.data(), n);
+      break;
+    case GgmlType::kQ5_0:
+      QuantizeRowQ5_0(x, out.data(), n);
+      break;
+    case GgmlType::kQ5_1:
+      QuantizeRowQ5_1(x, out.data(), n);
       break;
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:

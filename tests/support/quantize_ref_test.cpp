@@ -57,9 +57,36 @@ TEST(QuantizeRefTest, Q4_1HandComputed) {
   for (int j = 0; j < 16; ++j) EXPECT_EQ(q[4 + j], j | (j << 4)) << j;
 }
 
+// Q5: the 5th bits in the u32 qh (bit j for element j), the low nibbles as Q4's.
+TEST(QuantizeRefTest, Q5_0AndQ5_1HandComputed) {
+  std::vector<float> x(32, 0.0f);
+  x[3] = -32.0f;  // largest magnitude, negative: d = -32 / -16 = 2
+  x[0] = 3.0f;    // 1.5 + 16.5 = 18 -> q 18: low nibble 2, 5th bit set
+  x[20] = 30.0f;  // 15 + 16.5 = 31.5 -> 31
+  std::vector<uint8_t> q = QuantizeRow(GgmlType::kQ5_0, x.data(), 32);
+  ASSERT_EQ(q.size(), 22u);
+  EXPECT_EQ(HalfToFloat(U16(q, 0)), 2.0f);
+  uint32_t qh;
+  std::memcpy(&qh, &q[2], 4);
+  // Zeros are q 16 (5th bit set) except x[3] (q 0).
+  EXPECT_EQ(qh, ~(1u << 3));
+  EXPECT_EQ(q[6 + 0], 2 | (0 << 4));
+  EXPECT_EQ(q[6 + 3], 0 | (0 << 4));
+  EXPECT_EQ(q[6 + 4], 0 | (15 << 4));                                          // x[20]: q 31
+  for (int i = 0; i < 32; ++i) x[i] = -1.0f + 0.125f * static_cast<float>(i);  // [-1, 2.875]
+  q = QuantizeRow(GgmlType::kQ5_1, x.data(), 32);
+  ASSERT_EQ(q.size(), 24u);
+  EXPECT_EQ(HalfToFloat(U16(q, 0)), 0.125f);  // (2.875 - -1) / 31
+  EXPECT_EQ(HalfToFloat(U16(q, 2)), -1.0f);
+  std::memcpy(&qh, &q[4], 4);
+  EXPECT_EQ(qh, 0xffff0000u);  // q = i
+  for (int j = 0; j < 16; ++j) EXPECT_EQ(q[8 + j], j | (j << 4)) << j;
+}
+
 TEST(QuantizeRefTest, AllZeroBlocksAndBadSizes) {
   std::vector<float> zeros(32, 0.0f);
-  for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1}) {
+  for (GgmlType t :
+       {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1}) {
     const std::vector<uint8_t> q = QuantizeRow(t, zeros.data(), 32);
     std::vector<float> back(32, 1.0f);
     DequantizeRow(t, q.data(), back.data(), 32);
@@ -72,13 +99,19 @@ TEST(QuantizeRefTest, AllZeroBlocksAndBadSizes) {
 TEST(QuantizeRefTest, RoundTripErrorIsWithinHalfAStep) {
   std::vector<float> x(256);
   for (int i = 0; i < 256; ++i) x[i] = std::sin(0.7f * static_cast<float>(i)) * 3.0f;
-  for (GgmlType t : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1}) {
+  for (GgmlType t :
+       {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1}) {
     const std::vector<uint8_t> q = QuantizeRow(t, x.data(), 256);
     std::vector<float> back(256);
     DequantizeRow(t, q.data(), back.data(), 256);
-    // Rounding error is half a step: amax/127 for Q8_0, (max-min)/15 <= 2*amax/15 for Q4_1. Q4_0
-    // maps -amax to -8 so +amax clamps at 7: a whole step, amax/8. Slack covers the fp16 scale.
-    const float bound = t == GgmlType::kQ8_0 ? 1.5f / 127 : t == GgmlType::kQ4_0 ? 3.0f / 8 : 0.2f;
+    // Rounding error (amax 3) is half a step: amax/127 for Q8_0, (max-min)/15 <= 2*amax/15 for Q4_1
+    // and /31 for Q5_1. Q4_0 (Q5_0) maps -amax to -8 (-16) so +amax clamps at 7 (15): a whole
+    // step, amax/8 (amax/16). Slack covers the fp16 scale.
+    const float bound = t == GgmlType::kQ8_0   ? 1.5f / 127
+                        : t == GgmlType::kQ4_0 ? 3.0f / 8
+                        : t == GgmlType::kQ4_1 ? 0.2f
+                        : t == GgmlType::kQ5_0 ? 3.0f / 16
+                                               : 0.1f;
     for (int i = 0; i < 256; ++i) EXPECT_NEAR(back[i], x[i], bound + 1e-3f) << i;
   }
 }

@@ -107,13 +107,14 @@ TEST(GgufModelLoader, KeepsQ4AndQ8MatricesInBlocksWithRopeRowsUnpermuted) {
 
 // K-quant matrices (Q4_K_M files) keep their blocks only when asked (the CUDA runner multiplies
 // them; the CPU's kernels do not), else they load as fp32 as before.
-TEST(GgufModelLoader, KeepsKQuantMatricesInBlocksOnlyWhenAsked) {
+TEST(GgufModelLoader, KeepsCudaOnlyTypesInBlocksOnlyWhenAsked) {
   const Model original = test::MakeTinyModel({.hidden_size = 256});
   test::TempDir dir;
-  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+  for (GgmlType type :
+       {GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
     SCOPED_TRACE(GgmlTypeName(static_cast<uint32_t>(type)));
     test::WriteGgufModel(original, dir / "k.gguf", type);
-    const Model blocks = LoadModel(dir / "k.gguf", {.keep_k_quants = true});
+    const Model blocks = LoadModel(dir / "k.gguf", {.keep_cuda_only_types = true});
     const Model floats = LoadModel(dir / "k.gguf");
     for (const Model* m : {&blocks, &floats}) {
       EXPECT_EQ(m->weights.layers[1].w_down.quantized(), m == &blocks);
@@ -129,7 +130,7 @@ TEST(GgufModelLoader, KeepsKQuantMatricesInBlocksOnlyWhenAsked) {
                              floats.weights.layers[0].wk.data.begin() + r * wk.cols()))
           << "row " << r;
     }
-    EXPECT_FALSE(LoadModel(dir / "k.gguf", {.keep_quantized = false, .keep_k_quants = true})
+    EXPECT_FALSE(LoadModel(dir / "k.gguf", {.keep_quantized = false, .keep_cuda_only_types = true})
                      .weights.layers[0]
                      .wk.quantized());
   }

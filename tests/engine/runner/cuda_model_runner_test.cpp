@@ -165,26 +165,28 @@ INSTANTIATE_TEST_SUITE_P(PrefillTiles, CudaRunnerConsistency, ::testing::Values(
 // alone), a 10-token chunk (the tensor-core GEMM) and decode steps (the GEMV), both bounded as
 // cuBLAS's batch-dependent order is on a GPU (measured here: about 1e-5, under 1e-5 relative). The
 // embedding is gathered from its blocks; untied, and tied (from the output matrix's). Blocks of
-// the Q4_0 family, and the K-quants of a Q4_K_M file (256-value super-blocks, a wider model).
+// Q4_0, Q4_1 and Q8_0 (the CPU's types too), and the types only the device keeps: the K-quants of
+// a Q4_K_M file (256-value super-blocks, a wider model) and Q5_0 / Q5_1 beside them.
 struct QuantizedCase {
   const char* name;
   bool tied;
-  bool k_quants;
+  bool cuda_only_types;
 };
 class CudaRunnerQuantizedWeights : public ::testing::TestWithParam<QuantizedCase> {};
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaRunnerQuantizedWeights,
                          ::testing::Values(QuantizedCase{"untied", false, false},
                                            QuantizedCase{"tied", true, false},
-                                           QuantizedCase{"k_quants", false, true}),
+                                           QuantizedCase{"cuda_only_types", false, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST_P(CudaRunnerQuantizedWeights, BlocksOnTheDeviceGiveTheFp16CopiesLogits) {
   const QuantizedCase c = GetParam();
   const Model m =
-      c.k_quants
+      c.cuda_only_types
           ? test::WithQuantizedMatrices(test::MakeTinyModel({.hidden_size = 256}),
-                                        {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ5_K})
+                                        {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ5_K,
+                                         GgmlType::kQ5_0, GgmlType::kQ5_1})
           : test::WithQuantizedMatrices(test::MakeTinyModel({.tie_word_embeddings = c.tied}));
   const auto specs = test::UniformSpecs(m.config.num_layers, 2, 2, true, 0.1f);
   auto make = [&](bool keep) {

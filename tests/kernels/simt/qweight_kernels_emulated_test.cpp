@@ -21,8 +21,8 @@
 namespace xq {
 namespace {
 
-constexpr GgmlType kTypes[] = {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0,
-                               GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+constexpr GgmlType kTypes[] = {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1,
+                               GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
 
 bool IsKQuant(GgmlType t) { return cuda::QBlockValues(t) == 256; }
 
@@ -38,11 +38,12 @@ Tensor RandomMatrix(GgmlType t, int64_t out, int64_t in, std::mt19937& rng) {
   std::uniform_int_distribution<int> byte(0, 255);
   for (size_t at = 0; at < m.blocks.size(); at += bytes) {
     for (int64_t j = 0; j < bytes; ++j) m.blocks[at + j] = static_cast<uint8_t>(byte(rng));
-    // Where each type keeps its fp16 scale, and its min (Q4_1) or the scale of mins (Q4_K, Q5_K).
+    // Where each type keeps its fp16 scale, and its min (Q4_1, Q5_1) or the scale of mins (Q4_K,
+    // Q5_K).
     const uint16_t d = FloatToHalf(scale(rng) / (IsKQuant(t) ? 32 : 1));
     std::memcpy(&m.blocks[at + (t == GgmlType::kQ6_K ? 208 : 0)], &d, 2);
     const uint16_t min = FloatToHalf(-8.0f * scale(rng)), dmin = FloatToHalf(scale(rng) / 8);
-    if (t == GgmlType::kQ4_1) std::memcpy(&m.blocks[at + 2], &min, 2);
+    if (t == GgmlType::kQ4_1 || t == GgmlType::kQ5_1) std::memcpy(&m.blocks[at + 2], &min, 2);
     if (t == GgmlType::kQ4_K || t == GgmlType::kQ5_K) std::memcpy(&m.blocks[at + 2], &dmin, 2);
   }
   return m;
@@ -182,7 +183,7 @@ TEST(QWeightKernelsEmulated, LaunchersTakeTheTypesTheDeviceDecodes) {
   std::vector<uint8_t> w(4096);
   alignas(16) uint16_t x[2 * 512] = {};
   std::vector<float> y(2 * 8);
-  for (GgmlType t : {GgmlType::kF16, GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ2_K,
+  for (GgmlType t : {GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_1, GgmlType::kQ2_K,
                      GgmlType::kQ3_K, GgmlType::kQ8_K}) {
     EXPECT_FALSE(cuda::DeviceDecodes(t));
     EXPECT_THROW(cuda::LaunchQGemv(t, w.data(), 1, 256, x, 1, y.data(), false, nullptr),
