@@ -4,6 +4,7 @@
 #include <boost/context/fiber.hpp>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace xq::simt {
@@ -128,6 +129,26 @@ void RunBlock(Block& b, bool reverse) {
 }
 
 }  // namespace
+
+void CheckLaunch(dim3 grid, dim3 block, size_t shared_bytes) {
+  auto fail = [&](const std::string& what) {
+    throw std::invalid_argument("simt: launch of grid (" + std::to_string(grid.x) + ", " +
+                                std::to_string(grid.y) + ", " + std::to_string(grid.z) +
+                                "), block (" + std::to_string(block.x) + ", " +
+                                std::to_string(block.y) + ", " + std::to_string(block.z) + "), " +
+                                std::to_string(shared_bytes) + " shared bytes: " + what +
+                                " (cudaErrorInvalidConfiguration on a GPU)");
+  };
+  const uint64_t threads = uint64_t{block.x} * block.y * block.z;
+  if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64) {
+    fail("1 to 1024 threads, z at most 64");
+  }
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 ||
+      grid.z > 65535) {
+    fail("a grid of 1 to 2^31 - 1 blocks in x, 1 to 65535 in y and z");
+  }
+  if (shared_bytes > kMaxSharedBytes) fail("more than 48 KiB of dynamic shared memory");
+}
 
 void Run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body) {
   const unsigned threads = block.count();

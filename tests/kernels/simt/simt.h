@@ -51,8 +51,16 @@ void BeginCapture();
 bool Capturing();
 std::vector<std::function<void()>> EndCapture();
 
+// A GPU's launch limits (compute capability 8.0 and later), which a launch that breaks them meets
+// as cudaErrorInvalidConfiguration there and as std::invalid_argument here: 1 to 1024 threads
+// (x, y at most 1024, z at most 64), a grid of at least one block with y and z at most 65535, and
+// at most 48 KiB of dynamic shared memory (more needs an opt-in attribute our kernels do not set).
+inline constexpr size_t kMaxSharedBytes = 48 * 1024;
+void CheckLaunch(dim3 grid, dim3 block, size_t shared_bytes);
+
 template <typename Kernel, typename... Args>
 void Launch(dim3 grid, dim3 block, size_t shared_bytes, Kernel kernel, Args... args) {
+  CheckLaunch(grid, block, shared_bytes);
   Enqueue([=] { Run(grid, block, shared_bytes, [&] { kernel(args...); }); });
 }
 

@@ -25,6 +25,26 @@ __global__ void NeighbourKernel(int* out) {
   out[blockIdx.x * n + t] = shared[(t + 1) % n];
 }
 
+__global__ void TouchKernel(int* out) { out[blockIdx.x] = 1; }
+
+// A launch a GPU would refuse is refused here too, before anything runs; the limits themselves
+// are accepted.
+TEST(Simt, LaunchesOutsideTheGpusLimitsFail) {
+  std::vector<int> out(2, 0);
+  int* p = out.data();
+  EXPECT_THROW(simt::Launch(dim3(0), dim3(32), 0, TouchKernel, p), std::invalid_argument);
+  EXPECT_THROW(simt::Launch(dim3(1, 65536), dim3(32), 0, TouchKernel, p), std::invalid_argument);
+  EXPECT_THROW(simt::Launch(dim3(1, 1, 65536), dim3(32), 0, TouchKernel, p), std::invalid_argument);
+  EXPECT_THROW(simt::Launch(dim3(1), dim3(1025), 0, TouchKernel, p), std::invalid_argument);
+  EXPECT_THROW(simt::Launch(dim3(1), dim3(32, 32, 2), 0, TouchKernel, p), std::invalid_argument);
+  EXPECT_THROW(simt::Launch(dim3(1), dim3(1, 1, 65), 0, TouchKernel, p), std::invalid_argument);
+  EXPECT_THROW(simt::Launch(dim3(1), dim3(32), simt::kMaxSharedBytes + 1, TouchKernel, p),
+               std::invalid_argument);
+  EXPECT_EQ(out, std::vector<int>(2, 0));
+  simt::Launch(dim3(2), dim3(1024), simt::kMaxSharedBytes, TouchKernel, p);
+  EXPECT_EQ(out, std::vector<int>(2, 1));
+}
+
 TEST(Simt, BarriersAndSharedMemoryArePerBlock) {
   constexpr int kThreads = 96, kBlocks = 3;
   std::vector<int> out(kThreads * kBlocks, -1);
