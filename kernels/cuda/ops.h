@@ -102,8 +102,21 @@ void LaunchQGemv(GgmlType type, const uint8_t* w, int64_t out, int64_t in, const
 // The runner takes it up to kQMmaMaxRows (decode batches); past that, dequantizing slices for
 // cuBLAS amortizes over enough rows.
 inline constexpr int64_t kQMmaMaxRows = 256;
+// A product whose 64 x 64 tiles are fewer than kQMmaTargetBlocks splits its inputs over up to
+// kQMmaMaxSplits CUDA blocks per tile, their partial sums added in split order by a second kernel:
+// QMmaSplits(rows, out, in) of them (QMmaPartialFloats of workspace), or `splits` when positive
+// (tests, benchmarks). Without room in the workspace for the partial sums, one split. The target
+// is one resident wave of the GPUs we aim at (132 SMs x 4 blocks of 128 threads at up to 128
+// registers), a guess until cuda_qgemm_bench measures it.
+inline constexpr int64_t kQMmaTargetBlocks = 4 * 132;
+inline constexpr int64_t kQMmaMaxSplits = 16;
+int QMmaSplits(int64_t rows, int64_t out, int64_t in);
+// The partial sums QMmaSplits' splits write (0 for one split): at most
+// 2 kQMmaTargetBlocks x 64 x 64 floats, since splits < kQMmaTargetBlocks / tiles + 1.
+int64_t QMmaPartialFloats(int64_t rows, int64_t out, int64_t in);
 void LaunchQMmaGemm(GgmlType type, const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
-                    int64_t rows, float* y, bool accumulate, cudaStream_t stream);
+                    int64_t rows, float* y, bool accumulate, cudaStream_t stream,
+                    float* workspace = nullptr, int64_t workspace_floats = 0, int splits = 0);
 // Or rows [0, rows) of w (the pointer at the first) as fp16 for a GEMM: out [rows, in].
 void LaunchDequantizeToHalf(GgmlType type, const uint8_t* w, int64_t rows, int64_t in,
                             uint16_t* out, cudaStream_t stream);

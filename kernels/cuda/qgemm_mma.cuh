@@ -3,7 +3,10 @@
 // decodes a 64-feature x 128-input stage of the blocks into shared memory as fp16 once for 64
 // rows of x, and its warps multiply with mma.sync (warp_mma.cuh). The products are those of the
 // dequantize-then-cuBLAS path (fp16 weights and activations, fp32 sums) without writing an fp16
-// copy of the matrix to memory and reading it back.
+// copy of the matrix to memory and reading it back. When rows x features make too few CUDA blocks
+// to fill the GPU (a K/V projection of 1024 features is 16 of them at 64 rows), the inputs are
+// split over grid.z: each split writes its partial sums and QMmaReduceKernel adds them in split
+// order, so the result does not depend on how the splits were scheduled.
 #pragma once
 
 #include <cstdint>
@@ -27,12 +30,23 @@ __host__ __device__ inline constexpr size_t QMmaSharedBytes() {
 }
 static_assert(QMmaSharedBytes() <= 48 * 1024, "past 48 KiB a launch needs an opt-in attribute");
 
-// grid = (ceil(rows / kQMmaRows), ceil(out / kQMmaFeatures)): consecutive CUDA blocks share a
-// feature tile (its weights stay in L2), block = kQMmaWarps * 32, shared = QMmaSharedBytes().
-// Warp w takes rows 16 w .. 16 w + 15 of the block's, against all its 64 features (8 tiles of 8).
+// Split z of gridDim.z takes the stages [z per, (z + 1) per) of the ceil(in / kQMmaStage), per =
+// ceil(stages / gridDim.z) (the launcher picks splits that leave none empty).
+__device__ __forceinline__ void QMmaSplitInputs(int64_t in, int64_t* begin, int64_t* end) {
+  const int64_t stages = (in + kQMmaStage - 1) / kQMmaStage;
+  const int64_t per = (stages + gridDim.z - 1) / gridDim.z;
+  *begin = static_cast<int64_t>(blockIdx.z) * per * kQMmaStage;
+  *end = *begin + per * kQMmaStage < in ? *begin + per * kQMmaStage : in;
+}
+
+// grid = (ceil(rows / kQMmaRows), ceil(out / kQMmaFeatures), splits): consecutive CUDA blocks
+// share a feature tile (its weights stay in L2), block = kQMmaWarps * 32, shared =
+// QMmaSharedBytes(). Warp w takes rows 16 w .. 16 w + 15 of the block's, against all its 64
+// features (8 tiles of 8). One split: y (+)= the sums; more: split z writes its sums to
+// partials + z rows out, for QMmaReduceKernel.
 template <GgmlType T>
 __global__ void QMmaGemmKernel(const uint8_t* w, int64_t out, int64_t in, const uint16_t* x,
-                               int64_t rows, float* y, bool accumulate) {
+                               int64_t rows, float* y, bool accumulate, float* partials) {
   XQ_SHARED(uint16_t, smem);
   uint16_t* xs = smem;                            // [kQMmaRows][kQMmaStride]
   uint16_t* ws = smem + kQMmaRows * kQMmaStride;  // [kQMmaFeatures][kQMmaStride]
@@ -49,7 +63,9 @@ __global__ void QMmaGemmKernel(const uint8_t* w, int64_t out, int64_t in, const 
     XQ_UNROLL
     for (int i = 0; i < 4; ++i) acc[nt][i] = 0.0f;
   }
-  for (int64_t k0 = 0; k0 < in; k0 += kQMmaStage) {
+  int64_t k_begin, k_end;
+  QMmaSplitInputs(in, &k_begin, &k_end);
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kQMmaStage) {
     __syncthreads();  // every warp is done with the previous stage
     // x: 8 halves per thread-step (in is a multiple of 32, so a run is all in or all out).
     for (int e = static_cast<int>(threadIdx.x); e < kQMmaRows * kQMmaStage / 8;
@@ -95,6 +111,8 @@ __global__ void QMmaGemmKernel(const uint8_t* w, int64_t out, int64_t in, const 
     }
   }
   // acc[nt][i]: row 16 w + fg + 8 (i / 2), feature 8 nt + 2 ft + i % 2 of the block's.
+  float* dst = partials != nullptr ? partials + blockIdx.z * rows * out : y;
+  const bool add = accumulate && partials == nullptr;
   XQ_UNROLL
   for (int nt = 0; nt < kQMmaFeatures / 8; ++nt) {
     XQ_UNROLL
@@ -102,10 +120,23 @@ __global__ void QMmaGemmKernel(const uint8_t* w, int64_t out, int64_t in, const 
       const int64_t r = row0 + warp * 16 + fg + 8 * (i >> 1);
       const int64_t f = feature0 + nt * 8 + 2 * ft + (i & 1);
       if (r < rows && f < out) {
-        float* at = y + r * out + f;
-        *at = accumulate ? *at + acc[nt][i] : acc[nt][i];
+        float* at = dst + r * out + f;
+        *at = add ? *at + acc[nt][i] : acc[nt][i];
       }
     }
+  }
+}
+
+// y[i] (+)= partials[0][i] + partials[1][i] + ... in split order, i < n = rows out
+// (grid-stride: any grid, any block).
+__global__ void QMmaReduceKernel(const float* partials, int splits, int64_t n, float* y,
+                                 bool accumulate) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    float sum = accumulate ? y[i] : 0.0f;
+    for (int z = 0; z < splits; ++z) sum += partials[z * n + i];
+    y[i] = sum;
   }
 }
 

@@ -172,7 +172,9 @@ void CudaModelRunner::MatMul(const float* x, int64_t n, int64_t in, const Device
   } else if (n <= cuda::kQGemvMaxRows) {
     cuda::LaunchQGemv(w.type, w.blocks.data(), out, in, half_.data(), n, y, accumulate, stream_);
   } else if (n <= cuda::kQMmaMaxRows) {
-    cuda::LaunchQMmaGemm(w.type, w.blocks.data(), out, in, half_.data(), n, y, accumulate, stream_);
+    cuda::LaunchQMmaGemm(w.type, w.blocks.data(), out, in, half_.data(), n, y, accumulate, stream_,
+                         weights_.split_partials.data(),
+                         static_cast<int64_t>(weights_.split_partials.bytes() / sizeof(float)));
   } else {
     const int64_t slice = weights_.SliceRows(w);
     const GgmlTypeInfo& info = *FindGgmlType(static_cast<uint32_t>(w.type));

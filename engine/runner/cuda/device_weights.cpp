@@ -67,7 +67,7 @@ class Uploader {
     w_.bytes += static_cast<int64_t>(dst.half.bytes());
   }
 
-  // The scratch one slice of the largest quantized matrix needs.
+  // The scratch one slice of the largest quantized matrix needs, and the tensor-core GEMM's.
   void Scratch() {
     // A slice is whole rows: at least one, however long.
     int64_t most = 0;
@@ -76,7 +76,14 @@ class Uploader {
     }
     if (most == 0) return;
     w_.dequantize_scratch.Reserve(static_cast<size_t>(most));
-    w_.bytes += static_cast<int64_t>(w_.dequantize_scratch.bytes());
+    int64_t partials = 0;
+    for (const DeviceMatrix* m : quantized_) {
+      for (int64_t rows = cuda::kQGemvMaxRows + 1; rows <= cuda::kQMmaMaxRows; ++rows) {
+        partials = std::max(partials, cuda::QMmaPartialFloats(rows, m->rows, m->cols));
+      }
+    }
+    w_.split_partials.Reserve(static_cast<size_t>(partials));
+    w_.bytes += static_cast<int64_t>(w_.dequantize_scratch.bytes() + w_.split_partials.bytes());
   }
 
  private:

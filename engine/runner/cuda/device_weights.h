@@ -44,6 +44,9 @@ struct DeviceWeights {
   // Slices of quantized matrices for GEMMs over more rows than the GEMV takes: at most
   // slice_elements each.
   DeviceBuffer<uint16_t> dequantize_scratch;
+  // The tensor-core GEMM's split partial sums: the most any matrix in blocks needs at the rows
+  // the runner gives that GEMM.
+  DeviceBuffer<float> split_partials;
   int64_t slice_elements = kDequantizeSliceElements;
   int64_t bytes = 0;      // device memory held
   int64_t quantized = 0;  // matrices kept in GGML blocks

@@ -5,6 +5,7 @@
 // (engine/model/dequantize.h, itself checked against gguf-py).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -146,6 +147,76 @@ TEST(QWeightKernelsEmulated, TensorCoreGemmMatchesTheFp16Product) {
           },
           Fp16Values(m), rows, out, in, rng);
       if (HasFatalFailure()) return;
+    }
+  }
+}
+
+constexpr int64_t kWorkspaceFloats = 2 * cuda::kQMmaTargetBlocks * 64 * 64;
+
+// Inputs split over grid.z: every split's partial sums are written (the workspace's NaNs are
+// gone) and added into y, accumulating or not, with 2 and 3 splits of 3 stages (K-quants: 6).
+TEST(QWeightKernelsEmulated, SplitTensorCoreGemmAddsEverySplitsSums) {
+  std::mt19937 rng(9);
+  const int64_t rows = 70, out = 130;
+  for (GgmlType t : kTypes) {
+    SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(t));
+    const int64_t in = IsKQuant(t) ? 768 : 288;
+    const Tensor m = RandomMatrix(t, out, in, rng);
+    for (int splits : {2, 3}) {
+      std::vector<float> workspace(kWorkspaceFloats);
+      CheckProduct(
+          [&](const uint16_t* x, float* y, bool accumulate) {
+            std::fill(workspace.begin(), workspace.end(), NAN);
+            cuda::LaunchQMmaGemm(t, m.blocks.data(), out, in, x, rows, y, accumulate, nullptr,
+                                 workspace.data(), kWorkspaceFloats, splits);
+            const auto written = workspace.begin() + splits * rows * out;
+            EXPECT_EQ(
+                std::count_if(workspace.begin(), written, [](float v) { return std::isnan(v); }),
+                0);
+            EXPECT_TRUE(std::isnan(*written));
+          },
+          Fp16Values(m), rows, out, in, rng);
+      if (HasFatalFailure()) return;
+    }
+  }
+  // More splits than stages, or partial sums past the workspace, are refused when asked for; the
+  // launcher's own choice falls back to one split when the workspace is short.
+  const Tensor m = RandomMatrix(GgmlType::kQ8_0, 64, 256, rng);
+  alignas(16) static uint16_t x[9 * 256] = {};
+  std::vector<float> y(9 * 64), workspace(kWorkspaceFloats, NAN);
+  auto launch = [&](int64_t floats, int splits) {
+    cuda::LaunchQMmaGemm(GgmlType::kQ8_0, m.blocks.data(), 64, 256, x, 9, y.data(), false, nullptr,
+                         workspace.data(), floats, splits);
+  };
+  EXPECT_THROW(launch(kWorkspaceFloats, 3), std::invalid_argument);
+  EXPECT_THROW(launch(2 * 9 * 64 - 1, 2), std::invalid_argument);
+  ASSERT_EQ(cuda::QMmaSplits(9, 64, 256), 2);
+  launch(2 * 9 * 64 - 1, 0);
+  EXPECT_TRUE(std::isnan(workspace[0]));
+  EXPECT_EQ(y[0], 0.0f);
+  launch(2 * 9 * 64, 0);
+  EXPECT_FALSE(std::isnan(workspace[0]));
+}
+
+// How many splits a product gets: none where the tiles already fill the GPU or one stage is all
+// there is; otherwise enough to reach the target, each with the same number of stages give or
+// take the last's remainder (none empty), within the workspace.
+TEST(QWeightKernelsEmulated, SplitsFillTheGpuWithinTheWorkspace) {
+  EXPECT_EQ(cuda::QMmaSplits(256, 14336, 4096), 1);  // 896 tiles
+  EXPECT_EQ(cuda::QMmaSplits(32, 1024, 96), 1);      // one stage
+  EXPECT_EQ(cuda::QMmaSplits(32, 1024, 4096), 16);   // Llama-3-8B's K: 16 tiles, 32 stages
+  EXPECT_EQ(cuda::QMmaSplits(32, 4096, 4096), 8);    // Q: 64 tiles -> 9 wanted, 4 stages each
+  for (int64_t rows = 9; rows <= 256; rows += 13) {
+    for (int64_t out : {7, 130, 1024, 4096, 14336, 128256}) {
+      for (int64_t in : {96, 288, 4096, 14336}) {
+        const int s = cuda::QMmaSplits(rows, out, in);
+        const int64_t stages = (in + 127) / 128, per = (stages + s - 1) / s;
+        ASSERT_GE(s, 1);
+        ASSERT_LE(s, cuda::kQMmaMaxSplits);
+        ASSERT_LT((s - 1) * per, stages) << rows << " " << out << " " << in;
+        ASSERT_EQ(cuda::QMmaPartialFloats(rows, out, in), s > 1 ? s * rows * out : 0);
+        ASSERT_LE(cuda::QMmaPartialFloats(rows, out, in), kWorkspaceFloats);
+      }
     }
   }
 }
