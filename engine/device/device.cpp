@@ -73,7 +73,8 @@ DeviceMemory QueryDeviceMemory(Device device) {
 }
 
 LoadOptions LoadOptionsFor(Device device) {
-  return {.keep_quantized = true, .keep_cuda_only_types = device == Device::kCuda};
+  const bool cuda = device == Device::kCuda;
+  return {.keep_quantized = true, .keep_cuda_only_types = cuda, .synthetic_values_on_device = cuda};
 }
 
 void PrepareModelForDevice(Model& model, Device device) {

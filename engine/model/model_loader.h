@@ -15,6 +15,9 @@ struct LoadOptions {
   // the CUDA runner multiplies them (the CPU's kernels take Q4_0, Q4_1 and Q8_0; for it the others
   // become fp32).
   bool keep_cuda_only_types = false;
+  // A synthetic model's fp32 values are left for the CUDA runner to generate on the device
+  // (MakeSyntheticModel's values_on_device).
+  bool synthetic_values_on_device = false;
 };
 
 // Dispatches on the path: a directory is a Hugging Face model, a file is GGUF.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,13 @@
 #include "engine/tokenizer/tokenizer_spec.h"
 
 namespace xq {
+
+// The values of a synthetic matrix left for the device to generate: element i (row-major) is
+// scale * SyntheticNoise(seed, stream, i) (kernels/include/synthetic_noise.h).
+struct SyntheticValues {
+  uint64_t seed = 0, stream = 0;
+  float scale = 0.0f;
+};
 
 struct Tensor {
   std::vector<int64_t> shape;  // row-major; matrices are [rows = out, cols = in]
@@ -23,9 +31,12 @@ struct Tensor {
   // blocks hold the CPU kernels' packed layout (PackQWeights) instead of GGML blocks in file
   // order: PackForCpuKernels did this once at load. Read rows with DequantizeMatrixRow.
   bool packed = false;
+  // Neither data nor blocks: a synthetic model's values, which only the CUDA runner generates
+  // (MakeSyntheticModel with values_on_device).
+  std::optional<SyntheticValues> synthetic;
 
   bool quantized() const { return !blocks.empty(); }
-  bool empty() const { return data.empty() && blocks.empty(); }
+  bool empty() const { return data.empty() && blocks.empty() && !synthetic; }
   int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
   int64_t cols() const { return shape.size() < 2 ? 1 : shape[1]; }
 };

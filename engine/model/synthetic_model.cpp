@@ -9,25 +9,12 @@
 #include "engine/model/ggml_types.h"
 #include "engine/model/hf_config.h"
 #include "engine/tokenizer/unicode_util.h"
+#include "kernels/include/synthetic_noise.h"
 #include "kernels/include/thread_pool.h"
 #include "kernels/reference/half.h"
 
 namespace xq {
 namespace {
-
-// 64 random bits from (seed, stream, index) alone (SplitMix64), so tensors fill in parallel and
-// reproducibly.
-uint64_t Bits(uint64_t seed, uint64_t stream, uint64_t index) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ull + stream * 0xD1B54A32D192ED03ull + index;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// Uniform in [-1, 1).
-float Noise(uint64_t seed, uint64_t stream, uint64_t index) {
-  return static_cast<float>(Bits(seed, stream, index) >> 40) * 0x1p-23f - 1.0f;
-}
 
 void PutHalf(uint8_t* p, float v) {
   const uint16_t h = FloatToHalf(v);
@@ -62,7 +49,8 @@ void SyntheticBlock(GgmlType type, float a, uint8_t* b, Random random) {
 
 class Filler {
  public:
-  Filler(uint64_t seed, GgmlType type) : seed_(seed), type_(type) {
+  Filler(uint64_t seed, GgmlType type, bool values_on_device)
+      : seed_(seed), type_(type), values_on_device_(values_on_device) {
     using T = GgmlType;
     if (type != T::kF32 && type != T::kQ8_0 && type != T::kQ4_0 && type != T::kQ4_K &&
         type != T::kQ6_K) {
@@ -79,10 +67,14 @@ class Filler {
     const float scale = std::sqrt(3.0f / static_cast<float>(cols));
     const uint64_t stream = ++stream_;
     if (type_ != GgmlType::kF32) return Blocks(std::move(t), scale, stream);
+    if (values_on_device_) {
+      t.synthetic = SyntheticValues{seed_, stream, scale};
+      return t;
+    }
     t.data.resize(rows * cols);
     const int64_t n = rows * cols;
     ComputePool().ParallelForRanges(n, 1 << 16, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) t.data[i] = scale * Noise(seed_, stream, i);
+      for (int64_t i = begin; i < end; ++i) t.data[i] = scale * SyntheticNoise(seed_, stream, i);
     });
     return t;
   }
@@ -101,7 +93,7 @@ class Filler {
       for (int64_t i = begin; i < end; ++i) {
         auto random = [&](uint8_t* from, uint8_t* to) {
           for (uint8_t* p = from; p < to; p += 8) {
-            const uint64_t bits = Bits(seed_, stream, (i << 8) + (p - from) / 8);
+            const uint64_t bits = SyntheticBits(seed_, stream, (i << 8) + (p - from) / 8);
             std::memcpy(p, &bits, std::min<size_t>(8, to - p));
           }
         };
@@ -121,6 +113,7 @@ class Filler {
  private:
   uint64_t seed_;
   GgmlType type_;
+  bool values_on_device_;
   uint64_t stream_ = 0;
 };
 
@@ -145,7 +138,7 @@ TokenizerSpec SyntheticVocabulary(int64_t vocab_size, const std::string& source)
 }  // namespace
 
 Model MakeSyntheticModel(const std::filesystem::path& config_json, uint64_t seed,
-                         GgmlType matrix_type) {
+                         GgmlType matrix_type, bool values_on_device) {
   Model m;
   m.source = config_json.string() + " (synthetic weights)";
   m.config = ReadHfConfig(config_json);
@@ -153,7 +146,7 @@ Model MakeSyntheticModel(const std::filesystem::path& config_json, uint64_t seed
   m.tokenizer = SyntheticVocabulary(c.vocab_size, config_json.string());
   const int64_t h = c.hidden_size, q = c.num_heads * c.head_dim;
   const int64_t kv = c.num_kv_heads * c.head_dim, ff = c.intermediate_size;
-  Filler fill(seed, matrix_type);
+  Filler fill(seed, matrix_type, values_on_device);
   ModelWeights& w = m.weights;
   w.token_embedding = fill.Matrix(c.vocab_size, h);
   for (int64_t l = 0; l < c.num_layers; ++l) {

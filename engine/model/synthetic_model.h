@@ -16,8 +16,11 @@ namespace xq {
 // `matrix_type` (Q8_0, Q4_0, Q4_K, Q6_K: random quants under fixed scales, spread as the fp32
 // ones; what a quantized GGUF of that shape costs to run). The vocabulary: the 256 byte-level
 // tokens, an end-of-text control token, then placeholders up to the config's vocab_size (which
-// must be at least 257).
+// must be at least 257). values_on_device (fp32 only): the matrices and the embedding hold
+// SyntheticValues instead of data, for the CUDA runner to generate on the device (a Llama-3-8B
+// would otherwise be 32 GB of host memory, and seconds of generating and uploading, per run);
+// such a model runs on CUDA only.
 Model MakeSyntheticModel(const std::filesystem::path& config_json, uint64_t seed = 1,
-                         GgmlType matrix_type = GgmlType::kF32);
+                         GgmlType matrix_type = GgmlType::kF32, bool values_on_device = false);
 
 }  // namespace xq

@@ -84,6 +84,12 @@ void LaunchXqAttention(const XqBatchAttentionParams& p, int64_t rows, int64_t he
 void LaunchBiasAdd(float* x, const float* bias, int64_t rows, int64_t n, cudaStream_t stream);
 //   x: [n] fp32 -> out: [n] fp16 bits (the GEMMs' inputs)
 void LaunchToHalf(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
+// A synthetic model's values: out[i] = scale * SyntheticNoise(seed, stream, i), i < n, as fp32
+// or as fp16 bits (kernels/include/synthetic_noise.h).
+void LaunchSyntheticFill(float* out, int64_t n, uint64_t seed, uint64_t stream, float scale,
+                         cudaStream_t cuda_stream);
+void LaunchSyntheticFill(uint16_t* out, int64_t n, uint64_t seed, uint64_t stream, float scale,
+                         cudaStream_t cuda_stream);
 // Matrices kept in GGML blocks of a type the device decodes (qweight_blocks.cuh: Q4_0, Q4_1,
 // Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K): w is [out, in] in blocks, in a multiple of the block's
 // values; another type throws std::invalid_argument. A few rows at once straight from the blocks:

@@ -50,9 +50,11 @@ Model LoadBenchModel(const BenchModelOptions& options, const LoadOptions& load) 
   }
   if (options.model.empty()) {
     const GgmlType type = SyntheticWeightType(options.synthetic_weights, load);
-    spdlog::info("synthetic model: random {} weights shaped by {}", options.synthetic_weights,
-                 options.synthetic_model);
-    return MakeSyntheticModel(options.synthetic_model, /*seed=*/1, type);
+    const bool on_device = load.synthetic_values_on_device && type == GgmlType::kF32;
+    spdlog::info("synthetic model: random {} weights shaped by {}{}", options.synthetic_weights,
+                 options.synthetic_model, on_device ? ", generated on the device" : "");
+    return MakeSyntheticModel(options.synthetic_model, /*seed=*/1, type,
+                              load.synthetic_values_on_device);
   }
   return LoadModel(options.model, load);
 }

@@ -28,7 +28,9 @@ class Uploader {
 
   void Fp32(const Tensor& t, DeviceBuffer<float>& dst) {
     if (t.empty()) return;
-    if (t.quantized()) {
+    if (t.synthetic) {
+      Generate(t, dst);
+    } else if (t.quantized()) {
       dst.Upload(Dequantized(t), stream_);
     } else {
       dst.Upload(t.data, stream_);
@@ -52,6 +54,12 @@ class Uploader {
       ++w_.quantized;
       w_.bytes += static_cast<int64_t>(dst.blocks.bytes());
       if (multiplied) quantized_.push_back(&dst);
+      return;
+    }
+    if (t.synthetic) {
+      Generate(t, dst.half);
+      ++w_.fp16;
+      w_.bytes += static_cast<int64_t>(dst.half.bytes());
       return;
     }
     std::vector<float> dequantized;
@@ -87,6 +95,16 @@ class Uploader {
   }
 
  private:
+  // A synthetic model's values, generated in place instead of uploaded.
+  template <typename T>
+  void Generate(const Tensor& t, DeviceBuffer<T>& dst) {
+    const int64_t n = t.rows() * t.cols();
+    dst.Reserve(static_cast<size_t>(n));
+    cuda::LaunchSyntheticFill(dst.data(), n, t.synthetic->seed, t.synthetic->stream,
+                              t.synthetic->scale, stream_);
+    CheckCuda(cudaGetLastError(), "generating synthetic weights");
+  }
+
   DeviceWeights& w_;
   cudaStream_t stream_;
   bool keep_quantized_;

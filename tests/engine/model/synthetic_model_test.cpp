@@ -15,6 +15,7 @@
 #include "engine/step/kv_backend.h"
 #include "engine/step/solo_sequence.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "kernels/include/synthetic_noise.h"
 #include "tests/support/temp_dir.h"
 
 namespace xq {
@@ -61,6 +62,31 @@ TEST(SyntheticModel, ItsVocabularyTokenizesAndItsForwardPassStaysFinite) {
     sum_sq += double(x) * x;
   }
   EXPECT_GT(sum_sq, 0.0);
+}
+
+// Values left for the CUDA device describe exactly what the host would have generated: the
+// scale and stream of each matrix and of the embedding; norms stay in memory, as do blocks.
+TEST(SyntheticModel, ValuesOnTheDeviceAreTheHostsValuesDescribed) {
+  const Model host = MakeSyntheticModel(kConfig, 5);
+  const Model deferred = MakeSyntheticModel(kConfig, 5, GgmlType::kF32, /*values_on_device=*/true);
+  auto same = [](const Tensor& h, const Tensor& d) {
+    ASSERT_TRUE(d.synthetic.has_value());
+    EXPECT_TRUE(d.data.empty());
+    EXPECT_FALSE(d.empty());
+    EXPECT_EQ(d.shape, h.shape);
+    for (int64_t i : {int64_t{0}, int64_t{1}, h.rows() * h.cols() - 1}) {
+      EXPECT_EQ(h.data[i],
+                d.synthetic->scale * SyntheticNoise(d.synthetic->seed, d.synthetic->stream, i))
+          << i;
+    }
+  };
+  same(host.weights.token_embedding, deferred.weights.token_embedding);
+  same(host.weights.layers[3].wk, deferred.weights.layers[3].wk);
+  same(host.weights.layers[29].w_down, deferred.weights.layers[29].w_down);
+  EXPECT_EQ(deferred.weights.layers[3].attn_norm.data, host.weights.layers[3].attn_norm.data);
+  EXPECT_TRUE(deferred.weights.output.empty()) << "tied: the embedding is the output matrix";
+  EXPECT_TRUE(
+      MakeSyntheticModel(kConfig, 5, GgmlType::kQ8_0, true).weights.layers[0].wq.quantized());
 }
 
 // Matrices in GGML blocks (what a quantized GGUF of the shape costs to run): random quants under

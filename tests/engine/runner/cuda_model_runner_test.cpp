@@ -13,6 +13,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <span>
@@ -20,6 +21,8 @@
 #include <vector>
 
 #include "engine/common/error.h"
+#include "engine/model/synthetic_model.h"
+#include "engine/runner/cpu_model_runner.h"
 #include "engine/runner/gpu_memory.h"
 #include "engine/sampling/logits_processor.h"
 #include "engine/sampling/sampler.h"
@@ -28,6 +31,7 @@
 #include "engine/step/solo_sequence.h"
 #include "kernels/reference/half.h"
 #include "tests/support/kv_test_backend.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
 namespace xq {
@@ -276,6 +280,31 @@ TEST(CudaRunnerBatch, RaggedBatchEqualsOneSequenceAtATime) {
   EXPECT_LT(MaxAbsDiff(got(2), row(ref_b, 12)), bound);
   for (SequenceKv* s : {&sa, &sb}) kv.kv->Release(*s);
   EXPECT_EQ(kv.kv->CheckInvariants(), "");
+}
+
+// A synthetic model whose values the device generates runs exactly as the same model generated
+// on the host and uploaded (bitwise the same fp16 matrices and fp32 embedding); the CPU runner
+// refuses it.
+TEST(CudaRunnerSynthetic, ValuesGeneratedOnTheDeviceAreTheUploadedOnes) {
+  const test::TempDir dir;
+  const auto config = dir / "config.json";
+  std::ofstream(config) << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+      "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 300,
+      "max_position_embeddings": 512, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+      "hidden_act": "silu", "tie_word_embeddings": false})";
+  const Model host = MakeSyntheticModel(config);
+  const Model device = MakeSyntheticModel(config, 1, GgmlType::kF32, /*values_on_device=*/true);
+  ASSERT_TRUE(device.weights.layers[1].w_down.synthetic.has_value());
+  ASSERT_TRUE(device.weights.token_embedding.data.empty());
+  const auto specs = test::UniformSpecs(host.config.num_layers, 2, 2, true, 0.1f);
+  KvBackend uploaded = OnCuda(test::MakeTestBackend(host, specs, kBlock, 8), host);
+  KvBackend generated = OnCuda(test::MakeTestBackend(host, specs, kBlock, 8), device);
+  const auto tokens = test::RandomTokens(20, host.config.vocab_size, 5);
+  EXPECT_EQ(test::RunTokens(generated, tokens, 7), test::RunTokens(uploaded, tokens, 7));
+  EXPECT_EQ(dynamic_cast<const CudaModelRunner&>(*generated.runner).weight_bytes(),
+            dynamic_cast<const CudaModelRunner&>(*uploaded.runner).weight_bytes());
+  EXPECT_THROW(CpuModelRunner{device}, Error);
 }
 
 TEST(CudaRunnerValidation, RejectsABadBlockIdBeforeAnyKernelRuns) {

@@ -21,6 +21,7 @@
 #include "kernels/cuda/rotate_heads.cuh"
 #include "kernels/cuda/sample_tokens.cuh"
 #include "kernels/cuda/silu_mul.cuh"
+#include "kernels/cuda/synthetic_fill.cuh"
 #include "kernels/cuda/to_half.cuh"
 #include "kernels/reference/half.h"
 
@@ -99,6 +100,26 @@ TEST(CudaKernelsEmulated, ToHalfRoundsAsTheReference) {
   std::vector<uint16_t> got(n, 0xFFFF);
   simt::Launch(dim3(3), dim3(64), 0, cuda::ToHalfKernel, x.data(), got.data(), n);
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], FloatToHalf(x[i])) << x[i];
+}
+
+// A synthetic model's values on the device are the host's bit for bit, as fp32 and rounded to
+// fp16; the grid covers fewer threads than elements (grid-stride).
+TEST(CudaKernelsEmulated, SyntheticFillGeneratesTheHostsValues) {
+  const int64_t n = 1000;
+  const uint64_t seed = 3, stream = 17;
+  const float scale = 0.0625f * 1.7f;
+  std::vector<float> got(n, NAN);
+  std::vector<uint16_t> halves(n, 0xFFFF);
+  simt::Launch(dim3(3), dim3(64), 0, cuda::SyntheticFillKernel<float>, got.data(), n, seed, stream,
+               scale);
+  simt::Launch(dim3(2), dim3(96), 0, cuda::SyntheticFillKernel<uint16_t>, halves.data(), n, seed,
+               stream, scale);
+  for (int64_t i = 0; i < n; ++i) {
+    const float want = scale * SyntheticNoise(seed, stream, static_cast<uint64_t>(i));
+    ASSERT_EQ(got[i], want) << i;
+    ASSERT_EQ(halves[i], FloatToHalf(want)) << i;
+  }
+  EXPECT_NE(got[0], got[1]);
 }
 
 // The same butterflies as the CPU runner's RotateHeads, so the rows both backends cache agree bit
