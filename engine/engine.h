@@ -56,6 +56,12 @@ struct EngineStats {
   int32_t max_concurrent_sequences = 0;       // most sequences holding KV at once so far
   int32_t max_concurrent_full_sequences = 0;  // of those, most holding their whole prompt
   int64_t requests_finished = 0;
+  // Steps the runner failed (their requests ended with an error), and how many of the latest
+  // failed in a row (0 once one succeeds), with the last one's error: a device that fails every
+  // step (a lost GPU) shows here, and /health reports it.
+  int64_t failed_steps = 0;
+  int32_t consecutive_failed_steps = 0;
+  std::string last_step_error;
 };
 
 // Submit refuses the request: bad parameters, or a prompt that can never fit (xq::Error, with

@@ -334,6 +334,9 @@ bool EngineLoop::Step() {
     CheckRunnerSamples(plan.inputs);
   } catch (const std::exception& e) {
     spdlog::error("engine step failed: {}", e.what());
+    ++failed_steps_;
+    ++consecutive_failed_steps_;
+    last_step_error_ = e.what();
     std::vector<int64_t> ids;
     for (const ScheduledChunk& c : plan.chunks) ids.push_back(c.seq_id);
     FailRequests(ids, std::string("internal error: ") + e.what());
@@ -342,6 +345,7 @@ bool EngineLoop::Step() {
   }
   scheduler_->Complete(plan);
   ++steps_;
+  consecutive_failed_steps_ = 0;
   const auto t_sample = Clock::now();
 
   const int64_t vocab = model_.config.vocab_size;
@@ -516,6 +520,9 @@ EngineStats EngineLoop::Stats() const {
   s.max_concurrent_sequences = sched.max_running;
   s.max_concurrent_full_sequences = sched.max_running_full;
   s.requests_finished = finished_;
+  s.failed_steps = failed_steps_;
+  s.consecutive_failed_steps = consecutive_failed_steps_;
+  s.last_step_error = last_step_error_;
   return s;
 }
 

@@ -115,6 +115,9 @@ class EngineLoop {
   std::vector<float> logits_;
   std::vector<BlockCopy> copies_;  // forks' block copies, done before the next step
   int64_t prompt_tokens_ = 0, generation_tokens_ = 0, steps_ = 0, finished_ = 0;
+  int64_t failed_steps_ = 0;
+  int32_t consecutive_failed_steps_ = 0;
+  std::string last_step_error_;
 };
 
 }  // namespace xq

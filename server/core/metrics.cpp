@@ -139,6 +139,9 @@ std::string ServerMetrics::Render(const std::optional<EngineStats>& stats,
           static_cast<double>(s.generation_tokens), "counter");
     Gauge(out, "xquant_engine_steps_total", "Engine steps run", labels,
           static_cast<double>(s.steps), "counter");
+    Gauge(out, "xquant_engine_failed_steps_total",
+          "Engine steps the runner failed (their requests ended with an error)", labels,
+          static_cast<double>(s.failed_steps), "counter");
   }
   ttft_.Render("xquant_time_to_first_token_seconds", "Time from arrival to the first token", out);
   tpot_.Render("xquant_time_per_output_token_seconds",

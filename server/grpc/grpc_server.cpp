@@ -8,6 +8,7 @@
 
 #include "engine/common/error.h"
 #include "engine/kv/kv_budget.h"
+#include "server/core/health_watcher.h"
 #include "server/grpc/inference_service.h"
 
 namespace xq {
@@ -26,6 +27,7 @@ struct GrpcServer::Impl {
   ServerConfig config;
   InferenceService service;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<HealthWatcher> watcher;  // while ready: health follows the engine
   bool stopped = false;
 };
 
@@ -60,11 +62,14 @@ int GrpcServer::Start() {
 }
 
 void GrpcServer::SetReady(ServingModel model) {
+  Engine* engine = model.engine;
   impl_->service.SetReady(std::move(model));
-  impl_->SetServing(true);
+  impl_->watcher = std::make_unique<HealthWatcher>([engine] { return engine->Stats(); },
+                                                   [this](bool s) { impl_->SetServing(s); });
 }
 
 void GrpcServer::SetDraining() {
+  impl_->watcher.reset();
   impl_->service.SetDraining();
   impl_->SetServing(false);
 }
@@ -74,6 +79,7 @@ bool GrpcServer::WaitGenerationsDone(std::chrono::milliseconds timeout) const {
 }
 
 void GrpcServer::Stop(std::chrono::milliseconds grace) {
+  impl_->watcher.reset();
   if (!impl_->server || impl_->stopped) return;
   impl_->stopped = true;
   impl_->server->Shutdown(std::chrono::system_clock::now() + grace);

@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "engine/kv/kv_budget.h"
 #include "server/core/api_key.h"
+#include "server/core/health.h"
 #include "server/core/json_fields.h"
 #include "server/core/request_id.h"
-#include "server/http/transport/body_inflater.h"
 #include "server/http/request_precheck.h"
+#include "server/http/transport/body_inflater.h"
 
 namespace xq {
 namespace {
@@ -124,15 +127,12 @@ void HttpServer::RegisterRoutes() {
   router_.AddPattern("OPTIONS", ".*", RouteCost::kQuick,
                      [&ctx](HttpRequest& req, HttpResponse& res) { ctx.cors.Preflight(req, res); });
   router_.Add("GET", "/health", RouteCost::kQuick, [&ctx](HttpRequest&, HttpResponse& res) {
-    switch (ctx.state()) {
-      case ServerState::kReady:
-        return SendJson(res, {{"status", "ok"}});
-      case ServerState::kLoading:
-        res.SetHeader("Retry-After", std::to_string(ctx.config.retry_after_s));
-        return SendJson(res, {{"status", "loading"}}, 503);
-      case ServerState::kDraining:
-        return SendJson(res, {{"status", "shutting_down"}}, 503);
-    }
+    const ServingModel* m = ctx.model();
+    std::optional<EngineStats> stats;
+    if (m) stats = m->engine->Stats();
+    const HealthReply reply = CheckHealth(ctx.state(), stats ? &*stats : nullptr);
+    if (reply.retry_later) res.SetHeader("Retry-After", std::to_string(ctx.config.retry_after_s));
+    SendJson(res, reply.body, reply.status);
   });
   router_.Add("GET", "/metrics", RouteCost::kQuick,
               Guarded(ctx, [&ctx](HttpRequest&, HttpResponse& res) {

@@ -3,6 +3,7 @@
 // every output is known in advance and any block-table mistake changes it.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -359,6 +360,68 @@ TEST(EngineQueueBound, HoldsWhileTheLoopTakesARequestIn) {
   EXPECT_THROW(engine.Submit(request("fourth", 1)), EngineBusy);
   running->Cancel();
   EXPECT_EQ(test::Drain(*waiting).copies.at(0).tokens.size(), 1u);
+}
+
+// A fake runner that fails its next `fail_next` steps, as a device that lost its GPU would.
+class FailingFakeRunner : public test::FakeRunner {
+ public:
+  using FakeRunner::FakeRunner;
+  void Execute(const BatchInputs& in, std::vector<float>& logits) override {
+    if (fail_next > 0) {
+      --fail_next;
+      throw std::runtime_error("device lost");
+    }
+    FakeRunner::Execute(in, logits);
+  }
+  std::atomic<int> fail_next{0};
+};
+
+// A step the runner fails ends its requests with the error (nothing waits forever, no KV block
+// leaks) and the engine goes on serving; its stats count the failures, and those in a row until
+// a step succeeds (what /health reads).
+TEST(EngineStepFailures, EndTheirRequestsAndAreCountedUntilAStepSucceeds) {
+  const Model model = test::MakeTinyModel();
+  test::TempDir dir;
+  const std::string profile = (dir.path() / "profile.json").string();
+  std::ofstream(profile) << R"({"name": "fake-fp16", "block_tokens": 8, "recent_window": 0,
+      "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})";
+  EngineConfig c;
+  c.kv_profile = profile;
+  c.kv_cache_bytes = 1 << 20;
+  auto owned = std::make_unique<FailingFakeRunner>(model.config.vocab_size);
+  FailingFakeRunner& runner = *owned;
+  runner.fail_next = 2;
+  Engine engine(model, c, std::move(owned));
+  auto request = [](const std::string& id) {
+    GenerateRequest r;
+    r.id = id;
+    r.prompt = {5, 6, 7, 8, 9};
+    r.params.temperature = 0.0f;
+    r.params.ignore_eos = true;
+    r.params.max_tokens = 4;
+    return r;
+  };
+  for (const char* id : {"first", "second"}) {
+    const test::RequestResult failed = test::Drain(*engine.Submit(request(id)));
+    EXPECT_EQ(failed.error, "internal error: device lost") << id;
+    ASSERT_EQ(failed.copies.size(), 1u);
+    EXPECT_EQ(failed.copies[0].finish, FinishKind::kError);
+    ASSERT_TRUE(engine.WaitIdle(std::chrono::seconds(10)));
+  }
+  EngineStats stats = engine.Stats();
+  EXPECT_EQ(stats.failed_steps, 2);
+  EXPECT_EQ(stats.consecutive_failed_steps, 2);
+  EXPECT_EQ(stats.last_step_error, "device lost");
+  EXPECT_EQ(stats.kv_blocks_used, 0);
+  const test::RequestResult served = test::Drain(*engine.Submit(request("third")));
+  EXPECT_EQ(served.error, "");
+  EXPECT_EQ(served.copies.at(0).tokens,
+            test::FakeContinuation({5, 6, 7, 8, 9}, 4, model.config.vocab_size));
+  ASSERT_TRUE(engine.WaitIdle(std::chrono::seconds(10)));
+  stats = engine.Stats();
+  EXPECT_EQ(stats.failed_steps, 2);
+  EXPECT_EQ(stats.consecutive_failed_steps, 0);
+  EXPECT_EQ(engine.CheckInvariants(), "");
 }
 
 }  // namespace
