@@ -62,6 +62,10 @@ void Engine::Run() {
     if (abort_all) {
       loop_->AbortAll();
     } else {
+      {
+        std::lock_guard lock(mutex_);
+        step_started_ = std::chrono::steady_clock::now();
+      }
       loop_->Step();
     }
     PublishStats();
@@ -78,6 +82,7 @@ void Engine::PublishStats() {
     waiting_ = stats.waiting_requests;  // queued in the loop
     stats.waiting_requests += static_cast<int32_t>(inbox_.size());
     stats_ = stats;
+    step_started_.reset();
     idle = idle_now_ = loop_->idle() && inbox_.empty();
   }
   if (idle) idle_.notify_all();
@@ -85,7 +90,12 @@ void Engine::PublishStats() {
 
 EngineStats Engine::Stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  EngineStats s = stats_;
+  if (step_started_) {
+    s.running_step_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - *step_started_).count();
+  }
+  return s;
 }
 
 void Engine::StopAccepting() {

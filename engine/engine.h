@@ -3,10 +3,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +64,8 @@ struct EngineStats {
   int64_t failed_steps = 0;
   int32_t consecutive_failed_steps = 0;
   std::string last_step_error;
+  // How long the step running now has taken (0 between steps): a device that hangs shows here.
+  double running_step_seconds = 0;
 };
 
 // Submit refuses the request: bad parameters, or a prompt that can never fit (xq::Error, with
@@ -122,6 +126,7 @@ class Engine {
   bool accepting_ = true;
   bool stop_ = false;
   bool abort_all_ = false;
+  std::optional<std::chrono::steady_clock::time_point> step_started_;  // while a step runs
   bool idle_now_ = true;
   int32_t waiting_ = 0;  // queued in the loop as of the last step, plus those taken in since
   EngineStats stats_;    // snapshot after the last step

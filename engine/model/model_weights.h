@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +60,17 @@ struct ModelWeights {
   // empty when the config's rope_scaling describes the frequencies.
   Tensor rope_freq_factors;
 };
+
+// Whether any tensor holds SyntheticValues instead of data (only the CUDA runner generates them).
+inline bool HasSyntheticValues(const ModelWeights& w) {
+  bool any = w.token_embedding.synthetic || w.output.synthetic;
+  for (const LayerWeights& l : w.layers) {
+    for (const Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      any = any || t->synthetic;
+    }
+  }
+  return any;
+}
 
 // A loaded model: hyperparameters, weights and tokenizer description.
 struct Model {

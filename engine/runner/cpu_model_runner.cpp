@@ -119,7 +119,7 @@ void SiluMul(float* gate, const float* up, int64_t n) {
 
 CpuModelRunner::CpuModelRunner(const Model& model) : model_(model) {
   if (model.config.head_dim > 1024) throw Error(model.source + ": head_dim above 1024");
-  if (model.weights.token_embedding.synthetic) {
+  if (HasSyntheticValues(model.weights)) {
     throw Error(model.source + ": its values are left for the CUDA device to generate; the CPU " +
                 "runner needs them in memory");
   }

@@ -41,8 +41,10 @@ void LaunchQMmaGemm(GgmlType type, const uint8_t* w, int64_t out, int64_t in, co
   if (chosen) splits = QMmaSplits(rows, out, in);
   const bool fits = workspace != nullptr && splits * rows * out <= workspace_floats;
   if (chosen && !fits) splits = 1;
+  // Split z takes stages [z per, (z + 1) per) (QMmaSplitInputs): the last must get one.
   const int64_t stages = (in + kQMmaStage - 1) / kQMmaStage;
-  if (splits > 1 && (splits > stages || !fits)) {
+  const int64_t per = (stages + splits - 1) / splits;
+  if (splits > 1 && ((splits - 1) * per >= stages || !fits)) {
     throw std::invalid_argument("quantized GEMM: " + std::to_string(splits) +
                                 " splits need a stage each and room in the workspace");
   }

@@ -153,6 +153,9 @@ void RunServe(const ServeOptions& o) {
     engine_config.kv_cache_bytes = KvCacheBytesForUtilization(config, model, device);
   }
   Engine engine(model, engine_config, std::move(runner));
+  // gRPC's health watcher reads the engine: it stops before the engine goes, however this ends.
+  const std::unique_ptr<GrpcServer, void (*)(GrpcServer*)> stop_watching(
+      grpc.get(), [](GrpcServer* g) { g->StopWatchingEngine(); });
   ServingModel serving;
   serving.engine = &engine;
   serving.tokenizer = &tokenizer;

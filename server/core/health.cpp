@@ -20,6 +20,14 @@ HealthReply CheckHealth(ServerState state, const EngineStats* stats) {
                            " engine steps failed: " + stats->last_step_error}},
             false};
   }
+  if (stats && stats->running_step_seconds >= kHungStepSeconds) {
+    return {
+        503,
+        {{"status", "unhealthy"},
+         {"error", "an engine step has been running for " +
+                       std::to_string(static_cast<int64_t>(stats->running_step_seconds)) + " s"}},
+        false};
+  }
   return {200, {{"status", "ok"}}, false};
 }
 

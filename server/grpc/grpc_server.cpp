@@ -8,6 +8,7 @@
 
 #include "engine/common/error.h"
 #include "engine/kv/kv_budget.h"
+#include "server/core/health.h"
 #include "server/core/health_watcher.h"
 #include "server/grpc/inference_service.h"
 
@@ -64,12 +65,17 @@ int GrpcServer::Start() {
 void GrpcServer::SetReady(ServingModel model) {
   Engine* engine = model.engine;
   impl_->service.SetReady(std::move(model));
+  // SERVING before this returns (as /health turns 200), then following the engine.
+  const EngineStats stats = engine->Stats();
+  impl_->SetServing(CheckHealth(ServerState::kReady, &stats).status == 200);
   impl_->watcher = std::make_unique<HealthWatcher>([engine] { return engine->Stats(); },
                                                    [this](bool s) { impl_->SetServing(s); });
 }
 
+void GrpcServer::StopWatchingEngine() { impl_->watcher.reset(); }
+
 void GrpcServer::SetDraining() {
-  impl_->watcher.reset();
+  StopWatchingEngine();
   impl_->service.SetDraining();
   impl_->SetServing(false);
 }
@@ -79,7 +85,7 @@ bool GrpcServer::WaitGenerationsDone(std::chrono::milliseconds timeout) const {
 }
 
 void GrpcServer::Stop(std::chrono::milliseconds grace) {
-  impl_->watcher.reset();
+  StopWatchingEngine();
   if (!impl_->server || impl_->stopped) return;
   impl_->stopped = true;
   impl_->server->Shutdown(std::chrono::system_clock::now() + grace);

@@ -28,7 +28,10 @@ class GrpcServer {
   // Binds config.host:config.grpc_port and serves on gRPC's threads. Returns the bound port;
   // throws xq::Error naming grpc_port when binding fails.
   int Start();
+  // Serves `model`; health follows its engine (server/core/health.h) until SetDraining, Stop or
+  // StopWatchingEngine, one of which must come before the engine is destroyed.
   void SetReady(ServingModel model);
+  void StopWatchingEngine();
   // Health turns NOT_SERVING and new generations get UNAVAILABLE.
   void SetDraining();
   // Waits until no Generate stream is being written, at most `timeout`; true when none is.

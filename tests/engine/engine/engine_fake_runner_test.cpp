@@ -424,5 +424,38 @@ TEST(EngineStepFailures, EndTheirRequestsAndAreCountedUntilAStepSucceeds) {
   EXPECT_EQ(engine.CheckInvariants(), "");
 }
 
+// While a step runs, the stats say for how long (what /health reads to find a hung device);
+// between steps, 0.
+TEST(EngineStepFailures, ARunningStepReportsHowLongItHasRun) {
+  const Model model = test::MakeTinyModel();
+  test::TempDir dir;
+  const std::string profile = (dir.path() / "profile.json").string();
+  std::ofstream(profile) << R"({"name": "fake-fp16", "block_tokens": 8, "recent_window": 0,
+      "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})";
+  EngineConfig c;
+  c.kv_profile = profile;
+  c.kv_cache_bytes = 1 << 20;
+  auto owned = std::make_unique<test::FakeRunner>(model.config.vocab_size);
+  test::FakeRunner& runner = *owned;
+  Engine engine(model, c, std::move(owned));
+  EXPECT_EQ(engine.Stats().running_step_seconds, 0.0);
+  runner.Hold();
+  GenerateRequest r;
+  r.id = "held";
+  r.prompt = {5, 6, 7};
+  r.params.max_tokens = 2;
+  auto stream = engine.Submit(r);
+  double seconds = 0;
+  for (int i = 0; i < 2000 && seconds < 0.05; ++i) {
+    std::this_thread::sleep_for(1ms);
+    seconds = engine.Stats().running_step_seconds;
+  }
+  EXPECT_GE(seconds, 0.05);
+  runner.Release();
+  EXPECT_EQ(test::Drain(*stream).error, "");
+  ASSERT_TRUE(engine.WaitIdle(std::chrono::seconds(10)));
+  EXPECT_EQ(engine.Stats().running_step_seconds, 0.0);
+}
+
 }  // namespace
 }  // namespace xq

@@ -188,7 +188,14 @@ TEST(QWeightKernelsEmulated, SplitTensorCoreGemmAddsEverySplitsSums) {
     cuda::LaunchQMmaGemm(GgmlType::kQ8_0, m.blocks.data(), 64, 256, x, 9, y.data(), false, nullptr,
                          workspace.data(), floats, splits);
   };
-  EXPECT_THROW(launch(kWorkspaceFloats, 3), std::invalid_argument);
+  EXPECT_THROW(launch(kWorkspaceFloats, 3), std::invalid_argument);  // 2 stages
+  const Tensor five = RandomMatrix(GgmlType::kQ8_0, 64, 640, rng);   // 5 stages: 4 splits of 2
+  std::vector<uint16_t> x5(9 * 640);
+  EXPECT_THROW(
+      cuda::LaunchQMmaGemm(GgmlType::kQ8_0, five.blocks.data(), 64, 640, x5.data(), 9, y.data(),
+                           false, nullptr, workspace.data(), kWorkspaceFloats, 4),
+      std::invalid_argument)
+      << "the fourth split would have no stage";
   EXPECT_THROW(launch(2 * 9 * 64 - 1, 2), std::invalid_argument);
   ASSERT_EQ(cuda::QMmaSplits(9, 64, 256), 2);
   launch(2 * 9 * 64 - 1, 0);

@@ -25,6 +25,14 @@ TEST(Health, FollowsTheServersStateAndTheEnginesFailedSteps) {
   EXPECT_EQ(sick.body["status"], "unhealthy");
   EXPECT_EQ(sick.body["error"], "the last 3 engine steps failed: CUDA: out of memory");
   EXPECT_FALSE(sick.retry_later);
+  // A step that never ends (a hung device), even with no failure.
+  stats.consecutive_failed_steps = 0;
+  stats.running_step_seconds = kHungStepSeconds - 1;
+  EXPECT_EQ(CheckHealth(ServerState::kReady, &stats).status, 200);
+  stats.running_step_seconds = kHungStepSeconds + 1;
+  const HealthReply hung = CheckHealth(ServerState::kReady, &stats);
+  EXPECT_EQ(hung.status, 503);
+  EXPECT_EQ(hung.body["error"], "an engine step has been running for 601 s");
 }
 
 }  // namespace
