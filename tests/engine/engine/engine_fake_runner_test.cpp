@@ -314,6 +314,17 @@ TEST(EngineConfigErrors, AContextLongerThanTheModelsIsRefusedNotClamped) {
   }
 }
 
+// An fp16 cache of 8-token blocks in 1 MiB, its profile written into `dir`.
+EngineConfig Fp16FakeConfig(const test::TempDir& dir) {
+  const std::string profile = (dir.path() / "profile.json").string();
+  std::ofstream(profile) << R"({"name": "fake-fp16", "block_tokens": 8, "recent_window": 0,
+      "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})";
+  EngineConfig c;
+  c.kv_profile = profile;
+  c.kv_cache_bytes = 1 << 20;
+  return c;
+}
+
 // A fake runner whose steps take long enough to submit during one.
 class SlowFakeRunner : public test::FakeRunner {
  public:
@@ -330,12 +341,7 @@ class SlowFakeRunner : public test::FakeRunner {
 TEST(EngineQueueBound, HoldsWhileTheLoopTakesARequestIn) {
   const Model model = test::MakeTinyModel();
   test::TempDir dir;
-  const std::string profile = (dir.path() / "profile.json").string();
-  std::ofstream(profile) << R"({"name": "fake-fp16", "block_tokens": 8, "recent_window": 0,
-      "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})";
-  EngineConfig c;
-  c.kv_profile = profile;
-  c.kv_cache_bytes = 1 << 20;
+  EngineConfig c = Fp16FakeConfig(dir);
   c.max_num_seqs = 1;
   c.max_num_batched_tokens = 48;
   c.max_waiting_requests = 1;
@@ -382,12 +388,7 @@ class FailingFakeRunner : public test::FakeRunner {
 TEST(EngineStepFailures, EndTheirRequestsAndAreCountedUntilAStepSucceeds) {
   const Model model = test::MakeTinyModel();
   test::TempDir dir;
-  const std::string profile = (dir.path() / "profile.json").string();
-  std::ofstream(profile) << R"({"name": "fake-fp16", "block_tokens": 8, "recent_window": 0,
-      "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})";
-  EngineConfig c;
-  c.kv_profile = profile;
-  c.kv_cache_bytes = 1 << 20;
+  EngineConfig c = Fp16FakeConfig(dir);
   auto owned = std::make_unique<FailingFakeRunner>(model.config.vocab_size);
   FailingFakeRunner& runner = *owned;
   runner.fail_next = 2;
@@ -429,12 +430,7 @@ TEST(EngineStepFailures, EndTheirRequestsAndAreCountedUntilAStepSucceeds) {
 TEST(EngineStepFailures, ARunningStepReportsHowLongItHasRun) {
   const Model model = test::MakeTinyModel();
   test::TempDir dir;
-  const std::string profile = (dir.path() / "profile.json").string();
-  std::ofstream(profile) << R"({"name": "fake-fp16", "block_tokens": 8, "recent_window": 0,
-      "calibration": false, "keys": {"bits": 16}, "values": {"bits": 16}})";
-  EngineConfig c;
-  c.kv_profile = profile;
-  c.kv_cache_bytes = 1 << 20;
+  EngineConfig c = Fp16FakeConfig(dir);
   auto owned = std::make_unique<test::FakeRunner>(model.config.vocab_size);
   test::FakeRunner& runner = *owned;
   Engine engine(model, c, std::move(owned));

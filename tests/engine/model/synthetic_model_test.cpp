@@ -6,17 +6,20 @@
 
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "engine/common/error.h"
 #include "engine/model/dequantize.h"
+#include "engine/model/hf_config.h"
 #include "engine/runner/cpu_model_runner.h"
 #include "engine/step/kv_backend.h"
 #include "engine/step/solo_sequence.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "kernels/include/synthetic_noise.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/tiny_model.h"
 
 namespace xq {
 namespace {
@@ -96,11 +99,7 @@ TEST(SyntheticModel, ValuesOnTheDeviceAreTheHostsValuesDescribed) {
 TEST(SyntheticModel, MatricesInBlocksSpreadLikeTheFp32Ones) {
   const test::TempDir dir;
   const auto small = dir / "config.json";
-  std::ofstream(small) << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
-      "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 300,
-      "max_position_embeddings": 512, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
-      "hidden_act": "silu", "tie_word_embeddings": false})";
+  std::ofstream(small) << HfConfigToJson(test::MakeTinyModel({.hidden_size = 256}).config);
   for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
     SCOPED_TRACE(GgmlTypeName(static_cast<uint32_t>(type)));
     const Model m = MakeSyntheticModel(small, 1, type);

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 #include <span>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "engine/common/error.h"
+#include "engine/model/hf_config.h"
 #include "engine/model/synthetic_model.h"
 #include "engine/runner/cpu_model_runner.h"
 #include "engine/runner/gpu_memory.h"
@@ -288,11 +290,7 @@ TEST(CudaRunnerBatch, RaggedBatchEqualsOneSequenceAtATime) {
 TEST(CudaRunnerSynthetic, ValuesGeneratedOnTheDeviceAreTheUploadedOnes) {
   const test::TempDir dir;
   const auto config = dir / "config.json";
-  std::ofstream(config) << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
-      "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-      "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 300,
-      "max_position_embeddings": 512, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
-      "hidden_act": "silu", "tie_word_embeddings": false})";
+  std::ofstream(config) << HfConfigToJson(test::MakeTinyModel().config);
   const Model host = MakeSyntheticModel(config);
   const Model device = MakeSyntheticModel(config, 1, GgmlType::kF32, /*values_on_device=*/true);
   ASSERT_TRUE(device.weights.layers[1].w_down.synthetic.has_value());
