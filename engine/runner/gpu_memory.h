@@ -9,7 +9,10 @@
 
 namespace xq {
 
-// What cuBLAS's workspace, kernel launch state and allocator slack take besides the buffers.
+// What the step's buffers leave out: CUDA graphs' executables, the graph padding's scratch window
+// block, kernel launch state and allocator slack. (The runner's fixed allocations, cuBLAS's
+// workspace, the dequantization scratch and the split GEMM's partial sums, are made with the
+// weights, so they are in the memory already in use when the split is taken.)
 inline constexpr int64_t kActivationMargin = int64_t{256} << 20;
 
 // The CUDA runner computes logits rows this many at a time (a prefill chunk scored for prompt
