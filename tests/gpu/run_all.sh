@@ -140,6 +140,32 @@ agreement = {s["step"]: s["results"][0]["top1_agreement_clear"] for s in summary
 if agreement:
     summary["teacher_forced_top1_clear"] = agreement
     summary["teacher_forced_top1_clear_at_least_99"] = min(agreement.values()) >= 0.99
+# The ratios, each from two steps of this one run (absent when either failed).
+by_step = {s["step"]: s["results"][0] for s in summary["steps"] if s["rc"] == 0 and s.get("results")}
+def ratio(a, b, key, key_b=None):
+    x, y = by_step.get(a, {}).get(key), by_step.get(b, {}).get(key_b or key)
+    return round(x / y, 3) if isinstance(x, (int, float)) and isinstance(y, (int, float)) and y else None
+ratios = {
+    "default_decode_cuda_over_cpu": ratio("bench_cuda", "bench_cpu", "decode_tps"),
+    "default_prefill_2k_cuda_over_cpu": ratio("bench_cuda", "bench_cpu", "prefill_tps"),
+    "default_decode_graphs_over_eager": ratio("bench_cuda", "bench_cuda_eager", "decode_tps"),
+    "default_decode_blocks_over_fp16_weights": ratio("bench_cuda", "bench_cuda_fp16_weights", "decode_tps"),
+    "default_engine_graphs_over_eager": ratio("engine_default_graphs", "engine_default_eager", "output_tokens_per_s"),
+    "synthetic_decode_graphs_over_eager": ratio("synthetic_batch1", "synthetic_batch1_eager", "decode_tps"),
+    "synthetic_decode_q4_k_over_fp16": ratio("synthetic_batch1_q4_k", "synthetic_batch1", "decode_tps"),
+    "synthetic_prefill_8k_tensor_over_cuda_cores": ratio("synthetic_prefill_8k", "synthetic_prefill_8k_cuda_cores", "prefill_tps"),
+    "synthetic_engine_xquant_over_fp16_tokens_per_s": ratio("synthetic_engine_xquant-1.38", "synthetic_engine_fp16", "output_tokens_per_s"),
+    "synthetic_engine_xquant_over_fp16_concurrent_sequences": ratio("synthetic_engine_xquant-1.38", "synthetic_engine_fp16", "max_concurrent_sequences"),
+}
+for device in ("cuda", "cpu"):  # TTFT of a 2K prompt: its prefill at the measured rate
+    tps = by_step.get(f"bench_{device}", {}).get("prefill_tps")
+    ratios[f"default_ttft_2k_{device}_s"] = round(2048 / tps, 4) if tps else None
+qgemm = [r for s in summary["steps"] if s["step"] == "qgemm" for r in s.get("results", [])]
+splits = [r["us_tensor_core_unsplit"] / r["us_tensor_core"] for r in qgemm
+          if r.get("tensor_core_splits", 1) > 1 and r.get("us_tensor_core")]
+if splits:
+    ratios["qgemm_split_over_unsplit_best_worst"] = [round(max(splits), 3), round(min(splits), 3)]
+summary["ratios"] = {k: v for k, v in ratios.items() if v is not None}
 (out / "gpu_summary.json").write_text(json.dumps(summary, indent=2))
 print(json.dumps(summary, indent=2))
 PY
