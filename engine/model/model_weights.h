@@ -63,13 +63,13 @@ struct ModelWeights {
 
 // Whether any tensor holds SyntheticValues instead of data (only the CUDA runner generates them).
 inline bool HasSyntheticValues(const ModelWeights& w) {
-  bool any = w.token_embedding.synthetic || w.output.synthetic;
+  if (w.token_embedding.synthetic || w.output.synthetic) return true;
   for (const LayerWeights& l : w.layers) {
     for (const Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      any = any || t->synthetic;
+      if (t->synthetic) return true;
     }
   }
-  return any;
+  return false;
 }
 
 // A loaded model: hyperparameters, weights and tokenizer description.

@@ -16,32 +16,28 @@
 namespace xq {
 namespace {
 
-void PutHalf(uint8_t* p, float v) {
-  const uint16_t h = FloatToHalf(v);
-  std::memcpy(p, &h, sizeof(h));
-}
-
 // One block of `type` at b whose values spread over about [-a, a]: random quants under fixed
 // scales (Q4_K / Q6_K sub-block scales and mins of 32). `random` fills bytes [from, to).
 template <typename Random>
 void SyntheticBlock(GgmlType type, float a, uint8_t* b, Random random) {
   switch (type) {
     case GgmlType::kQ8_0:  // q d, q in -128..127
-      PutHalf(b, a / 127.0f);
+      StoreHalfAt(b, a / 127.0f);
       return random(b + 2, b + 34);
     case GgmlType::kQ4_0:  // (q - 8) d
-      PutHalf(b, a / 8.0f);
+      StoreHalfAt(b, a / 8.0f);
       return random(b + 2, b + 18);
     case GgmlType::kQ4_K:  // d 32 q - dmin 32, q in 0..15
-      PutHalf(b, a / (32.0f * 7.5f));
-      PutHalf(b + 2, a / 32.0f);
+      StoreHalfAt(b, a / (32.0f * 7.5f));
+      StoreHalfAt(b + 2, a / 32.0f);
       std::memset(b + 4, 32 | (2 << 6), 8);  // scales and mins of 32 (dequantize.cpp's packing)
       std::memset(b + 12, 0, 4);
       return random(b + 16, b + 144);
     case GgmlType::kQ6_K:  // d 32 (q - 32), q in 0..63
       random(b, b + 192);
       std::memset(b + 192, 32, 16);
-      return PutHalf(b + 208, a / (32.0f * 32.0f));
+      StoreHalfAt(b + 208, a / (32.0f * 32.0f));
+      return;
     default:  // Filler refuses other types before any thread fills
       return;
   }

@@ -3,6 +3,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 namespace xq {
 
@@ -42,6 +43,14 @@ inline uint16_t FloatToHalf(float f) {
   const uint32_t halfway = 1u << (shift - 1);
   if (rem > halfway || (rem == halfway && (h & 1))) ++h;
   return sign | static_cast<uint16_t>(h);
+}
+
+// Stores f as fp16 at p (any alignment, little-endian as GGML blocks hold it); returns the value
+// stored.
+inline float StoreHalfAt(uint8_t* p, float f) {
+  const uint16_t h = FloatToHalf(f);
+  std::memcpy(p, &h, sizeof(h));
+  return HalfToFloat(h);
 }
 
 inline float Bf16ToFloat(uint16_t b) {

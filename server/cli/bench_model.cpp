@@ -2,11 +2,37 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+#include <string>
+
 #include "engine/common/error.h"
 #include "engine/model/model_loader.h"
 #include "engine/model/synthetic_model.h"
 
 namespace xq::cli {
+namespace {
+
+// --synthetic-weights: the names and the GGML types they give.
+const std::map<std::string, GgmlType> kSyntheticWeights = {{"f32", GgmlType::kF32},
+                                                           {"q8_0", GgmlType::kQ8_0},
+                                                           {"q4_0", GgmlType::kQ4_0},
+                                                           {"q4_k", GgmlType::kQ4_K},
+                                                           {"q6_k", GgmlType::kQ6_K}};
+
+GgmlType SyntheticWeightType(const std::string& name, const LoadOptions& load) {
+  const auto it = kSyntheticWeights.find(name);
+  if (it == kSyntheticWeights.end()) {
+    throw Error("--synthetic-weights " + name + ": not one of f32, q8_0, q4_0, q4_k, q6_k");
+  }
+  const bool k_quant = it->second == GgmlType::kQ4_K || it->second == GgmlType::kQ6_K;
+  if (k_quant && !load.keep_cuda_only_types) {
+    throw Error("--synthetic-weights " + name +
+                ": only the CUDA runner multiplies K-quant blocks (use --device cuda)");
+  }
+  return it->second;
+}
+
+}  // namespace
 
 void AddBenchModelOptions(CLI::App* cmd, BenchModelOptions& options) {
   auto* model =
@@ -19,30 +45,8 @@ void AddBenchModelOptions(CLI::App* cmd, BenchModelOptions& options) {
   cmd->add_option("--synthetic-weights", options.synthetic_weights,
                   "The synthetic model's matrices: f32 (fp16 on a GPU), or GGML blocks as a "
                   "quantized GGUF holds them: q8_0, q4_0, q4_k, q6_k (K-quants: --device cuda)")
-      ->check(CLI::IsMember({"f32", "q8_0", "q4_0", "q4_k", "q6_k"}));
+      ->check(CLI::IsMember(kSyntheticWeights));
 }
-
-namespace {
-
-GgmlType SyntheticWeightType(const std::string& name, const LoadOptions& load) {
-  const std::pair<const char*, GgmlType> kTypes[] = {{"f32", GgmlType::kF32},
-                                                     {"q8_0", GgmlType::kQ8_0},
-                                                     {"q4_0", GgmlType::kQ4_0},
-                                                     {"q4_k", GgmlType::kQ4_K},
-                                                     {"q6_k", GgmlType::kQ6_K}};
-  for (const auto& [n, type] : kTypes) {
-    if (name != n) continue;
-    const bool k_quant = type == GgmlType::kQ4_K || type == GgmlType::kQ6_K;
-    if (k_quant && !load.keep_cuda_only_types) {
-      throw Error("--synthetic-weights " + name +
-                  ": only the CUDA runner multiplies K-quant blocks (use --device cuda)");
-    }
-    return type;
-  }
-  throw Error("--synthetic-weights " + name + ": not one of f32, q8_0, q4_0, q4_k, q6_k");
-}
-
-}  // namespace
 
 Model LoadBenchModel(const BenchModelOptions& options, const LoadOptions& load) {
   if (options.model.empty() == options.synthetic_model.empty()) {

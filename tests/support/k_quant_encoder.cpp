@@ -14,13 +14,6 @@ namespace {
 
 constexpr int kSuper = 256;
 
-// Stores v as fp16 at p and returns the value stored.
-float StoreHalf(uint8_t* p, float v) {
-  const uint16_t h = FloatToHalf(v);
-  std::memcpy(p, &h, sizeof(h));
-  return HalfToFloat(h);
-}
-
 int Nearest(float v, int lo, int hi) {
   return std::clamp(static_cast<int>(std::lround(v)), lo, hi);
 }
@@ -36,8 +29,8 @@ void EncodeQ4KOrQ5K(const float* x, uint8_t* out, int bits) {
     offset[g] = -std::min(*lo, 0.0f);
     step[g] = (*hi + offset[g]) / static_cast<float>(levels);
   }
-  const float d = StoreHalf(out, *std::max_element(step.begin(), step.end()) / 63.0f);
-  const float dmin = StoreHalf(out + 2, *std::max_element(offset.begin(), offset.end()) / 63.0f);
+  const float d = StoreHalfAt(out, *std::max_element(step.begin(), step.end()) / 63.0f);
+  const float dmin = StoreHalfAt(out + 2, *std::max_element(offset.begin(), offset.end()) / 63.0f);
   std::array<int, 8> sc{}, m{};
   for (int g = 0; g < 8; ++g) {
     sc[g] = d > 0.0f ? Nearest(step[g] / d, 0, 63) : 0;
@@ -72,7 +65,7 @@ void EncodeQ6K(const float* x, uint8_t* out) {
     for (int l = 0; l < 16; ++l) amax = std::max(amax, std::fabs(x[16 * j + l]));
     step[j] = amax / 31.0f;
   }
-  const float d = StoreHalf(out + 208, *std::max_element(step.begin(), step.end()) / 127.0f);
+  const float d = StoreHalfAt(out + 208, *std::max_element(step.begin(), step.end()) / 127.0f);
   std::memset(out, 0, 192);
   for (int j = 0; j < 16; ++j) {
     const int sc = d > 0.0f ? Nearest(step[j] / d, 0, 127) : 0;

@@ -21,11 +21,6 @@ namespace {
 
 constexpr int kQK = 32;
 
-void StoreHalf(uint8_t* p, float v) {
-  const uint16_t h = FloatToHalf(v);
-  std::memcpy(p, &h, sizeof(h));
-}
-
 void CheckBlocks(int64_t n, const char* what) {
   if (n < 0 || n % kQK != 0) {
     throw std::invalid_argument(std::string(what) + ": n=" + std::to_string(n) +
@@ -54,7 +49,7 @@ void QuantizeRowQ8_0(const float* x, void* dst, int64_t n) {
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    StoreHalf(out, d);
+    StoreHalfAt(out, d);
     for (int j = 0; j < kQK; ++j) {
       const float scaled = x[j] * id;
       out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::roundf(scaled)));
@@ -76,7 +71,7 @@ void QuantizeRowQ4_0(const float* x, void* dst, int64_t n) {
     }
     const float d = max / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    StoreHalf(out, d);
+    StoreHalfAt(out, d);
     for (int j = 0; j < kQK / 2; ++j) {
       const float s0 = x[j] * id, s1 = x[j + kQK / 2] * id;
       const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(s0 + 8.5f)));
@@ -97,8 +92,8 @@ void QuantizeRowQ4_1(const float* x, void* dst, int64_t n) {
     }
     const float d = (max - min) / 15.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    StoreHalf(out, d);
-    StoreHalf(out + 2, min);
+    StoreHalfAt(out, d);
+    StoreHalfAt(out + 2, min);
     for (int j = 0; j < kQK / 2; ++j) {
       const float s0 = (x[j] - min) * id, s1 = (x[j + kQK / 2] - min) * id;
       const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(s0 + 0.5f)));
@@ -122,7 +117,7 @@ void QuantizeRowQ5_0(const float* x, void* dst, int64_t n) {
     }
     const float d = max / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    StoreHalf(out, d);
+    StoreHalfAt(out, d);
     int q[kQK];
     for (int j = 0; j < kQK; ++j) {
       q[j] = std::min(31, static_cast<int>(static_cast<int8_t>(x[j] * id + 16.5f)));
@@ -142,8 +137,8 @@ void QuantizeRowQ5_1(const float* x, void* dst, int64_t n) {
     }
     const float d = (max - min) / 31.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    StoreHalf(out, d);
-    StoreHalf(out + 2, min);
+    StoreHalfAt(out, d);
+    StoreHalfAt(out + 2, min);
     int q[kQK];
     for (int j = 0; j < kQK; ++j) {
       q[j] = std::min(31, static_cast<int>(static_cast<int8_t>((x[j] - min) * id + 0.5f)));
@@ -164,7 +159,7 @@ std::vector<uint8_t> QuantizeRow(GgmlType type, const float* x, int64_t n) {
       if (n > 0) std::memcpy(out.data(), x, out.size());
       break;
     case GgmlType::kF16:
-      for (int64_t i = 0; i < n; ++i) StoreHalf(out.data() + 2 * i, x[i]);
+      for (int64_t i = 0; i < n; ++i) StoreHalfAt(out.data() + 2 * i, x[i]);
       break;
     case GgmlType::kBF16:
       for (int64_t i = 0; i < n; ++i) {

@@ -1,8 +1,8 @@
 // DeviceWeights: a model's weights uploaded once to the device. GGUF matrices in blocks the
-// device decodes (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K) stay in their blocks (the quantized GEMV and
-// tensor-core GEMM read them for decode; larger steps dequantize them slice by slice into an fp16
-// scratch for cuBLAS); every other matrix becomes fp16 for cuBLAS. Norms, biases and the token
-// embedding (gathered row by row) stay fp32.
+// device decodes (cuda::DeviceDecodes: every quantized type the loader keeps) stay in their blocks
+// (the quantized GEMV and tensor-core GEMM read them for decode; larger steps dequantize them slice
+// by slice into an fp16 scratch for cuBLAS); every other matrix becomes fp16 for cuBLAS. Norms,
+// biases and the token embedding (gathered row by row) stay fp32.
 #pragma once
 
 #include <cstdint>
