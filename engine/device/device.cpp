@@ -74,7 +74,8 @@ DeviceMemory QueryDeviceMemory(Device device) {
 
 LoadOptions LoadOptionsFor(Device device) {
   const bool cuda = device == Device::kCuda;
-  return {.keep_quantized = true, .keep_cuda_only_types = cuda, .synthetic_values_on_device = cuda};
+  return {
+      .keep_quantized = true, .keep_file_block_types = cuda, .synthetic_values_on_device = cuda};
 }
 
 void PrepareModelForDevice(Model& model, Device device) {

@@ -35,7 +35,7 @@ DeviceMemory QueryDeviceMemory(Device device);
 void PrepareModelForDevice(Model& model, Device device);
 
 // How to load a model every runner of which is on `device`: a CUDA runner multiplies Q5 and K-quant
-// matrices in their blocks, the CPU's need them as fp32.
+// matrices in the file's blocks, the CPU's take them transcoded to Q4_1 / Q8_0.
 LoadOptions LoadOptionsFor(Device device);
 
 // Runner settings beyond the device (--enforce-eager turns the CUDA runner's graphs off).

@@ -38,16 +38,13 @@ size_t Pack(Tensor& t) {
 
 void PackForCpuKernels(Model& model) {
   if (!CanPackQWeights()) return;
-  ModelWeights& w = model.weights;
-  size_t bytes = Pack(w.token_embedding) + Pack(w.output);
-  int matrices = (w.token_embedding.packed ? 1 : 0) + (w.output.packed ? 1 : 0);
-  for (LayerWeights& l : w.layers) {
-    for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      const size_t b = Pack(*t);
-      bytes += b;
-      matrices += b > 0;
-    }
-  }
+  size_t bytes = 0;
+  int matrices = 0;
+  ForEachMatrix(model.weights, [&](Tensor& t) {
+    const size_t b = Pack(t);
+    bytes += b;
+    matrices += b > 0;
+  });
   if (matrices > 0) {
     spdlog::info("weights: {} quantized matrices packed for the CPU matmul kernels ({:.1f} MiB)",
                  matrices, bytes / 1048576.0);

@@ -7,6 +7,7 @@
 
 #include "engine/common/error.h"
 #include "engine/model/cpu_kernel_weights.h"
+#include "kernels/include/ggml_blocks.h"
 #include "kernels/reference/half.h"
 
 // Products and sums are rounded separately (no fused multiply-add) so the results are the same on
@@ -22,29 +23,10 @@ namespace {
 
 constexpr int kQK = 32;  // elements per block of the Q4_0..Q8_0 family
 
-float LoadHalf(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof(h));
-  return HalfToFloat(h);
-}
-
-// ggml's 6-bit scale/min packing of the 8 sub-blocks of Q4_K/Q5_K into 12 bytes: sub-blocks 0-3 use
-// the low 6 bits of bytes 0-3 (scale) and 4-7 (min); sub-blocks 4-7 put their low 4 bits in bytes
-// 8-11 (scale low nibble, min high nibble) and their top 2 bits in the spare top bits of bytes 0-7.
-void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 // Q4_0: d(f16) qs[16]; element j is low nibble of qs[j], element j+16 the high nibble; value
 // (q - 8) * d.
-void BlockQ4_0(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
+void DecodeQ4_0(const uint8_t* b, float* y) {
+  const float d = LoadHalfAt(b);
   const uint8_t* qs = b + 2;
   for (int j = 0; j < kQK / 2; ++j) {
     y[j] = static_cast<float>((qs[j] & 0xf) - 8) * d;
@@ -53,9 +35,9 @@ void BlockQ4_0(const uint8_t* b, float* y) {
 }
 
 // Q4_1: d(f16) m(f16) qs[16]; value q * d + m.
-void BlockQ4_1(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
-  const float m = LoadHalf(b + 2);
+void DecodeQ4_1(const uint8_t* b, float* y) {
+  const float d = LoadHalfAt(b);
+  const float m = LoadHalfAt(b + 2);
   const uint8_t* qs = b + 4;
   for (int j = 0; j < kQK / 2; ++j) {
     y[j] = static_cast<float>(qs[j] & 0xf) * d + m;
@@ -71,8 +53,8 @@ uint32_t LoadU32(const uint8_t* p) {
 }
 
 // Q5_0: d(f16) qh[4] qs[16]; value (q - 16) * d.
-void BlockQ5_0(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
+void DecodeQ5_0(const uint8_t* b, float* y) {
+  const float d = LoadHalfAt(b);
   const uint32_t qh = LoadU32(b + 2);
   const uint8_t* qs = b + 6;
   for (int j = 0; j < kQK / 2; ++j) {
@@ -84,9 +66,9 @@ void BlockQ5_0(const uint8_t* b, float* y) {
 }
 
 // Q5_1: d(f16) m(f16) qh[4] qs[16]; value q * d + m.
-void BlockQ5_1(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
-  const float m = LoadHalf(b + 2);
+void DecodeQ5_1(const uint8_t* b, float* y) {
+  const float d = LoadHalfAt(b);
+  const float m = LoadHalfAt(b + 2);
   const uint32_t qh = LoadU32(b + 4);
   const uint8_t* qs = b + 8;
   for (int j = 0; j < kQK / 2; ++j) {
@@ -98,22 +80,22 @@ void BlockQ5_1(const uint8_t* b, float* y) {
 }
 
 // Q8_0: d(f16) qs[32] (int8); value q * d.
-void BlockQ8_0(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
+void DecodeQ8_0(const uint8_t* b, float* y) {
+  const float d = LoadHalfAt(b);
   for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
 }
 
 // Q4_K: d(f16) dmin(f16) scales[12] qs[128]. Each 64-element chunk c uses qs[32c..32c+31]: low
 // nibbles are sub-block 2c, high nibbles sub-block 2c+1; value (d*sc) * q - (dmin*m).
-void BlockQ4_K(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
-  const float dmin = LoadHalf(b + 2);
+void DecodeQ4_K(const uint8_t* b, float* y) {
+  const float d = LoadHalfAt(b);
+  const float dmin = LoadHalfAt(b + 2);
   const uint8_t* scales = b + 4;
   const uint8_t* qs = b + 16;
   for (int c = 0; c < 4; ++c) {
     for (int half = 0; half < 2; ++half) {
       int sc, m;
-      ScaleMinK4(2 * c + half, scales, &sc, &m);
+      KQuantScaleMin(2 * c + half, scales, &sc, &m);
       const float dl = d * static_cast<float>(sc);
       const float ml = dmin * static_cast<float>(m);
       for (int l = 0; l < 32; ++l) {
@@ -127,9 +109,9 @@ void BlockQ4_K(const uint8_t* b, float* y) {
 
 // Q5_K: d(f16) dmin(f16) scales[12] qh[32] qs[128]. As Q4_K, plus the 5th bit of element l of
 // sub-block s is bit s of qh[l].
-void BlockQ5_K(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
-  const float dmin = LoadHalf(b + 2);
+void DecodeQ5_K(const uint8_t* b, float* y) {
+  const float d = LoadHalfAt(b);
+  const float dmin = LoadHalfAt(b + 2);
   const uint8_t* scales = b + 4;
   const uint8_t* qh = b + 16;
   const uint8_t* qs = b + 48;
@@ -137,7 +119,7 @@ void BlockQ5_K(const uint8_t* b, float* y) {
     for (int half = 0; half < 2; ++half) {
       const int sub = 2 * c + half;
       int sc, m;
-      ScaleMinK4(sub, scales, &sc, &m);
+      KQuantScaleMin(sub, scales, &sc, &m);
       const float dl = d * static_cast<float>(sc);
       const float ml = dmin * static_cast<float>(m);
       for (int l = 0; l < 32; ++l) {
@@ -153,11 +135,11 @@ void BlockQ5_K(const uint8_t* b, float* y) {
 // elements at offsets l, l+32, l+64, l+96 take their low 4 bits from ql[64h+l] (lo), ql[64h+l+32]
 // (lo), ql[64h+l] (hi), ql[64h+l+32] (hi) and their top 2 bits from qh[32h+l] bits 0-1, 2-3, 4-5,
 // 6-7; 16-element groups have their own scale; value (d*scale) * (q - 32).
-void BlockQ6_K(const uint8_t* b, float* y) {
+void DecodeQ6_K(const uint8_t* b, float* y) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const int8_t* scales = reinterpret_cast<const int8_t*>(b + 192);
-  const float d = LoadHalf(b + 208);
+  const float d = LoadHalfAt(b + 208);
   for (int h = 0; h < 2; ++h) {
     for (int part = 0; part < 4; ++part) {
       for (int l = 0; l < 32; ++l) {
@@ -197,7 +179,7 @@ void DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n) {
       if (n > 0) std::memcpy(dst, p, static_cast<size_t>(n) * sizeof(float));
       return;
     case GgmlType::kF16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = LoadHalf(p + 2 * i);
+      for (int64_t i = 0; i < n; ++i) dst[i] = LoadHalfAt(p + 2 * i);
       return;
     case GgmlType::kBF16:
       for (int64_t i = 0; i < n; ++i) {
@@ -207,21 +189,21 @@ void DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n) {
       }
       return;
     case GgmlType::kQ4_0:
-      return ForEachBlock(BlockQ4_0, p, dst, n, be, bb);
+      return ForEachBlock(DecodeQ4_0, p, dst, n, be, bb);
     case GgmlType::kQ4_1:
-      return ForEachBlock(BlockQ4_1, p, dst, n, be, bb);
+      return ForEachBlock(DecodeQ4_1, p, dst, n, be, bb);
     case GgmlType::kQ5_0:
-      return ForEachBlock(BlockQ5_0, p, dst, n, be, bb);
+      return ForEachBlock(DecodeQ5_0, p, dst, n, be, bb);
     case GgmlType::kQ5_1:
-      return ForEachBlock(BlockQ5_1, p, dst, n, be, bb);
+      return ForEachBlock(DecodeQ5_1, p, dst, n, be, bb);
     case GgmlType::kQ8_0:
-      return ForEachBlock(BlockQ8_0, p, dst, n, be, bb);
+      return ForEachBlock(DecodeQ8_0, p, dst, n, be, bb);
     case GgmlType::kQ4_K:
-      return ForEachBlock(BlockQ4_K, p, dst, n, be, bb);
+      return ForEachBlock(DecodeQ4_K, p, dst, n, be, bb);
     case GgmlType::kQ5_K:
-      return ForEachBlock(BlockQ5_K, p, dst, n, be, bb);
+      return ForEachBlock(DecodeQ5_K, p, dst, n, be, bb);
     case GgmlType::kQ6_K:
-      return ForEachBlock(BlockQ6_K, p, dst, n, be, bb);
+      return ForEachBlock(DecodeQ6_K, p, dst, n, be, bb);
     default:
       break;
   }

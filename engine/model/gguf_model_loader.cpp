@@ -1,6 +1,7 @@
 // LoadGgufModel: GGUF metadata -> ModelConfig, GGML tensors -> fp32 weights in HF conventions.
 
 #include "engine/common/error.h"
+#include "engine/model/cpu_block_transcode.h"
 #include "engine/model/dequantize.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_tokenizer.h"
@@ -52,11 +53,19 @@ ModelConfig ConfigFromGguf(const GgufFile& f, int64_t vocab_from_tokenizer) {
 
 bool KeptQuantized(GgmlType type, const LoadOptions& options) {
   if (!options.keep_quantized) return false;
-  const bool cuda_only = type == GgmlType::kQ5_0 || type == GgmlType::kQ5_1 ||
-                         type == GgmlType::kQ4_K || type == GgmlType::kQ5_K ||
-                         type == GgmlType::kQ6_K;
-  return type == GgmlType::kQ4_0 || type == GgmlType::kQ4_1 || type == GgmlType::kQ8_0 ||
-         (cuda_only && options.keep_cuda_only_types);
+  switch (type) {
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // A GGUF tensor with HF's row-major [rows = dims[1], cols = dims[0]] shape: matrices of the
@@ -163,6 +172,7 @@ Model LoadGgufModel(const std::filesystem::path& path, const LoadOptions& option
     }
   }
   ValidateWeights(m);
+  if (options.keep_quantized && !options.keep_file_block_types) TranscodeModelForCpu(m);
   return m;
 }
 

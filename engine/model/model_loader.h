@@ -8,13 +8,13 @@
 namespace xq {
 
 struct LoadOptions {
-  // Keep GGUF Q4_0 / Q4_1 / Q8_0 matrices in their blocks for the quantized matmul kernels
-  // (llama.cpp's arithmetic, a fraction of the memory); false dequantizes everything to fp32.
+  // Keep GGUF quantized matrices in GGML blocks for the quantized matmul kernels (a fraction of
+  // the memory); false dequantizes everything to fp32 (the file's exact values).
   bool keep_quantized = true;
-  // With keep_quantized, also keep Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K matrices in their blocks: only
-  // the CUDA runner multiplies them (the CPU's kernels take Q4_0, Q4_1 and Q8_0; for it the others
-  // become fp32).
-  bool keep_cuda_only_types = false;
+  // With keep_quantized: keep Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K matrices in the file's blocks (the
+  // CUDA runner multiplies them as they are). Otherwise they are transcoded to the CPU kernels'
+  // Q4_1 / Q8_0 (engine/model/cpu_block_transcode.h).
+  bool keep_file_block_types = false;
   // A synthetic model's fp32 values are left for the CUDA runner to generate on the device
   // (MakeSyntheticModel's values_on_device).
   bool synthetic_values_on_device = false;

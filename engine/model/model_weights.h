@@ -61,15 +61,22 @@ struct ModelWeights {
   Tensor rope_freq_factors;
 };
 
+// Calls fn on every matrix the matmuls read: the token embedding, the output (empty when tied)
+// and each layer's seven projections. W is ModelWeights or const ModelWeights.
+template <typename W, typename Fn>
+void ForEachMatrix(W& w, Fn&& fn) {
+  fn(w.token_embedding);
+  fn(w.output);
+  for (auto& l : w.layers) {
+    for (auto* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) fn(*t);
+  }
+}
+
 // Whether any tensor holds SyntheticValues instead of data (only the CUDA runner generates them).
 inline bool HasSyntheticValues(const ModelWeights& w) {
-  if (w.token_embedding.synthetic || w.output.synthetic) return true;
-  for (const LayerWeights& l : w.layers) {
-    for (const Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      if (t->synthetic) return true;
-    }
-  }
-  return false;
+  bool any = false;
+  ForEachMatrix(w, [&](const Tensor& t) { any = any || t.synthetic.has_value(); });
+  return any;
 }
 
 // A loaded model: hyperparameters, weights and tokenizer description.

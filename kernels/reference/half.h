@@ -53,6 +53,13 @@ inline float StoreHalfAt(uint8_t* p, float f) {
   return HalfToFloat(h);
 }
 
+// The fp16 at p (any alignment, little-endian as GGML blocks hold it) as fp32.
+inline float LoadHalfAt(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, sizeof(h));
+  return HalfToFloat(h);
+}
+
 inline float Bf16ToFloat(uint16_t b) {
   return std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/common/error.h"
+#include "engine/model/cpu_block_transcode.h"
 #include "engine/model/model_loader.h"
 #include "engine/model/synthetic_model.h"
 
@@ -19,15 +20,10 @@ const std::map<std::string, GgmlType> kSyntheticWeights = {{"f32", GgmlType::kF3
                                                            {"q4_k", GgmlType::kQ4_K},
                                                            {"q6_k", GgmlType::kQ6_K}};
 
-GgmlType SyntheticWeightType(const std::string& name, const LoadOptions& load) {
+GgmlType SyntheticWeightType(const std::string& name) {
   const auto it = kSyntheticWeights.find(name);
   if (it == kSyntheticWeights.end()) {
     throw Error("--synthetic-weights " + name + ": not one of f32, q8_0, q4_0, q4_k, q6_k");
-  }
-  const bool k_quant = it->second == GgmlType::kQ4_K || it->second == GgmlType::kQ6_K;
-  if (k_quant && !load.keep_cuda_only_types) {
-    throw Error("--synthetic-weights " + name +
-                ": only the CUDA runner multiplies K-quant blocks (use --device cuda)");
   }
   return it->second;
 }
@@ -44,7 +40,7 @@ void AddBenchModelOptions(CLI::App* cmd, BenchModelOptions& options) {
   synthetic->excludes(model);
   cmd->add_option("--synthetic-weights", options.synthetic_weights,
                   "The synthetic model's matrices: f32 (fp16 on a GPU), or GGML blocks as a "
-                  "quantized GGUF holds them: q8_0, q4_0, q4_k, q6_k (K-quants: --device cuda)")
+                  "quantized GGUF holds them: q8_0, q4_0, q4_k, q6_k")
       ->check(CLI::IsMember(kSyntheticWeights));
 }
 
@@ -53,12 +49,14 @@ Model LoadBenchModel(const BenchModelOptions& options, const LoadOptions& load) 
     throw Error("give --model or --synthetic-model");
   }
   if (options.model.empty()) {
-    const GgmlType type = SyntheticWeightType(options.synthetic_weights, load);
+    const GgmlType type = SyntheticWeightType(options.synthetic_weights);
     const bool on_device = load.synthetic_values_on_device && type == GgmlType::kF32;
     spdlog::info("synthetic model: random {} weights shaped by {}{}", options.synthetic_weights,
                  options.synthetic_model, on_device ? ", generated on the device" : "");
-    return MakeSyntheticModel(options.synthetic_model, /*seed=*/1, type,
-                              load.synthetic_values_on_device);
+    Model model = MakeSyntheticModel(options.synthetic_model, /*seed=*/1, type,
+                                     load.synthetic_values_on_device);
+    if (load.keep_quantized && !load.keep_file_block_types) TranscodeModelForCpu(model);
+    return model;
   }
   return LoadModel(options.model, load);
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "engine/common/error.h"
@@ -35,6 +36,7 @@ struct EvalOptions {
   int threads = 0;
   std::string device = "auto";
   std::string baseline_device;  // empty: --device
+  std::string baseline_weights = "same";
 };
 
 void Emit(const nlohmann::json& j, bool json) {
@@ -54,8 +56,8 @@ void RunEval(const EvalOptions& o) {
   const Device device = ResolveDevice(o.device);  // before the model loads: fail fast
   const Device baseline_device =
       o.baseline_device.empty() ? device : ResolveDevice(o.baseline_device);
-  // One model serves both runners: with a CPU baseline its K-quant matrices are fp32 (the CPU's
-  // kernels do not take their blocks) and reach the CUDA runner as fp16 copies.
+  // One model serves both runners: with a CPU baseline its Q5 and K-quant matrices are transcoded
+  // for the CPU's kernels (Q4_1 / Q8_0), and the CUDA runner multiplies those same blocks.
   Model model =
       LoadModel(o.model, LoadOptionsFor(baseline_device == Device::kCpu ? Device::kCpu : device));
   // Packed for the CPU kernels, quantized matrices would reach a CUDA runner as fp16 copies; a
@@ -100,7 +102,12 @@ void RunEval(const EvalOptions& o) {
   if (o.text.empty()) throw Error("--text: a text file is required for the text task");
   std::vector<int32_t> tokens = tokenizer.Encode(ReadTextFile(o.text, "--text"), true, false);
   if (static_cast<int64_t>(tokens.size()) > context) tokens.resize(context);
-  auto baseline = MakeKvBackend(model, o.baseline, o.memory, max_chunk, context, baseline_device);
+  // --baseline-weights fp32: the reference runner reads every matrix dequantized, the file's exact
+  // values (fp16 copies of them on a GPU), so the results measure the quantized matmuls.
+  std::optional<Model> exact;
+  if (o.baseline_weights == "fp32") exact = LoadModel(o.model, {.keep_quantized = false});
+  auto baseline = MakeKvBackend(exact ? *exact : model, o.baseline, o.memory, max_chunk, context,
+                                baseline_device);
   int64_t score_from = 0;
   for (const KvBackend* b : profiles) {
     score_from = std::max(score_from, b->plan.recent_window + b->plan.layout.block_tokens);
@@ -119,7 +126,8 @@ void RunEval(const EvalOptions& o) {
               {"clear_positions", r.clear_positions},
               {"top1_agreement_clear", r.top1_agreement_clear},
               {"device", DeviceName(device)},
-              {"baseline_device", DeviceName(baseline_device)}});
+              {"baseline_device", DeviceName(baseline_device)},
+              {"baseline_weights", o.baseline_weights}});
     Emit(j, o.json);
   }
 }
@@ -154,6 +162,12 @@ void AddEvalCommand(CLI::App& app) {
                   "the CUDA runner with the CPU's (top1_agreement_clear: where the CPU's top-2 "
                   "gap is at least 0.15)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option("--baseline-weights", o->baseline_weights,
+                  "The baseline's weights (text task): same (as --model loads them), or fp32 "
+                  "(every matrix dequantized: measures the quantized matmuls, e.g. a K-quant "
+                  "file transcoded for the CPU)")
+      ->check(CLI::IsMember({"same", "fp32"}))
+      ->capture_default_str();
   cmd->callback([o] { RunEval(*o); });
 }
 

@@ -10,6 +10,7 @@
 
 #include "engine/common/error.h"
 #include "engine/device/device.h"
+#include "engine/model/cpu_block_transcode.h"
 #include "engine/model/dequantize.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/model_loader.h"
@@ -105,23 +106,25 @@ TEST(GgufModelLoader, KeepsQ4AndQ8MatricesInBlocksWithRopeRowsUnpermuted) {
   }
 }
 
-// K-quant matrices (Q4_K_M files) keep their blocks only when asked (the CUDA runner multiplies
-// them; the CPU's kernels do not), else they load as fp32 as before.
-TEST(GgufModelLoader, KeepsCudaOnlyTypesInBlocksOnlyWhenAsked) {
+// Q5 and K-quant matrices (Q4_K_M files) keep the file's blocks when asked (the CUDA runner
+// multiplies them); by default they are transcoded to the CPU kernels' Q4_1 / Q8_0, and fp32 only
+// without keep_quantized.
+TEST(GgufModelLoader, KeepsOrTranscodesQ5AndKQuantBlocks) {
   const Model original = test::MakeTinyModel({.hidden_size = 256});
   test::TempDir dir;
   for (GgmlType type :
        {GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
     SCOPED_TRACE(GgmlTypeName(static_cast<uint32_t>(type)));
     test::WriteGgufModel(original, dir / "k.gguf", type);
-    const Model blocks = LoadModel(dir / "k.gguf", {.keep_cuda_only_types = true});
-    const Model floats = LoadModel(dir / "k.gguf");
-    for (const Model* m : {&blocks, &floats}) {
-      EXPECT_EQ(m->weights.layers[1].w_down.quantized(), m == &blocks);
-      EXPECT_EQ(m->weights.output.quantized(), m == &blocks);
-    }
+    const Model blocks = LoadModel(dir / "k.gguf", {.keep_file_block_types = true});
+    const Model cpu = LoadModel(dir / "k.gguf");
+    const Model floats = LoadModel(dir / "k.gguf", {.keep_quantized = false});
+    EXPECT_EQ(blocks.weights.layers[1].w_down.block_type, type);
+    EXPECT_EQ(blocks.weights.output.block_type, type);
+    EXPECT_EQ(cpu.weights.layers[1].w_down.block_type, CpuBlockTypeFor(type));
+    EXPECT_EQ(cpu.weights.output.block_type, CpuBlockTypeFor(type));
+    EXPECT_FALSE(floats.weights.layers[1].w_down.quantized());
     const Tensor& wk = blocks.weights.layers[0].wk;  // rows un-permuted as whole rows of blocks
-    ASSERT_EQ(wk.block_type, type);
     std::vector<float> row(wk.cols());
     const int64_t row_bytes = static_cast<int64_t>(wk.blocks.size()) / wk.rows();
     for (int64_t r = 0; r < wk.rows(); ++r) {
@@ -130,17 +133,17 @@ TEST(GgufModelLoader, KeepsCudaOnlyTypesInBlocksOnlyWhenAsked) {
                              floats.weights.layers[0].wk.data.begin() + r * wk.cols()))
           << "row " << r;
     }
-    EXPECT_FALSE(LoadModel(dir / "k.gguf", {.keep_quantized = false, .keep_cuda_only_types = true})
-                     .weights.layers[0]
-                     .wk.quantized());
+    const Tensor& cpu_wk = cpu.weights.layers[0].wk;  // transcoded after the un-permutation
+    EXPECT_EQ(cpu_wk.blocks, TranscodeBlocksForCpu(type, wk.blocks.data(), wk.rows(), wk.cols()));
   }
-  // What the commands load for each device: a CPU runner gets fp32 (and readies the model), a
-  // CUDA one the blocks.
+  // What the commands load for each device: a CPU runner gets the transcoded blocks (and readies
+  // the model), a CUDA one the file's.
   Model for_cpu = LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCpu));
-  EXPECT_FALSE(for_cpu.weights.layers[0].wq.quantized());
+  EXPECT_EQ(for_cpu.weights.layers[0].wq.block_type, GgmlType::kQ8_0);
   EXPECT_NO_THROW(PrepareModelForDevice(for_cpu, Device::kCpu));
-  EXPECT_TRUE(
-      LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCuda)).weights.layers[0].wq.quantized());
+  EXPECT_EQ(
+      LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCuda)).weights.layers[0].wq.block_type,
+      GgmlType::kQ6_K);
 }
 
 class GgufCorruption : public ::testing::Test {

@@ -1,0 +1,37 @@
+// GGML block types the CPU's quantized matmul lacks (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), rewritten at
+// load as types it has (Q4_1, Q8_0), so a K-quant model (Q4_K_M, Q5_K_M...) takes about its file
+// size in RAM on the CPU instead of becoming fp32 (6-8x that). What each rewrite keeps:
+// - Q4_K -> Q4_1: every 4-bit code; each 32-value sub-block's scale d*sc and min dmin*m (exact
+//   in fp32) are rounded to fp16, a relative error of at most 2^-11 in each.
+// - Q5_0 -> Q8_0: exact (same d, codes q - 16).
+// - Q5_1, Q5_K, Q6_K -> Q8_0: the exact values of each 32-value group requantized to 8 bits with
+//   the fp16 scale amax / 127: an error of at most half that step (about amax / 254), against a
+//   5- or 6-bit step in the file.
+// The CUDA runner multiplies all of these in their own blocks and needs none of this.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/model/ggml_types.h"
+#include "engine/model/model_weights.h"
+
+namespace xq {
+
+// The type the CPU kernels multiply `type` as: itself for the types they take (and for types
+// that are not blocks).
+GgmlType CpuBlockTypeFor(GgmlType type);
+
+// rows x cols values of `type` blocks (row-major, cols a whole number of blocks) as
+// CpuBlockTypeFor(type) blocks; parallel over rows.
+std::vector<uint8_t> TranscodeBlocksForCpu(GgmlType type, const uint8_t* src, int64_t rows,
+                                           int64_t cols);
+
+// A matrix in GGML blocks rewritten in place as CpuBlockTypeFor its type; returns whether it
+// changed. Packed or fp32 tensors are left alone.
+bool TranscodeForCpu(Tensor& t);
+
+// Every matrix of the model (ForEachMatrix) through TranscodeForCpu; logs what changed.
+void TranscodeModelForCpu(Model& model);
+
+}  // namespace xq

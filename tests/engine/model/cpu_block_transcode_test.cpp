@@ -1,0 +1,153 @@
+// Transcoding the block types the CPU kernels lack into Q4_1 / Q8_0: each rewrite against the
+// file's exact values (DequantizeRow) within the error its header comment promises, on rows
+// encoded by the reference quantizers.
+#include "engine/model/cpu_block_transcode.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "engine/common/error.h"
+#include "engine/model/dequantize.h"
+#include "kernels/include/ggml_blocks.h"
+#include "kernels/reference/half.h"
+#include "tests/support/quantize_ref.h"
+
+namespace xq {
+namespace {
+
+constexpr int64_t kRows = 5, kCols = 512;
+
+// Rows with a spread of magnitudes (and an outlier per row), as real weight rows have.
+std::vector<float> RandomRows(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<float> x(kRows * kCols);
+  for (float& v : x) v = normal(rng);
+  for (int64_t r = 0; r < kRows; ++r) x[r * kCols + (37 * r) % kCols] = 0.3f;
+  return x;
+}
+
+std::vector<uint8_t> Encode(GgmlType type, const std::vector<float>& x) {
+  std::vector<uint8_t> out;
+  for (int64_t r = 0; r < kRows; ++r) {
+    const std::vector<uint8_t> row = test::QuantizeRow(type, x.data() + r * kCols, kCols);
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
+std::vector<float> Values(GgmlType type, const std::vector<uint8_t>& blocks) {
+  std::vector<float> out(kRows * kCols);
+  DequantizeRow(type, blocks.data(), out.data(), kRows * kCols);
+  return out;
+}
+
+TEST(CpuBlockTranscode, TargetsAreTheCpuKernelTypes) {
+  EXPECT_EQ(CpuBlockTypeFor(GgmlType::kQ4_K), GgmlType::kQ4_1);
+  for (GgmlType t : {GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    EXPECT_EQ(CpuBlockTypeFor(t), GgmlType::kQ8_0);
+  }
+  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0, GgmlType::kF32}) {
+    EXPECT_EQ(CpuBlockTypeFor(t), t);
+  }
+}
+
+// Q4_K -> Q4_1 keeps every code; each 32-value block's d and m are the fp16 of the sub-block's
+// exact scale d*sc and -(dmin*m).
+TEST(CpuBlockTranscode, Q4KKeepsCodesAndRoundsOnlyScalesAndMins) {
+  const std::vector<uint8_t> src = Encode(GgmlType::kQ4_K, RandomRows(1));
+  const std::vector<uint8_t> dst = TranscodeBlocksForCpu(GgmlType::kQ4_K, src.data(), kRows, kCols);
+  ASSERT_EQ(dst.size(), size_t(kRows * kCols / 32 * sizeof(BlockQ4_1)));
+  const auto* out = reinterpret_cast<const BlockQ4_1*>(dst.data());
+  for (int64_t k = 0; k < kRows * kCols / 256; ++k) {
+    const uint8_t* b = src.data() + k * 144;
+    const float d = LoadHalfAt(b), dmin = LoadHalfAt(b + 2);
+    for (int sub = 0; sub < 8; ++sub) {
+      const BlockQ4_1& o = out[k * 8 + sub];
+      int sc, m;
+      KQuantScaleMin(sub, b + 4, &sc, &m);
+      ASSERT_EQ(o.d, FloatToHalf(d * float(sc))) << "block " << k << " sub-block " << sub;
+      ASSERT_EQ(o.m, FloatToHalf(-(dmin * float(m))));
+      for (int j = 0; j < 32; ++j) {
+        const int want = (b[16 + 32 * (sub / 2) + j] >> (4 * (sub % 2))) & 15;
+        const int got = j < 16 ? o.qs[j] & 15 : o.qs[j - 16] >> 4;
+        ASSERT_EQ(got, want) << "block " << k << " sub-block " << sub << " value " << j;
+      }
+    }
+  }
+  // And the values: within the fp16 rounding of scale and min (2^-11 relative each).
+  const std::vector<float> exact = Values(GgmlType::kQ4_K, src);
+  const std::vector<float> got = Values(GgmlType::kQ4_1, dst);
+  for (size_t i = 0; i < exact.size(); ++i) {
+    const BlockQ4_1& o = out[i / 32];
+    const float bound =
+        (15.0f * std::fabs(HalfToFloat(o.d)) + std::fabs(HalfToFloat(o.m))) * 0x1p-11f + 0x1p-23f;
+    ASSERT_NEAR(got[i], exact[i], bound) << "value " << i;
+  }
+}
+
+TEST(CpuBlockTranscode, Q5_0IsExact) {
+  const std::vector<uint8_t> src = Encode(GgmlType::kQ5_0, RandomRows(2));
+  const std::vector<uint8_t> dst = TranscodeBlocksForCpu(GgmlType::kQ5_0, src.data(), kRows, kCols);
+  EXPECT_EQ(Values(GgmlType::kQ8_0, dst), Values(GgmlType::kQ5_0, src));
+}
+
+// Q5_1, Q5_K, Q6_K -> Q8_0: scale fp16(amax / 127) of the group's exact values, every value
+// within half a step of it.
+TEST(CpuBlockTranscode, RequantizedTypesAreWithinHalfAnEightBitStep) {
+  for (GgmlType type : {GgmlType::kQ5_1, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    SCOPED_TRACE(GgmlTypeName(uint32_t(type)));
+    const std::vector<uint8_t> src = Encode(type, RandomRows(3));
+    const std::vector<uint8_t> dst = TranscodeBlocksForCpu(type, src.data(), kRows, kCols);
+    ASSERT_EQ(dst.size(), size_t(kRows * kCols / 32 * sizeof(BlockQ8_0)));
+    const auto* out = reinterpret_cast<const BlockQ8_0*>(dst.data());
+    const std::vector<float> exact = Values(type, src);
+    const std::vector<float> got = Values(GgmlType::kQ8_0, dst);
+    double worst_steps = 0.0;
+    for (size_t g = 0; g < exact.size() / 32; ++g) {
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(exact[g * 32 + j]));
+      ASSERT_EQ(out[g].d, FloatToHalf(amax / 127.0f)) << "group " << g;
+      const float step = HalfToFloat(out[g].d);
+      for (int j = 0; j < 32; ++j) {
+        const size_t i = g * 32 + j;
+        ASSERT_LE(std::fabs(got[i] - exact[i]), 0.5f * step * (1.0f + 0x1p-20f)) << "value " << i;
+        ASSERT_GE(out[g].qs[j], -127);
+      }
+      if (step > 0) {
+        for (int j = 0; j < 32; ++j) {
+          worst_steps =
+              std::max(worst_steps, double(std::fabs(got[g * 32 + j] - exact[g * 32 + j]) / step));
+        }
+      }
+    }
+    EXPECT_GT(worst_steps, 0.0) << "nothing was rounded: the test data is too easy";
+  }
+}
+
+TEST(CpuBlockTranscode, TensorsInPlace) {
+  Tensor t;
+  t.shape = {kRows, kCols};
+  t.block_type = GgmlType::kQ6_K;
+  t.blocks = Encode(GgmlType::kQ6_K, RandomRows(4));
+  const std::vector<uint8_t> want =
+      TranscodeBlocksForCpu(GgmlType::kQ6_K, t.blocks.data(), kRows, kCols);
+  ASSERT_TRUE(TranscodeForCpu(t));
+  EXPECT_EQ(t.block_type, GgmlType::kQ8_0);
+  EXPECT_EQ(t.blocks, want);
+  EXPECT_FALSE(TranscodeForCpu(t)) << "Q8_0 needs nothing";
+  Tensor floats;
+  floats.shape = {2, 32};
+  floats.data.assign(64, 1.0f);
+  EXPECT_FALSE(TranscodeForCpu(floats));
+  EXPECT_THROW(TranscodeBlocksForCpu(GgmlType::kQ4_0, t.blocks.data(), 1, 32), Error);
+  EXPECT_THROW(TranscodeBlocksForCpu(GgmlType::kQ4_K, t.blocks.data(), 1, 32), Error)
+      << "32 values are not a whole Q4_K block";
+}
+
+}  // namespace
+}  // namespace xq
