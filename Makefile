@@ -12,6 +12,7 @@ setup:
 
 model: setup
 	@scripts/fetch_model.sh
+	@scripts/make_kquant_model.py
 	@scripts/fetch_llamacpp_assets.sh
 
 configure: setup

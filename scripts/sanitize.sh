@@ -33,6 +33,7 @@ suites=(
   test_cpu_model_runner test_sampling test_tokenizer test_chat_template test_grammar
   test_gguf_model_loader test_safetensors test_hf_model_loader test_dequantize
   test_synthetic_model test_xquant_reference test_xquant_simd test_qgemm test_cpu_kernel_weights
+  test_cpu_block_transcode
   test_half
   test_xquant_rotation test_thread_pool test_simt test_cuda_kernels_emulated test_quantize_window_emulated
   test_xquant_attention_emulated test_write_window_rows_emulated test_cuda_model_runner_emulated
