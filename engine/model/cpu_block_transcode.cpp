@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <string>
 
@@ -56,14 +57,20 @@ void Q5_0ToQ8_0(const uint8_t* b, BlockQ8_0* out) {
 }
 
 // 32 values as Q8_0, rounded against the scale as stored (fp16), not the unrounded one as
-// ggml's quantize_row_q8_0 does: the smaller error for values that are already quantized.
+// ggml's quantize_row_q8_0 does: the smaller error for values that are already quantized. A
+// group with a NaN or infinity (a malformed file's scale) becomes a NaN scale over zero codes,
+// so it stays visibly non-finite, as the fp32 path would leave it.
 void RequantizeQ8_0(const float* x, BlockQ8_0* out) {
   float amax = 0.0f;
-  for (int j = 0; j < kGgmlBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
-  out->d = FloatToHalf(amax / 127.0f);
+  bool finite = true;
+  for (int j = 0; j < kGgmlBlock; ++j) {
+    finite = finite && std::isfinite(x[j]);
+    amax = std::max(amax, std::fabs(x[j]));
+  }
+  out->d = FloatToHalf(finite ? amax / 127.0f : std::numeric_limits<float>::quiet_NaN());
   const float d = HalfToFloat(out->d);
   for (int j = 0; j < kGgmlBlock; ++j) {
-    const float q = d != 0.0f ? std::nearbyint(x[j] / d) : 0.0f;
+    const float q = finite && d != 0.0f ? std::nearbyint(x[j] / d) : 0.0f;
     out->qs[j] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
   }
 }

@@ -6,7 +6,10 @@
 // - Q5_0 -> Q8_0: exact (same d, codes q - 16).
 // - Q5_1, Q5_K, Q6_K -> Q8_0: the exact values of each 32-value group requantized to 8 bits with
 //   the fp16 scale amax / 127: an error of at most half that step (about amax / 254), against a
-//   5- or 6-bit step in the file.
+//   5- or 6-bit step in the file. Groups with amax under 127 * 2^-14 (about 0.008) get a
+//   subnormal fp16 scale, coarse relative to itself, and the largest values
+//   may clip at 127 codes: their error is half the step or 127 * 2^-25 (about 4e-6), whichever is
+//   larger.
 // The CUDA runner multiplies all of these in their own blocks and needs none of this.
 #pragma once
 

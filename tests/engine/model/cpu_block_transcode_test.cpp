@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -127,6 +128,39 @@ TEST(CpuBlockTranscode, RequantizedTypesAreWithinHalfAnEightBitStep) {
     }
     EXPECT_GT(worst_steps, 0.0) << "nothing was rounded: the test data is too easy";
   }
+}
+
+// Groups whose fp16 scale is subnormal: within half a step or 127 * 2^-25, whichever is larger.
+TEST(CpuBlockTranscode, TinyGroupsStayWithinTheSubnormalBound) {
+  std::vector<float> x(kRows * kCols);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> tiny(-2e-4f, 2e-4f);
+  for (float& v : x) v = tiny(rng);
+  for (GgmlType type : {GgmlType::kQ5_1, GgmlType::kQ6_K}) {
+    SCOPED_TRACE(GgmlTypeName(uint32_t(type)));
+    const std::vector<uint8_t> src = Encode(type, x);
+    const std::vector<uint8_t> dst = TranscodeBlocksForCpu(type, src.data(), kRows, kCols);
+    const auto* out = reinterpret_cast<const BlockQ8_0*>(dst.data());
+    const std::vector<float> exact = Values(type, src);
+    const std::vector<float> got = Values(GgmlType::kQ8_0, dst);
+    for (size_t i = 0; i < exact.size(); ++i) {
+      const float step = HalfToFloat(out[i / 32].d);
+      ASSERT_LT(step, 0x1p-14f) << "the scales must be subnormal for this test";
+      ASSERT_LE(std::fabs(got[i] - exact[i]), std::max(0.5f * step, 127 * 0x1p-25f)) << i;
+    }
+  }
+}
+
+// A malformed file's NaN scale: a NaN Q8_0 scale over zero codes (the values stay non-finite, as
+// fp32 would keep them), with no undefined float-to-int conversion (UBSan runs this test).
+TEST(CpuBlockTranscode, NonFiniteGroupsStayNonFinite) {
+  std::vector<uint8_t> src = test::QuantizeRow(GgmlType::kQ5_1, RandomRows(5).data(), 64);
+  StoreHalfAt(src.data(), std::numeric_limits<float>::quiet_NaN());  // first block's d
+  const std::vector<uint8_t> dst = TranscodeBlocksForCpu(GgmlType::kQ5_1, src.data(), 1, 64);
+  const auto* out = reinterpret_cast<const BlockQ8_0*>(dst.data());
+  EXPECT_TRUE(std::isnan(HalfToFloat(out[0].d)));
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(out[0].qs[j], 0);
+  EXPECT_TRUE(std::isfinite(HalfToFloat(out[1].d))) << "the next group is untouched";
 }
 
 TEST(CpuBlockTranscode, TensorsInPlace) {
