@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 ours=$(build/bin/xquant bench --model "$MODEL" --threads "$THREADS" 2>/dev/null)
-theirs=$(python3 bench/llamacpp_baseline.py "$THREADS" 2>/dev/null | tail -n 1)
+theirs=$(python3 bench/llamacpp_baseline.py "$THREADS" --model "$MODEL" 2>/dev/null | tail -n 1)
 python3 - "$ours" "$theirs" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
