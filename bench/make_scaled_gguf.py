@@ -5,8 +5,9 @@ so batch-1 speed against llama.cpp can be measured where decode is bound by memo
 
 The shape comes from a Hugging Face config (configs/synthetic/*.json); the tokenizer, chat
 template and every other metadata key from the default model, so the vocabulary is SmolLM2's
-(49152 tokens) whatever the config says. Weights are normal(0, 0.02) (norms 1): the text is
-nonsense, the work per token is the real model's.
+(49152 tokens) whatever the config says: the layers are the real model's, the embedding and
+output smaller than a 128k-vocabulary model's. Weights are normal(0, 0.02) (norms 1): the text
+is nonsense.
 
   bench/make_scaled_gguf.py configs/synthetic/llama-3.2-1b.json --type Q4_K_M
   MODEL=models/scaled/llama-3.2-1b.Q4_K_M.gguf bench/compare_llamacpp.sh
@@ -99,8 +100,9 @@ def write_f16(config, vocab, path, seed):
 def quantize(source, target, ftype_name, threads):
     import llama_cpp
 
-    quiet = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
-    llama_cpp.llama_log_set(quiet, ctypes.c_void_p())  # not one line per tensor
+    global _quiet  # llama.cpp keeps the pointer: the callback must outlive this call
+    _quiet = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+    llama_cpp.llama_log_set(_quiet, ctypes.c_void_p())  # not one line per tensor
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{ftype_name}")
     params.nthread = threads

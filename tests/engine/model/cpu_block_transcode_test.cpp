@@ -151,11 +151,12 @@ TEST(CpuBlockTranscode, TinyGroupsStayWithinTheSubnormalBound) {
   }
 }
 
-// A malformed file's NaN scale: a NaN Q8_0 scale over zero codes (the values stay non-finite, as
-// fp32 would keep them), with no undefined float-to-int conversion (UBSan runs this test).
+// A malformed file's infinite scale (values inf, and NaN where a code is 0): a NaN Q8_0 scale over
+// zero codes, so the values stay non-finite as fp32 would keep them. Without the guard, amax is
+// inf and inf / inf reached the float-to-int8 conversion (undefined).
 TEST(CpuBlockTranscode, NonFiniteGroupsStayNonFinite) {
   std::vector<uint8_t> src = test::QuantizeRow(GgmlType::kQ5_1, RandomRows(5).data(), 64);
-  StoreHalfAt(src.data(), std::numeric_limits<float>::quiet_NaN());  // first block's d
+  StoreHalfAt(src.data(), std::numeric_limits<float>::infinity());  // first block's d
   const std::vector<uint8_t> dst = TranscodeBlocksForCpu(GgmlType::kQ5_1, src.data(), 1, 64);
   const auto* out = reinterpret_cast<const BlockQ8_0*>(dst.data());
   EXPECT_TRUE(std::isnan(HalfToFloat(out[0].d)));
