@@ -93,13 +93,14 @@ std::vector<float> Random(size_t n, std::mt19937& rng) {
 }
 
 std::vector<uint8_t> RandomBlocks(QWeightType t, int64_t out, int64_t in, std::mt19937& rng) {
-  std::vector<uint8_t> w(out * (in / 32) * QWeightBlockBytes(t));
+  std::vector<uint8_t> w(out * QWeightRowBytes(t, in));
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
-  const uint16_t d = FloatToHalf(0.01f), m = FloatToHalf(-0.08f);
+  const uint16_t d = FloatToHalf(0.01f), m = FloatToHalf(-0.08f), dmin = FloatToHalf(0.001f);
   for (size_t i = 0; i < w.size(); i += QWeightBlockBytes(t)) {
-    std::memcpy(&w[i], &d, 2);
+    std::memcpy(&w[i + (t == QWeightType::kQ6_K ? 208 : 0)], &d, 2);  // Q6_K's d comes last
     if (t == QWeightType::kQ4_1) std::memcpy(&w[i + 2], &m, 2);
+    if (t == QWeightType::kQ4_K) std::memcpy(&w[i + 2], &dmin, 2);
   }
   return w;
 }
@@ -162,6 +163,21 @@ void Shapes(benchmark::internal::Benchmark* b) {
   }
 }
 
+// Llama-3.2-1B shapes, whose rows are whole K-quant blocks: K-quants against the types a
+// Q4_K_M file was transcoded to before they ran in their own blocks (Q4_1, Q8_0).
+void KQuantShapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"out", "in", "rows"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+  for (int64_t rows : {1, 8, 128}) {
+    for (auto [out, in] : {std::pair{2048, 2048}, {8192, 2048}, {2048, 8192}}) {
+      b->Args({out, in, rows});
+    }
+  }
+}
+
+BENCHMARK(BM_QGemm<QWeightType::kQ4_K>)->Apply(KQuantShapes);
+BENCHMARK(BM_QGemm<QWeightType::kQ4_1>)->Apply(KQuantShapes);
+BENCHMARK(BM_QGemm<QWeightType::kQ6_K>)->Apply(KQuantShapes);
+BENCHMARK(BM_QGemm<QWeightType::kQ8_0>)->Apply(KQuantShapes);
 BENCHMARK(BM_QGemm<QWeightType::kQ4_1>)->Apply(Shapes);
 BENCHMARK(BM_QGemm<QWeightType::kQ4_0>)->Apply(Shapes);
 BENCHMARK(BM_QGemm<QWeightType::kQ8_0>)->Apply(Shapes);

@@ -18,30 +18,6 @@
 namespace xq {
 namespace {
 
-constexpr int64_t kSuperBlock = 256;  // values per K-quant block
-
-// One Q4_K block (d(f16) dmin(f16) scales[12] qs[128]; 64-value chunk c holds sub-block 2c in
-// the low nibbles of qs[32c..32c+31], 2c+1 in the high ones) as 8 Q4_1 blocks: value (d*sc)*q -
-// dmin*m becomes fp16(d*sc)*q + fp16(-dmin*m).
-void Q4KToQ4_1(const uint8_t* b, BlockQ4_1* out) {
-  const float d = LoadHalfAt(b), dmin = LoadHalfAt(b + 2);
-  const uint8_t* scales = b + 4;
-  const uint8_t* qs = b + 16;
-  for (int sub = 0; sub < 8; ++sub) {
-    int sc, m;
-    KQuantScaleMin(sub, scales, &sc, &m);
-    BlockQ4_1& o = out[sub];
-    o.d = FloatToHalf(d * static_cast<float>(sc));
-    o.m = FloatToHalf(-(dmin * static_cast<float>(m)));
-    const uint8_t* chunk = qs + 32 * (sub / 2);
-    const int shift = 4 * (sub % 2);
-    for (int j = 0; j < kGgmlBlock / 2; ++j) {
-      const int lo = (chunk[j] >> shift) & 0xf, hi = (chunk[j + kGgmlBlock / 2] >> shift) & 0xf;
-      o.qs[j] = static_cast<uint8_t>(lo | (hi << 4));
-    }
-  }
-}
-
 // Q5_0: d(f16) qh[4] qs[16], value d*(q - 16): the same d with codes q - 16, exactly.
 void Q5_0ToQ8_0(const uint8_t* b, BlockQ8_0* out) {
   uint32_t qh;
@@ -80,18 +56,12 @@ void TranscodeRow(GgmlType type, const uint8_t* src, int64_t cols, uint8_t* dst,
   const GgmlTypeInfo* info = FindGgmlType(static_cast<uint32_t>(type));
   const int64_t blocks = cols / info->block_elems;
   switch (type) {
-    case GgmlType::kQ4_K:
-      for (int64_t i = 0; i < blocks; ++i) {
-        Q4KToQ4_1(src + i * info->block_bytes,
-                  reinterpret_cast<BlockQ4_1*>(dst) + i * (kSuperBlock / kGgmlBlock));
-      }
-      return;
     case GgmlType::kQ5_0:
       for (int64_t i = 0; i < blocks; ++i) {
         Q5_0ToQ8_0(src + i * info->block_bytes, reinterpret_cast<BlockQ8_0*>(dst) + i);
       }
       return;
-    default:  // Q5_1, Q5_K, Q6_K: through their exact values
+    default:  // Q5_1, Q5_K: through their exact values
       values.resize(static_cast<size_t>(cols));
       DequantizeRow(type, src, values.data(), cols);
       for (int64_t g = 0; g < cols / kGgmlBlock; ++g) {
@@ -104,12 +74,9 @@ void TranscodeRow(GgmlType type, const uint8_t* src, int64_t cols, uint8_t* dst,
 
 GgmlType CpuBlockTypeFor(GgmlType type) {
   switch (type) {
-    case GgmlType::kQ4_K:
-      return GgmlType::kQ4_1;
     case GgmlType::kQ5_0:
     case GgmlType::kQ5_1:
     case GgmlType::kQ5_K:
-    case GgmlType::kQ6_K:
       return GgmlType::kQ8_0;
     default:
       return type;
@@ -145,7 +112,7 @@ bool TranscodeForCpu(Tensor& t) {
 }
 
 void TranscodeModelForCpu(Model& model) {
-  std::map<std::string, int> conversions;  // "Q4_K -> Q4_1": matrices
+  std::map<std::string, int> conversions;  // "Q5_K -> Q8_0": matrices
   size_t before = 0, after = 0;
   ForEachMatrix(model.weights, [&](Tensor& t) {
     const GgmlType from = t.block_type;

@@ -1,12 +1,11 @@
-// GGML block types the CPU's quantized matmul lacks (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), rewritten at
-// load as types it has (Q4_1, Q8_0), so a K-quant model (Q4_K_M, Q5_K_M...) takes about its file
-// size in RAM on the CPU instead of becoming fp32 (6-8x that). What each rewrite keeps:
-// - Q4_K -> Q4_1: every 4-bit code; each 32-value sub-block's scale d*sc and min dmin*m (exact
-//   in fp32) are rounded to fp16, a relative error of at most 2^-11 in each.
+// GGML block types the CPU's quantized matmul lacks (Q5_0, Q5_1, Q5_K), rewritten at load as a
+// type it has (Q8_0), so such a model takes about its file size in RAM on the CPU instead of
+// becoming fp32 (6-8x that). Q4_K and Q6_K (most of a Q4_K_M file) need none of this: the
+// matmul reads them in their own blocks. What each rewrite keeps:
 // - Q5_0 -> Q8_0: exact (same d, codes q - 16).
-// - Q5_1, Q5_K, Q6_K -> Q8_0: the exact values of each 32-value group requantized to 8 bits with
+// - Q5_1, Q5_K -> Q8_0: the exact values of each 32-value group requantized to 8 bits with
 //   the fp16 scale amax / 127: an error of at most half that step (about amax / 254), against a
-//   5- or 6-bit step in the file. Groups with amax under 127 * 2^-14 (about 0.008) get a
+//   5-bit step in the file. Groups with amax under 127 * 2^-14 (about 0.008) get a
 //   subnormal fp16 scale, coarse relative to itself, and the largest values
 //   may clip at 127 codes: their error is half the step or 127 * 2^-25 (about 4e-6), whichever is
 //   larger.

@@ -16,6 +16,10 @@ QWeightType QWeightTypeOf(GgmlType type) {
       return QWeightType::kQ4_1;
     case GgmlType::kQ8_0:
       return QWeightType::kQ8_0;
+    case GgmlType::kQ4_K:
+      return QWeightType::kQ4_K;
+    case GgmlType::kQ6_K:
+      return QWeightType::kQ6_K;
     default:
       throw Error("no quantized matmul kernel for " + GgmlTypeName(uint32_t(type)));
   }

@@ -21,6 +21,9 @@ namespace {
 bool HasAvx2() { return DetectedCpuFeatures().avx2; }
 bool HasVnni() { return DetectedCpuFeatures().avx512_vnni; }
 
+// Weights with a min (an offset per block) pair with Q8_1 activations, which carry their sum.
+bool HasMin(QWeightType type) { return type == QWeightType::kQ4_1 || type == QWeightType::kQ4_K; }
+
 std::atomic<QGemmIsa> forced_isa{QGemmIsa::kAuto};
 
 // One microkernel family: rows per call, and entry point.
@@ -61,15 +64,19 @@ QGemmIsa ActiveQGemmIsa() {
 bool CanPackQWeights() { return HasAvx2(); }
 
 void PackQWeights(QWeightType type, const void* w, int64_t out, int64_t in, void* packed) {
-  assert(CanPackQWeights() && in % kGgmlBlock == 0);
+  assert(CanPackQWeights() && in % QWeightBlockValues(type) == 0);
   constexpr int kCols = qgemm_layout::kGroupCols;
   const int64_t nb = in / kGgmlBlock;
-  const size_t group_bytes = nb * qgemm_layout::PackedBlockBytes(type);
+  const size_t group_bytes = qgemm_layout::PackedGroupBytes(type, nb);
   ComputePool().ParallelFor((out + kCols - 1) / kCols, Schedule::kStatic, [&](int64_t g) {
     const int ncols = static_cast<int>(std::min<int64_t>(kCols, out - g * kCols));
     qgemm_avx2::PackGroup(type, w, nb, g * kCols, ncols,
                           static_cast<uint8_t*>(packed) + g * group_bytes);
   });
+}
+
+int QWeightBlockValues(QWeightType type) {
+  return qgemm_layout::IsKQuant(type) ? kGgmlSuperBlock : kGgmlBlock;
 }
 
 size_t QWeightBlockBytes(QWeightType type) {
@@ -80,12 +87,20 @@ size_t QWeightBlockBytes(QWeightType type) {
       return sizeof(BlockQ4_1);
     case QWeightType::kQ8_0:
       return sizeof(BlockQ8_0);
+    case QWeightType::kQ4_K:
+      return sizeof(BlockQ4_K);
+    case QWeightType::kQ6_K:
+      return sizeof(BlockQ6_K);
   }
   return 0;
 }
 
+size_t QWeightRowBytes(QWeightType type, int64_t in) {
+  return static_cast<size_t>(in / QWeightBlockValues(type)) * QWeightBlockBytes(type);
+}
+
 size_t QActivationBlockBytes(QWeightType type) {
-  return type == QWeightType::kQ4_1 ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
+  return HasMin(type) ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
 }
 
 size_t QuantizedActivationBytes(QWeightType type, int64_t rows, int64_t in) {
@@ -99,7 +114,7 @@ void QuantizeActivations(QWeightType type, const float* x, int64_t rows, int64_t
     return QuantizeActivationsReference(type, x, rows, in, xq);
   }
   QuantizeActivationsPaths().Count(KernelPath::kAvx2);
-  const bool q8_1 = type == QWeightType::kQ4_1;
+  const bool q8_1 = HasMin(type);
   const int64_t nb = in / kGgmlBlock;
   const size_t row_bytes = nb * QActivationBlockBytes(type);
   ComputePool().ParallelFor(
@@ -111,7 +126,7 @@ void QuantizeActivations(QWeightType type, const float* x, int64_t rows, int64_t
 }
 
 void QGemm(const QGemmParams& p) {
-  assert(p.in % kGgmlBlock == 0);
+  assert(p.in % QWeightBlockValues(p.type) == 0);
   if (p.rows <= 0 || p.out <= 0) return;
   const QGemmIsa isa = ActiveQGemmIsa();
   if (isa == QGemmIsa::kScalar || (p.packed && !CanPackQWeights())) {
@@ -127,8 +142,10 @@ void QGemm(const QGemmParams& p) {
   thread_local std::vector<int32_t> corr;
   thread_local std::vector<uint8_t> shifted;
   d.resize(p.rows * nb);
-  s.resize(p.type == QWeightType::kQ4_1 ? p.rows * nb : 0);
-  corr.resize(p.type == QWeightType::kQ4_0 ? p.rows * nb : 0);
+  s.resize(HasMin(p.type) ? p.rows * nb : 0);
+  corr.resize(p.type == QWeightType::kQ4_0   ? p.rows * nb
+              : p.type == QWeightType::kQ6_K ? 2 * p.rows * nb
+                                             : 0);
   simd::ComputeActTerms(p.type, p.xq, 0, p.rows, nb, d.data(), s.data(), corr.data());
   const bool shift = p.type == QWeightType::kQ8_0 && isa == QGemmIsa::kAvx512Vnni;
   shifted.resize(shift ? p.rows * p.in : 0);
@@ -152,7 +169,7 @@ void QGemm(const QGemmParams& p) {
   const int64_t groups = (p.out + cols - 1) / cols;
   const int64_t col_items = (groups + item_groups - 1) / item_groups;
   const int64_t row_items = (p.rows + kItemRows - 1) / kItemRows;
-  const size_t group_bytes = nb * qgemm_layout::PackedBlockBytes(p.type);
+  const size_t group_bytes = qgemm_layout::PackedGroupBytes(p.type, nb);
   ComputePool().ParallelFor(
       col_items * row_items, Schedule::kStatic,
       [&](int64_t item) {

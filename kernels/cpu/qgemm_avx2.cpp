@@ -7,14 +7,14 @@
 // 8-bit weights (Q8_0) take ggml's sign trick instead: |w| times the activation with w's sign.
 #include "kernels/cpu/qgemm_avx2.h"
 
-#include "kernels/cpu/qgemm_layout.h"
-
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/cpu/qgemm_kquant_pack.h"
+#include "kernels/cpu/qgemm_layout.h"
 #include "kernels/include/ggml_blocks.h"
 
 #define XQ_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -122,14 +122,74 @@ XQ_AVX2 inline void SignedDots(const uint8_t* packed, const int8_t* const* a, __
   }
 }
 
+// Q6_K: dots[r] = the 8 outputs' sc0 * (codes 0..15 - 32) . a + sc1 * (codes 16..31 - 32) . a
+// over one packed block (see the AVX-512 Q6Dots). vpmaddubsw pairs of 6-bit codes stay below
+// 2 * 63 * 127, so two vectors' pairs are summed in 16 bits before widening.
+template <int M>
+XQ_AVX2 inline void Q6Dots(const uint8_t* blk, int h, const int8_t* const* a,
+                           const int32_t* const* corr, __m256i* dots) {
+  const __m256i m4 = _mm256_set1_epi8(15), top = _mm256_set1_epi8(0x30);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i first[M], second[M];
+  for (int r = 0; r < M; ++r) {
+    first[r] = _mm256_set1_epi32(corr[r][0]);
+    second[r] = _mm256_set1_epi32(corr[r][1]);
+  }
+  for (int u = 0; u < 2; ++u) {
+    const __m256i high_pair = _mm256_loadu_si256(
+        reinterpret_cast<const __m256i*>(blk + kPlaneBytes + u * kVectorBytes + h * 32));
+    __m256i pairs0[M], pairs1[M];
+    for (int k = 0; k < 2; ++k) {
+      const int t = 2 * u + k;
+      const __m256i v =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + t * kVectorBytes + h * 32));
+      const __m256i high = k ? _mm256_srli_epi16(high_pair, 4) : high_pair;
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4),
+                                         _mm256_and_si256(_mm256_slli_epi16(high, 4), top));
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                         _mm256_and_si256(_mm256_slli_epi16(high, 2), top));
+      for (int r = 0; r < M; ++r) {
+        int32_t qa, qb;
+        std::memcpy(&qa, a[r] + 4 * t, 4);
+        std::memcpy(&qb, a[r] + 16 + 4 * t, 4);
+        const __m256i x0 = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(qa));
+        const __m256i x1 = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(qb));
+        pairs0[r] = k ? _mm256_add_epi16(pairs0[r], x0) : x0;
+        pairs1[r] = k ? _mm256_add_epi16(pairs1[r], x1) : x1;
+      }
+    }
+    for (int r = 0; r < M; ++r) {
+      first[r] = _mm256_add_epi32(first[r], _mm256_madd_epi16(pairs0[r], ones));
+      second[r] = _mm256_add_epi32(second[r], _mm256_madd_epi16(pairs1[r], ones));
+    }
+  }
+  const uint8_t* scales = blk + kPlaneBytes + qgemm_layout::kHighPlaneBytes + h * kHalfCols;
+  const __m256i sc0 =
+      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales)));
+  const __m256i sc1 =
+      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales + kGroupCols)));
+  for (int r = 0; r < M; ++r) {
+    dots[r] =
+        _mm256_add_epi32(_mm256_mullo_epi32(sc0, first[r]), _mm256_mullo_epi32(sc1, second[r]));
+  }
+}
+
+// 8 unsigned bytes as floats.
+XQ_AVX2 inline __m256 Bytes8(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
 // Outputs 8h..8h+7 of a packed group for M activation rows starting at r0, all blocks: per block
-// acc = fma(dw * da, I, acc) with I the exact integer dot (offsets folded in), then for Q4_1
-// acc = fma(m, s, acc) -- QGemmReference's order.
+// acc = fma(dw * da, I, acc) with I the exact integer dot (offsets folded in; Q4_K's dw is
+// d * sc), then for Q4_1 acc = fma(m, s, acc) and for Q4_K acc = fma(-(dmin * m), s, acc) --
+// QGemmReference's order.
 template <QWeightType T, int M>
 XQ_AVX2 void Kernel(const uint8_t* packed, int h, const ActTerms& act, int64_t r0, __m256* acc) {
   const int8_t* a[M];
   for (int r = 0; r < M; ++r) acc[r] = _mm256_setzero_ps();
   const int64_t nb = act.nb;
+  const uint8_t* tail = packed + nb * PackedBlockBytes(T);  // K-quants: superblocks' fp16 scales
   for (int64_t b = 0; b < nb; ++b, packed += PackedBlockBytes(T)) {
     for (int r = 0; r < M; ++r) {
       a[r] =
@@ -142,17 +202,31 @@ XQ_AVX2 void Kernel(const uint8_t* packed, int h, const ActTerms& act, int64_t r
     }
     if constexpr (T == QWeightType::kQ8_0) {
       SignedDots<M>(packed + h * 32, a, dots);
+    } else if constexpr (T == QWeightType::kQ6_K) {
+      const int32_t* corr[M];
+      for (int r = 0; r < M; ++r) corr[r] = act.corr + 2 * ((r0 + r) * nb + b);
+      Q6Dots<M>(packed, h, a, corr, dots);
     } else {
       PlaneDots<M>(packed + h * 32, a, dots, _mm256_set1_epi16(1));
     }
-    const auto* halves = reinterpret_cast<const uint16_t*>(packed + Planes(T) * kPlaneBytes);
-    const __m256 dw = Halves8(halves + h * kHalfCols);
+    const auto* halves = reinterpret_cast<const uint16_t*>(
+        qgemm_layout::IsKQuant(T)
+            ? tail + b / qgemm_layout::kBlocksPerSuper * qgemm_layout::PackedSuperBytes(T)
+            : packed + Planes(T) * kPlaneBytes);
+    __m256 dw = Halves8(halves + h * kHalfCols), dm = _mm256_setzero_ps();
+    if constexpr (T == QWeightType::kQ4_K) {  // d * sc and dmin * m, both exact
+      const uint8_t* sc = packed + kPlaneBytes + h * kHalfCols;
+      dw = _mm256_mul_ps(dw, Bytes8(sc));
+      dm = _mm256_mul_ps(Halves8(halves + kGroupCols + h * kHalfCols), Bytes8(sc + kGroupCols));
+    }
     for (int r = 0; r < M; ++r) {
       const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(act.d[(r0 + r) * nb + b]));
       acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(dots[r]), acc[r]);
       if constexpr (T == QWeightType::kQ4_1) {
         acc[r] = _mm256_fmadd_ps(Halves8(halves + kGroupCols + h * kHalfCols),
                                  _mm256_set1_ps(act.s[(r0 + r) * nb + b]), acc[r]);
+      } else if constexpr (T == QWeightType::kQ4_K) {
+        acc[r] = _mm256_fnmadd_ps(dm, _mm256_set1_ps(act.s[(r0 + r) * nb + b]), acc[r]);
       }
     }
   }
@@ -195,15 +269,17 @@ void Tile(const uint8_t* packed, const ActTerms& act, int64_t r0, int nr, float*
   }
 }
 
+// Integer sums of 16 activation codes, in every lane.
+XQ_AVX2 inline __m128i CodeSum16(const int8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  __m128i s = _mm_madd_epi16(_mm_maddubs_epi16(_mm_set1_epi8(1), q), _mm_set1_epi16(1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  return _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
 // Integer sum of one block's 32 activation codes.
 XQ_AVX2 inline int32_t CodeSum(const int8_t* qs) {
-  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
-  const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
-  const __m256i quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(quads), _mm256_extracti128_si256(quads, 1));
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
+  return _mm_cvtsi128_si32(_mm_add_epi32(CodeSum16(qs), CodeSum16(qs + 16)));
 }
 
 }  // namespace
@@ -257,7 +333,7 @@ XQ_AVX2 void QuantizeBlocks(bool q8_1, const float* x, int64_t n, void* xq) {
 XQ_AVX2 void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64_t r1,
                              int64_t nb, float* d, float* s, int32_t* corr) {
   for (int64_t i = r0 * nb; i < r1 * nb; ++i) {
-    if (type == QWeightType::kQ4_1) {
+    if (type == QWeightType::kQ4_1 || type == QWeightType::kQ4_K) {
       const auto& blk = static_cast<const BlockQ8_1*>(xq)[i];
       d[i] = Half(blk.d);
       s[i] = Half(blk.s);
@@ -265,6 +341,10 @@ XQ_AVX2 void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64
       const auto& blk = static_cast<const BlockQ8_0*>(xq)[i];
       d[i] = Half(blk.d);
       if (type == QWeightType::kQ4_0) corr[i] = -8 * CodeSum(blk.qs);
+      if (type == QWeightType::kQ6_K) {  // Q6_K codes carry +32 per 16-code half
+        corr[2 * i] = -32 * _mm_cvtsi128_si32(CodeSum16(blk.qs));
+        corr[2 * i + 1] = -32 * _mm_cvtsi128_si32(CodeSum16(blk.qs + 16));
+      }
     }
   }
 }
@@ -281,8 +361,11 @@ XQ_AVX2 void ShiftCodes(const void* xq, int64_t r0, int64_t r1, int64_t nb, uint
 
 void PackGroup(QWeightType type, const void* w, int64_t nb, int64_t o0, int ncols,
                uint8_t* packed) {
-  const auto* first = static_cast<const uint8_t*>(w) + o0 * nb * QWeightBlockBytes(type);
+  const auto* first = static_cast<const uint8_t*>(w) + o0 * QWeightRowBytes(type, nb * kGgmlBlock);
   switch (type) {
+    case QWeightType::kQ4_K:
+    case QWeightType::kQ6_K:
+      return qgemm_kquant::PackGroup(type, first, nb, ncols, packed);
     case QWeightType::kQ4_0:
       return PackGroupImpl<QWeightType::kQ4_0>(first, nb, ncols, packed);
     case QWeightType::kQ4_1:
@@ -301,6 +384,10 @@ void GroupTile(QWeightType type, const uint8_t* packed, const ActTerms& act, int
       return Tile<QWeightType::kQ4_1>(packed, act, r0, nr, y, y_stride, ncols, accumulate);
     case QWeightType::kQ8_0:
       return Tile<QWeightType::kQ8_0>(packed, act, r0, nr, y, y_stride, ncols, accumulate);
+    case QWeightType::kQ4_K:
+      return Tile<QWeightType::kQ4_K>(packed, act, r0, nr, y, y_stride, ncols, accumulate);
+    case QWeightType::kQ6_K:
+      return Tile<QWeightType::kQ6_K>(packed, act, r0, nr, y, y_stride, ncols, accumulate);
   }
 }
 

@@ -22,12 +22,13 @@ struct ActTerms {
   int64_t nb;           // 32-blocks per row
   const float* d;       // [rows, nb] activation scales
   const float* s;       // [rows, nb] Q4_1: the block's s (fp16 of d * sum(codes)); else unused
-  const int32_t* corr;  // [rows, nb] Q4_0: -8 * sum(codes); unused otherwise
+  const int32_t* corr;  // [rows, nb] Q4_0: -8 * sum(codes); [rows, nb, 2] Q6_K: -32 * the sums
+                        // of codes 0..15 and 16..31; unused otherwise
   // Q8_0 on AVX-512 VNNI only: [rows, nb * 32] codes + 128 as unsigned bytes (ShiftCodes).
   const uint8_t* shifted;
 };
 
-// Fills d and either s (Q4_1) or corr (Q4_0), each [rows, nb], for rows r0..r1.
+// Fills d and either s (Q4_1, Q4_K) or corr (Q4_0, Q6_K) as ActTerms has them, for rows r0..r1.
 void ComputeActTerms(QWeightType type, const void* xq, int64_t r0, int64_t r1, int64_t nb, float* d,
                      float* s, int32_t* corr);
 

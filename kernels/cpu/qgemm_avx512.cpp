@@ -66,7 +66,53 @@ XQ_AVX512 inline void ShiftedDots(const uint8_t* packed, const uint8_t* const* a
   for (int r = 0; r < M; ++r) dots[r] = _mm512_sub_epi32(dots[r], offset);
 }
 
-// QGemmReference's order per block: acc = fma(dw * da, I, acc), then Q4_1's acc = fma(m, s, acc).
+// Q6_K: dots[r] = the 16 outputs' sc0 * (codes 0..15 - 32) . a + sc1 * (codes 16..31 - 32) . a
+// over one packed block: 6-bit codes are the plane's nibbles plus the high plane's 2 bits (see
+// qgemm_layout.h); corr[r] holds -32 * the two halves' activation code sums.
+template <int M>
+XQ_AVX512 inline void Q6Dots(const uint8_t* blk, const int8_t* const* a, const int32_t* const* corr,
+                             __m512i* dots) {
+  const __m512i m4 = _mm512_set1_epi8(15), top = _mm512_set1_epi8(0x30);
+  __m512i first[M], second[M];
+  for (int r = 0; r < M; ++r) {
+    first[r] = _mm512_set1_epi32(corr[r][0]);
+    second[r] = _mm512_set1_epi32(corr[r][1]);
+  }
+  for (int t = 0; t < 4; ++t) {
+    const __m512i v = _mm512_loadu_si512(blk + kVectorBytes * t);
+    __m512i high = _mm512_loadu_si512(blk + kPlaneBytes + kVectorBytes * (t / 2));
+    if (t % 2) high = _mm512_srli_epi16(high, 4);
+    const __m512i lo =
+        _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_and_si512(_mm512_slli_epi16(high, 4), top));
+    const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                                       _mm512_and_si512(_mm512_slli_epi16(high, 2), top));
+    for (int r = 0; r < M; ++r) {
+      int32_t qa, qb;
+      std::memcpy(&qa, a[r] + 4 * t, 4);
+      std::memcpy(&qb, a[r] + 16 + 4 * t, 4);
+      first[r] = _mm512_dpbusd_epi32(first[r], lo, _mm512_set1_epi32(qa));
+      second[r] = _mm512_dpbusd_epi32(second[r], hi, _mm512_set1_epi32(qb));
+    }
+  }
+  const uint8_t* scales = blk + kPlaneBytes + qgemm_layout::kHighPlaneBytes;
+  const __m512i sc0 =
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+  const __m512i sc1 =
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + kGroupCols)));
+  for (int r = 0; r < M; ++r) {
+    dots[r] =
+        _mm512_add_epi32(_mm512_mullo_epi32(sc0, first[r]), _mm512_mullo_epi32(sc1, second[r]));
+  }
+}
+
+// 16 unsigned bytes as floats.
+XQ_AVX512 inline __m512 Bytes16(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+// QGemmReference's order per block: acc = fma(dw * da, I, acc), then Q4_1's acc = fma(m, s, acc)
+// or Q4_K's acc = fma(-(dmin * m), s, acc); Q4_K's dw is d * sc.
 template <QWeightType T, int M>
 XQ_AVX512 void Kernel(const uint8_t* packed, const ActTerms& act, int64_t r0, __m512* acc) {
   constexpr size_t kBlock = qgemm_layout::PackedBlockBytes(T);
@@ -74,6 +120,7 @@ XQ_AVX512 void Kernel(const uint8_t* packed, const ActTerms& act, int64_t r0, __
   const int8_t* a[M];
   for (int r = 0; r < M; ++r) acc[r] = _mm512_setzero_ps();
   const int64_t nb = act.nb;
+  const uint8_t* tail = packed + nb * kBlock;  // K-quants: each superblock's fp16 scales
   for (int64_t b = 0; b < nb; ++b, packed += kBlock) {
     for (int r = 0; r < M; ++r) {
       a[r] =
@@ -90,17 +137,30 @@ XQ_AVX512 void Kernel(const uint8_t* packed, const ActTerms& act, int64_t r0, __
         shifted[r] = act.shifted + ((r0 + r) * nb + b) * kGgmlBlock;
       }
       ShiftedDots<M>(packed, shifted, dots);
+    } else if constexpr (T == QWeightType::kQ6_K) {
+      const int32_t* corr[M];
+      for (int r = 0; r < M; ++r) corr[r] = act.corr + 2 * ((r0 + r) * nb + b);
+      Q6Dots<M>(packed, a, corr, dots);
     } else {
       PlaneDots<M>(packed, a, dots);
     }
-    const auto* halves = reinterpret_cast<const uint16_t*>(packed + kPlanes * kPlaneBytes);
-    const __m512 dw = Halves16(halves);
+    const auto* halves = reinterpret_cast<const uint16_t*>(
+        qgemm_layout::IsKQuant(T)
+            ? tail + b / qgemm_layout::kBlocksPerSuper * qgemm_layout::PackedSuperBytes(T)
+            : packed + kPlanes * kPlaneBytes);
+    __m512 dw = Halves16(halves), dm = _mm512_setzero_ps();
+    if constexpr (T == QWeightType::kQ4_K) {  // d * sc and dmin * m, both exact
+      dw = _mm512_mul_ps(dw, Bytes16(packed + kPlaneBytes));
+      dm = _mm512_mul_ps(Halves16(halves + kGroupCols), Bytes16(packed + kPlaneBytes + kGroupCols));
+    }
     for (int r = 0; r < M; ++r) {
       const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(act.d[(r0 + r) * nb + b]));
       acc[r] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(dots[r]), acc[r]);
       if constexpr (T == QWeightType::kQ4_1) {
         acc[r] = _mm512_fmadd_ps(Halves16(halves + kGroupCols),
                                  _mm512_set1_ps(act.s[(r0 + r) * nb + b]), acc[r]);
+      } else if constexpr (T == QWeightType::kQ4_K) {
+        acc[r] = _mm512_fnmadd_ps(dm, _mm512_set1_ps(act.s[(r0 + r) * nb + b]), acc[r]);
       }
     }
   }
@@ -140,6 +200,10 @@ void GroupTile(QWeightType type, const uint8_t* packed, const ActTerms& act, int
       return Tile<QWeightType::kQ4_1>(nr, packed, act, r0, y, y_stride, ncols, accumulate, kRows);
     case QWeightType::kQ8_0:
       return Tile<QWeightType::kQ8_0>(nr, packed, act, r0, y, y_stride, ncols, accumulate, kRows);
+    case QWeightType::kQ4_K:
+      return Tile<QWeightType::kQ4_K>(nr, packed, act, r0, y, y_stride, ncols, accumulate, kRows);
+    case QWeightType::kQ6_K:
+      return Tile<QWeightType::kQ6_K>(nr, packed, act, r0, y, y_stride, ncols, accumulate, kRows);
   }
 }
 

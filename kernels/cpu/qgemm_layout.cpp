@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "kernels/cpu/qgemm_kquant_pack.h"
 #include "kernels/include/ggml_blocks.h"
 
 namespace xq {
@@ -13,7 +14,7 @@ using qgemm_layout::kVectorBytes;
 
 size_t PackedQWeightBytes(QWeightType type, int64_t out, int64_t in) {
   const int64_t groups = (out + kGroupCols - 1) / kGroupCols;
-  return static_cast<size_t>(groups * (in / kGgmlBlock)) * qgemm_layout::PackedBlockBytes(type);
+  return static_cast<size_t>(groups) * qgemm_layout::PackedGroupBytes(type, in / kGgmlBlock);
 }
 
 void UnpackQWeightRow(QWeightType type, const void* packed, int64_t in, int64_t row,
@@ -21,8 +22,10 @@ void UnpackQWeightRow(QWeightType type, const void* packed, int64_t in, int64_t 
   const int64_t nb = in / kGgmlBlock;
   const int lane = static_cast<int>(row % kGroupCols);
   const size_t block_bytes = qgemm_layout::PackedBlockBytes(type);
-  const auto* group = static_cast<const uint8_t*>(packed) + row / kGroupCols * nb * block_bytes;
+  const auto* group = static_cast<const uint8_t*>(packed) +
+                      row / kGroupCols * qgemm_layout::PackedGroupBytes(type, nb);
   auto* out = static_cast<uint8_t*>(blocks);
+  if (qgemm_layout::IsKQuant(type)) return qgemm_kquant::UnpackRow(type, group, nb, lane, out);
   for (int64_t b = 0; b < nb; ++b, out += QWeightBlockBytes(type)) {
     const uint8_t* blk = group + b * block_bytes;
     // The 16 GGML-order code bytes of this output in plane p.
@@ -51,6 +54,9 @@ void UnpackQWeightRow(QWeightType type, const void* packed, int64_t in, int64_t 
         std::memcpy(out, &w, sizeof(w));
         break;
       }
+      case QWeightType::kQ4_K:
+      case QWeightType::kQ6_K:
+        break;  // unpacked above
       case QWeightType::kQ8_0: {
         BlockQ8_0 w;
         w.d = halves[0];

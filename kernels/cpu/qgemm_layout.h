@@ -6,9 +6,19 @@
 // then the kGroupCols fp16 scales, then (Q4_1) the fp16 mins. Exactly the bytes of the GGML
 // blocks, rearranged: nothing is lost, and a row can be turned back into its GGML blocks
 // (UnpackQWeightRow).
+//
+// K-quants keep their superblock's scales once per 8 32-blocks, after all the group's blocks
+// (the group's tail). Their 32-blocks hold the 32 codes of one sub-block in Q4 plane order:
+//   Q4_K: the plane, then the kGroupCols 6-bit scales and the kGroupCols 6-bit mins as bytes;
+//         tail per superblock: the kGroupCols fp16 d, then the kGroupCols fp16 dmin.
+//   Q6_K: the plane of the codes' low 4 bits; a high plane of two vectors, where vector u's byte
+//         for output c and k < 4 holds the top 2 bits of codes 4t + k and 16 + 4t + k at bits
+//         4(t - 2u) and 4(t - 2u) + 2 for t = 2u, 2u + 1; the kGroupCols int8 scales of codes
+//         0..15 and those of codes 16..31; tail per superblock: the kGroupCols fp16 d.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/include/qgemm.h"
 
@@ -18,10 +28,33 @@ inline constexpr int kGroupCols = 16;
 inline constexpr int kVectorBytes = 4 * kGroupCols;
 inline constexpr int kPlaneBytes = 4 * kVectorBytes;
 
+inline constexpr int kHighPlaneBytes = 2 * kVectorBytes;  // Q6_K's top 2 bits of 32 codes
+inline constexpr int kBlocksPerSuper = 8;                 // 32-blocks per K-quant superblock
+
+constexpr bool IsKQuant(QWeightType t) {
+  return t == QWeightType::kQ4_K || t == QWeightType::kQ6_K;
+}
 constexpr int Planes(QWeightType t) { return t == QWeightType::kQ8_0 ? 2 : 1; }
 constexpr int HalvesPerOutput(QWeightType t) { return t == QWeightType::kQ4_1 ? 2 : 1; }
+// Bytes of one packed 32-block; for the K-quants, bytes of the tail per superblock.
 constexpr size_t PackedBlockBytes(QWeightType t) {
-  return Planes(t) * kPlaneBytes + HalvesPerOutput(t) * kGroupCols * sizeof(uint16_t);
+  switch (t) {
+    case QWeightType::kQ4_K:
+      return kPlaneBytes + 2 * kGroupCols;
+    case QWeightType::kQ6_K:
+      return kPlaneBytes + kHighPlaneBytes + 2 * kGroupCols;
+    default:
+      return Planes(t) * kPlaneBytes + HalvesPerOutput(t) * kGroupCols * sizeof(uint16_t);
+  }
+}
+constexpr size_t PackedSuperBytes(QWeightType t) {
+  return t == QWeightType::kQ4_K   ? 2 * kGroupCols * sizeof(uint16_t)
+         : t == QWeightType::kQ6_K ? kGroupCols * sizeof(uint16_t)
+                                   : 0;
+}
+// Bytes of one packed group over nb 32-blocks (a multiple of kBlocksPerSuper for K-quants).
+constexpr size_t PackedGroupBytes(QWeightType t, int64_t nb) {
+  return nb * PackedBlockBytes(t) + nb / kBlocksPerSuper * PackedSuperBytes(t);
 }
 
 }  // namespace xq::qgemm_layout

@@ -1,8 +1,11 @@
 // Quantized matmul y = x * W^T over GGML blocks: activations are quantized to 8 bits per 32-block
-// exactly as llama.cpp's CPU backend does (Q8_1 for Q4_1 weights, Q8_0 otherwise); each block's
-// product is an exact integer dot, scaled and summed in fp32 in block order (Q4_1's min term from
-// the activation block's fp16 sum, as ggml's). The sums differ from ggml's vec_dot only in float
-// summation order; a row's result never depends on the other rows of the batch.
+// exactly as llama.cpp's CPU backend does for Q4_0/Q4_1/Q8_0 (Q8_1 for Q4_1 and Q4_K weights,
+// Q8_0 otherwise); each 32-block's product is an exact integer dot, scaled and summed in fp32 in
+// block order (the min terms of Q4_1 and Q4_K from the activation block's fp16 sum, as ggml's
+// Q4_1). For Q4_0/Q4_1/Q8_0 the sums differ from ggml's vec_dot only in float summation order.
+// K-quant weights (Q4_K, Q6_K) are read in their own blocks; their activations use 32-blocks
+// where ggml's use 256 (Q8_K), so ours are finer. A row's result never depends on the other rows
+// of the batch.
 #pragma once
 
 #include <cstddef>
@@ -10,10 +13,13 @@
 
 namespace xq {
 
-enum class QWeightType { kQ4_0, kQ4_1, kQ8_0 };
+enum class QWeightType { kQ4_0, kQ4_1, kQ8_0, kQ4_K, kQ6_K };
 
-// Bytes of one weight block / one activation block for this weight type.
+// Values and bytes of one weight block (32 values; 256 for the K-quants, whose rows must be
+// multiples of 256 long), bytes of one weight row, and bytes of one 32-value activation block.
+int QWeightBlockValues(QWeightType type);
 size_t QWeightBlockBytes(QWeightType type);
+size_t QWeightRowBytes(QWeightType type, int64_t in);
 size_t QActivationBlockBytes(QWeightType type);
 
 // Bytes QuantizeActivations writes for a [rows, in] activation matrix; in must be a multiple of 32.
@@ -26,9 +32,9 @@ void QuantizeActivationsReference(QWeightType type, const float* x, int64_t rows
 
 struct QGemmParams {
   QWeightType type = QWeightType::kQ4_1;
-  const void* w = nullptr;   // [out, in / 32] weight blocks of `type`
+  const void* w = nullptr;   // [out, in / QWeightBlockValues] weight blocks of `type`
   int64_t out = 0;           // output features (weight rows)
-  int64_t in = 0;            // input features, a multiple of 32
+  int64_t in = 0;            // input features, a multiple of QWeightBlockValues
   const void* xq = nullptr;  // [rows, in / 32] activation blocks from QuantizeActivations
   int64_t rows = 0;          // activation rows (tokens)
   float* y = nullptr;        // [rows, out]
@@ -42,7 +48,7 @@ struct QGemmParams {
 bool CanPackQWeights();
 size_t PackedQWeightBytes(QWeightType type, int64_t out, int64_t in);
 void PackQWeights(QWeightType type, const void* w, int64_t out, int64_t in, void* packed);
-// Row `row` of packed weights as its original GGML blocks (in / 32 of them), byte for byte.
+// Row `row` of packed weights as its original GGML blocks, byte for byte.
 void UnpackQWeightRow(QWeightType type, const void* packed, int64_t in, int64_t row,
                       void* blocks);
 

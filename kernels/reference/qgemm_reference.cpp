@@ -37,14 +37,17 @@ void Unpack4(const uint8_t* qs, int32_t offset, int32_t* wq) {
   }
 }
 
+constexpr int kSubBlocks = kGgmlSuperBlock / kGgmlBlock;  // 32-blocks per K-quant block
+
 int32_t IntDot(const int32_t* wq, const int8_t* aq) {
   int32_t s = 0;
   for (int j = 0; j < kGgmlBlock; ++j) s += wq[j] * aq[j];
   return s;
 }
 
-// Per block: acc = fma(dw * da, exact integer dot, acc); Q4_1 then adds its min as
-// acc = fma(m, s, acc) with the activation block's s = fp16(d * sum(codes)), as ggml does.
+// Per 32-block: acc = fma(dw * da, exact integer dot, acc); Q4_1 then adds its min as
+// acc = fma(m, s, acc) with the activation block's s = fp16(d * sum(codes)), as ggml does, and
+// Q4_K its -(dmin * m) the same way. Q6_K's dot weighs its two 16-code halves by their scales.
 float Dot(QWeightType type, const void* w_row, const void* a_row, int64_t nb) {
   float acc = 0.0f;
   int32_t wq[kGgmlBlock];
@@ -72,6 +75,29 @@ float Dot(QWeightType type, const void* w_row, const void* a_row, int64_t nb) {
         acc = std::fma(HalfToFloat(w.d) * HalfToFloat(a.d), float(IntDot(wq, a.qs)), acc);
         break;
       }
+      case QWeightType::kQ4_K: {  // (d * sc) * q - (dmin * m), both products exact in fp32
+        const auto& w = static_cast<const BlockQ4_K*>(w_row)[b / kSubBlocks];
+        const auto& a = static_cast<const BlockQ8_1*>(a_row)[b];
+        const int sub = static_cast<int>(b % kSubBlocks);
+        for (int j = 0; j < kGgmlBlock; ++j) wq[j] = Q4KCode(w, kGgmlBlock * sub + j);
+        int sc, m;
+        KQuantScaleMin(sub, w.scales, &sc, &m);
+        const float scale = HalfToFloat(w.d) * float(sc), min = HalfToFloat(w.dmin) * float(m);
+        acc = std::fma(scale * HalfToFloat(a.d), float(IntDot(wq, a.qs)), acc);
+        acc = std::fma(-min, HalfToFloat(a.s), acc);
+        break;
+      }
+      case QWeightType::kQ6_K: {  // d * (sc0 * dot of codes 0..15 + sc1 * dot of 16..31)
+        const auto& w = static_cast<const BlockQ6_K*>(w_row)[b / kSubBlocks];
+        const auto& a = static_cast<const BlockQ8_0*>(a_row)[b];
+        const int sub = static_cast<int>(b % kSubBlocks);
+        for (int j = 0; j < kGgmlBlock; ++j) wq[j] = Q6KCode(w, kGgmlBlock * sub + j) - 32;
+        int32_t halves[2] = {0, 0};
+        for (int j = 0; j < kGgmlBlock; ++j) halves[j / 16] += wq[j] * a.qs[j];
+        const int32_t dot = w.scales[2 * sub] * halves[0] + w.scales[2 * sub + 1] * halves[1];
+        acc = std::fma(HalfToFloat(w.d) * HalfToFloat(a.d), float(dot), acc);
+        break;
+      }
     }
   }
   return acc;
@@ -86,7 +112,7 @@ void QuantizeActivationsReference(QWeightType type, const float* x, int64_t rows
   int32_t sum = 0;
   for (int64_t i = 0; i < n; ++i) {
     const float* xb = x + i * kGgmlBlock;
-    if (type == QWeightType::kQ4_1) {
+    if (QActivationBlockBytes(type) == sizeof(BlockQ8_1)) {
       auto& blk = static_cast<BlockQ8_1*>(xq)[i];
       const float d = QuantizeBlock(xb, blk.qs, &sum);
       blk.d = FloatToHalf(d);
@@ -99,9 +125,9 @@ void QuantizeActivationsReference(QWeightType type, const float* x, int64_t rows
 }
 
 void QGemmReference(const QGemmParams& p) {
-  assert(p.in % kGgmlBlock == 0);
+  assert(p.in % QWeightBlockValues(p.type) == 0);
   if (p.packed) {  // back to GGML blocks, byte for byte
-    std::vector<uint8_t> blocks(p.out * (p.in / kGgmlBlock) * QWeightBlockBytes(p.type));
+    std::vector<uint8_t> blocks(p.out * QWeightRowBytes(p.type, p.in));
     const size_t row_bytes = blocks.size() / std::max<int64_t>(p.out, 1);
     for (int64_t o = 0; o < p.out; ++o) {
       UnpackQWeightRow(p.type, p.w, p.in, o, blocks.data() + o * row_bytes);
@@ -112,7 +138,7 @@ void QGemmReference(const QGemmParams& p) {
     return QGemmReference(ggml);
   }
   const int64_t nb = p.in / kGgmlBlock;
-  const size_t w_row = nb * QWeightBlockBytes(p.type);
+  const size_t w_row = QWeightRowBytes(p.type, p.in);
   const size_t a_row = nb * QActivationBlockBytes(p.type);
   for (int64_t r = 0; r < p.rows; ++r) {
     for (int64_t o = 0; o < p.out; ++o) {

@@ -13,9 +13,14 @@
 #include "kernels/cpu/qgemm_isa.h"
 #include "kernels/include/ggml_blocks.h"
 #include "kernels/reference/half.h"
+#include "tests/kernels/qgemm_test_util.h"
 
 namespace xq {
 namespace {
+
+using qgemm_test::QGemmIsas;
+using qgemm_test::Quantize;
+using qgemm_test::RandomActivations;
 
 constexpr QWeightType kTypes[] = {QWeightType::kQ4_0, QWeightType::kQ4_1, QWeightType::kQ8_0};
 
@@ -47,23 +52,6 @@ std::vector<uint8_t> RandomWeights(QWeightType t, int64_t out, int64_t in, std::
     for (int j = 0; j < kGgmlBlock / 2; ++j) blk[off + j] = static_cast<uint8_t>(byte(rng));
   }
   return bytes;
-}
-
-std::vector<float> RandomActivations(int64_t rows, int64_t in, std::mt19937& rng) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> x(rows * in);
-  for (auto& v : x) v = dist(rng);
-  // Outliers per block, as in real hidden states, and an all-zero block.
-  for (size_t i = 0; i < x.size(); i += 97) x[i] *= 20.0f;
-  if (x.size() >= 64) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);
-  return x;
-}
-
-std::vector<uint8_t> Quantize(QWeightType t, const std::vector<float>& x, int64_t rows,
-                              int64_t in) {
-  std::vector<uint8_t> xq(QuantizedActivationBytes(t, rows, in));
-  QuantizeActivationsReference(t, x.data(), rows, in, xq.data());
-  return xq;
 }
 
 // The fast path must be what ran: on a CPU without AVX2 the SIMD kernel IS the reference.
@@ -213,28 +201,6 @@ TEST(QGemmReference, MatchesDequantizedFormula) {
     }
   }
 }
-
-// Every SIMD path this CPU can run, forced in turn; restores automatic selection on exit.
-class QGemmIsas : public ::testing::Test {
- protected:
-  struct Path {
-    QGemmIsa isa;
-    KernelPath counted;
-    const char* name;
-  };
-  std::vector<Path> Paths() const {
-    std::vector<Path> paths;
-    if (DetectedCpuFeatures().avx512_vnni) {
-      paths.push_back({QGemmIsa::kAvx512Vnni, KernelPath::kAvx512, "avx512-vnni"});
-    }
-    if (DetectedCpuFeatures().avx2) paths.push_back({QGemmIsa::kAvx2, KernelPath::kAvx2, "avx2"});
-    return paths;
-  }
-  void SetUp() override {
-    if (Paths().empty()) GTEST_SKIP() << "this CPU has no AVX2: no fast path to test";
-  }
-  void TearDown() override { ForceQGemmIsa(QGemmIsa::kAuto); }
-};
 
 TEST_F(QGemmIsas, SimdMatchesReferenceBitForBit) {
   for (const Path& path : Paths()) {

@@ -1,4 +1,4 @@
-// Transcoding the block types the CPU kernels lack into Q4_1 / Q8_0: each rewrite against the
+// Transcoding the block types the CPU kernels lack into Q8_0: each rewrite against the
 // file's exact values (DequantizeRow) within the error its header comment promises, on rows
 // encoded by the reference quantizers.
 #include "engine/model/cpu_block_transcode.h"
@@ -48,46 +48,12 @@ std::vector<float> Values(GgmlType type, const std::vector<uint8_t>& blocks) {
 }
 
 TEST(CpuBlockTranscode, TargetsAreTheCpuKernelTypes) {
-  EXPECT_EQ(CpuBlockTypeFor(GgmlType::kQ4_K), GgmlType::kQ4_1);
-  for (GgmlType t : {GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+  for (GgmlType t : {GgmlType::kQ5_0, GgmlType::kQ5_1, GgmlType::kQ5_K}) {
     EXPECT_EQ(CpuBlockTypeFor(t), GgmlType::kQ8_0);
   }
-  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0, GgmlType::kF32}) {
+  for (GgmlType t : {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0, GgmlType::kQ4_K,
+                     GgmlType::kQ6_K, GgmlType::kF32}) {
     EXPECT_EQ(CpuBlockTypeFor(t), t);
-  }
-}
-
-// Q4_K -> Q4_1 keeps every code; each 32-value block's d and m are the fp16 of the sub-block's
-// exact scale d*sc and -(dmin*m).
-TEST(CpuBlockTranscode, Q4KKeepsCodesAndRoundsOnlyScalesAndMins) {
-  const std::vector<uint8_t> src = Encode(GgmlType::kQ4_K, RandomRows(1));
-  const std::vector<uint8_t> dst = TranscodeBlocksForCpu(GgmlType::kQ4_K, src.data(), kRows, kCols);
-  ASSERT_EQ(dst.size(), size_t(kRows * kCols / 32 * sizeof(BlockQ4_1)));
-  const auto* out = reinterpret_cast<const BlockQ4_1*>(dst.data());
-  for (int64_t k = 0; k < kRows * kCols / 256; ++k) {
-    const uint8_t* b = src.data() + k * 144;
-    const float d = LoadHalfAt(b), dmin = LoadHalfAt(b + 2);
-    for (int sub = 0; sub < 8; ++sub) {
-      const BlockQ4_1& o = out[k * 8 + sub];
-      int sc, m;
-      KQuantScaleMin(sub, b + 4, &sc, &m);
-      ASSERT_EQ(o.d, FloatToHalf(d * float(sc))) << "block " << k << " sub-block " << sub;
-      ASSERT_EQ(o.m, FloatToHalf(-(dmin * float(m))));
-      for (int j = 0; j < 32; ++j) {
-        const int want = (b[16 + 32 * (sub / 2) + j] >> (4 * (sub % 2))) & 15;
-        const int got = j < 16 ? o.qs[j] & 15 : o.qs[j - 16] >> 4;
-        ASSERT_EQ(got, want) << "block " << k << " sub-block " << sub << " value " << j;
-      }
-    }
-  }
-  // And the values: within the fp16 rounding of scale and min (2^-11 relative each).
-  const std::vector<float> exact = Values(GgmlType::kQ4_K, src);
-  const std::vector<float> got = Values(GgmlType::kQ4_1, dst);
-  for (size_t i = 0; i < exact.size(); ++i) {
-    const BlockQ4_1& o = out[i / 32];
-    const float bound =
-        (15.0f * std::fabs(HalfToFloat(o.d)) + std::fabs(HalfToFloat(o.m))) * 0x1p-11f + 0x1p-23f;
-    ASSERT_NEAR(got[i], exact[i], bound) << "value " << i;
   }
 }
 
@@ -97,10 +63,10 @@ TEST(CpuBlockTranscode, Q5_0IsExact) {
   EXPECT_EQ(Values(GgmlType::kQ8_0, dst), Values(GgmlType::kQ5_0, src));
 }
 
-// Q5_1, Q5_K, Q6_K -> Q8_0: scale fp16(amax / 127) of the group's exact values, every value
-// within half a step of it.
+// Q5_1, Q5_K -> Q8_0: scale fp16(amax / 127) of the group's exact values, every value within
+// half a step of it.
 TEST(CpuBlockTranscode, RequantizedTypesAreWithinHalfAnEightBitStep) {
-  for (GgmlType type : {GgmlType::kQ5_1, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+  for (GgmlType type : {GgmlType::kQ5_1, GgmlType::kQ5_K}) {
     SCOPED_TRACE(GgmlTypeName(uint32_t(type)));
     const std::vector<uint8_t> src = Encode(type, RandomRows(3));
     const std::vector<uint8_t> dst = TranscodeBlocksForCpu(type, src.data(), kRows, kCols);
@@ -136,7 +102,7 @@ TEST(CpuBlockTranscode, TinyGroupsStayWithinTheSubnormalBound) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> tiny(-2e-4f, 2e-4f);
   for (float& v : x) v = tiny(rng);
-  for (GgmlType type : {GgmlType::kQ5_1, GgmlType::kQ6_K}) {
+  for (GgmlType type : {GgmlType::kQ5_1, GgmlType::kQ5_K}) {
     SCOPED_TRACE(GgmlTypeName(uint32_t(type)));
     const std::vector<uint8_t> src = Encode(type, x);
     const std::vector<uint8_t> dst = TranscodeBlocksForCpu(type, src.data(), kRows, kCols);
@@ -167,10 +133,10 @@ TEST(CpuBlockTranscode, NonFiniteGroupsStayNonFinite) {
 TEST(CpuBlockTranscode, TensorsInPlace) {
   Tensor t;
   t.shape = {kRows, kCols};
-  t.block_type = GgmlType::kQ6_K;
-  t.blocks = Encode(GgmlType::kQ6_K, RandomRows(4));
+  t.block_type = GgmlType::kQ5_K;
+  t.blocks = Encode(GgmlType::kQ5_K, RandomRows(4));
   const std::vector<uint8_t> want =
-      TranscodeBlocksForCpu(GgmlType::kQ6_K, t.blocks.data(), kRows, kCols);
+      TranscodeBlocksForCpu(GgmlType::kQ5_K, t.blocks.data(), kRows, kCols);
   ASSERT_TRUE(TranscodeForCpu(t));
   EXPECT_EQ(t.block_type, GgmlType::kQ8_0);
   EXPECT_EQ(t.blocks, want);
@@ -180,8 +146,10 @@ TEST(CpuBlockTranscode, TensorsInPlace) {
   floats.data.assign(64, 1.0f);
   EXPECT_FALSE(TranscodeForCpu(floats));
   EXPECT_THROW(TranscodeBlocksForCpu(GgmlType::kQ4_0, t.blocks.data(), 1, 32), Error);
-  EXPECT_THROW(TranscodeBlocksForCpu(GgmlType::kQ4_K, t.blocks.data(), 1, 32), Error)
-      << "32 values are not a whole Q4_K block";
+  EXPECT_THROW(TranscodeBlocksForCpu(GgmlType::kQ4_K, t.blocks.data(), 1, 256), Error)
+      << "the CPU kernels take Q4_K as it is";
+  EXPECT_THROW(TranscodeBlocksForCpu(GgmlType::kQ5_K, t.blocks.data(), 1, 32), Error)
+      << "32 values are not a whole Q5_K block";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "engine/common/error.h"
 #include "engine/device/device.h"
@@ -14,6 +15,7 @@
 #include "engine/model/dequantize.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/model_loader.h"
+#include "kernels/include/qgemm.h"
 #include "tests/support/gguf_model_writer.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
@@ -134,16 +136,25 @@ TEST(GgufModelLoader, KeepsOrTranscodesQ5AndKQuantBlocks) {
           << "row " << r;
     }
     const Tensor& cpu_wk = cpu.weights.layers[0].wk;  // transcoded after the un-permutation
-    EXPECT_EQ(cpu_wk.blocks, TranscodeBlocksForCpu(type, wk.blocks.data(), wk.rows(), wk.cols()));
+    if (CpuBlockTypeFor(type) == type) {
+      EXPECT_EQ(cpu_wk.blocks, wk.blocks);
+    } else {
+      EXPECT_EQ(cpu_wk.blocks, TranscodeBlocksForCpu(type, wk.blocks.data(), wk.rows(), wk.cols()));
+    }
   }
-  // What the commands load for each device: a CPU runner gets the transcoded blocks (and readies
-  // the model), a CUDA one the file's.
-  Model for_cpu = LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCpu));
-  EXPECT_EQ(for_cpu.weights.layers[0].wq.block_type, GgmlType::kQ8_0);
-  EXPECT_NO_THROW(PrepareModelForDevice(for_cpu, Device::kCpu));
-  EXPECT_EQ(
-      LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCuda)).weights.layers[0].wq.block_type,
-      GgmlType::kQ6_K);
+  // What the commands load for each device: a CPU runner gets the blocks its kernels take (and
+  // readies the model: packs them), a CUDA one the file's.
+  for (auto [type, cpu_type] :
+       {std::pair{GgmlType::kQ5_K, GgmlType::kQ8_0}, std::pair{GgmlType::kQ6_K, GgmlType::kQ6_K}}) {
+    test::WriteGgufModel(original, dir / "k.gguf", type);
+    Model for_cpu = LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCpu));
+    EXPECT_EQ(for_cpu.weights.layers[0].wq.block_type, cpu_type);
+    EXPECT_NO_THROW(PrepareModelForDevice(for_cpu, Device::kCpu));
+    EXPECT_EQ(for_cpu.weights.layers[0].wq.packed, CanPackQWeights());
+    EXPECT_EQ(
+        LoadModel(dir / "k.gguf", LoadOptionsFor(Device::kCuda)).weights.layers[0].wq.block_type,
+        type);
+  }
 }
 
 class GgufCorruption : public ::testing::Test {
