@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <string>
@@ -45,8 +46,9 @@ std::vector<uint8_t> RandomWeights(QWeightType t, int64_t out, int64_t in, std::
   return bytes;
 }
 
-// ggml's dequantize_row_q4_K / dequantize_row_q6_K loops, in double, on raw bytes.
-void DecodeQ4K(const uint8_t* b, double* y) {
+// ggml's dequantize_row_q4_K / dequantize_row_q6_K loops, in double, on raw bytes; mins[j] is
+// Q4_K sub-block j's dmin * m (what each of its values has taken off).
+void DecodeQ4K(const uint8_t* b, double* y, double* mins) {
   const double d = HalfToFloat(uint16_t(b[0] | b[1] << 8));
   const double dmin = HalfToFloat(uint16_t(b[2] | b[3] << 8));
   const uint8_t* s = b + 4;
@@ -65,10 +67,12 @@ void DecodeQ4K(const uint8_t* b, double* y) {
     scale_min(is + 1, &sc2, &m2);
     for (int l = 0; l < 32; ++l) y[j + l] = d * sc1 * (q[l] & 0xF) - dmin * m1;
     for (int l = 0; l < 32; ++l) y[j + 32 + l] = d * sc2 * (q[l] >> 4) - dmin * m2;
+    mins[is] = dmin * m1;
+    mins[is + 1] = dmin * m2;
   }
 }
 
-void DecodeQ6K(const uint8_t* b, double* y) {
+void DecodeQ6K(const uint8_t* b, double* y, double* /*mins*/) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
   const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
@@ -94,25 +98,32 @@ TEST(QGemmReferenceKQuant, MatchesDequantizedFormula) {
     QGemmReference({t, w.data(), out, in, xq.data(), rows, y.data(), false});
     const size_t ab = QActivationBlockBytes(t), row_bytes = QWeightRowBytes(t, in);
     for (int64_t o = 0; o < out; ++o) {
-      std::vector<double> wv(in);
+      std::vector<double> wv(in), mins(nb, 0.0);
       for (int64_t s = 0; s < in / kGgmlSuperBlock; ++s) {
         const uint8_t* blk = w.data() + o * row_bytes + s * QWeightBlockBytes(t);
-        (t == QWeightType::kQ4_K ? DecodeQ4K : DecodeQ6K)(blk, wv.data() + s * kGgmlSuperBlock);
+        (t == QWeightType::kQ4_K ? DecodeQ4K : DecodeQ6K)(blk, wv.data() + s * kGgmlSuperBlock,
+                                                          mins.data() + s * 8);
       }
       for (int64_t r = 0; r < rows; ++r) {
-        double want = 0, mag = 0;
+        double want = 0, mag = 0, min_terms = 0;
         for (int64_t b = 0; b < nb; ++b) {
           const uint8_t* ablk = xq.data() + (r * nb + b) * ab;
           const double da = HalfToFloat(uint16_t(ablk[0] | ablk[1] << 8));
           const auto* aq = reinterpret_cast<const int8_t*>(ablk + ab - kGgmlBlock);
+          int sum = 0;
           for (int j = 0; j < kGgmlBlock; ++j) {
             const double term = wv[b * kGgmlBlock + j] * da * aq[j];
             want += term;
             mag += std::fabs(term);
+            sum += aq[j];
+          }
+          if (t == QWeightType::kQ4_K) {  // the min term takes the block's s = fp16(d * sum)
+            const double s_stored = HalfToFloat(uint16_t(ablk[2] | ablk[3] << 8));
+            min_terms += mins[b] * std::fabs(s_stored - da * sum);
           }
         }
-        // Q4_K's min term uses s = fp16(d * sum), one fp16 rounding per block on top.
-        const double tol = (t == QWeightType::kQ4_K ? 2e-3 : 1e-5) * mag;
+        // Beyond what s changes, only fp32 roundings: a few per block, 2^-24 each.
+        const double tol = min_terms + 1e-5 * mag;
         EXPECT_NEAR(y[r * out + o], want, tol) << Name(t) << " r=" << r << " o=" << o;
       }
     }
