@@ -122,32 +122,31 @@ XQ_AVX2 inline void SignedDots(const uint8_t* packed, const int8_t* const* a, __
   }
 }
 
-// Q6_K: dots[r] = the 8 outputs' sc0 * (codes 0..15 - 32) . a + sc1 * (codes 16..31 - 32) . a
-// over one packed block (see the AVX-512 Q6Dots). vpmaddubsw pairs of 6-bit codes stay below
+// Q6_K: low[r] / high[r] = the 8 outputs' (codes - 32) . a over codes 0..15 / 16..31 of one
+// packed block (see the AVX-512 Q6Dots). vpmaddubsw pairs of 6-bit codes stay below
 // 2 * 63 * 127, so two vectors' pairs are summed in 16 bits before widening.
 template <int M>
 XQ_AVX2 inline void Q6Dots(const uint8_t* blk, int h, const int8_t* const* a,
-                           const int32_t* const* corr, __m256i* dots) {
+                           const int32_t* const* corr, __m256i* low, __m256i* high) {
   const __m256i m4 = _mm256_set1_epi8(15), top = _mm256_set1_epi8(0x30);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i first[M], second[M];
   for (int r = 0; r < M; ++r) {
-    first[r] = _mm256_set1_epi32(corr[r][0]);
-    second[r] = _mm256_set1_epi32(corr[r][1]);
+    low[r] = _mm256_set1_epi32(corr[r][0]);
+    high[r] = _mm256_set1_epi32(corr[r][1]);
   }
   for (int u = 0; u < 2; ++u) {
-    const __m256i high_pair = _mm256_loadu_si256(
+    const __m256i bit_pair = _mm256_loadu_si256(
         reinterpret_cast<const __m256i*>(blk + kPlaneBytes + u * kVectorBytes + h * 32));
     __m256i pairs0[M], pairs1[M];
     for (int k = 0; k < 2; ++k) {
       const int t = 2 * u + k;
       const __m256i v =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + t * kVectorBytes + h * 32));
-      const __m256i high = k ? _mm256_srli_epi16(high_pair, 4) : high_pair;
+      const __m256i bits = k ? _mm256_srli_epi16(bit_pair, 4) : bit_pair;
       const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, m4),
-                                         _mm256_and_si256(_mm256_slli_epi16(high, 4), top));
+                                         _mm256_and_si256(_mm256_slli_epi16(bits, 4), top));
       const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-                                         _mm256_and_si256(_mm256_slli_epi16(high, 2), top));
+                                         _mm256_and_si256(_mm256_slli_epi16(bits, 2), top));
       for (int r = 0; r < M; ++r) {
         int32_t qa, qb;
         std::memcpy(&qa, a[r] + 4 * t, 4);
@@ -159,19 +158,16 @@ XQ_AVX2 inline void Q6Dots(const uint8_t* blk, int h, const int8_t* const* a,
       }
     }
     for (int r = 0; r < M; ++r) {
-      first[r] = _mm256_add_epi32(first[r], _mm256_madd_epi16(pairs0[r], ones));
-      second[r] = _mm256_add_epi32(second[r], _mm256_madd_epi16(pairs1[r], ones));
+      low[r] = _mm256_add_epi32(low[r], _mm256_madd_epi16(pairs0[r], ones));
+      high[r] = _mm256_add_epi32(high[r], _mm256_madd_epi16(pairs1[r], ones));
     }
   }
-  const uint8_t* scales = blk + kPlaneBytes + qgemm_layout::kHighPlaneBytes + h * kHalfCols;
-  const __m256i sc0 =
-      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales)));
-  const __m256i sc1 =
-      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales + kGroupCols)));
-  for (int r = 0; r < M; ++r) {
-    dots[r] =
-        _mm256_add_epi32(_mm256_mullo_epi32(sc0, first[r]), _mm256_mullo_epi32(sc1, second[r]));
-  }
+}
+
+// 8 signed bytes as floats.
+XQ_AVX2 inline __m256 SignedBytes8(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(
+      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
 
 // 8 unsigned bytes as floats.
@@ -182,20 +178,21 @@ XQ_AVX2 inline __m256 Bytes8(const uint8_t* p) {
 
 // Outputs 8h..8h+7 of a packed group for M activation rows starting at r0, all blocks: per block
 // acc = fma(dw * da, I, acc) with I the exact integer dot (offsets folded in; Q4_K's dw is
-// d * sc), then for Q4_1 acc = fma(m, s, acc) and for Q4_K acc = fma(-(dmin * m), s, acc) --
-// QGemmReference's order.
+// d * sc), then for Q4_1 acc = fma(m, s, acc) and for Q4_K acc = fma(-(dmin * m), s, acc);
+// Q6_K does it for each 16-code half with dw = d * its scale -- QGemmReference's order.
 template <QWeightType T, int M>
 XQ_AVX2 void Kernel(const uint8_t* packed, int h, const ActTerms& act, int64_t r0, __m256* acc) {
   const int8_t* a[M];
   for (int r = 0; r < M; ++r) acc[r] = _mm256_setzero_ps();
   const int64_t nb = act.nb;
   const uint8_t* tail = packed + nb * PackedBlockBytes(T);  // K-quants: superblocks' fp16 scales
+  __m256 super_d = _mm256_setzero_ps(), super_dmin = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, packed += PackedBlockBytes(T)) {
     for (int r = 0; r < M; ++r) {
       a[r] =
           reinterpret_cast<const int8_t*>(act.qs + (r0 + r) * act.row_bytes + b * act.block_bytes);
     }
-    __m256i dots[M];
+    __m256i dots[M], dots_high[M];  // dots_high: Q6_K's codes 16..31
     for (int r = 0; r < M; ++r) {
       dots[r] = T == QWeightType::kQ4_0 ? _mm256_set1_epi32(act.corr[(r0 + r) * nb + b])
                                         : _mm256_setzero_si256();
@@ -205,23 +202,42 @@ XQ_AVX2 void Kernel(const uint8_t* packed, int h, const ActTerms& act, int64_t r
     } else if constexpr (T == QWeightType::kQ6_K) {
       const int32_t* corr[M];
       for (int r = 0; r < M; ++r) corr[r] = act.corr + 2 * ((r0 + r) * nb + b);
-      Q6Dots<M>(packed, h, a, corr, dots);
+      Q6Dots<M>(packed, h, a, corr, dots, dots_high);
     } else {
       PlaneDots<M>(packed + h * 32, a, dots, _mm256_set1_epi16(1));
     }
-    const auto* halves = reinterpret_cast<const uint16_t*>(
-        qgemm_layout::IsKQuant(T)
-            ? tail + b / qgemm_layout::kBlocksPerSuper * qgemm_layout::PackedSuperBytes(T)
-            : packed + Planes(T) * kPlaneBytes);
-    __m256 dw = Halves8(halves + h * kHalfCols), dm = _mm256_setzero_ps();
+    const auto* halves = reinterpret_cast<const uint16_t*>(packed + Planes(T) * kPlaneBytes);
+    __m256 dw, dm = _mm256_setzero_ps(), dw_high = _mm256_setzero_ps();
+    if constexpr (qgemm_layout::IsKQuant(T)) {
+      if (b % qgemm_layout::kBlocksPerSuper == 0) {  // a new superblock's fp16 scales
+        const auto* super = reinterpret_cast<const uint16_t*>(
+            tail + b / qgemm_layout::kBlocksPerSuper * qgemm_layout::PackedSuperBytes(T));
+        super_d = Halves8(super + h * kHalfCols);
+        if constexpr (T == QWeightType::kQ4_K) {
+          super_dmin = Halves8(super + kGroupCols + h * kHalfCols);
+        }
+      }
+      dw = super_d;
+    } else {
+      dw = Halves8(halves + h * kHalfCols);
+    }
     if constexpr (T == QWeightType::kQ4_K) {  // d * sc and dmin * m, both exact
       const uint8_t* sc = packed + kPlaneBytes + h * kHalfCols;
       dw = _mm256_mul_ps(dw, Bytes8(sc));
-      dm = _mm256_mul_ps(Halves8(halves + kGroupCols + h * kHalfCols), Bytes8(sc + kGroupCols));
+      dm = _mm256_mul_ps(super_dmin, Bytes8(sc + kGroupCols));
+    }
+    if constexpr (T == QWeightType::kQ6_K) {  // d * each half's scale, exact
+      const uint8_t* sc = packed + kPlaneBytes + qgemm_layout::kHighPlaneBytes + h * kHalfCols;
+      dw_high = _mm256_mul_ps(dw, SignedBytes8(sc + kGroupCols));
+      dw = _mm256_mul_ps(dw, SignedBytes8(sc));
     }
     for (int r = 0; r < M; ++r) {
-      const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(act.d[(r0 + r) * nb + b]));
-      acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(dots[r]), acc[r]);
+      const __m256 da = _mm256_set1_ps(act.d[(r0 + r) * nb + b]);
+      acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(dots[r]), acc[r]);
+      if constexpr (T == QWeightType::kQ6_K) {
+        acc[r] =
+            _mm256_fmadd_ps(_mm256_mul_ps(dw_high, da), _mm256_cvtepi32_ps(dots_high[r]), acc[r]);
+      }
       if constexpr (T == QWeightType::kQ4_1) {
         acc[r] = _mm256_fmadd_ps(Halves8(halves + kGroupCols + h * kHalfCols),
                                  _mm256_set1_ps(act.s[(r0 + r) * nb + b]), acc[r]);

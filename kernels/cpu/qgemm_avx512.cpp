@@ -66,43 +66,40 @@ XQ_AVX512 inline void ShiftedDots(const uint8_t* packed, const uint8_t* const* a
   for (int r = 0; r < M; ++r) dots[r] = _mm512_sub_epi32(dots[r], offset);
 }
 
-// Q6_K: dots[r] = the 16 outputs' sc0 * (codes 0..15 - 32) . a + sc1 * (codes 16..31 - 32) . a
-// over one packed block: 6-bit codes are the plane's nibbles plus the high plane's 2 bits (see
-// qgemm_layout.h); corr[r] holds -32 * the two halves' activation code sums.
+// Q6_K: low[r] / high[r] = the 16 outputs' (codes - 32) . a over codes 0..15 / 16..31 of one
+// packed block, each half with its own scale: 6-bit codes are the plane's nibbles plus the high
+// plane's 2 bits (see qgemm_layout.h); corr[r] holds -32 * the two halves' activation code sums.
 template <int M>
 XQ_AVX512 inline void Q6Dots(const uint8_t* blk, const int8_t* const* a, const int32_t* const* corr,
-                             __m512i* dots) {
+                             __m512i* low, __m512i* high) {
   const __m512i m4 = _mm512_set1_epi8(15), top = _mm512_set1_epi8(0x30);
-  __m512i first[M], second[M];
-  for (int r = 0; r < M; ++r) {
-    first[r] = _mm512_set1_epi32(corr[r][0]);
-    second[r] = _mm512_set1_epi32(corr[r][1]);
-  }
+  __m512i lo[4], hi[4];  // the 6-bit codes 4t.. and 16 + 4t.., decoded once for all rows
   for (int t = 0; t < 4; ++t) {
     const __m512i v = _mm512_loadu_si512(blk + kVectorBytes * t);
-    __m512i high = _mm512_loadu_si512(blk + kPlaneBytes + kVectorBytes * (t / 2));
-    if (t % 2) high = _mm512_srli_epi16(high, 4);
-    const __m512i lo =
-        _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_and_si512(_mm512_slli_epi16(high, 4), top));
-    const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
-                                       _mm512_and_si512(_mm512_slli_epi16(high, 2), top));
-    for (int r = 0; r < M; ++r) {
+    __m512i bits = _mm512_loadu_si512(blk + kPlaneBytes + kVectorBytes * (t / 2));
+    if (t % 2) bits = _mm512_srli_epi16(bits, 4);
+    lo[t] =
+        _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_and_si512(_mm512_slli_epi16(bits, 4), top));
+    hi[t] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                            _mm512_and_si512(_mm512_slli_epi16(bits, 2), top));
+  }
+  for (int r = 0; r < M; ++r) {
+    low[r] = _mm512_set1_epi32(corr[r][0]);
+    high[r] = _mm512_set1_epi32(corr[r][1]);
+    for (int t = 0; t < 4; ++t) {
       int32_t qa, qb;
       std::memcpy(&qa, a[r] + 4 * t, 4);
       std::memcpy(&qb, a[r] + 16 + 4 * t, 4);
-      first[r] = _mm512_dpbusd_epi32(first[r], lo, _mm512_set1_epi32(qa));
-      second[r] = _mm512_dpbusd_epi32(second[r], hi, _mm512_set1_epi32(qb));
+      low[r] = _mm512_dpbusd_epi32(low[r], lo[t], _mm512_set1_epi32(qa));
+      high[r] = _mm512_dpbusd_epi32(high[r], hi[t], _mm512_set1_epi32(qb));
     }
   }
-  const uint8_t* scales = blk + kPlaneBytes + qgemm_layout::kHighPlaneBytes;
-  const __m512i sc0 =
-      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
-  const __m512i sc1 =
-      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + kGroupCols)));
-  for (int r = 0; r < M; ++r) {
-    dots[r] =
-        _mm512_add_epi32(_mm512_mullo_epi32(sc0, first[r]), _mm512_mullo_epi32(sc1, second[r]));
-  }
+}
+
+// 16 signed bytes as floats.
+XQ_AVX512 inline __m512 SignedBytes16(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
 
 // 16 unsigned bytes as floats.
@@ -112,7 +109,8 @@ XQ_AVX512 inline __m512 Bytes16(const uint8_t* p) {
 }
 
 // QGemmReference's order per block: acc = fma(dw * da, I, acc), then Q4_1's acc = fma(m, s, acc)
-// or Q4_K's acc = fma(-(dmin * m), s, acc); Q4_K's dw is d * sc.
+// or Q4_K's acc = fma(-(dmin * m), s, acc); Q4_K's dw is d * sc. Q6_K: the same for each 16-code
+// half with dw = d * its scale, the first half first.
 template <QWeightType T, int M>
 XQ_AVX512 void Kernel(const uint8_t* packed, const ActTerms& act, int64_t r0, __m512* acc) {
   constexpr size_t kBlock = qgemm_layout::PackedBlockBytes(T);
@@ -121,12 +119,13 @@ XQ_AVX512 void Kernel(const uint8_t* packed, const ActTerms& act, int64_t r0, __
   for (int r = 0; r < M; ++r) acc[r] = _mm512_setzero_ps();
   const int64_t nb = act.nb;
   const uint8_t* tail = packed + nb * kBlock;  // K-quants: each superblock's fp16 scales
+  __m512 super_d = _mm512_setzero_ps(), super_dmin = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b, packed += kBlock) {
     for (int r = 0; r < M; ++r) {
       a[r] =
           reinterpret_cast<const int8_t*>(act.qs + (r0 + r) * act.row_bytes + b * act.block_bytes);
     }
-    __m512i dots[M];
+    __m512i dots[M], dots_high[M];  // dots_high: Q6_K's codes 16..31
     for (int r = 0; r < M; ++r) {
       dots[r] = T == QWeightType::kQ4_0 ? _mm512_set1_epi32(act.corr[(r0 + r) * nb + b])
                                         : _mm512_setzero_si512();
@@ -140,22 +139,40 @@ XQ_AVX512 void Kernel(const uint8_t* packed, const ActTerms& act, int64_t r0, __
     } else if constexpr (T == QWeightType::kQ6_K) {
       const int32_t* corr[M];
       for (int r = 0; r < M; ++r) corr[r] = act.corr + 2 * ((r0 + r) * nb + b);
-      Q6Dots<M>(packed, a, corr, dots);
+      Q6Dots<M>(packed, a, corr, dots, dots_high);
     } else {
       PlaneDots<M>(packed, a, dots);
     }
-    const auto* halves = reinterpret_cast<const uint16_t*>(
-        qgemm_layout::IsKQuant(T)
-            ? tail + b / qgemm_layout::kBlocksPerSuper * qgemm_layout::PackedSuperBytes(T)
-            : packed + kPlanes * kPlaneBytes);
-    __m512 dw = Halves16(halves), dm = _mm512_setzero_ps();
+    const auto* halves = reinterpret_cast<const uint16_t*>(packed + kPlanes * kPlaneBytes);
+    __m512 dw, dm = _mm512_setzero_ps();
+    if constexpr (qgemm_layout::IsKQuant(T)) {
+      if (b % qgemm_layout::kBlocksPerSuper == 0) {  // a new superblock's fp16 scales
+        const auto* super = reinterpret_cast<const uint16_t*>(
+            tail + b / qgemm_layout::kBlocksPerSuper * qgemm_layout::PackedSuperBytes(T));
+        super_d = Halves16(super);
+        if constexpr (T == QWeightType::kQ4_K) super_dmin = Halves16(super + kGroupCols);
+      }
+      dw = super_d;
+    } else {
+      dw = Halves16(halves);
+    }
     if constexpr (T == QWeightType::kQ4_K) {  // d * sc and dmin * m, both exact
       dw = _mm512_mul_ps(dw, Bytes16(packed + kPlaneBytes));
-      dm = _mm512_mul_ps(Halves16(halves + kGroupCols), Bytes16(packed + kPlaneBytes + kGroupCols));
+      dm = _mm512_mul_ps(super_dmin, Bytes16(packed + kPlaneBytes + kGroupCols));
+    }
+    __m512 dw_high = _mm512_setzero_ps();
+    if constexpr (T == QWeightType::kQ6_K) {  // d * each half's scale, exact
+      const uint8_t* scales = packed + kPlaneBytes + qgemm_layout::kHighPlaneBytes;
+      dw_high = _mm512_mul_ps(dw, SignedBytes16(scales + kGroupCols));
+      dw = _mm512_mul_ps(dw, SignedBytes16(scales));
     }
     for (int r = 0; r < M; ++r) {
-      const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(act.d[(r0 + r) * nb + b]));
-      acc[r] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(dots[r]), acc[r]);
+      const __m512 da = _mm512_set1_ps(act.d[(r0 + r) * nb + b]);
+      acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(dots[r]), acc[r]);
+      if constexpr (T == QWeightType::kQ6_K) {
+        acc[r] =
+            _mm512_fmadd_ps(_mm512_mul_ps(dw_high, da), _mm512_cvtepi32_ps(dots_high[r]), acc[r]);
+      }
       if constexpr (T == QWeightType::kQ4_1) {
         acc[r] = _mm512_fmadd_ps(Halves16(halves + kGroupCols),
                                  _mm512_set1_ps(act.s[(r0 + r) * nb + b]), acc[r]);

@@ -47,7 +47,7 @@ int32_t IntDot(const int32_t* wq, const int8_t* aq) {
 
 // Per 32-block: acc = fma(dw * da, exact integer dot, acc); Q4_1 then adds its min as
 // acc = fma(m, s, acc) with the activation block's s = fp16(d * sum(codes)), as ggml does, and
-// Q4_K its -(dmin * m) the same way. Q6_K's dot weighs its two 16-code halves by their scales.
+// Q4_K its -(dmin * m) the same way. Q6_K's two 16-code halves count as blocks of their own.
 float Dot(QWeightType type, const void* w_row, const void* a_row, int64_t nb) {
   float acc = 0.0f;
   int32_t wq[kGgmlBlock];
@@ -87,15 +87,17 @@ float Dot(QWeightType type, const void* w_row, const void* a_row, int64_t nb) {
         acc = std::fma(-min, HalfToFloat(a.s), acc);
         break;
       }
-      case QWeightType::kQ6_K: {  // d * (sc0 * dot of codes 0..15 + sc1 * dot of 16..31)
+      case QWeightType::kQ6_K: {  // each 16-code half as a block of its own, scale d * sc exact
         const auto& w = static_cast<const BlockQ6_K*>(w_row)[b / kSubBlocks];
         const auto& a = static_cast<const BlockQ8_0*>(a_row)[b];
         const int sub = static_cast<int>(b % kSubBlocks);
         for (int j = 0; j < kGgmlBlock; ++j) wq[j] = Q6KCode(w, kGgmlBlock * sub + j) - 32;
         int32_t halves[2] = {0, 0};
         for (int j = 0; j < kGgmlBlock; ++j) halves[j / 16] += wq[j] * a.qs[j];
-        const int32_t dot = w.scales[2 * sub] * halves[0] + w.scales[2 * sub + 1] * halves[1];
-        acc = std::fma(HalfToFloat(w.d) * HalfToFloat(a.d), float(dot), acc);
+        for (int h = 0; h < 2; ++h) {
+          const float scale = HalfToFloat(w.d) * float(w.scales[2 * sub + h]);
+          acc = std::fma(scale * HalfToFloat(a.d), float(halves[h]), acc);
+        }
         break;
       }
     }
