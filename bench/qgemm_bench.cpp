@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "kernels/cpu/qgemm_isa.h"
+#include "kernels/include/ggml_blocks.h"
 #include "kernels/include/qgemm.h"
 #include "kernels/include/thread_pool.h"
 #include "kernels/reference/half.h"
@@ -98,7 +100,7 @@ std::vector<uint8_t> RandomBlocks(QWeightType t, int64_t out, int64_t in, std::m
   for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
   const uint16_t d = FloatToHalf(0.01f), m = FloatToHalf(-0.08f), dmin = FloatToHalf(0.001f);
   for (size_t i = 0; i < w.size(); i += QWeightBlockBytes(t)) {
-    std::memcpy(&w[i + (t == QWeightType::kQ6_K ? 208 : 0)], &d, 2);  // Q6_K's d comes last
+    std::memcpy(&w[i + (t == QWeightType::kQ6_K ? offsetof(BlockQ6_K, d) : 0)], &d, 2);
     if (t == QWeightType::kQ4_1) std::memcpy(&w[i + 2], &m, 2);
     if (t == QWeightType::kQ4_K) std::memcpy(&w[i + 2], &dmin, 2);
   }

@@ -5,9 +5,9 @@ tests have a real K-quant file without a download. Idempotent; the result is sha
 
 SmolLM2's 576-wide rows are not whole 256-value K-quant blocks, so llama.cpp falls back for them
 (Q4_K -> Q5_0, Q6_K -> Q8_0, as it does for any such model): the file holds Q4_K and Q6_K
-(ffn_down, 1536 wide), Q5_0 and Q8_0 matrices, every block type the CPU transcodes at load but
-Q5_1 and Q5_K. Requantizing a Q4_1 file loses quality; the agreement test compares llama.cpp and
-xquant on this same file, so that does not matter.
+(ffn_down, 1536 wide), Q5_0 and Q8_0 matrices: the CPU's K-quant kernels and its one exact
+transcoding at load (Q5_0 -> Q8_0) both run. Requantizing a Q4_1 file loses quality; the
+agreement test compares llama.cpp and xquant on this same file, so that does not matter.
 """
 import ctypes
 import hashlib

@@ -34,8 +34,8 @@ DeviceMemory QueryDeviceMemory(Device device);
 // packed once for the matmul kernels (PackForCpuKernels). Call before MakeModelRunner.
 void PrepareModelForDevice(Model& model, Device device);
 
-// How to load a model every runner of which is on `device`: a CUDA runner multiplies Q5 and K-quant
-// matrices in the file's blocks, the CPU's take them transcoded to Q4_1 / Q8_0.
+// How to load a model every runner of which is on `device`: a CUDA runner multiplies Q5 matrices
+// in the file's blocks, the CPU's take them transcoded to Q8_0 (K-quants stay as they are on both).
 LoadOptions LoadOptionsFor(Device device);
 
 // Runner settings beyond the device (--enforce-eager turns the CUDA runner's graphs off).

@@ -11,7 +11,7 @@ namespace xq {
 // Throws for block types the quantized matmul does not handle (they load as fp32).
 QWeightType QWeightTypeOf(GgmlType type);
 
-// Rearranges every quantized matrix of the model (in place of its GGML blocks, same bytes) into
+// Rearranges every quantized matrix of the model (in place of its GGML blocks, same content) into
 // the layout the SIMD matmul kernels read directly, so they skip packing weights on every call;
 // marks each Tensor::packed. Only for models the CPU runner will run (the CUDA runner reads GGML
 // blocks; DequantizeMatrixRow reads either). Does nothing on a CPU without AVX2, and for

@@ -11,9 +11,9 @@ struct LoadOptions {
   // Keep GGUF quantized matrices in GGML blocks for the quantized matmul kernels (a fraction of
   // the memory); false dequantizes everything to fp32 (the file's exact values).
   bool keep_quantized = true;
-  // With keep_quantized: keep Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K matrices in the file's blocks (the
-  // CUDA runner multiplies them as they are). Otherwise they are transcoded to the CPU kernels'
-  // Q4_1 / Q8_0 (engine/model/cpu_block_transcode.h).
+  // With keep_quantized: keep Q5_0 / Q5_1 / Q5_K matrices in the file's blocks (the CUDA runner
+  // multiplies them as they are). Otherwise they are transcoded to the CPU kernels' Q8_0
+  // (engine/model/cpu_block_transcode.h). Q4_K / Q6_K stay as they are either way.
   bool keep_file_block_types = false;
   // A synthetic model's fp32 values are left for the CUDA runner to generate on the device
   // (MakeSyntheticModel's values_on_device).

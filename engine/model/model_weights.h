@@ -26,8 +26,8 @@ struct Tensor {
   std::vector<int64_t> shape;  // row-major; matrices are [rows = out, cols = in]
   std::vector<float> data;     // fp32 values; empty when the matrix is kept in GGML blocks
   // A GGUF matrix kept quantized for the quantized matmul kernels: [rows, cols / block size]
-  // GGML blocks; on the CPU Q4_0, Q4_1 or Q8_0 (other types are transcoded at load), on CUDA
-  // every type as the file has it.
+  // GGML blocks; on the CPU Q4_0, Q4_1, Q8_0, Q4_K or Q6_K (Q5 types are transcoded at load), on
+  // CUDA every type as the file has it.
   GgmlType block_type = GgmlType::kF32;
   std::vector<uint8_t> blocks;
   // blocks hold the CPU kernels' packed layout (PackQWeights) instead of GGML blocks in file

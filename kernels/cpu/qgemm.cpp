@@ -162,8 +162,8 @@ void QGemm(const QGemmParams& p) {
                            shifted.data()};
 
   // A work item: a few groups of output features x up to kItemRows rows. Unless the weights are
-  // packed already, each group is packed once into this thread's L1 buffer and then serves all
-  // the item's row tiles.
+  // packed already, each group is packed once into this thread's buffer (L1 or L2 sized) and then
+  // serves all the item's row tiles.
   constexpr int cols = qgemm_layout::kGroupCols;
   const int64_t item_groups = kItemCols / cols;
   const int64_t groups = (p.out + cols - 1) / cols;

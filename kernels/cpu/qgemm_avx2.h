@@ -21,7 +21,7 @@ struct ActTerms {
   size_t row_bytes;
   int64_t nb;           // 32-blocks per row
   const float* d;       // [rows, nb] activation scales
-  const float* s;       // [rows, nb] Q4_1: the block's s (fp16 of d * sum(codes)); else unused
+  const float* s;  // [rows, nb] Q4_1, Q4_K: the block's s (fp16 of d * sum(codes)); else unused
   const int32_t* corr;  // [rows, nb] Q4_0: -8 * sum(codes); [rows, nb, 2] Q6_K: -32 * the sums
                         // of codes 0..15 and 16..31; unused otherwise
   // Q8_0 on AVX-512 VNNI only: [rows, nb * 32] codes + 128 as unsigned bytes (ShiftCodes).

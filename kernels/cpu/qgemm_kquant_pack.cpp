@@ -1,3 +1,6 @@
+// K-quant superblocks to and from the packed layout: each 32-value sub-block's codes go through an
+// int array in value order, so the GGML bit layouts (Q4KCode, Q6KBitsOf) and the packed one
+// (PutCodes, GetCodes) meet only there.
 #include "kernels/cpu/qgemm_kquant_pack.h"
 
 #include <cstring>
@@ -20,8 +23,8 @@ uint8_t& PlaneByte(uint8_t* plane, int t, int c, int k) {
   return plane[t * kVectorBytes + c * 4 + k];
 }
 
-// The 32 codes (each < 64) of output c in one packed 32-block: the Q4 plane's nibbles, plus for
-// Q6_K the top 2 bits from the high plane. Writes (pack) or reads (unpack) them.
+// Writes the 32 codes (each < 64) of output c into one packed 32-block: their low 4 bits into the
+// Q4 plane, for Q6_K their top 2 bits into the high plane (OR-ed: the block starts zeroed).
 void PutCodes(QWeightType type, const int* q, int c, uint8_t* blk) {
   for (int t = 0; t < 4; ++t) {
     for (int k = 0; k < 4; ++k) {
@@ -34,6 +37,7 @@ void PutCodes(QWeightType type, const int* q, int c, uint8_t* blk) {
     }
   }
 }
+// Reads back what PutCodes wrote.
 void GetCodes(QWeightType type, const uint8_t* blk, int c, int* q) {
   for (int t = 0; t < 4; ++t) {
     for (int k = 0; k < 4; ++k) {

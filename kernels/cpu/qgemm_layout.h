@@ -4,8 +4,8 @@
 // every output in order, bytes 16p + 4t .. 16p + 4t + 3 of its GGML block's qs (Q4: bytes whose
 // low nibbles are codes 4t.. and high nibbles codes 16 + 4t..; Q8_0: signed codes 16p + 4t..);
 // then the kGroupCols fp16 scales, then (Q4_1) the fp16 mins. Exactly the bytes of the GGML
-// blocks, rearranged: nothing is lost, and a row can be turned back into its GGML blocks
-// (UnpackQWeightRow).
+// blocks, rearranged (K-quants: the same codes and scales, Q4_K's 6-bit ones as bytes): nothing
+// is lost, and a row can be turned back into its GGML blocks (UnpackQWeightRow).
 //
 // K-quants keep their superblock's scales once per 8 32-blocks, after all the group's blocks
 // (the group's tail). Their 32-blocks hold the 32 codes of one sub-block in Q4 plane order:
@@ -36,7 +36,7 @@ constexpr bool IsKQuant(QWeightType t) {
 }
 constexpr int Planes(QWeightType t) { return t == QWeightType::kQ8_0 ? 2 : 1; }
 constexpr int HalvesPerOutput(QWeightType t) { return t == QWeightType::kQ4_1 ? 2 : 1; }
-// Bytes of one packed 32-block; for the K-quants, bytes of the tail per superblock.
+// Bytes of one packed 32-block.
 constexpr size_t PackedBlockBytes(QWeightType t) {
   switch (t) {
     case QWeightType::kQ4_K:
@@ -47,6 +47,7 @@ constexpr size_t PackedBlockBytes(QWeightType t) {
       return Planes(t) * kPlaneBytes + HalvesPerOutput(t) * kGroupCols * sizeof(uint16_t);
   }
 }
+// K-quants: bytes of the group's tail per superblock (0 for the other types).
 constexpr size_t PackedSuperBytes(QWeightType t) {
   return t == QWeightType::kQ4_K   ? 2 * kGroupCols * sizeof(uint16_t)
          : t == QWeightType::kQ6_K ? kGroupCols * sizeof(uint16_t)

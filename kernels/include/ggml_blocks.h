@@ -27,7 +27,8 @@ struct BlockQ8_0 {
   int8_t qs[kGgmlBlock];
 };
 
-// Activations paired with Q4_1 weights: s = fp16(d * sum(qs)) carries the block sum for the min.
+// Activations paired with Q4_1 and Q4_K weights: s = fp16(d * sum(qs)) carries the block sum for
+// the min.
 struct BlockQ8_1 {
   uint16_t d;
   uint16_t s;

@@ -43,7 +43,7 @@ struct QGemmParams {
 };
 
 // Weights rearranged once for the SIMD kernels (interleaved groups of 16 output features, the
-// same bytes as the GGML blocks plus zero rows up to a multiple of 16): QGemm then skips the
+// same content as the GGML blocks plus zero rows up to a multiple of 16): QGemm then skips the
 // per-call packing. Packing needs AVX2 (CanPackQWeights); the result is the same either way.
 bool CanPackQWeights();
 size_t PackedQWeightBytes(QWeightType type, int64_t out, int64_t in);

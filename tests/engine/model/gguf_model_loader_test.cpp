@@ -109,8 +109,8 @@ TEST(GgufModelLoader, KeepsQ4AndQ8MatricesInBlocksWithRopeRowsUnpermuted) {
 }
 
 // Q5 and K-quant matrices (Q4_K_M files) keep the file's blocks when asked (the CUDA runner
-// multiplies them); by default they are transcoded to the CPU kernels' Q4_1 / Q8_0, and fp32 only
-// without keep_quantized.
+// multiplies them); by default Q4_K / Q6_K stay as they are for the CPU kernels and Q5 types are
+// transcoded to Q8_0; fp32 only without keep_quantized.
 TEST(GgufModelLoader, KeepsOrTranscodesQ5AndKQuantBlocks) {
   const Model original = test::MakeTinyModel({.hidden_size = 256});
   test::TempDir dir;
