@@ -43,7 +43,9 @@ def copy_metadata(reader, writer):
                 value = [bytes(field.parts[i]).decode("utf-8") for i in field.data]
             else:
                 value = [field.parts[i].tolist()[0] for i in field.data]
-            writer.add_array(name, value)
+            # The source's element type, not one guessed from the Python values (add_array would
+            # write token types as INT32 whatever they were, and floats as FLOAT32).
+            writer.add_key_value(name, value, vtype, sub_type=sub)
         elif vtype == gguf.GGUFValueType.STRING:
             writer.add_string(name, bytes(field.parts[field.data[0]]).decode("utf-8"))
         else:
