@@ -73,7 +73,11 @@ std::optional<int64_t> GetInt(const nlohmann::json& obj, const std::string& key,
     if (!std::isfinite(d) || d != std::floor(d)) {
       throw InvalidRequestError(key, "must be an integer, got " + v->dump());
     }
-    if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) throw out_of_range();
+    // double(INT64_MAX) rounds up to 2^63, which int64 cannot hold: that bound is checked exactly,
+    // and any other rounding of lo / hi by the integer check below.
+    if (d < static_cast<double>(lo) || d > static_cast<double>(hi) || d >= 0x1p63) {
+      throw out_of_range();
+    }
     value = static_cast<int64_t>(d);
   } else {
     throw InvalidRequestError(key, "must be an integer, got " + TypeName(*v));

@@ -129,6 +129,11 @@ TEST(OpenAiRequest, WrongTypesNameTheField) {
       {{{"n", "2"}}, "n"},
       {{{"stop", {1, 2}}}, "stop[0]"},
       {{{"seed", "x"}}, "seed"},
+      // 2^63 and -2^63 - 2048 as floats: past int64 by the first value a double holds beyond it
+      // (converting them to int64 would be undefined; 2^63 equals double(INT64_MAX)).
+      {{{"seed", 9223372036854775808.0}}, "seed"},
+      {{{"seed", -9223372036854777856.0}}, "seed"},
+      {{{"seed", 1e300}}, "seed"},
       {{{"stream", "yes"}}, "stream"},
       {{{"stream", true}, {"stream_options", {{"include_usage", 1}}}},
        "stream_options.include_usage"},
