@@ -222,12 +222,12 @@ XQ_AVX2 void Kernel(const uint8_t* packed, int h, const ActTerms& act, int64_t r
       dw = Halves8(halves + h * kHalfCols);
     }
     if constexpr (T == QWeightType::kQ4_K) {  // d * sc and dmin * m, both exact
-      const uint8_t* sc = packed + kPlaneBytes + h * kHalfCols;
+      const uint8_t* sc = packed + qgemm_layout::PackedScalesOffset(T) + h * kHalfCols;
       dw = _mm256_mul_ps(dw, Bytes8(sc));
       dm = _mm256_mul_ps(super_dmin, Bytes8(sc + kGroupCols));
     }
     if constexpr (T == QWeightType::kQ6_K) {  // d * each half's scale, exact
-      const uint8_t* sc = packed + kPlaneBytes + qgemm_layout::kHighPlaneBytes + h * kHalfCols;
+      const uint8_t* sc = packed + qgemm_layout::PackedScalesOffset(T) + h * kHalfCols;
       dw_high = _mm256_mul_ps(dw, SignedBytes8(sc + kGroupCols));
       dw = _mm256_mul_ps(dw, SignedBytes8(sc));
     }

@@ -157,12 +157,13 @@ XQ_AVX512 void Kernel(const uint8_t* packed, const ActTerms& act, int64_t r0, __
       dw = Halves16(halves);
     }
     if constexpr (T == QWeightType::kQ4_K) {  // d * sc and dmin * m, both exact
-      dw = _mm512_mul_ps(dw, Bytes16(packed + kPlaneBytes));
-      dm = _mm512_mul_ps(super_dmin, Bytes16(packed + kPlaneBytes + kGroupCols));
+      const uint8_t* sc = packed + qgemm_layout::PackedScalesOffset(T);
+      dw = _mm512_mul_ps(dw, Bytes16(sc));
+      dm = _mm512_mul_ps(super_dmin, Bytes16(sc + kGroupCols));
     }
     __m512 dw_high = _mm512_setzero_ps();
     if constexpr (T == QWeightType::kQ6_K) {  // d * each half's scale, exact
-      const uint8_t* scales = packed + kPlaneBytes + qgemm_layout::kHighPlaneBytes;
+      const uint8_t* scales = packed + qgemm_layout::PackedScalesOffset(T);
       dw_high = _mm512_mul_ps(dw, SignedBytes16(scales + kGroupCols));
       dw = _mm512_mul_ps(dw, SignedBytes16(scales));
     }

@@ -65,15 +65,12 @@ void SetKQuantScaleMin(int sub, int scale, int min, uint8_t* scales) {
   }
 }
 
-// Offset of the 8-bit scales (and Q4_K's mins) in a packed 32-block.
-size_t ScalesAt(QWeightType type) { return PackedBlockBytes(type) - 2 * kGroupCols; }
-
 void PackSuperBlock(QWeightType type, const uint8_t* src, int c, uint8_t* blocks, uint8_t* tail) {
   auto* halves = reinterpret_cast<uint16_t*>(tail);
   int q[kGgmlBlock];
   for (int j = 0; j < kBlocksPerSuper; ++j) {
     uint8_t* blk = blocks + j * PackedBlockBytes(type);
-    uint8_t* scales = blk + ScalesAt(type);
+    uint8_t* scales = blk + qgemm_layout::PackedScalesOffset(type);
     if (type == QWeightType::kQ4_K) {
       const auto& w = *reinterpret_cast<const BlockQ4_K*>(src);
       for (int i = 0; i < kGgmlBlock; ++i) q[i] = Q4KCode(w, kGgmlBlock * j + i);
@@ -109,7 +106,7 @@ void UnpackSuperBlock(QWeightType type, const uint8_t* blocks, const uint8_t* ta
         const int v = kGgmlBlock * j + i;
         w.qs[32 * (v / 64) + v % 32] |= static_cast<uint8_t>(q[i] << (4 * (v / 32 % 2)));
       }
-      const uint8_t* scales = blk + ScalesAt(type);
+      const uint8_t* scales = blk + qgemm_layout::PackedScalesOffset(type);
       SetKQuantScaleMin(j, scales[c], scales[kGroupCols + c], w.scales);
     }
     std::memcpy(dst, &w, sizeof(w));
@@ -125,7 +122,7 @@ void UnpackSuperBlock(QWeightType type, const uint8_t* blocks, const uint8_t* ta
       w.ql[at.ql] |= static_cast<uint8_t>((q[i] & 15) << at.ql_shift);
       w.qh[at.qh] |= static_cast<uint8_t>((q[i] >> 4) << at.qh_shift);
     }
-    const uint8_t* scales = blk + ScalesAt(type);
+    const uint8_t* scales = blk + qgemm_layout::PackedScalesOffset(type);
     w.scales[2 * j] = static_cast<int8_t>(scales[c]);
     w.scales[2 * j + 1] = static_cast<int8_t>(scales[kGroupCols + c]);
   }

@@ -47,6 +47,8 @@ constexpr size_t PackedBlockBytes(QWeightType t) {
       return Planes(t) * kPlaneBytes + HalvesPerOutput(t) * kGroupCols * sizeof(uint16_t);
   }
 }
+// K-quants: offset of a packed block's 8-bit scales (then Q4_K's mins / Q6_K's second scales).
+constexpr size_t PackedScalesOffset(QWeightType t) { return PackedBlockBytes(t) - 2 * kGroupCols; }
 // K-quants: bytes of the group's tail per superblock (0 for the other types).
 constexpr size_t PackedSuperBytes(QWeightType t) {
   return t == QWeightType::kQ4_K   ? 2 * kGroupCols * sizeof(uint16_t)

@@ -18,6 +18,9 @@
 namespace xq {
 namespace {
 
+using qgemm_test::ExpectAccumulateAddsToY;
+using qgemm_test::ExpectQGemmMatchesReference;
+using qgemm_test::ExpectRowsIndependentOfBatch;
 using qgemm_test::QGemmIsas;
 using qgemm_test::Quantize;
 using qgemm_test::RandomActivations;
@@ -210,24 +213,11 @@ TEST_F(QGemmIsas, SimdMatchesReferenceBitForBit) {
     std::mt19937 rng(3);
     for (QWeightType t : kTypes) {
       for (int64_t in : {32, 64, 576, 1536}) {
-        // Partial groups of 8 and 16 outputs and partial items; rows across tiles of 4 and 8
-        // and items of 64.
+        // Partial groups of 8 and 16 outputs and partial items.
         for (int64_t out : {1, 3, 8, 17, 64, 75}) {
           const auto w = RandomWeights(t, out, in, rng);
-          std::vector<uint8_t> packed(PackedQWeightBytes(t, out, in));
-          PackQWeights(t, w.data(), out, in, packed.data());
-          for (int64_t rows : {1, 2, 5, 14, 33, 70}) {
-            const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
-            std::vector<float> want(rows * out), got(rows * out, NAN), got_packed = got;
-            QGemmReference({t, w.data(), out, in, xq.data(), rows, want.data(), false});
-            QGemm({t, w.data(), out, in, xq.data(), rows, got.data(), false});
-            QGemm({t, packed.data(), out, in, xq.data(), rows, got_packed.data(), false, true});
-            calls += 2;
-            ASSERT_EQ(got, want) << path.name << " " << Name(t) << " in=" << in << " out=" << out
-                                 << " rows=" << rows;
-            ASSERT_EQ(got_packed, want) << path.name << " packed " << Name(t) << " in=" << in
-                                        << " out=" << out << " rows=" << rows;
-          }
+          ExpectQGemmMatchesReference(t, w, out, in, rng, path.name + (" " + Name(t)), &calls);
+          if (HasFatalFailure()) return;
         }
       }
     }
@@ -264,45 +254,26 @@ TEST_F(QGemmIsas, PackedWeightsUnpackToTheSameBlocks) {
   }
 }
 
-// What serving relies on: a row's outputs are the same whether it runs alone or in any batch.
 TEST_F(QGemmIsas, RowResultsDoNotDependOnTheBatch) {
   for (const Path& path : Paths()) {
     ASSERT_TRUE(ForceQGemmIsa(path.isa));
     std::mt19937 rng(13);
-    const int64_t out = 40, in = 576, rows = 67;
+    const int64_t out = 40, in = 576;
     for (QWeightType t : kTypes) {
       const auto w = RandomWeights(t, out, in, rng);
-      const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
-      std::vector<float> batch(rows * out);
-      QGemm({t, w.data(), out, in, xq.data(), rows, batch.data(), false});
-      const size_t row_bytes = xq.size() / rows;
-      for (int64_t r : {0, 3, 64, 66}) {
-        std::vector<float> alone(out);
-        QGemm({t, w.data(), out, in, xq.data() + r * row_bytes, 1, alone.data(), false});
-        EXPECT_EQ(alone, std::vector<float>(batch.begin() + r * out, batch.begin() + (r + 1) * out))
-            << path.name << " " << Name(t) << " row " << r;
-      }
+      ExpectRowsIndependentOfBatch(t, w, out, in, rng, path.name + (" " + Name(t)));
     }
   }
 }
 
 TEST_F(QGemmIsas, AccumulateAddsToY) {
   std::mt19937 rng(5);
-  const int64_t out = 17, in = 64, rows = 9;
+  const int64_t out = 17, in = 64;
   for (const Path& path : Paths()) {
     ASSERT_TRUE(ForceQGemmIsa(path.isa));
     for (QWeightType t : kTypes) {
       const auto w = RandomWeights(t, out, in, rng);
-      const auto xq = Quantize(t, RandomActivations(rows, in, rng), rows, in);
-      std::vector<float> product(rows * out), base = RandomActivations(rows, out, rng);
-      QGemmReference({t, w.data(), out, in, xq.data(), rows, product.data(), false});
-      std::vector<float> simd = base, ref = base;
-      QGemm({t, w.data(), out, in, xq.data(), rows, simd.data(), true});
-      QGemmReference({t, w.data(), out, in, xq.data(), rows, ref.data(), true});
-      for (size_t i = 0; i < base.size(); ++i) {
-        EXPECT_EQ(simd[i], base[i] + product[i]) << path.name << " " << Name(t) << " i=" << i;
-        EXPECT_EQ(ref[i], base[i] + product[i]) << Name(t) << " i=" << i;
-      }
+      ExpectAccumulateAddsToY(t, w, out, in, rng, path.name + (" " + Name(t)));
     }
   }
 }
